@@ -1,0 +1,54 @@
+/** Public shape of the embedded Kafka used by tests and by `kgate demo`. */
+export type ListenerName = 'PLAINTEXT' | 'SASL_PLAINTEXT' | 'SSL';
+
+export interface Credentials {
+  readonly username: string;
+  readonly password: string;
+}
+
+export interface KafkaClusterOptions {
+  /** 1 (default) or 3 brokers; with 3, topics default to replication factor 3. */
+  readonly brokers?: 1 | 3;
+  /** Directory for data and logs; a fresh temporary directory when omitted. */
+  readonly dir?: string;
+  /** Print broker output to stderr (debugging). */
+  readonly verbose?: boolean;
+}
+
+export interface TopicSpec {
+  readonly partitions?: number;
+  readonly replicationFactor?: number;
+  readonly configs?: Readonly<Record<string, string>>;
+}
+
+export interface ProducedMessage {
+  readonly key?: string | Buffer | null;
+  readonly value: string | Buffer | null;
+  readonly partition?: number;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export interface KafkaCluster {
+  /** Comma-separated host:port list of the PLAINTEXT listeners. */
+  readonly bootstrap: string;
+  /** SASL_PLAINTEXT listeners (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512). */
+  readonly saslBootstrap: string;
+  /** SSL listeners, certificates signed by `caFile`. */
+  readonly sslBootstrap: string;
+  /** PEM file of the test CA that signed the brokers' certificates. */
+  readonly caFile: string;
+  readonly users: {
+    readonly plain: Credentials;
+    readonly scram256: Credentials;
+    readonly scram512: Credentials;
+  };
+  readonly brokerIds: readonly number[];
+  createTopic(name: string, spec?: TopicSpec): Promise<void>;
+  deleteTopic(name: string): Promise<void>;
+  /** Produces with kcat (librdkafka), a client kgate did not write. */
+  produce(topic: string, messages: readonly ProducedMessage[]): Promise<void>;
+  deleteRecords(topic: string, partition: number, beforeOffset: bigint): Promise<void>;
+  stopBroker(id: number): Promise<void>;
+  startBroker(id: number): Promise<void>;
+  stop(): Promise<void>;
+}
