@@ -1,0 +1,214 @@
+import { readFile } from 'node:fs/promises';
+import { ConfigError, sortDiagnostics } from './diagnostics.ts';
+import type { ConfigDiagnostic } from './diagnostics.ts';
+import { checkReferences } from './references.ts';
+import { bindingKinds, validateSchema } from './schema.ts';
+import { displayPath, pointerOf, readSource } from './source.ts';
+import type { Located, Position, Segment, Source } from './source.ts';
+
+export { ConfigError, formatDiagnostic } from './diagnostics.ts';
+export type { ConfigDiagnostic } from './diagnostics.ts';
+export { matchCondition, matchPath, matchTopic, resolveExit, resolveRoute } from './routes.ts';
+export type { ResolvedRoute } from './routes.ts';
+
+export interface LoadedConfig {
+  file: string;
+  name: string;
+  /** In file order. */
+  bindings: Map<string, BindingConfig>;
+  warnings: ConfigDiagnostic[];
+}
+
+export interface BindingConfig {
+  name: string;
+  type: string;
+  kind: string;
+  /** As validated by the schema for this type and kind; `{}` when absent. */
+  options: Record<string, unknown>;
+  /** In file order; `[]` when absent. */
+  routes: RouteConfig[];
+  exit?: string;
+}
+
+export interface RouteConfig {
+  /** Any one matching is enough; `[]` matches everything. */
+  when: Record<string, unknown>[];
+  exit: string;
+  with?: Record<string, unknown>;
+}
+
+export const DEFAULT_NAME = 'kgate';
+
+/** Zilla sections that kgate accepts so Zilla files load, but does not act on. */
+const IGNORED_SECTIONS: Record<string, string> = {
+  telemetry: 'not supported by kgate, ignored; kgate exposes its own metrics',
+  guards: 'not supported by kgate, ignored; guarded routes are NOT protected',
+  vaults: 'not supported by kgate, ignored; give TLS key, cert and ca as PEM file paths',
+  catalogs: 'not supported by kgate, ignored',
+};
+
+export function knownBindingTypes(): ReadonlyMap<string, readonly string[]> {
+  return bindingKinds();
+}
+
+export async function loadConfigFile(
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<LoadedConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new ConfigError([{ file, line: 0, column: 0, path: '', message: `cannot read file: ${reason}` }]);
+  }
+  return parseConfig(text, file, env);
+}
+
+export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  const source = readSource(text, env);
+  const at = (position: Position, path: string, message: string): ConfigDiagnostic => ({
+    file,
+    line: position.line,
+    column: position.column,
+    path,
+    message,
+  });
+  const yamlWarnings = source.yamlWarnings.map((p) => at(p.position, '', p.message));
+  if (source.yamlErrors.length > 0) {
+    throw new ConfigError(sortDiagnostics(source.yamlErrors.map((p) => at(p.position, '', p.message))));
+  }
+  if (source.data === null || source.data === undefined) {
+    throw new ConfigError([at({ line: 1, column: 1 }, '', 'file is empty; expected name and bindings')]);
+  }
+
+  const locate = (pointer: string): Located => nearest(source, pointer);
+  const errors: ConfigDiagnostic[] = [];
+  const envPointers = new Set<string>();
+  for (const problem of source.envErrors) {
+    envPointers.add(problem.pointer);
+    errors.push(at(problem.position, displayPath(locate(problem.pointer).segments), problem.message));
+  }
+
+  for (const problem of validateSchema(source.data)) {
+    // An unset variable leaves the expression text in place, which rarely fits the schema; say it once.
+    if (envPointers.has(problem.pointer)) continue;
+    const located = locate(problem.pointer);
+    const position = problem.anchor === 'key' ? (located.key ?? located.value) : located.value;
+    const segments: Segment[] = problem.parentPath ? located.segments.slice(0, -1) : [...located.segments];
+    if (problem.missing !== undefined) segments.push(problem.missing);
+    errors.push(at(position, displayPath(segments), problem.message));
+  }
+
+  const data = source.data as Record<string, unknown>;
+  for (const problem of checkReferences(data['bindings'])) {
+    const located = locate(problem.pointer);
+    errors.push(at(located.value, displayPath(located.segments), problem.message));
+  }
+
+  if (errors.length > 0) throw new ConfigError(sortDiagnostics(errors));
+
+  const warnings = [...yamlWarnings, ...ignoredFeatures(data, locate, at)];
+  return {
+    file,
+    name: typeof data['name'] === 'string' ? data['name'] : DEFAULT_NAME,
+    bindings: toBindings(data['bindings'] as Record<string, Record<string, unknown>>),
+    warnings: sortDiagnostics(warnings),
+  };
+}
+
+/** The location of the pointer, or of its closest ancestor that exists in the file. */
+function nearest(source: Source, pointer: string): Located {
+  let current = pointer;
+  for (;;) {
+    const found = source.locations.get(current);
+    if (found) return found;
+    if (current === '') return { segments: [], value: { line: 1, column: 1 } };
+    current = current.slice(0, current.lastIndexOf('/'));
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function ignoredFeatures(
+  data: Record<string, unknown>,
+  locate: (pointer: string) => Located,
+  at: (position: Position, path: string, message: string) => ConfigDiagnostic,
+): ConfigDiagnostic[] {
+  const warnings: ConfigDiagnostic[] = [];
+  const warn = (segments: Segment[], message: string): void => {
+    const located = locate(pointerOf(segments));
+    warnings.push(at(located.key ?? located.value, displayPath(segments), message));
+  };
+  for (const [section, message] of Object.entries(IGNORED_SECTIONS)) {
+    if (section in data) warn([section], message);
+  }
+  const bindings = isObject(data['bindings']) ? data['bindings'] : {};
+  for (const [name, binding] of Object.entries(bindings)) {
+    if (!isObject(binding)) continue;
+    if ('vault' in binding) {
+      warn(
+        ['bindings', name, 'vault'],
+        'vaults are not supported by kgate, ignored; use options key, cert and ca',
+      );
+    }
+    const options = isObject(binding['options']) ? binding['options'] : {};
+    if (binding['type'] === 'http' && 'authorization' in options) {
+      warn(['bindings', name, 'options', 'authorization'], 'guards are not supported by kgate, ignored');
+    }
+    const routes = Array.isArray(binding['routes']) ? (binding['routes'] as unknown[]) : [];
+    if (binding['type'] === 'tcp' && binding['kind'] === 'client' && routes.length > 0) {
+      warn(['bindings', name, 'routes'], 'kgate does not restrict tcp client destinations, ignored');
+    }
+    routes.forEach((route, index) => {
+      if (isObject(route) && 'guarded' in route) {
+        warn(
+          ['bindings', name, 'routes', index, 'guarded'],
+          'guards are not supported by kgate, ignored; this route is NOT protected',
+        );
+      }
+    });
+  }
+  return warnings;
+}
+
+function toBindings(bindings: Record<string, Record<string, unknown>>): Map<string, BindingConfig> {
+  const out = new Map<string, BindingConfig>();
+  for (const [name, raw] of Object.entries(bindings)) {
+    const type = String(raw['type']);
+    const kind = String(raw['kind']);
+    const options = isObject(raw['options']) ? { ...raw['options'] } : {};
+    if (type === 'kafka' && kind === 'client' && Array.isArray(options['servers'])) {
+      // One environment variable commonly carries the whole bootstrap list.
+      options['servers'] = (options['servers'] as string[]).flatMap((s) =>
+        s
+          .split(',')
+          .map((part) => part.trim())
+          .filter((part) => part !== ''),
+      );
+    }
+    // tcp client routes only restrict destinations in Zilla; they have no exit and kgate ignores them.
+    const ignoreRoutes = type === 'tcp' && kind === 'client';
+    const routes =
+      ignoreRoutes || !Array.isArray(raw['routes']) ? [] : (raw['routes'] as Record<string, unknown>[]);
+    const binding: BindingConfig = {
+      name,
+      type,
+      kind,
+      options,
+      routes: routes.map((route) => {
+        const config: RouteConfig = {
+          when: Array.isArray(route['when']) ? (route['when'] as Record<string, unknown>[]) : [],
+          exit: String(route['exit']),
+        };
+        if (isObject(route['with'])) config.with = route['with'];
+        return config;
+      }),
+    };
+    if (typeof raw['exit'] === 'string') binding.exit = raw['exit'];
+    out.set(name, binding);
+  }
+  return out;
+}

@@ -1,0 +1,27 @@
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { BindingConfig } from '../config/index.ts';
+
+/**
+ * A running binding. The engine starts a binding only after every binding it exits to has started,
+ * so a binding may look its exits up in `start()` and use them right away.
+ */
+export interface Binding {
+  readonly name: string;
+  start(): Promise<void>;
+  /** Releases sockets, files and timers. `signal` aborts when the drain budget is spent. */
+  stop(signal: AbortSignal): Promise<void>;
+}
+
+export interface BindingContext {
+  readonly config: BindingConfig;
+  readonly logger: Logger;
+  /** Process-wide registry; metric names are the binding's concern, labels carry the binding name. */
+  readonly metrics: Registry;
+  /** Directory under which bindings with persistent state keep it, one sub-directory per binding. */
+  readonly stateDir: string;
+  /** The started binding of that name; throws if the name is unknown (config validation prevents it). */
+  lookup(name: string): Binding;
+}
+
+export type BindingFactory = (context: BindingContext) => Binding;
