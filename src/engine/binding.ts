@@ -8,7 +8,12 @@ import type { BindingConfig } from '../config/index.ts';
  */
 export interface Binding {
   readonly name: string;
-  start(): Promise<void>;
+  /**
+   * Resolves once the binding can serve. `signal` aborts when the start deadline has passed: a
+   * binding that waits for something outside (a broker, say) gives up then with an error saying
+   * what it waited for, rather than hanging or failing on the first attempt.
+   */
+  start(signal: AbortSignal): Promise<void>;
   /** Releases sockets, files and timers. `signal` aborts when the drain budget is spent. */
   stop(signal: AbortSignal): Promise<void>;
 }

@@ -10,6 +10,8 @@ export interface EngineOptions {
   readonly logger: Logger;
   readonly stateDir: string;
   readonly metrics?: Registry;
+  /** How long one binding may take to start (default 30 s). */
+  readonly startTimeoutMs?: number;
 }
 
 /** Builds the binding graph of one config, starts it in dependency order and stops it in reverse. */
@@ -55,7 +57,7 @@ export class Engine {
         },
       });
       try {
-        await binding.start();
+        await binding.start(AbortSignal.timeout(this.#options.startTimeoutMs ?? 30_000));
       } catch (error) {
         await this.stop(5_000);
         throw new Error(`binding ${config.name} failed to start: ${messageOf(error)}`, { cause: error });

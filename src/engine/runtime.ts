@@ -10,6 +10,7 @@ export interface RunOptions {
   /** Defaults to KGATE_CACHE_DIR, then `.kgate/cache` beside the config file. */
   readonly stateDir?: string;
   readonly env?: NodeJS.ProcessEnv;
+  readonly startTimeoutMs?: number;
 }
 
 export interface Running {
@@ -31,6 +32,7 @@ export async function startGateway(options: RunOptions): Promise<Running> {
   const engine = new Engine(config, defaultRegistry(), {
     logger: options.logger,
     stateDir: options.stateDir ?? defaultStateDir(options.configFile, options.env),
+    ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
   });
   await engine.start();
   options.logger.info({ config: config.name, bindings: config.bindings.size }, 'kgate started');
@@ -43,12 +45,15 @@ export async function startGateway(options: RunOptions): Promise<Running> {
  */
 export function stopOnSignals(running: Running, logger: Logger, drainMs = 10_000): void {
   let stopping = false;
+  // A gateway runs until told to stop, even while no binding holds a socket open.
+  const keepAlive = setInterval(() => undefined, 1 << 30);
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopping) {
       logger.warn({ signal }, 'second signal while draining, exiting now');
       process.exit(1);
     }
     stopping = true;
+    clearInterval(keepAlive);
     logger.info({ signal, drainMs }, 'stopping');
     running.stop(drainMs).then(
       () => {

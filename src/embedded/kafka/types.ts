@@ -43,6 +43,14 @@ export interface KafkaCluster {
     readonly scram512: Credentials;
   };
   readonly brokerIds: readonly number[];
+  /** Where the cluster keeps data, logs (`node-<id>/server.log`) and TLS material. */
+  readonly dir: string;
+  /** host:port of one broker's listener, e.g. to talk to a single node of a cluster. */
+  brokerBootstrap(id: number, listener?: ListenerName): string;
+  /** The broker's log file, for diagnosing a failing test. */
+  logFile(id: number): string;
+  /** Leader broker id of each partition of `topic`, indexed by partition. */
+  partitionLeaders(topic: string): Promise<number[]>;
   createTopic(name: string, spec?: TopicSpec): Promise<void>;
   deleteTopic(name: string): Promise<void>;
   /** Produces with kcat (librdkafka), a client kgate did not write. */

@@ -1,0 +1,122 @@
+import { protocolErrorsCodesById } from '@platformatic/kafka';
+
+/**
+ * Every error the client raises. `retriable` tells the retry loops whether another attempt after a
+ * metadata refresh can succeed; terminal errors surface to the caller at once so a wrong password
+ * or an untrusted certificate never turns into a reconnect storm.
+ */
+export class KafkaClientError extends Error {
+  readonly retriable: boolean;
+  constructor(message: string, retriable: boolean, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+    this.retriable = retriable;
+  }
+}
+
+/** The socket failed, closed, or timed out; the connection is gone and a new one may work. */
+export class ConnectionError extends KafkaClientError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, true, options);
+  }
+}
+
+/** Bytes from a broker did not decode; the connection they came from has been closed. */
+export class MalformedResponseError extends KafkaClientError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, true, options);
+  }
+}
+
+export class AuthenticationError extends KafkaClientError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, false, options);
+  }
+}
+
+export class TlsError extends KafkaClientError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, false, options);
+  }
+}
+
+export class UnsupportedVersionError extends KafkaClientError {
+  constructor(message: string) {
+    super(message, false);
+  }
+}
+
+/** Error codes after which a fresh leader lookup and another attempt can succeed. */
+const RETRIABLE_CODES = new Set<number>([
+  3, // UNKNOWN_TOPIC_OR_PARTITION
+  5, // LEADER_NOT_AVAILABLE
+  6, // NOT_LEADER_OR_FOLLOWER
+  7, // REQUEST_TIMED_OUT
+  8, // BROKER_NOT_AVAILABLE
+  9, // REPLICA_NOT_AVAILABLE
+  13, // NETWORK_EXCEPTION
+  14, // COORDINATOR_LOAD_IN_PROGRESS
+  15, // COORDINATOR_NOT_AVAILABLE
+  16, // NOT_COORDINATOR
+  19, // NOT_ENOUGH_REPLICAS
+  20, // NOT_ENOUGH_REPLICAS_AFTER_APPEND
+  51, // CONCURRENT_TRANSACTIONS
+  56, // KAFKA_STORAGE_ERROR
+  74, // FENCED_LEADER_EPOCH
+  75, // UNKNOWN_LEADER_EPOCH
+  78, // OFFSET_NOT_AVAILABLE
+  100, // UNKNOWN_TOPIC_ID
+  103, // INCONSISTENT_TOPIC_ID: a metadata refresh picks up the new id
+]);
+
+/** Codes meaning the partition has moved or its metadata is stale. */
+const STALE_METADATA_CODES = new Set<number>([3, 5, 6, 9, 56, 74, 75, 100, 103]);
+
+export function errorName(code: number): string {
+  return protocolErrorsCodesById[code] ?? `UNKNOWN_ERROR_CODE_${code}`;
+}
+
+/** An error code returned by a broker for one topic or partition. */
+export class KafkaProtocolError extends KafkaClientError {
+  readonly code: number;
+  readonly errorName: string;
+  readonly staleMetadata: boolean;
+  constructor(code: number, context: string, serverMessage?: string | null) {
+    const name = errorName(code);
+    super(
+      `${context}: ${name} (${code})${serverMessage ? `: ${serverMessage}` : ''}`,
+      RETRIABLE_CODES.has(code),
+    );
+    this.code = code;
+    this.errorName = name;
+    this.staleMetadata = STALE_METADATA_CODES.has(code);
+  }
+}
+
+/** The fetch offset lies outside the log; carries the log's current bounds so the caller can pick one. */
+export class OffsetOutOfRangeError extends KafkaClientError {
+  readonly topic: string;
+  readonly partition: number;
+  readonly requested: bigint;
+  readonly earliest: bigint;
+  readonly latest: bigint;
+  constructor(topic: string, partition: number, requested: bigint, earliest: bigint, latest: bigint) {
+    super(
+      `offset ${requested} is out of range for ${topic}-${partition} (earliest ${earliest}, latest ${latest})`,
+      false,
+    );
+    this.topic = topic;
+    this.partition = partition;
+    this.requested = requested;
+    this.earliest = earliest;
+    this.latest = latest;
+  }
+}
+
+export function isRetriable(error: unknown): boolean {
+  return error instanceof KafkaClientError && error.retriable;
+}
+
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,257 @@
+import type { BrokerConnection } from './connection.ts';
+import { ConnectionError, KafkaClientError, KafkaProtocolError, MalformedResponseError } from './errors.ts';
+import {
+  decodeFetch,
+  encodeFetch,
+  type FetchPartitionResponse,
+  type FetchResponse,
+  type FetchTopicRequest,
+} from './fetch-codec.ts';
+import { decodeBatches, dropAborted, type RecordBatch } from './records.ts';
+import { Api } from './versions.ts';
+import { ZERO_UUID } from './wire.ts';
+
+export interface FetchResult {
+  readonly topic: string;
+  readonly partition: number;
+  readonly highWatermark: bigint;
+  readonly lastStableOffset: bigint;
+  readonly logStartOffset: bigint;
+  /** Complete batches from the fetch offset on; with read_committed, aborted batches are gone. */
+  readonly batches: readonly RecordBatch[];
+  /** Where the next fetch of this partition starts. */
+  readonly nextOffset: bigint;
+}
+
+export interface FetchSettings {
+  readonly maxWaitMs: number;
+  readonly minBytes: number;
+  readonly maxBytes: number;
+}
+
+/** A partition waiting for its next fetch result. */
+interface Demand {
+  readonly topic: string;
+  readonly topicId: string;
+  readonly partition: number;
+  readonly offset: bigint;
+  readonly maxBytes: number;
+  readonly signal: AbortSignal | undefined;
+  readonly resolve: (result: FetchResult | null) => void;
+  readonly reject: (error: Error) => void;
+  onAbort: (() => void) | undefined;
+}
+
+/**
+ * Fetches for every partition led by one broker at one isolation level. Brokers answer requests of
+ * a connection one at a time, so one Fetch per partition would make each partition wait out every
+ * other partition's long poll; instead every partition whose consumer is waiting goes into one
+ * Fetch request. A partition is asked for again only once its consumer has taken the previous
+ * result, which bounds what is buffered to one response per partition.
+ */
+export class BrokerFetcher {
+  readonly #connect: () => Promise<BrokerConnection>;
+  readonly #isolation: 0 | 1;
+  readonly #settings: FetchSettings;
+  #queue: Demand[] = [];
+  #running = false;
+  /** Partitions that got only a partial batch last time; put first so the broker sends one whole batch. */
+  readonly #starved = new Set<string>();
+
+  constructor(connect: () => Promise<BrokerConnection>, isolation: 0 | 1, settings: FetchSettings) {
+    this.#connect = connect;
+    this.#isolation = isolation;
+    this.#settings = settings;
+  }
+
+  /** The next result for one partition; null when `signal` aborted first. */
+  next(
+    topic: string,
+    topicId: string,
+    partition: number,
+    offset: bigint,
+    maxBytes: number,
+    signal: AbortSignal | undefined,
+  ): Promise<FetchResult | null> {
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted === true) {
+        resolve(null);
+        return;
+      }
+      const demand: Demand = {
+        topic,
+        topicId,
+        partition,
+        offset,
+        maxBytes,
+        signal,
+        resolve,
+        reject,
+        onAbort: undefined,
+      };
+      if (signal !== undefined) {
+        demand.onAbort = () => {
+          this.#queue = this.#queue.filter((d) => d !== demand);
+          resolve(null);
+        };
+        signal.addEventListener('abort', demand.onAbort, { once: true });
+      }
+      this.#queue.push(demand);
+      if (!this.#running) {
+        this.#running = true;
+        // Let the partitions asking in this same turn join the request.
+        setImmediate(() => void this.#loop());
+      }
+    });
+  }
+
+  async #loop(): Promise<void> {
+    try {
+      while (this.#queue.length > 0) await this.#round();
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  async #round(): Promise<void> {
+    const round = this.#takeRound();
+    let connection: BrokerConnection;
+    let response: FetchResponse;
+    let version = 0;
+    try {
+      connection = await this.#connect();
+      const withIds = round.every((d) => d.topicId !== ZERO_UUID);
+      version = connection.version(Api.Fetch);
+      if (!withIds) version = Math.min(version, 12);
+      const byTopic = new Map<
+        string,
+        { topic: string; partitions: { partition: number; fetchOffset: bigint; maxBytes: number }[] }
+      >();
+      for (const d of round) {
+        const key = version >= 13 ? d.topicId : d.topic;
+        let entry = byTopic.get(key);
+        if (entry === undefined) {
+          entry = { topic: key, partitions: [] };
+          byTopic.set(key, entry);
+        }
+        entry.partitions.push({ partition: d.partition, fetchOffset: d.offset, maxBytes: d.maxBytes });
+      }
+      const topics: FetchTopicRequest[] = [...byTopic.values()];
+      const maxBytes = Math.min(
+        this.#settings.maxBytes,
+        round.reduce((sum, d) => sum + d.maxBytes, 0),
+      );
+      response = await connection.request(
+        Api.Fetch,
+        (v) =>
+          encodeFetch(v, {
+            maxWaitMs: this.#settings.maxWaitMs,
+            minBytes: this.#settings.minBytes,
+            maxBytes,
+            isolationLevel: this.#isolation,
+            topics,
+          }),
+        decodeFetch,
+        { extraTimeoutMs: this.#settings.maxWaitMs, maxVersion: version },
+      );
+    } catch (error) {
+      const failure = error instanceof Error ? error : new Error(String(error));
+      for (const d of round) this.#settle(d, failure);
+      return;
+    }
+    if (response.errorCode !== 0) {
+      const failure = new KafkaProtocolError(response.errorCode, `Fetch from ${connection.address}`);
+      for (const d of round) this.#settle(d, failure);
+      return;
+    }
+    const byKey = new Map<string, FetchPartitionResponse>();
+    for (const p of response.partitions) byKey.set(`${p.topic}:${p.partition}`, p);
+    for (const d of round) {
+      const p = byKey.get(`${version >= 13 ? d.topicId : d.topic}:${d.partition}`);
+      if (p === undefined) {
+        this.#settle(
+          d,
+          new ConnectionError(
+            `broker ${connection.address} left ${d.topic}-${d.partition} out of its Fetch response`,
+          ),
+        );
+        continue;
+      }
+      if (p.errorCode !== 0) {
+        this.#settle(
+          d,
+          new KafkaProtocolError(
+            p.errorCode,
+            `Fetch ${d.topic}-${d.partition} at ${d.offset} from ${connection.address}`,
+          ),
+        );
+        continue;
+      }
+      let result: FetchResult;
+      try {
+        result = this.#result(d, p);
+      } catch (error) {
+        // Bytes that do not decode mean the stream from this broker cannot be trusted.
+        const failure =
+          error instanceof KafkaClientError
+            ? error
+            : new MalformedResponseError(String(error), { cause: error });
+        if (failure instanceof MalformedResponseError) connection.fail(failure);
+        this.#settle(d, failure);
+        continue;
+      }
+      this.#settle(d, undefined, result);
+    }
+  }
+
+  #takeRound(): Demand[] {
+    const round: Demand[] = [];
+    const later: Demand[] = [];
+    const seen = new Set<string>();
+    for (const d of this.#queue) {
+      const key = `${d.topic}:${d.partition}`;
+      // A partition appears once per request; a second reader of it waits for the next round.
+      if (seen.has(key)) later.push(d);
+      else {
+        seen.add(key);
+        if (this.#starved.has(key)) round.unshift(d);
+        else round.push(d);
+      }
+    }
+    this.#queue = later;
+    return round;
+  }
+
+  #result(d: Demand, p: FetchPartitionResponse): FetchResult {
+    const records = p.records;
+    let batches: RecordBatch[] = [];
+    let nextOffset = d.offset;
+    const key = `${d.topic}:${d.partition}`;
+    if (records !== null && records.length > 0) {
+      batches = decodeBatches(records, d.offset);
+      const last = batches[batches.length - 1];
+      if (last === undefined) this.#starved.add(key);
+      else {
+        this.#starved.delete(key);
+        nextOffset = last.lastOffset + 1n;
+      }
+      if (this.#isolation === 1) batches = dropAborted(batches, p.abortedTransactions);
+    }
+    return {
+      topic: d.topic,
+      partition: d.partition,
+      highWatermark: p.highWatermark,
+      lastStableOffset: p.lastStableOffset,
+      logStartOffset: p.logStartOffset,
+      batches,
+      nextOffset,
+    };
+  }
+
+  #settle(d: Demand, error: Error | undefined, result?: FetchResult): void {
+    if (d.onAbort !== undefined) d.signal?.removeEventListener('abort', d.onAbort);
+    if (d.signal?.aborted === true) d.resolve(null);
+    else if (error !== undefined) d.reject(error);
+    else d.resolve(result ?? null);
+  }
+}

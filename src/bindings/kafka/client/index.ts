@@ -1,0 +1,169 @@
+import type { Logger } from 'pino';
+import { resolveExit, type BindingConfig } from '../../../config/index.ts';
+import type { Binding, BindingContext, BindingFactory } from '../../../engine/binding.ts';
+import {
+  KafkaClient,
+  type ClusterMetadata,
+  type FetchOptions,
+  type Isolation,
+  type KafkaApi,
+  type OffsetSpec,
+  type ProduceOptions,
+} from './client.ts';
+import { parseClientSettings, resolveTransport } from './config.ts';
+import type { FetchResult } from './fetcher.ts';
+import type { ProduceResult } from './producer.ts';
+import type { ProduceRecord } from './records.ts';
+
+export { KafkaClient } from './client.ts';
+export type {
+  ClusterMetadata,
+  FetchOptions,
+  Isolation,
+  KafkaApi,
+  KafkaClientOptions,
+  OffsetSpec,
+  PartitionMetadata,
+  ProduceOptions,
+  TopicMetadata,
+} from './client.ts';
+export type { FetchResult } from './fetcher.ts';
+export type { Acks, ProduceResult } from './producer.ts';
+export type { Compression, KafkaRecord, ProduceRecord, RecordBatch, RecordHeader } from './records.ts';
+export type { SaslConfig, SaslMechanism } from './sasl.ts';
+export {
+  AuthenticationError,
+  ConnectionError,
+  KafkaClientError,
+  KafkaProtocolError,
+  MalformedResponseError,
+  OffsetOutOfRangeError,
+  TlsError,
+  UnsupportedVersionError,
+} from './errors.ts';
+
+/** A started binding's config, when it exposes one (tcp and tls client bindings do). */
+function configOfBinding(binding: Binding): BindingConfig | undefined {
+  const config: unknown = (binding as Binding & { config?: unknown }).config;
+  if (typeof config !== 'object' || config === null) return undefined;
+  const candidate = config as Partial<BindingConfig>;
+  return typeof candidate.type === 'string' && typeof candidate.options === 'object'
+    ? (config as BindingConfig)
+    : undefined;
+}
+
+/**
+ * The `kafka client` binding: one KafkaClient per distinct exit, topics routed to them by the
+ * binding's routes (first match wins, then the default exit).
+ */
+export class KafkaClientBinding implements Binding, KafkaApi {
+  readonly name: string;
+  readonly #config: BindingConfig;
+  readonly #context: BindingContext;
+  readonly #log: Logger;
+  readonly #clients = new Map<string, KafkaClient>();
+  #default: KafkaClient | undefined;
+  /** Exposed so bindings chained behind this one can read its options. */
+  readonly config: BindingConfig;
+
+  constructor(context: BindingContext) {
+    this.#context = context;
+    this.#config = context.config;
+    this.config = context.config;
+    this.name = context.config.name;
+    this.#log = context.logger;
+  }
+
+  async start(signal: AbortSignal): Promise<void> {
+    const settings = parseClientSettings(this.#config);
+    const exits = new Set<string | undefined>([this.#config.exit, ...this.#config.routes.map((r) => r.exit)]);
+    const configOf = (name: string): BindingConfig | undefined => {
+      try {
+        return configOfBinding(this.#context.lookup(name));
+      } catch (error) {
+        this.#log.warn(
+          { exit: name, err: error instanceof Error ? error.message : String(error) },
+          'exit binding not available; connecting directly',
+        );
+        return undefined;
+      }
+    };
+    for (const exit of exits) {
+      const transport = resolveTransport(settings.servers, exit, configOf);
+      const client = new KafkaClient({
+        servers: transport.servers,
+        tls: transport.tls,
+        sasl: settings.sasl,
+        clientId: `kgate-${this.name}`,
+        logger: this.#log,
+        metrics: this.#context.metrics,
+        name: this.name,
+      });
+      this.#clients.set(exit ?? '', client);
+    }
+    this.#default = this.#clients.get(this.#config.exit ?? '');
+    try {
+      await Promise.all([...this.#clients.values()].map((client) => client.start(signal)));
+    } catch (error) {
+      await this.#closeAll();
+      throw error;
+    }
+  }
+
+  async stop(_signal: AbortSignal): Promise<void> {
+    await this.#closeAll();
+  }
+
+  async #closeAll(): Promise<void> {
+    await Promise.all([...this.#clients.values()].map((client) => client.close()));
+  }
+
+  /** The client serving `topic`. */
+  client(topic?: string): KafkaClient {
+    const exit = topic === undefined ? this.#config.exit : resolveExit(this.#config, { topic });
+    const client = this.#clients.get(exit ?? '') ?? this.#default;
+    if (client === undefined) throw new Error(`binding ${this.name} is not started`);
+    return client;
+  }
+
+  async metadata(topics?: readonly string[]): Promise<ClusterMetadata> {
+    if (topics === undefined || topics.length === 0) return this.client().metadata(topics);
+    const groups = new Map<KafkaClient, string[]>();
+    for (const topic of topics) {
+      const client = this.client(topic);
+      groups.set(client, [...(groups.get(client) ?? []), topic]);
+    }
+    const results = await Promise.all([...groups].map(([client, names]) => client.metadata(names)));
+    const first = results[0];
+    if (first === undefined) return this.client().metadata(topics);
+    return { ...first, topics: results.flatMap((r) => r.topics) };
+  }
+
+  describeTopicConfigs(topic: string): Promise<Record<string, string>> {
+    return this.client(topic).describeTopicConfigs(topic);
+  }
+
+  listOffsets(topic: string, partition: number, spec: OffsetSpec, isolation?: Isolation): Promise<bigint> {
+    return this.client(topic).listOffsets(topic, partition, spec, isolation);
+  }
+
+  fetch(
+    topic: string,
+    partition: number,
+    fromOffset: bigint,
+    options?: FetchOptions,
+  ): AsyncIterableIterator<FetchResult> {
+    return this.client(topic).fetch(topic, partition, fromOffset, options);
+  }
+
+  produce(
+    topic: string,
+    partition: number,
+    records: readonly ProduceRecord[],
+    options?: ProduceOptions,
+  ): Promise<ProduceResult> {
+    return this.client(topic).produce(topic, partition, records, options);
+  }
+}
+
+export const createKafkaClientBinding: BindingFactory = (context) => new KafkaClientBinding(context);

@@ -1,0 +1,98 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { ConnectionObserver } from './connection.ts';
+
+/**
+ * Metrics are created once per registry and shared by every kafka client binding in it; the
+ * `binding` label tells them apart.
+ */
+export interface ClientMetrics {
+  observer(broker: string): ConnectionObserver;
+  connectionOpened(broker: string, reconnect: boolean): void;
+}
+
+function metric<T>(registry: Registry, name: string, create: () => T): T {
+  return (registry.getSingleMetric(name) as T | undefined) ?? create();
+}
+
+export function createClientMetrics(registry: Registry | undefined, binding: string): ClientMetrics {
+  if (registry === undefined) {
+    const noop: ConnectionObserver = { requestStarted() {}, requestFinished() {} };
+    return { observer: () => noop, connectionOpened() {} };
+  }
+  const registers = [registry];
+  const requests = metric(
+    registry,
+    'kgate_kafka_client_requests_total',
+    () =>
+      new Counter({
+        name: 'kgate_kafka_client_requests_total',
+        help: 'Kafka requests sent, by API and outcome',
+        labelNames: ['binding', 'broker', 'api', 'outcome'],
+        registers,
+      }),
+  );
+  const latency = metric(
+    registry,
+    'kgate_kafka_client_request_duration_seconds',
+    () =>
+      new Histogram({
+        name: 'kgate_kafka_client_request_duration_seconds',
+        help: 'Time from writing a Kafka request to decoding its response',
+        labelNames: ['binding', 'broker', 'api'],
+        buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+        registers,
+      }),
+  );
+  const inFlight = metric(
+    registry,
+    'kgate_kafka_client_in_flight_requests',
+    () =>
+      new Gauge({
+        name: 'kgate_kafka_client_in_flight_requests',
+        help: 'Kafka requests written and not yet answered',
+        labelNames: ['binding', 'broker'],
+        registers,
+      }),
+  );
+  const connections = metric(
+    registry,
+    'kgate_kafka_client_connections_opened_total',
+    () =>
+      new Counter({
+        name: 'kgate_kafka_client_connections_opened_total',
+        help: 'Connections opened to Kafka brokers',
+        labelNames: ['binding', 'broker'],
+        registers,
+      }),
+  );
+  const reconnects = metric(
+    registry,
+    'kgate_kafka_client_reconnects_total',
+    () =>
+      new Counter({
+        name: 'kgate_kafka_client_reconnects_total',
+        help: 'Connections opened to a broker that had been connected before',
+        labelNames: ['binding', 'broker'],
+        registers,
+      }),
+  );
+  return {
+    observer(broker) {
+      const labels = { binding, broker };
+      return {
+        requestStarted() {
+          inFlight.inc(labels);
+        },
+        requestFinished(api, seconds, outcome) {
+          inFlight.dec(labels);
+          requests.inc({ binding, broker, api, outcome });
+          latency.observe({ binding, broker, api }, seconds);
+        },
+      };
+    },
+    connectionOpened(broker, reconnect) {
+      connections.inc({ binding, broker });
+      if (reconnect) reconnects.inc({ binding, broker });
+    },
+  };
+}

@@ -1,0 +1,344 @@
+import { compressionsAlgorithms, compressionsAlgorithmsByBitmask, crc32c } from '@platformatic/kafka';
+import { KafkaClientError, MalformedResponseError, messageOf } from './errors.ts';
+import { Cursor, sizeOfUvarint, writeUvarint, zigzag } from './wire.ts';
+
+export type Compression = 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
+
+export interface RecordHeader {
+  readonly key: string;
+  readonly value: Buffer | null;
+}
+
+/** One record as fetched. key, value and header values are slices of the response (or of the decompressed batch). */
+export interface KafkaRecord {
+  readonly offset: bigint;
+  readonly timestamp: number;
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+  readonly headers: readonly RecordHeader[];
+}
+
+export interface RecordBatch {
+  readonly baseOffset: bigint;
+  readonly lastOffset: bigint;
+  readonly partitionLeaderEpoch: number;
+  readonly producerId: bigint;
+  readonly producerEpoch: number;
+  readonly baseSequence: number;
+  readonly transactional: boolean;
+  /** Control batches carry transaction markers, never application data. */
+  readonly control: boolean;
+  /** For control batches: what the marker ends. */
+  readonly controlType: 'commit' | 'abort' | 'other' | null;
+  readonly compression: Compression;
+  readonly logAppendTime: boolean;
+  readonly maxTimestamp: number;
+  readonly records: readonly KafkaRecord[];
+}
+
+/** A record to produce. Strings are encoded as UTF-8. */
+export interface ProduceRecord {
+  readonly key?: Buffer | string | null;
+  readonly value: Buffer | string | null;
+  readonly headers?: readonly RecordHeader[] | Readonly<Record<string, Buffer | string | null>>;
+  /** Create time in ms since the epoch; now when omitted. */
+  readonly timestamp?: number;
+}
+
+const COMPRESSION_BY_BITS: readonly Compression[] = ['none', 'gzip', 'snappy', 'lz4', 'zstd'];
+const NO_HEADERS: readonly RecordHeader[] = Object.freeze([]);
+const NO_RECORDS: readonly KafkaRecord[] = Object.freeze([]);
+
+/** Offset 0 through the records count: baseOffset 8, length 4, epoch 4, magic 1, crc 4, attributes..count 40. */
+const BATCH_OVERHEAD = 61;
+const LENGTH_OFFSET = 8;
+const MAGIC_OFFSET = 16;
+const CRC_OFFSET = 17;
+const ATTRIBUTES_OFFSET = 21;
+
+/**
+ * Decodes the record batches of one partition in a Fetch response. A trailing batch cut short by
+ * the broker's size limit is normal and skipped; records before `fromOffset` (earlier records of
+ * a compressed batch) are dropped. Throws MalformedResponseError on corrupt bytes.
+ */
+export function decodeBatches(buf: Buffer, fromOffset: bigint, verifyCrc = true): RecordBatch[] {
+  const batches: RecordBatch[] = [];
+  let pos = 0;
+  while (buf.length - pos >= 12) {
+    const length = buf.readInt32BE(pos + LENGTH_OFFSET);
+    if (length < BATCH_OVERHEAD - 12)
+      throw new MalformedResponseError(`record batch length ${length} at ${pos}`);
+    const end = pos + 12 + length;
+    if (end > buf.length) break;
+    batches.push(decodeBatch(buf, pos, end, fromOffset, verifyCrc));
+    pos = end;
+  }
+  return batches;
+}
+
+function decodeBatch(
+  buf: Buffer,
+  start: number,
+  end: number,
+  fromOffset: bigint,
+  verifyCrc: boolean,
+): RecordBatch {
+  const magic = buf.readInt8(start + MAGIC_OFFSET);
+  if (magic !== 2) {
+    throw new KafkaClientError(`record batch with message format v${magic}; only v2 is supported`, false);
+  }
+  if (verifyCrc) {
+    const expected = buf.readUInt32BE(start + CRC_OFFSET);
+    const actual = crc32c(buf.subarray(start + ATTRIBUTES_OFFSET, end)) >>> 0;
+    if (expected !== actual)
+      throw new MalformedResponseError(`record batch crc mismatch at offset ${buf.readBigInt64BE(start)}`);
+  }
+  const c = new Cursor(buf, start, end);
+  const baseOffset = c.int64();
+  c.skip(4); // length
+  const partitionLeaderEpoch = c.int32();
+  c.skip(5); // magic, crc
+  const attributes = c.int16();
+  const lastOffsetDelta = c.int32();
+  const baseTimestamp = c.int64Number();
+  const maxTimestamp = c.int64Number();
+  const producerId = c.int64();
+  const producerEpoch = c.int16();
+  const baseSequence = c.int32();
+  const count = c.int32();
+  const compressionBits = attributes & 0x7;
+  const compression = COMPRESSION_BY_BITS[compressionBits];
+  if (compression === undefined) throw new MalformedResponseError(`unknown compression ${compressionBits}`);
+  const logAppendTime = (attributes & 0x8) !== 0;
+  const transactional = (attributes & 0x10) !== 0;
+  const control = (attributes & 0x20) !== 0;
+
+  let records: Cursor = c;
+  if (compressionBits !== 0) {
+    const algorithm = compressionsAlgorithmsByBitmask[compressionBits];
+    if (algorithm === undefined) throw new MalformedResponseError(`unsupported compression ${compression}`);
+    let inflated: Buffer;
+    try {
+      inflated = algorithm.decompressSync(buf.subarray(c.pos, end));
+    } catch (error) {
+      throw new MalformedResponseError(
+        `cannot ${compression}-decompress batch at ${baseOffset}: ${messageOf(error)}`,
+      );
+    }
+    records = new Cursor(inflated);
+  }
+  if (count < 0 || count > records.remaining)
+    throw new MalformedResponseError(`record count ${count} in batch at ${baseOffset}`);
+
+  let controlType: RecordBatch['controlType'] = null;
+  const out: KafkaRecord[] = count === 0 ? (NO_RECORDS as KafkaRecord[]) : [];
+  for (let i = 0; i < count; i++) {
+    const length = records.varint();
+    const recordEnd = records.pos + length;
+    if (length < 0 || recordEnd > records.end)
+      throw new MalformedResponseError(`record length ${length} in batch at ${baseOffset}`);
+    records.skip(1); // attributes, unused
+    const timestampDelta = records.varint();
+    const offsetDelta = records.varint();
+    const key = bytesOrNull(records);
+    const value = bytesOrNull(records);
+    const headerCount = records.varint();
+    let headers = NO_HEADERS;
+    if (headerCount > 0) {
+      if (headerCount > records.remaining) throw new MalformedResponseError(`header count ${headerCount}`);
+      const list: RecordHeader[] = [];
+      for (let h = 0; h < headerCount; h++) {
+        const keyLength = records.varint();
+        records.need(keyLength);
+        const headerKey = records.buf.toString('utf8', records.pos, records.pos + keyLength);
+        records.pos += keyLength;
+        list.push({ key: headerKey, value: bytesOrNull(records) });
+      }
+      headers = list;
+    }
+    if (records.pos !== recordEnd)
+      throw new MalformedResponseError(`record at delta ${offsetDelta} has trailing bytes`);
+    if (control && i === 0 && key !== null && key.length >= 4) {
+      const type = key.readInt16BE(2);
+      controlType = type === 0 ? 'abort' : type === 1 ? 'commit' : 'other';
+    }
+    const offset = baseOffset + BigInt(offsetDelta);
+    if (offset < fromOffset) continue;
+    out.push({
+      offset,
+      timestamp: logAppendTime ? maxTimestamp : baseTimestamp + timestampDelta,
+      key,
+      value,
+      headers,
+    });
+  }
+  return {
+    baseOffset,
+    lastOffset: baseOffset + BigInt(lastOffsetDelta),
+    partitionLeaderEpoch,
+    producerId,
+    producerEpoch,
+    baseSequence,
+    transactional,
+    control,
+    controlType,
+    compression,
+    logAppendTime,
+    maxTimestamp,
+    records: out,
+  };
+}
+
+function bytesOrNull(c: Cursor): Buffer | null {
+  const length = c.varint();
+  if (length < 0) return null;
+  return c.slice(length);
+}
+
+export interface BatchOptions {
+  readonly producerId: bigint;
+  readonly producerEpoch: number;
+  readonly baseSequence: number;
+  readonly compression: Compression;
+  readonly now: number;
+}
+
+interface EncodedRecord {
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+  readonly headers: readonly (readonly [Buffer, Buffer | null])[];
+  readonly timestamp: number;
+}
+
+function toBytes(value: Buffer | string | null | undefined): Buffer | null {
+  if (value === null || value === undefined) return null;
+  return typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
+}
+
+function normalize(record: ProduceRecord, now: number): EncodedRecord {
+  const headers: (readonly [Buffer, Buffer | null])[] = [];
+  const source = record.headers;
+  if (source !== undefined) {
+    if (Array.isArray(source)) {
+      for (const header of source as readonly RecordHeader[])
+        headers.push([Buffer.from(header.key, 'utf8'), header.value]);
+    } else {
+      for (const [key, value] of Object.entries(source as Readonly<Record<string, Buffer | string | null>>)) {
+        headers.push([Buffer.from(key, 'utf8'), toBytes(value)]);
+      }
+    }
+  }
+  return {
+    key: toBytes(record.key),
+    value: toBytes(record.value),
+    headers,
+    timestamp: record.timestamp ?? now,
+  };
+}
+
+function sizeOfBytes(value: Buffer | null): number {
+  return value === null ? 1 : sizeOfUvarint(zigzag(value.length)) + value.length;
+}
+
+function writeBytes(buf: Buffer, pos: number, value: Buffer | null): number {
+  if (value === null) return writeUvarint(buf, pos, 1);
+  pos = writeUvarint(buf, pos, zigzag(value.length));
+  value.copy(buf, pos);
+  return pos + value.length;
+}
+
+/**
+ * Encodes one v2 record batch (base offset 0: the broker assigns offsets). Sizes are computed
+ * first so every key and value is copied exactly once, into the request buffer.
+ */
+export function encodeBatch(input: readonly ProduceRecord[], options: BatchOptions): Buffer {
+  const records = input.map((record) => normalize(record, options.now));
+  const first = records[0];
+  if (first === undefined) throw new Error('a record batch needs at least one record');
+  const baseTimestamp = first.timestamp;
+  let maxTimestamp = baseTimestamp;
+  const bodies: number[] = [];
+  let recordsSize = 0;
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i] as EncodedRecord;
+    if (r.timestamp > maxTimestamp) maxTimestamp = r.timestamp;
+    let size = 1 + sizeOfUvarint(zigzag(r.timestamp - baseTimestamp)) + sizeOfUvarint(zigzag(i));
+    size += sizeOfBytes(r.key) + sizeOfBytes(r.value) + sizeOfUvarint(zigzag(r.headers.length));
+    for (const [key, value] of r.headers) size += sizeOfBytes(key) + sizeOfBytes(value);
+    bodies.push(size);
+    recordsSize += sizeOfUvarint(zigzag(size)) + size;
+  }
+  let section: Buffer = Buffer.allocUnsafe(recordsSize);
+  let pos = 0;
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i] as EncodedRecord;
+    pos = writeUvarint(section, pos, zigzag(bodies[i] as number));
+    section[pos++] = 0;
+    pos = writeUvarint(section, pos, zigzag(r.timestamp - baseTimestamp));
+    pos = writeUvarint(section, pos, zigzag(i));
+    pos = writeBytes(section, pos, r.key);
+    pos = writeBytes(section, pos, r.value);
+    pos = writeUvarint(section, pos, zigzag(r.headers.length));
+    for (const [key, value] of r.headers) {
+      pos = writeBytes(section, pos, key);
+      pos = writeBytes(section, pos, value);
+    }
+  }
+  let attributes = 0;
+  if (options.compression !== 'none') {
+    const algorithm = compressionsAlgorithms[options.compression];
+    section = algorithm.compressSync(section);
+    attributes |= algorithm.bitmask;
+  }
+  const batch = Buffer.allocUnsafe(BATCH_OVERHEAD + section.length);
+  batch.writeBigInt64BE(0n, 0);
+  batch.writeInt32BE(batch.length - 12, LENGTH_OFFSET);
+  batch.writeInt32BE(-1, 12); // partition leader epoch: set by the broker
+  batch.writeInt8(2, MAGIC_OFFSET);
+  batch.writeInt16BE(attributes, ATTRIBUTES_OFFSET);
+  batch.writeInt32BE(records.length - 1, 23);
+  batch.writeBigInt64BE(BigInt(baseTimestamp), 27);
+  batch.writeBigInt64BE(BigInt(maxTimestamp), 35);
+  batch.writeBigInt64BE(options.producerId, 43);
+  batch.writeInt16BE(options.producerEpoch, 51);
+  batch.writeInt32BE(options.baseSequence, 53);
+  batch.writeInt32BE(records.length, 57);
+  section.copy(batch, BATCH_OVERHEAD);
+  batch.writeUInt32BE(crc32c(batch.subarray(ATTRIBUTES_OFFSET)) >>> 0, CRC_OFFSET);
+  return batch;
+}
+
+/**
+ * Drops batches of aborted transactions (read_committed). `aborted` is the Fetch response's list
+ * of (producer id, first offset); a producer's batches are aborted from its first offset up to its
+ * ABORT marker. Control batches are kept so callers can advance past them.
+ */
+export function dropAborted(
+  batches: RecordBatch[],
+  aborted: readonly { readonly producerId: bigint; readonly firstOffset: bigint }[],
+): RecordBatch[] {
+  if (aborted.length === 0) return batches;
+  const pending = [...aborted].sort((a, b) =>
+    a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0,
+  );
+  const abortedProducers = new Set<bigint>();
+  let next = 0;
+  const kept: RecordBatch[] = [];
+  for (const batch of batches) {
+    while (
+      next < pending.length &&
+      (pending[next] as { firstOffset: bigint }).firstOffset <= batch.lastOffset
+    ) {
+      abortedProducers.add((pending[next] as { producerId: bigint }).producerId);
+      next++;
+    }
+    if (batch.control) {
+      if (batch.controlType === 'abort') abortedProducers.delete(batch.producerId);
+      kept.push(batch);
+      continue;
+    }
+    if (batch.transactional && abortedProducers.has(batch.producerId)) continue;
+    kept.push(batch);
+  }
+  return kept;
+}

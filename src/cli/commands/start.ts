@@ -1,0 +1,22 @@
+import { createLogger } from '../../engine/logger.ts';
+import { startGateway, stopOnSignals } from '../../engine/runtime.ts';
+import { findConfigFile } from '../config-file.ts';
+
+export interface StartOptions {
+  readonly config?: string;
+  readonly cacheDir?: string;
+  readonly logLevel?: string;
+  readonly startTimeout?: number;
+}
+
+export async function startCommand(options: StartOptions): Promise<void> {
+  const configFile = await findConfigFile(options.config);
+  const logger = createLogger(options.logLevel === undefined ? {} : { level: options.logLevel });
+  const running = await startGateway({
+    configFile,
+    logger,
+    ...(options.cacheDir === undefined ? {} : { stateDir: options.cacheDir }),
+    ...(options.startTimeout === undefined ? {} : { startTimeoutMs: options.startTimeout * 1000 }),
+  });
+  stopOnSignals(running, logger);
+}

@@ -1,0 +1,4 @@
+export { startKafka, TEST_USERS, type EmbeddedKafka } from './cluster.ts';
+export { ensureKafkaLibs, kafkaLibsLocation, kafkaVersion, type KafkaLibs } from './libs.ts';
+export { createTestCa, issueCertificate, type IssuedCertificate, type TestCa } from './certificates.ts';
+export type * from './types.ts';
