@@ -1,0 +1,18 @@
+export { CacheStore, PartitionStore } from './store.ts';
+export type {
+  AppendOptions,
+  AppendResult,
+  CacheStoreOptions,
+  CacheStoreStats,
+  CachedHeader,
+  CachedRecord,
+  CompactOptions,
+  CompactResult,
+  ExpireOptions,
+  MaintenanceResult,
+  PartitionStats,
+  ReadLimits,
+  ReadResult,
+  RecordHeaderInput,
+  RecordInput,
+} from './store.ts';

@@ -1,0 +1,66 @@
+import type { PartitionStore } from '../cache/index.ts';
+import type { ProduceOptions, ProduceRecord, ProduceResult } from '../client/index.ts';
+
+/** Where a stream with no progress starts on a topic that is not compacted. */
+export type DefaultOffset = 'live' | 'historical';
+
+/** The topic's own config as the cache honours it (from DescribeConfigs, refreshed periodically). */
+export interface CachedTopicConfig {
+  readonly cleanupPolicy: readonly ('compact' | 'delete')[];
+  readonly retentionMs: number;
+  readonly retentionBytes: number;
+  readonly segmentBytes: number;
+  readonly segmentMs: number;
+  readonly deleteRetentionMs: number;
+  readonly minCompactionLagMs: number;
+  readonly maxCompactionLagMs: number;
+  readonly maxMessageBytes: number;
+}
+
+export type TopicChange =
+  /** Records up to `nextOffset - 1` of `partition` are now readable from its store. */
+  | { readonly type: 'appended'; readonly partition: number; readonly nextOffset: bigint }
+  /** The partition is fetched and its store can be read (it may still be catching up). */
+  | { readonly type: 'ready'; readonly partition: number }
+  /** The topic grew. */
+  | { readonly type: 'partitions'; readonly partitions: readonly number[] }
+  /** The cache's head moved past records (retention, broker's log start, topic recreated). */
+  | { readonly type: 'truncated'; readonly partition: number; readonly logStartOffset: bigint }
+  /** The topic cannot be served (deleted, not authorized, ...); terminal for this attachment. */
+  | { readonly type: 'error'; readonly error: Error };
+
+/**
+ * One consumer-side attachment to a cached topic. While any attachment is open the cache_server
+ * follows the topic live; after the last is released it lingers, then stops fetching (bootstrap
+ * topics are followed always). Reading never goes to Kafka: only the stores are read.
+ */
+export interface CachedTopic {
+  readonly topic: string;
+  readonly config: CachedTopicConfig;
+  readonly compacted: boolean;
+  readonly defaultOffset: DefaultOffset;
+  /** Partitions known now; `partitions` changes announce new ones. */
+  partitions(): readonly number[];
+  /** True once the partition's store is being fed (a partition with no leader yet is not ready). */
+  isReady(partition: number): boolean;
+  store(partition: number): PartitionStore;
+  /** Subscribes to changes; returns the unsubscribe function. Listeners must not throw or block. */
+  onChange(listener: (change: TopicChange) => void): () => void;
+  release(): void;
+}
+
+/** What a cache_server offers to a cache_client (looked up through the engine as its exit). */
+export interface CacheServerApi {
+  /** Starts following the topic if it is not already; resolves once its metadata is known. */
+  attach(topic: string): Promise<CachedTopic>;
+  /**
+   * Produces through the client kind; `partition` undefined picks one from the key with Kafka's
+   * default partitioner (murmur2), so keyed messages land where Java clients put them.
+   */
+  produce(
+    topic: string,
+    partition: number | undefined,
+    records: readonly ProduceRecord[],
+    options?: ProduceOptions,
+  ): Promise<ProduceResult & { readonly partition: number }>;
+}
