@@ -1,0 +1,216 @@
+import type { Logger } from 'pino';
+import { Gauge, type Registry } from 'prom-client';
+import { matchTopic, resolveExit, type BindingConfig } from '../../../config/index.ts';
+import type { Binding, BindingContext, BindingFactory } from '../../../engine/binding.ts';
+import type { CacheServerApi, DefaultOffset } from '../cache_server/api.ts';
+import { CacheStream, type OpenOptions } from './stream.ts';
+
+export { compileFilters, matchedIndexes, MAX_FILTERS } from './filters.ts';
+export type {
+  Condition,
+  Filter,
+  FilterSet,
+  FilterSubject,
+  HeaderValuePattern,
+  SkipMany,
+  SkipOne,
+} from './filters.ts';
+export { MessageTooLargeError, StagedMessage } from './produce.ts';
+export type { ProduceAck, ProduceMessage, StagedMessageInit } from './produce.ts';
+export { CacheStream } from './stream.ts';
+export type { CacheMessage, Capabilities, Isolation, OpenOptions } from './stream.ts';
+
+/**
+ * Progress as one string (`partition:offset,...`), for a client to keep and hand back to any
+ * instance: the position travels with the client, not in this process.
+ */
+export function formatProgress(progress: ReadonlyMap<number, bigint>): string {
+  return [...progress]
+    .sort(([a], [b]) => a - b)
+    .map(([p, o]) => `${p}:${o}`)
+    .join(',');
+}
+
+export function parseProgress(text: string): Map<number, bigint> {
+  const out = new Map<number, bigint>();
+  if (text.trim() === '') return out;
+  for (const part of text.split(',')) {
+    const match = /^\s*(\d+):(\d+)\s*$/.exec(part);
+    if (match === null) throw new Error(`progress entry ${JSON.stringify(part)} is not partition:offset`);
+    out.set(Number(match[1]), BigInt(match[2] ?? '0'));
+  }
+  return out;
+}
+
+function isCacheServer(binding: Binding): binding is Binding & CacheServerApi {
+  const candidate = binding as Partial<CacheServerApi>;
+  return typeof candidate.attach === 'function' && typeof candidate.produce === 'function';
+}
+
+interface TopicOptions {
+  readonly name: string;
+  readonly defaultOffset?: DefaultOffset;
+}
+
+function topicOptions(config: BindingConfig): TopicOptions[] {
+  const topics = config.options['topics'];
+  if (!Array.isArray(topics)) return [];
+  return topics.filter(
+    (t): t is TopicOptions =>
+      typeof t === 'object' && t !== null && typeof (t as TopicOptions).name === 'string',
+  );
+}
+
+// Metrics are shared by every cache_client binding of a registry; each collects its own label.
+const bindingsByRegistry = new WeakMap<Registry, Set<CacheClientBinding>>();
+
+function registerMetrics(registry: Registry, binding: CacheClientBinding): () => void {
+  let bindings = bindingsByRegistry.get(registry);
+  if (bindings === undefined) {
+    const set = new Set<CacheClientBinding>();
+    bindings = set;
+    bindingsByRegistry.set(registry, set);
+    const gauge = (name: string, help: string, value: (b: CacheClientBinding) => number): void => {
+      if (registry.getSingleMetric(name) !== undefined) return;
+      new Gauge({
+        name,
+        help,
+        labelNames: ['binding'],
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const b of set) this.set({ binding: b.name }, value(b));
+        },
+      });
+    };
+    gauge('kgate_cache_client_streams', 'Open cache_client streams', (b) => b.streamCount);
+    gauge(
+      'kgate_cache_client_buffered_bytes',
+      'Record bytes read from the cache and not yet delivered, all streams together',
+      (b) => b.bufferedBytes,
+    );
+  }
+  bindings.add(binding);
+  const set = bindings;
+  return () => set.delete(binding);
+}
+
+/**
+ * The `kafka cache_client` binding: serves merged topic streams from the cache of the
+ * cache_server its routes lead to, and produces through it. North-side bindings and embedding
+ * applications call open().
+ */
+export class CacheClientBinding implements Binding {
+  readonly name: string;
+  readonly config: BindingConfig;
+  readonly #context: BindingContext;
+  readonly #log: Logger;
+  readonly #topics: TopicOptions[];
+  readonly #streams = new Set<CacheStream>();
+  #unregister: (() => void) | undefined;
+  #stopped = false;
+
+  constructor(context: BindingContext) {
+    this.#context = context;
+    this.config = context.config;
+    this.name = context.config.name;
+    this.#log = context.logger;
+    this.#topics = topicOptions(context.config);
+  }
+
+  get streamCount(): number {
+    return this.#streams.size;
+  }
+
+  get bufferedBytes(): number {
+    let total = 0;
+    for (const s of this.#streams) total += s.bufferedBytes;
+    return total;
+  }
+
+  start(_signal: AbortSignal): Promise<void> {
+    // Every exit is checked now so that a config wiring this binding to something other than a
+    // cache_server fails at startup rather than on the first open().
+    const exits = new Set([this.config.exit, ...this.config.routes.map((r) => r.exit)]);
+    for (const exit of exits) {
+      if (exit === undefined) continue;
+      const binding = this.#context.lookup(exit);
+      if (!isCacheServer(binding))
+        return Promise.reject(new Error(`binding ${this.name}: exit ${exit} is not a kafka cache_server`));
+    }
+    this.#unregister = registerMetrics(this.#context.metrics, this);
+    this.#stopped = false;
+    return Promise.resolve();
+  }
+
+  stop(_signal: AbortSignal): Promise<void> {
+    this.#stopped = true;
+    for (const stream of [...this.#streams]) stream.close();
+    this.#unregister?.();
+    this.#unregister = undefined;
+    return Promise.resolve();
+  }
+
+  /** The cache_server serving `topic`, by this binding's routes. */
+  exitFor(topic: string): CacheServerApi {
+    const exit = resolveExit(this.config, { topic });
+    if (exit === undefined) throw new Error(`binding ${this.name}: no route for topic ${topic}`);
+    const binding = this.#context.lookup(exit);
+    if (!isCacheServer(binding))
+      throw new Error(`binding ${this.name}: exit ${exit} is not a kafka cache_server`);
+    return binding;
+  }
+
+  /** Opens a stream on `topic`; rejects when the topic cannot be served (unknown, not authorized). */
+  async open(topic: string, options: OpenOptions = {}): Promise<CacheStream> {
+    if (this.#stopped) throw new Error(`binding ${this.name} is stopped`);
+    const exit = this.exitFor(topic);
+    const signal = options.signal;
+    signal?.throwIfAborted();
+    const attaching = exit.attach(topic);
+    let cached;
+    if (signal === undefined) cached = await attaching;
+    else {
+      let onAbort: (() => void) | undefined;
+      const aborted = new Promise<never>((_, reject) => {
+        onAbort = () => reject(signal.reason instanceof Error ? signal.reason : new Error('open aborted'));
+        signal.addEventListener('abort', onAbort, { once: true });
+      });
+      try {
+        cached = await Promise.race([attaching, aborted]);
+      } catch (error) {
+        // An attachment that arrives after the caller gave up must still be released.
+        attaching.then(
+          (t) => t.release(),
+          () => undefined,
+        );
+        throw error;
+      } finally {
+        if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
+      }
+    }
+    if (this.#stopped) {
+      cached.release();
+      throw new Error(`binding ${this.name} is stopped`);
+    }
+    const configured = this.#topics.find((t) => matchTopic(t.name, topic))?.defaultOffset;
+    let stream: CacheStream;
+    try {
+      stream = new CacheStream({
+        topic: cached,
+        exit,
+        options,
+        defaultOffset: configured ?? cached.defaultOffset,
+        onClose: (s) => this.#streams.delete(s),
+      });
+    } catch (error) {
+      cached.release();
+      throw error;
+    }
+    this.#streams.add(stream);
+    this.#log.debug({ topic, capabilities: stream.capabilities }, 'stream opened');
+    return stream;
+  }
+}
+
+export const createCacheClientBinding: BindingFactory = (context) => new CacheClientBinding(context);

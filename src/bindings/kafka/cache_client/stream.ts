@@ -1,0 +1,430 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import type { CachedHeader, CachedRecord, PartitionStore } from '../cache/index.ts';
+import type { CacheServerApi, CachedTopic, DefaultOffset, TopicChange } from '../cache_server/api.ts';
+import { compileFilters, type Filter, type FilterSet } from './filters.ts';
+import { StagedMessage, type ProduceAck, type ProduceMessage, type StagedMessageInit } from './produce.ts';
+
+export type Capabilities = 'fetch' | 'produce' | 'produce_and_fetch';
+export type Isolation = 'read_committed' | 'read_uncommitted';
+
+export interface OpenOptions {
+  /** Default 'fetch'. */
+  readonly capabilities?: Capabilities;
+  readonly filters?: readonly Filter[];
+  /**
+   * Progress of an earlier stream (partition -> next offset) to resume from. Partitions it does
+   * not name are read from their log start: they appeared after that progress was taken.
+   */
+  readonly partitions?: Readonly<Record<number, bigint | string>> | ReadonlyMap<number, bigint>;
+  /** Default 'read_committed'. */
+  readonly isolation?: Isolation;
+  /** Where a stream with no progress starts on a topic that is not compacted; default the topic's. */
+  readonly defaultOffset?: DefaultOffset;
+  /** Aborts waiting for the topic's metadata. */
+  readonly signal?: AbortSignal;
+}
+
+export interface CacheMessage {
+  readonly partition: number;
+  readonly offset: bigint;
+  readonly timestamp: number;
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+  readonly headers: readonly CachedHeader[];
+  /** Bit i set when filters[i] matched; 0 when the stream has no filters. */
+  readonly filters: number;
+  /** Next offset per partition once this message is taken: resuming from it continues after it. */
+  readonly progress: ReadonlyMap<number, bigint>;
+}
+
+// A partition's read is small so that a stream's memory stays bounded however many partitions
+// it spans and however slowly its consumer pulls; the store makes reads cheap enough to repeat.
+const READ_RECORDS = 64;
+const READ_BYTES = 64 * 1024;
+// Buffers of all a stream's partitions together; past it, the buffers of partitions other than
+// the one being read are dropped and re-read later (the store, not the buffer, is the truth).
+const STREAM_BUFFER_BYTES = 1024 * 1024;
+// Records a next() call may examine before it lets the event loop run: a filter that matches
+// almost nothing must not turn one call into a scan of the whole cache.
+const SCAN_BUDGET = 4096;
+
+interface Cursor {
+  readonly partition: number;
+  /** Appeared after the stream opened: everything in it is new to the consumer. */
+  readonly joinedLater: boolean;
+  store: PartitionStore | undefined;
+  /** Live start taken at open for a partition that was ready then. */
+  liveStart: bigint | undefined;
+  next: bigint;
+  /** Below this offset (the head when a fresh compacted read began) tombstones are not delivered. */
+  snapshotEnd: bigint;
+  buffer: CachedRecord[];
+  index: number;
+  bufferEnd: bigint;
+  bufferBytes: number;
+  topicId: string;
+}
+
+export interface CacheStreamInit {
+  readonly topic: CachedTopic;
+  readonly exit: CacheServerApi;
+  readonly options: OpenOptions;
+  readonly defaultOffset: DefaultOffset;
+  readonly onClose?: (stream: CacheStream) => void;
+}
+
+function parseOffset(value: bigint | string, partition: number): bigint {
+  if (typeof value === 'bigint') return value;
+  if (!/^\d+$/.test(value)) throw new Error(`progress of partition ${partition} is not an offset: ${value}`);
+  return BigInt(value);
+}
+
+function toProgress(given: OpenOptions['partitions']): Map<number, bigint> {
+  const out = new Map<number, bigint>();
+  if (given === undefined) return out;
+  const entries: Iterable<[number | string, bigint | string]> =
+    given instanceof Map ? given.entries() : Object.entries(given);
+  for (const [key, value] of entries) {
+    const partition = Number(key);
+    if (!Number.isInteger(partition) || partition < 0) throw new Error(`progress names partition ${key}`);
+    out.set(partition, parseOffset(value, partition));
+  }
+  return out;
+}
+
+/**
+ * One consumer's view of a topic: every partition merged into one stream, read from the cache
+ * only as the consumer asks. State is the per-partition cursor (also handed out as progress) and
+ * at most one small read buffer per partition.
+ */
+export class CacheStream implements AsyncIterableIterator<CacheMessage> {
+  readonly topic: string;
+  readonly capabilities: Capabilities;
+  readonly isolation: Isolation;
+  readonly #cached: CachedTopic;
+  readonly #exit: CacheServerApi;
+  readonly #defaultOffset: DefaultOffset;
+  readonly #resume: Map<number, bigint>;
+  readonly #resumed: boolean;
+  readonly #onClose: ((stream: CacheStream) => void) | undefined;
+  readonly #unsubscribe: () => void;
+  #filters: FilterSet;
+  readonly #cursors: Cursor[] = [];
+  readonly #progress = new Map<number, bigint>();
+  #rr = 0;
+  #buffered = 0;
+  #closed = false;
+  #error: Error | undefined;
+  #wake: (() => void) | undefined;
+  #chain: Promise<unknown> = Promise.resolve();
+
+  constructor(init: CacheStreamInit) {
+    const { topic, options } = init;
+    this.topic = topic.topic;
+    this.capabilities = options.capabilities ?? 'fetch';
+    this.isolation = options.isolation ?? 'read_committed';
+    this.#cached = topic;
+    this.#exit = init.exit;
+    this.#defaultOffset = options.defaultOffset ?? init.defaultOffset;
+    this.#onClose = init.onClose;
+    this.#filters = compileFilters(options.filters);
+    this.#resume = toProgress(options.partitions);
+    this.#resumed = this.#resume.size > 0;
+    for (const [partition, offset] of this.#resume) this.#progress.set(partition, offset);
+    for (const partition of topic.partitions()) this.#addCursor(partition, false);
+    this.#unsubscribe = topic.onChange((change) => this.#onChange(change));
+  }
+
+  /** Next offset per partition, as far as this stream has read (filtered-out records included). */
+  get progress(): ReadonlyMap<number, bigint> {
+    return new Map(this.#progress);
+  }
+
+  /** Bytes of records read from the cache and not yet delivered. */
+  get bufferedBytes(): number {
+    return this.#buffered;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Replaces the filters; records not yet delivered are judged by the new ones. */
+  setFilters(filters: readonly Filter[] | undefined): void {
+    this.#filters = compileFilters(filters);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<CacheMessage, undefined>> {
+    // Concurrent next() calls take turns, so each cursor is read by one call at a time.
+    const result = this.#chain.then(() => this.#next());
+    this.#chain = result.catch(() => undefined);
+    return result;
+  }
+
+  return(): Promise<IteratorResult<CacheMessage, undefined>> {
+    this.close();
+    return Promise.resolve({ done: true, value: undefined });
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#unsubscribe();
+    this.#cached.release();
+    for (const c of this.#cursors) this.#dropBuffer(c);
+    this.#signal();
+    this.#onClose?.(this);
+  }
+
+  produce(message: ProduceMessage): Promise<ProduceAck> {
+    try {
+      this.#checkProduce();
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    const { partition, acks, ...record } = message;
+    return this.#exit.produce(this.topic, partition, [record], acks === undefined ? undefined : { acks });
+  }
+
+  /** Stages a message whose value comes in chunks; bounded by the topic's max.message.bytes. */
+  produceStream(init: StagedMessageInit = {}): StagedMessage {
+    this.#checkProduce();
+    return new StagedMessage(this.topic, init, this.#cached.config.maxMessageBytes, (value) =>
+      this.produce({ ...init, value }),
+    );
+  }
+
+  #checkProduce(): void {
+    if (this.#closed) throw new Error(`stream on topic ${this.topic} is closed`);
+    if (this.capabilities === 'fetch')
+      throw new Error(`stream on topic ${this.topic} was opened to fetch only`);
+  }
+
+  async #next(): Promise<IteratorResult<CacheMessage, undefined>> {
+    if (this.capabilities === 'produce')
+      throw new Error(`stream on topic ${this.topic} was opened to produce only`);
+    for (;;) {
+      if (this.#closed) return { done: true, value: undefined };
+      const error = this.#error;
+      if (error !== undefined) {
+        this.close();
+        throw error;
+      }
+      const budget = { left: SCAN_BUDGET };
+      let busy = false;
+      const n = this.#cursors.length;
+      for (let i = 0; i < n; i++) {
+        const at = (this.#rr + i) % n;
+        const c = this.#cursors[at];
+        if (c === undefined) continue;
+        if (c.store === undefined) {
+          // A partition that is not ready yet is passed over, never waited for.
+          if (!this.#cached.isReady(c.partition)) continue;
+          this.#start(c);
+        }
+        const got = this.#pull(c, budget);
+        if (got === 'busy') {
+          // The next pass starts after the partition that spent the budget, so a long run of
+          // filtered-out records in one partition cannot hold back the others.
+          if (!busy) this.#rr = (at + 1) % n;
+          busy = true;
+        } else if (got !== 'empty') {
+          this.#rr = (at + 1) % n;
+          return { done: false, value: got };
+        }
+      }
+      if (busy) await nextTurn();
+      else await new Promise<void>((resolve) => (this.#wake = resolve));
+    }
+  }
+
+  #signal(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  #onChange(change: TopicChange): void {
+    switch (change.type) {
+      case 'partitions':
+        for (const p of change.partitions) this.#addCursor(p, true);
+        break;
+      case 'truncated': {
+        const c = this.#cursors.find((x) => x.partition === change.partition);
+        if (c !== undefined) this.#truncated(c, change.logStartOffset);
+        break;
+      }
+      case 'error':
+        this.#error ??= change.error;
+        break;
+      case 'appended':
+      case 'ready':
+        break;
+    }
+    this.#signal();
+  }
+
+  #addCursor(partition: number, joinedLater: boolean): void {
+    if (this.#cursors.some((c) => c.partition === partition)) return;
+    const c: Cursor = {
+      partition,
+      joinedLater,
+      store: undefined,
+      liveStart: undefined,
+      next: 0n,
+      snapshotEnd: -1n,
+      buffer: [],
+      index: 0,
+      bufferEnd: 0n,
+      bufferBytes: 0,
+      topicId: '',
+    };
+    // "Live" means after the open call; a partition that cannot be read yet gets its live start
+    // when it becomes ready, the nearest the cache can tell.
+    if (!joinedLater && this.#cached.isReady(partition)) c.liveStart = headOf(this.#cached.store(partition));
+    this.#cursors.push(c);
+  }
+
+  #start(c: Cursor): void {
+    const store = this.#cached.store(c.partition);
+    c.store = store;
+    c.topicId = store.topicId;
+    const logStart = store.logStartOffset;
+    const given = this.#resume.get(c.partition);
+    if (given !== undefined) c.next = given < logStart ? logStart : given;
+    else if (this.#resumed || c.joinedLater) c.next = logStart;
+    else if (this.#cached.compacted) {
+      c.next = logStart;
+      c.snapshotEnd = headOf(store);
+    } else if (this.#defaultOffset === 'historical') c.next = logStart;
+    else c.next = c.liveStart ?? headOf(store);
+    this.#progress.set(c.partition, c.next);
+  }
+
+  #truncated(c: Cursor, logStartOffset: bigint): void {
+    const store = c.store;
+    if (store === undefined) return;
+    if (c.topicId === '') c.topicId = store.topicId;
+    else if (store.topicId !== c.topicId) {
+      // The topic was deleted and created again: its offsets restarted, so the old cursor means nothing.
+      c.topicId = store.topicId;
+      this.#dropBuffer(c);
+      this.#advance(c, store.logStartOffset, true);
+      return;
+    }
+    const first = c.buffer[c.index];
+    if (first !== undefined && first.offset < logStartOffset) this.#dropBuffer(c);
+    if (c.next < logStartOffset) this.#advance(c, logStartOffset);
+  }
+
+  #advance(c: Cursor, next: bigint, reset = false): void {
+    if (!reset && next <= c.next) return;
+    c.next = next;
+    this.#progress.set(c.partition, next);
+  }
+
+  #visibleEnd(store: PartitionStore): bigint {
+    if (this.isolation === 'read_uncommitted') return store.nextOffset;
+    const lso = store.lastStableOffset;
+    return lso < store.nextOffset ? lso : store.nextOffset;
+  }
+
+  /** Reads the next chunk of a partition into its buffer; false when nothing is readable now. */
+  #fill(c: Cursor, store: PartitionStore): boolean {
+    if (c.next < store.logStartOffset) this.#advance(c, store.logStartOffset);
+    const limit = this.#visibleEnd(store);
+    if (c.next >= limit) return false;
+    this.#makeRoom(c);
+    const result = store.read(c.next, { maxRecords: READ_RECORDS, maxBytes: READ_BYTES });
+    let records = result.records;
+    let end = result.nextOffset;
+    const cut = records.findIndex((r) => r.offset >= limit);
+    if (cut >= 0) {
+      end = records[cut]?.offset ?? end;
+      records = records.slice(0, cut);
+    }
+    if (records.length === 0) {
+      // Only holes (compaction, expiry) lay between the cursor and what is readable.
+      this.#advance(c, end);
+      return false;
+    }
+    let bytes = 0;
+    for (const r of records) bytes += r.size;
+    c.buffer = records;
+    c.index = 0;
+    c.bufferEnd = end;
+    c.bufferBytes = bytes;
+    this.#buffered += bytes;
+    return true;
+  }
+
+  #dropBuffer(c: Cursor): void {
+    this.#buffered -= c.bufferBytes;
+    c.buffer = [];
+    c.index = 0;
+    c.bufferBytes = 0;
+  }
+
+  #makeRoom(reader: Cursor): void {
+    if (this.#buffered + READ_BYTES <= STREAM_BUFFER_BYTES) return;
+    for (const c of this.#cursors) {
+      if (c !== reader && c.bufferBytes > 0) this.#dropBuffer(c);
+      if (this.#buffered + READ_BYTES <= STREAM_BUFFER_BYTES) return;
+    }
+  }
+
+  #pull(c: Cursor, budget: { left: number }): CacheMessage | 'empty' | 'busy' {
+    const store = c.store;
+    if (store === undefined) return 'empty';
+    for (;;) {
+      let record = c.buffer[c.index];
+      if (record === undefined) {
+        if (c.buffer.length > 0) {
+          this.#dropBuffer(c);
+          this.#advance(c, c.bufferEnd);
+        }
+        if (budget.left <= 0) return 'busy';
+        if (!this.#fill(c, store)) return 'empty';
+        record = c.buffer[c.index];
+        if (record === undefined) return 'empty';
+      }
+      c.index++;
+      budget.left--;
+      this.#advance(c, record.offset + 1n);
+      if (!this.#deliverable(c, store, record)) continue;
+      const filters = this.#filters;
+      const mask = filters.count > 0 ? filters.match(record) : 0;
+      if (filters.count > 0 && mask === 0) continue;
+      return {
+        partition: c.partition,
+        offset: record.offset,
+        timestamp: record.timestamp,
+        key: record.key,
+        value: record.value,
+        headers: record.headers,
+        filters: mask,
+        progress: new Map(this.#progress),
+      };
+    }
+  }
+
+  #deliverable(c: Cursor, store: PartitionStore, record: CachedRecord): boolean {
+    if (record.control) return false;
+    if (record.aborted && this.isolation === 'read_committed') return false;
+    if (this.#cached.compacted && record.key !== null) {
+      if (record.value === null && record.offset < c.snapshotEnd) return false;
+      // Conflation: a consumer behind the head skips values that a newer one has replaced.
+      if (!store.isLatestForKey(record.offset, record.key)) return false;
+    }
+    return true;
+  }
+}
+
+/** Offset after the last record the partition holds or is known to hold upstream. */
+function headOf(store: PartitionStore): bigint {
+  return store.highWatermark > store.nextOffset ? store.highWatermark : store.nextOffset;
+}

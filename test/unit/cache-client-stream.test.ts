@@ -1,0 +1,861 @@
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { CacheStore } from '../../src/bindings/kafka/cache/index.ts';
+import type { PartitionStore, RecordInput } from '../../src/bindings/kafka/cache/index.ts';
+import {
+  CacheClientBinding,
+  createCacheClientBinding,
+  formatProgress,
+  MessageTooLargeError,
+  parseProgress,
+  type CacheMessage,
+  type CacheStream,
+  type OpenOptions,
+} from '../../src/bindings/kafka/cache_client/index.ts';
+import { CacheStream as StreamClass } from '../../src/bindings/kafka/cache_client/stream.ts';
+import type {
+  CacheServerApi,
+  CachedTopic,
+  CachedTopicConfig,
+  DefaultOffset,
+  TopicChange,
+} from '../../src/bindings/kafka/cache_server/api.ts';
+import type { ProduceOptions, ProduceRecord, ProduceResult } from '../../src/bindings/kafka/client/index.ts';
+import type { BindingConfig } from '../../src/config/index.ts';
+import type { Binding, BindingContext } from '../../src/engine/binding.ts';
+
+const dirs: string[] = [];
+const stores: CacheStore[] = [];
+after(async () => {
+  for (const s of stores) await s.close();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function openStore(): CacheStore {
+  const dir = mkdtempSync(join(tmpdir(), 'kgate-cache-client-'));
+  dirs.push(dir);
+  const store = CacheStore.open(dir, { durability: 'none', mapSize: 256 * 1024 * 1024 });
+  stores.push(store);
+  return store;
+}
+
+const CONFIG: CachedTopicConfig = {
+  cleanupPolicy: ['delete'],
+  retentionMs: -1,
+  retentionBytes: -1,
+  segmentBytes: 1 << 30,
+  segmentMs: 7 * 24 * 3600 * 1000,
+  deleteRetentionMs: 24 * 3600 * 1000,
+  minCompactionLagMs: 0,
+  maxCompactionLagMs: Number.MAX_SAFE_INTEGER,
+  maxMessageBytes: 1024,
+};
+
+interface FakeOptions {
+  partitions?: number;
+  compacted?: boolean;
+  defaultOffset?: DefaultOffset;
+  notReady?: number[];
+}
+
+/** A CachedTopic over real partition stores, driven by the test instead of a broker. */
+class FakeTopic implements CachedTopic {
+  readonly topic: string;
+  readonly config: CachedTopicConfig;
+  readonly compacted: boolean;
+  readonly defaultOffset: DefaultOffset;
+  readonly cache: CacheStore;
+  readonly #partitions: number[];
+  readonly #ready = new Set<number>();
+  readonly #listeners = new Set<(change: TopicChange) => void>();
+  released = 0;
+  attached = 0;
+
+  constructor(name: string, options: FakeOptions = {}) {
+    this.topic = name;
+    this.cache = openStore();
+    this.compacted = options.compacted ?? false;
+    this.config = { ...CONFIG, cleanupPolicy: this.compacted ? ['compact'] : ['delete'] };
+    this.defaultOffset = options.defaultOffset ?? 'historical';
+    this.#partitions = Array.from({ length: options.partitions ?? 1 }, (_, i) => i);
+    for (const p of this.#partitions) if (!(options.notReady ?? []).includes(p)) this.#ready.add(p);
+  }
+
+  partitions(): readonly number[] {
+    return [...this.#partitions];
+  }
+  isReady(partition: number): boolean {
+    return this.#ready.has(partition);
+  }
+  store(partition: number): PartitionStore {
+    return this.cache.partition(this.topic, partition);
+  }
+  onChange(listener: (change: TopicChange) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+  release(): void {
+    this.released++;
+  }
+  get listeners(): number {
+    return this.#listeners.size;
+  }
+
+  emit(change: TopicChange): void {
+    for (const l of this.#listeners) l(change);
+  }
+
+  /** Appends as the cache_server would; the stable offset follows the end unless given. */
+  append(partition: number, records: RecordInput[], lastStableOffset?: bigint): void {
+    const store = this.store(partition);
+    const last = records[records.length - 1];
+    const end = last === undefined ? store.nextOffset : last.offset + 1n;
+    store.append(records, { highWatermark: end, lastStableOffset: lastStableOffset ?? end });
+    this.emit({ type: 'appended', partition, nextOffset: store.nextOffset });
+  }
+
+  setStable(partition: number, lastStableOffset: bigint): void {
+    const store = this.store(partition);
+    store.setWatermarks({ lastStableOffset });
+    this.emit({ type: 'appended', partition, nextOffset: store.nextOffset });
+  }
+
+  setReady(partition: number): void {
+    this.#ready.add(partition);
+    this.emit({ type: 'ready', partition });
+  }
+
+  grow(count: number): void {
+    const added: number[] = [];
+    for (let p = this.#partitions.length; p < count; p++) added.push(p);
+    this.#partitions.push(...added);
+    this.emit({ type: 'partitions', partitions: this.partitions() });
+    for (const p of added) this.setReady(p);
+  }
+}
+
+class FakeServer implements CacheServerApi {
+  readonly topics = new Map<string, FakeTopic>();
+  readonly produced: {
+    topic: string;
+    partition: number | undefined;
+    records: readonly ProduceRecord[];
+    options?: ProduceOptions;
+  }[] = [];
+
+  attach(topic: string): Promise<CachedTopic> {
+    const t = this.topics.get(topic);
+    if (t === undefined) return Promise.reject(new Error(`topic ${topic} does not exist`));
+    t.attached++;
+    return Promise.resolve(t);
+  }
+
+  produce(
+    topic: string,
+    partition: number | undefined,
+    records: readonly ProduceRecord[],
+    options?: ProduceOptions,
+  ): Promise<ProduceResult & { readonly partition: number }> {
+    this.produced.push({ topic, partition, records, ...(options === undefined ? {} : { options }) });
+    const p = partition ?? 0;
+    const base = BigInt(this.produced.length - 1);
+    return Promise.resolve({
+      topic,
+      partition: p,
+      baseOffset: base,
+      offsets: records.map((_, i) => base + BigInt(i)),
+      logAppendTime: null,
+    });
+  }
+}
+
+function rec(
+  offset: number,
+  key: string | null,
+  value: string | null,
+  extra: Partial<RecordInput> = {},
+): RecordInput {
+  return {
+    offset: BigInt(offset),
+    timestamp: 1_000 + offset,
+    key: key === null ? null : Buffer.from(key),
+    value: value === null ? null : Buffer.from(value),
+    ...extra,
+  };
+}
+
+function values(start: number, count: number, prefix = 'v'): RecordInput[] {
+  return Array.from({ length: count }, (_, i) => rec(start + i, null, `${prefix}${start + i}`));
+}
+
+function open(topic: FakeTopic, options: OpenOptions = {}, server = new FakeServer()): CacheStream {
+  return new StreamClass({ topic, exit: server, options, defaultOffset: topic.defaultOffset });
+}
+
+/** Pulls from a stream, keeping an unanswered next() for later instead of losing its message. */
+class Reader {
+  readonly stream: CacheStream;
+  #pending: Promise<IteratorResult<CacheMessage, undefined>> | undefined;
+
+  constructor(stream: CacheStream) {
+    this.stream = stream;
+  }
+
+  #next(): Promise<IteratorResult<CacheMessage, undefined>> {
+    const p = this.#pending ?? this.stream.next();
+    this.#pending = p;
+    return p;
+  }
+
+  async take(count: number, timeoutMs = 2000): Promise<CacheMessage[]> {
+    const out: CacheMessage[] = [];
+    while (out.length < count) {
+      const got = await this.#within(timeoutMs);
+      if (got === 'timeout') throw new Error(`only ${out.length} of ${count} messages arrived`);
+      if (got.done === true) throw new Error(`stream ended after ${out.length} of ${count} messages`);
+      out.push(got.value);
+    }
+    return out;
+  }
+
+  /** True when nothing arrives within ms. */
+  async idle(ms = 50): Promise<boolean> {
+    const got = await this.#within(ms);
+    if (got === 'timeout') return true;
+    throw new Error(
+      `unexpected ${got.done === true ? 'end' : `message at ${got.value.partition}:${got.value.offset}`}`,
+    );
+  }
+
+  async #within(ms: number): Promise<IteratorResult<CacheMessage, undefined> | 'timeout'> {
+    const next = this.#next();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)));
+    const got = await Promise.race([next, timeout]);
+    clearTimeout(timer);
+    if (got !== 'timeout') this.#pending = undefined;
+    return got;
+  }
+}
+
+const text = (b: Buffer | null): string | null => (b === null ? null : b.toString());
+const at = (m: CacheMessage): string => `${m.partition}:${m.offset}`;
+
+describe('cache_client stream: starting points', () => {
+  it('replays a delete topic from its log start with historical', async () => {
+    const t = new FakeTopic('hist');
+    t.append(0, values(0, 10));
+    const r = new Reader(open(t));
+    const got = await r.take(10);
+    assert.deepEqual(
+      got.map((m) => text(m.value)),
+      values(0, 10).map((x) => text(x.value)),
+    );
+    assert.equal(got[9]?.progress.get(0), 10n);
+    assert.ok(await r.idle());
+    t.append(0, values(10, 2));
+    assert.deepEqual((await r.take(2)).map(at), ['0:10', '0:11']);
+    r.stream.close();
+  });
+
+  it('starts at the head at open with live, and delivers what comes after', async () => {
+    const t = new FakeTopic('live', { defaultOffset: 'live', partitions: 2 });
+    t.append(0, values(0, 5));
+    t.append(1, values(0, 3));
+    const r = new Reader(open(t));
+    assert.deepEqual(r.stream.progress, new Map([]));
+    assert.ok(await r.idle());
+    assert.deepEqual(
+      r.stream.progress,
+      new Map([
+        [0, 5n],
+        [1, 3n],
+      ]),
+    );
+    t.append(1, values(3, 1));
+    t.append(0, values(5, 1));
+    const got = await r.take(2);
+    assert.deepEqual(got.map(at).sort(), ['0:5', '1:3']);
+    r.stream.close();
+  });
+
+  it('takes the per-open defaultOffset over the topic default', async () => {
+    const t = new FakeTopic('override', { defaultOffset: 'live' });
+    t.append(0, values(0, 3));
+    const r = new Reader(open(t, { defaultOffset: 'historical' }));
+    assert.deepEqual((await r.take(3)).map(at), ['0:0', '0:1', '0:2']);
+    r.stream.close();
+  });
+
+  it('resumes exactly at the progress given, with no loss and no duplicate', async () => {
+    const t = new FakeTopic('resume', { partitions: 3 });
+    for (let p = 0; p < 3; p++) t.append(p, values(0, 20, `p${p}-`));
+    const first = new Reader(open(t));
+    const seen = await first.take(25);
+    const progress = seen[seen.length - 1]?.progress;
+    assert.ok(progress);
+    first.stream.close();
+    const token = formatProgress(progress);
+    const second = new Reader(open(t, { partitions: parseProgress(token) }));
+    const rest = await second.take(60 - 25);
+    assert.ok(await second.idle());
+    const all = [...seen, ...rest].map(at).sort();
+    assert.equal(new Set(all).size, 60);
+    second.stream.close();
+
+    // The record form with string offsets, as an HTTP client would send it.
+    const record: Record<number, string> = {};
+    for (const [p, o] of progress) record[p] = o.toString();
+    const third = new Reader(open(t, { partitions: record }));
+    assert.deepEqual((await third.take(35)).map(at).sort(), rest.map(at).sort());
+    third.stream.close();
+  });
+
+  it('continues from the log start when the progress is below it', async () => {
+    const t = new FakeTopic('below');
+    t.append(0, values(0, 10));
+    await t.store(0).truncateBefore(6n);
+    const r = new Reader(open(t, { partitions: { 0: 2n } }));
+    assert.deepEqual((await r.take(4)).map(at), ['0:6', '0:7', '0:8', '0:9']);
+    r.stream.close();
+  });
+
+  it('reads a partition missing from the progress from its log start', async () => {
+    const t = new FakeTopic('missing', { partitions: 2, defaultOffset: 'live' });
+    t.append(0, values(0, 3));
+    t.append(1, values(0, 3));
+    const r = new Reader(open(t, { partitions: { 0: 3n } }));
+    assert.deepEqual((await r.take(3)).map(at), ['1:0', '1:1', '1:2']);
+    assert.ok(await r.idle());
+    r.stream.close();
+  });
+
+  it('rejects progress that is not an offset', () => {
+    const t = new FakeTopic('badprogress');
+    assert.throws(() => open(t, { partitions: { 0: 'ten' } }), /not an offset/);
+    assert.throws(() => parseProgress('0:1,x'), /not partition:offset/);
+  });
+});
+
+describe('cache_client stream: compacted topics', () => {
+  function fill(t: FakeTopic): void {
+    t.append(0, [
+      rec(0, 'a', 'a1'),
+      rec(1, 'b', 'b1'),
+      rec(2, 'a', 'a2'),
+      rec(3, 'c', 'c1'),
+      rec(4, 'b', null),
+      rec(5, 'd', 'd1'),
+      rec(6, 'a', 'a3'),
+    ]);
+  }
+
+  it('gives a new consumer the latest value of every key, then goes live with tombstones', async () => {
+    const t = new FakeTopic('compact', { compacted: true, defaultOffset: 'live' });
+    fill(t);
+    const r = new Reader(open(t));
+    const snapshot = await r.take(3);
+    assert.deepEqual(
+      snapshot.map((m) => `${text(m.key)}=${text(m.value)}`),
+      ['c=c1', 'd=d1', 'a=a3'],
+    );
+    assert.equal(snapshot[2]?.progress.get(0), 7n);
+    assert.ok(await r.idle());
+    t.append(0, [rec(7, 'c', null), rec(8, 'e', 'e1')]);
+    const live = await r.take(2);
+    assert.deepEqual(
+      live.map((m) => `${text(m.key)}=${text(m.value)}`),
+      ['c=null', 'e=e1'],
+    );
+    r.stream.close();
+  });
+
+  it('skips values replaced while the consumer was behind the head', async () => {
+    const t = new FakeTopic('conflate', { compacted: true });
+    t.append(0, [rec(0, 'a', 'a1'), rec(1, 'b', 'b1')]);
+    const r = new Reader(open(t));
+    assert.deepEqual(
+      (await r.take(2)).map((m) => text(m.value)),
+      ['a1', 'b1'],
+    );
+    t.append(0, [
+      rec(2, 'a', 'a2'),
+      rec(3, 'a', 'a3'),
+      rec(4, 'b', null),
+      rec(5, 'b', 'b2'),
+      rec(6, 'a', 'a4'),
+    ]);
+    assert.deepEqual(
+      (await r.take(2)).map((m) => text(m.value)),
+      ['b2', 'a4'],
+    );
+    assert.deepEqual(r.stream.progress, new Map([[0, 7n]]));
+    r.stream.close();
+  });
+
+  it('delivers tombstones that are still the latest to a resumed consumer', async () => {
+    const t = new FakeTopic('resumed-compact', { compacted: true });
+    fill(t);
+    const r = new Reader(open(t, { partitions: { 0: 3n } }));
+    assert.deepEqual(
+      (await r.take(4)).map((m) => `${text(m.key)}=${text(m.value)}`),
+      ['c=c1', 'b=null', 'd=d1', 'a=a3'],
+    );
+    r.stream.close();
+  });
+});
+
+describe('cache_client stream: merging partitions', () => {
+  it('interleaves partitions round-robin, keeping order within each', async () => {
+    const t = new FakeTopic('merge', { partitions: 3 });
+    t.append(0, values(0, 6, 'a'));
+    t.append(1, values(0, 2, 'b'));
+    t.append(2, values(0, 4, 'c'));
+    const got = await new Reader(open(t)).take(12);
+    assert.deepEqual(got.slice(0, 6).map(at), ['0:0', '1:0', '2:0', '0:1', '1:1', '2:1']);
+    for (let p = 0; p < 3; p++) {
+      const offsets = got.filter((m) => m.partition === p).map((m) => m.offset);
+      assert.deepEqual(
+        offsets,
+        [...offsets].sort((x, y) => (x < y ? -1 : 1)),
+      );
+    }
+    assert.deepEqual(got.slice(6).map(at), ['0:2', '2:2', '0:3', '2:3', '0:4', '0:5']);
+  });
+
+  it('streams ready partitions while another is not ready, and adds it once ready', async () => {
+    const t = new FakeTopic('notready', { partitions: 2, notReady: [1] });
+    t.append(0, values(0, 3));
+    t.append(1, values(0, 2));
+    const r = new Reader(open(t));
+    assert.deepEqual((await r.take(3)).map(at), ['0:0', '0:1', '0:2']);
+    assert.ok(await r.idle());
+    assert.equal(r.stream.progress.has(1), false);
+    t.setReady(1);
+    assert.deepEqual((await r.take(2)).map(at), ['1:0', '1:1']);
+    r.stream.close();
+  });
+
+  it('gives a live partition that becomes ready later its head at that time', async () => {
+    const t = new FakeTopic('notready-live', { partitions: 2, notReady: [1], defaultOffset: 'live' });
+    t.append(1, values(0, 4));
+    const r = new Reader(open(t));
+    assert.ok(await r.idle());
+    t.setReady(1);
+    assert.ok(await r.idle());
+    assert.equal(r.stream.progress.get(1), 4n);
+    t.append(1, values(4, 1));
+    assert.deepEqual((await r.take(1)).map(at), ['1:4']);
+    r.stream.close();
+  });
+
+  it('takes in new partitions from their start, even when live', async () => {
+    const t = new FakeTopic('grow', { partitions: 1, defaultOffset: 'live' });
+    const r = new Reader(open(t));
+    assert.ok(await r.idle());
+    t.grow(2);
+    t.append(1, values(0, 2));
+    assert.deepEqual((await r.take(2)).map(at), ['1:0', '1:1']);
+    r.stream.close();
+  });
+
+  it('wakes a waiting reader when records are appended', async () => {
+    const t = new FakeTopic('wake', { partitions: 2 });
+    const r = new Reader(open(t));
+    const waiting = r.take(1);
+    setTimeout(() => t.append(1, values(0, 1)), 20);
+    assert.deepEqual((await waiting).map(at), ['1:0']);
+    r.stream.close();
+  });
+
+  it('serves concurrent next() calls one message each, in order', async () => {
+    const t = new FakeTopic('concurrent');
+    t.append(0, values(0, 5));
+    const s = open(t);
+    const got = await Promise.all([s.next(), s.next(), s.next()]);
+    assert.deepEqual(
+      got.map((g) => (g.done === true ? 'end' : at(g.value))),
+      ['0:0', '0:1', '0:2'],
+    );
+    s.close();
+  });
+});
+
+describe('cache_client stream: isolation', () => {
+  function txn(t: FakeTopic): void {
+    t.append(
+      0,
+      [
+        rec(0, 'k', 'plain'),
+        rec(1, 'k', 'aborted', { transactional: true, aborted: true, producerId: 7n }),
+        rec(2, null, 'marker', { control: true, producerId: 7n }),
+        rec(3, 'k', 'committed', { transactional: true, producerId: 8n }),
+        rec(4, null, 'marker', { control: true, producerId: 8n }),
+        rec(5, 'k', 'open', { transactional: true, producerId: 9n }),
+      ],
+      5n,
+    );
+  }
+
+  it('read_committed skips aborted and control records and stops at the stable offset', async () => {
+    const t = new FakeTopic('committed');
+    txn(t);
+    const r = new Reader(open(t));
+    assert.deepEqual(
+      (await r.take(2)).map((m) => text(m.value)),
+      ['plain', 'committed'],
+    );
+    assert.ok(await r.idle());
+    assert.equal(r.stream.progress.get(0), 5n);
+    t.setStable(0, 6n);
+    assert.deepEqual(
+      (await r.take(1)).map((m) => text(m.value)),
+      ['open'],
+    );
+    r.stream.close();
+  });
+
+  it('read_uncommitted delivers aborted and unstable records but never control records', async () => {
+    const t = new FakeTopic('uncommitted');
+    txn(t);
+    const r = new Reader(open(t, { isolation: 'read_uncommitted' }));
+    assert.deepEqual(
+      (await r.take(4)).map((m) => text(m.value)),
+      ['plain', 'aborted', 'committed', 'open'],
+    );
+    assert.ok(await r.idle());
+    r.stream.close();
+  });
+});
+
+describe('cache_client stream: filters and progress', () => {
+  function keyed(t: FakeTopic, count: number): void {
+    t.append(
+      0,
+      Array.from({ length: count }, (_, i) =>
+        rec(i, `k${i % 3}`, `v${i}`, {
+          headers: [{ name: 'parity', value: Buffer.from(i % 2 ? 'odd' : 'even') }],
+        }),
+      ),
+    );
+  }
+
+  it('delivers matching records with their filter bits; progress covers skipped ones', async () => {
+    const t = new FakeTopic('filters');
+    keyed(t, 9);
+    const r = new Reader(
+      open(t, {
+        filters: [[{ key: Buffer.from('k1') }], [{ header: { name: 'parity', value: Buffer.from('odd') } }]],
+      }),
+    );
+    const got = await r.take(5);
+    assert.deepEqual(
+      got.map((m) => [Number(m.offset), m.filters]),
+      [
+        [1, 0b11],
+        [3, 0b10],
+        [4, 0b01],
+        [5, 0b10],
+        [7, 0b11],
+      ],
+    );
+    assert.equal(got[0]?.progress.get(0), 2n);
+    assert.ok(await r.idle());
+    assert.equal(r.stream.progress.get(0), 9n, 'progress passed the filtered-out tail');
+    r.stream.close();
+  });
+
+  it('changes filters on a live stream', async () => {
+    const t = new FakeTopic('setfilters');
+    keyed(t, 6);
+    const r = new Reader(open(t, { filters: [[{ key: Buffer.from('k0') }]] }));
+    assert.deepEqual((await r.take(1)).map(at), ['0:0']);
+    r.stream.setFilters([[{ key: Buffer.from('k2') }]]);
+    assert.deepEqual((await r.take(2)).map(at), ['0:2', '0:5']);
+    r.stream.setFilters(undefined);
+    t.append(0, [rec(6, 'x', 'y')]);
+    const [m] = await r.take(1);
+    assert.equal(m?.filters, 0);
+    r.stream.close();
+  });
+
+  it('finds a rare match behind many filtered-out records without blocking the event loop', async () => {
+    const t = new FakeTopic('rare');
+    const n = 20_000;
+    for (let start = 0; start < n; start += 5000)
+      t.append(
+        0,
+        Array.from({ length: 5000 }, (_, i) => rec(start + i, 'noise', 'x')),
+      );
+    t.append(0, [rec(n, 'needle', 'found')]);
+    const s = open(t, { filters: [[{ key: Buffer.from('needle') }]] });
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 0);
+    const got = await new Reader(s).take(1, 10_000);
+    clearInterval(timer);
+    assert.equal(text(got[0]?.value ?? null), 'found');
+    assert.ok(ticks > 0, 'timers ran while the stream scanned');
+    s.close();
+  });
+  it("does not let one partition's filtered-out run hold back another partition", async () => {
+    const t = new FakeTopic('rare-fair', { partitions: 2 });
+    const n = 50_000;
+    for (let start = 0; start < n; start += 10_000)
+      t.append(
+        0,
+        Array.from({ length: 10_000 }, (_, i) => rec(start + i, 'noise', 'x')),
+      );
+    t.append(1, [rec(0, 'needle', 'found')]);
+    const s = open(t, { filters: [[{ key: Buffer.from('needle') }]] });
+    const [m] = await new Reader(s).take(1, 10_000);
+    assert.equal(m?.partition, 1);
+    assert.ok(
+      (m?.progress.get(0) ?? 0n) < BigInt(n),
+      'partition 1 was served before partition 0 was scanned',
+    );
+    s.close();
+  });
+});
+
+describe('cache_client stream: memory, truncation, errors, close', () => {
+  it('reads only as the consumer pulls, within a bounded buffer', async () => {
+    const t = new FakeTopic('bounded', { partitions: 32 });
+    const big = Buffer.alloc(8 * 1024, 1);
+    for (let p = 0; p < 32; p++)
+      t.append(
+        p,
+        Array.from({ length: 40 }, (_, i) => ({ ...rec(i, null, null), value: big })),
+      );
+    const s = open(t);
+    assert.equal(s.bufferedBytes, 0);
+    let peak = 0;
+    const r = new Reader(s);
+    for (let i = 0; i < 32 * 40; i += 64) {
+      await r.take(Math.min(64, 32 * 40 - i));
+      peak = Math.max(peak, s.bufferedBytes);
+    }
+    assert.ok(peak <= 1024 * 1024 + 64 * 1024, `peak ${peak}`);
+    s.close();
+    assert.equal(s.bufferedBytes, 0);
+  });
+
+  it('moves a cursor behind the new log start after truncation', async () => {
+    const t = new FakeTopic('truncate');
+    t.append(0, values(0, 200));
+    const r = new Reader(open(t));
+    assert.deepEqual((await r.take(1)).map(at), ['0:0']);
+    await t.store(0).truncateBefore(150n);
+    t.emit({ type: 'truncated', partition: 0, logStartOffset: 150n });
+    assert.deepEqual((await r.take(1)).map(at), ['0:150']);
+    r.stream.close();
+  });
+
+  it('rejects the waiting reader with the topic error, then ends', async () => {
+    const t = new FakeTopic('error');
+    const s = open(t);
+    const waiting = s.next();
+    t.emit({ type: 'error', error: new Error('topic deleted') });
+    await assert.rejects(waiting, /topic deleted/);
+    assert.deepEqual(await s.next(), { done: true, value: undefined });
+    assert.equal(t.released, 1);
+  });
+
+  it('ends a waiting reader on close and releases its attachment once', async () => {
+    const t = new FakeTopic('close');
+    const s = open(t);
+    assert.equal(t.listeners, 1);
+    const waiting = s.next();
+    s.close();
+    s.close();
+    assert.deepEqual(await waiting, { done: true, value: undefined });
+    assert.equal(t.released, 1);
+    assert.equal(t.listeners, 0);
+  });
+
+  it('ends a for-await loop on break', async () => {
+    const t = new FakeTopic('break');
+    t.append(0, values(0, 5));
+    const s = open(t);
+    let n = 0;
+    for await (const m of s) {
+      n++;
+      if (m.offset === 2n) break;
+    }
+    assert.equal(n, 3);
+    assert.equal(s.closed, true);
+  });
+});
+
+describe('cache_client stream: produce', () => {
+  it('produces through the exit with partition and acks', async () => {
+    const t = new FakeTopic('produce');
+    const server = new FakeServer();
+    const s = open(t, { capabilities: 'produce' }, server);
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        s.produce({ key: `k${i}`, value: `v${i}`, acks: 1, ...(i === 3 ? { partition: 0 } : {}) }),
+      ),
+    );
+    assert.equal(results.length, 10);
+    assert.equal(server.produced.length, 10);
+    assert.equal(server.produced[3]?.partition, 0);
+    assert.equal(server.produced[4]?.partition, undefined);
+    assert.deepEqual(server.produced[0]?.options, { acks: 1 });
+    assert.deepEqual(server.produced[0]?.records, [{ key: 'k0', value: 'v0' }]);
+    await assert.rejects(s.next(), /produce only/);
+    s.close();
+  });
+
+  it('refuses to produce on a fetch stream', async () => {
+    const t = new FakeTopic('fetchonly');
+    const s = open(t);
+    await assert.rejects(s.produce({ value: 'x' }), /fetch only/);
+    assert.throws(() => s.produceStream(), /fetch only/);
+    s.close();
+  });
+
+  it('stages a value in chunks and produces it once ended', async () => {
+    const t = new FakeTopic('staged');
+    const server = new FakeServer();
+    const s = open(t, { capabilities: 'produce_and_fetch' }, server);
+    const staged = s.produceStream({ key: 'k', headers: { h: 'v' } });
+    staged.write('hello ');
+    staged.write(Buffer.from('world'));
+    assert.equal(staged.size, 11);
+    assert.equal(server.produced.length, 0);
+    const ack = await staged.end('!');
+    assert.equal(ack.partition, 0);
+    const produced = server.produced[0]?.records[0];
+    assert.deepEqual(produced?.value, Buffer.from('hello world!'));
+    assert.equal(produced?.key, 'k');
+    assert.deepEqual(produced?.headers, { h: 'v' });
+    await assert.rejects(staged.end(), /is ended/);
+    s.close();
+  });
+
+  it('fails the write that passes max.message.bytes, naming the limit', async () => {
+    const t = new FakeTopic('toolarge');
+    const server = new FakeServer();
+    const s = open(t, { capabilities: 'produce' }, server);
+    const staged = s.produceStream({ key: 'k' });
+    staged.write(Buffer.alloc(500));
+    assert.throws(
+      () => staged.write(Buffer.alloc(500)),
+      (error: unknown) =>
+        error instanceof MessageTooLargeError &&
+        error.limit === 1024 &&
+        /max\.message\.bytes \(1024\)/.test(error.message),
+    );
+    assert.throws(() => staged.write('more'), /is failed/);
+    await assert.rejects(staged.end(), /is failed/);
+    assert.equal(server.produced.length, 0);
+    assert.throws(() => s.produceStream({ key: Buffer.alloc(2000) }), MessageTooLargeError);
+    s.close();
+  });
+});
+
+describe('cache_client binding', () => {
+  function binding(config: Partial<BindingConfig>, bindings: Record<string, Binding>): CacheClientBinding {
+    const context: BindingContext = {
+      config: { name: 'cc', type: 'kafka', kind: 'cache_client', options: {}, routes: [], ...config },
+      logger: pino({ level: 'silent' }),
+      metrics: new Registry(),
+      stateDir: tmpdir(),
+      lookup(name) {
+        const b = bindings[name];
+        if (b === undefined) throw new Error(`unknown binding ${name}`);
+        return b;
+      },
+    };
+    const created = createCacheClientBinding(context);
+    assert.ok(created instanceof CacheClientBinding);
+    return created;
+  }
+
+  function serverBinding(name: string, server: FakeServer): Binding & CacheServerApi {
+    return Object.assign(server, {
+      name,
+      start: () => Promise.resolve(),
+      stop: () => Promise.resolve(),
+    });
+  }
+
+  it('routes topics to cache servers, applies per-topic defaultOffset, and closes streams on stop', async () => {
+    const a = new FakeServer();
+    const b = new FakeServer();
+    const ta = new FakeTopic('orders', { defaultOffset: 'historical' });
+    ta.append(0, values(0, 3));
+    a.topics.set('orders', ta);
+    const tb = new FakeTopic('audit.log');
+    b.topics.set('audit.log', tb);
+    const cc = binding(
+      {
+        exit: 'a',
+        routes: [{ when: [{ topic: 'audit.*' }], exit: 'b' }],
+        options: { topics: [{ name: 'orders', defaultOffset: 'live' }] },
+      },
+      { a: serverBinding('a', a), b: serverBinding('b', b) },
+    );
+    await cc.start(AbortSignal.timeout(1000));
+    const orders = await cc.open('orders');
+    const audit = await cc.open('audit.log');
+    assert.equal(ta.attached, 1);
+    assert.equal(tb.attached, 1);
+    assert.equal(cc.streamCount, 2);
+    assert.ok(await new Reader(orders).idle(), 'live from the binding options');
+    await assert.rejects(cc.open('missing'), /does not exist/);
+    await cc.stop(AbortSignal.timeout(1000));
+    assert.equal(orders.closed, true);
+    assert.equal(audit.closed, true);
+    assert.equal(cc.streamCount, 0);
+    await assert.rejects(cc.open('orders'), /stopped/);
+  });
+
+  it('refuses to start when an exit is not a cache server', async () => {
+    const plain: Binding = { name: 'x', start: () => Promise.resolve(), stop: () => Promise.resolve() };
+    const cc = binding({ exit: 'x' }, { x: plain });
+    await assert.rejects(cc.start(AbortSignal.timeout(1000)), /exit x is not a kafka cache_server/);
+  });
+
+  it('releases an attachment that arrives after open was aborted', async () => {
+    const t = new FakeTopic('slow');
+    let resolveAttach: ((topic: CachedTopic) => void) | undefined;
+    const slow = serverBinding('s', new FakeServer());
+    slow.attach = () => new Promise<CachedTopic>((resolve) => (resolveAttach = resolve));
+    const cc = binding({ exit: 's' }, { s: slow });
+    await cc.start(AbortSignal.timeout(1000));
+    const controller = new AbortController();
+    const opening = cc.open('slow', { signal: controller.signal });
+    controller.abort(new Error('client went away'));
+    await assert.rejects(opening, /client went away/);
+    resolveAttach?.(t);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(t.released, 1);
+    await cc.stop(AbortSignal.timeout(1000));
+  });
+
+  it('reports open streams as a metric', async () => {
+    const server = new FakeServer();
+    const t = new FakeTopic('metrics');
+    server.topics.set('metrics', t);
+    const registry = new Registry();
+    const context: BindingContext = {
+      config: { name: 'cc-metrics', type: 'kafka', kind: 'cache_client', options: {}, routes: [], exit: 's' },
+      logger: pino({ level: 'silent' }),
+      metrics: registry,
+      stateDir: tmpdir(),
+      lookup: () => serverBinding('s', server),
+    };
+    const cc = new CacheClientBinding(context);
+    await cc.start(AbortSignal.timeout(1000));
+    await cc.open('metrics');
+    const text = await registry.metrics();
+    assert.match(text, /kgate_cache_client_streams\{binding="cc-metrics"\} 1/);
+    await cc.stop(AbortSignal.timeout(1000));
+  });
+});
