@@ -5,11 +5,15 @@ import { checkReferences } from './references.ts';
 import { bindingKinds, validateSchema } from './schema.ts';
 import { displayPath, pointerOf, readSource } from './source.ts';
 import type { Located, Position, Segment, Source } from './source.ts';
+import { telemetryWarnings, toTelemetry } from './telemetry.ts';
+import type { TelemetryConfig } from './telemetry.ts';
 
 export { ConfigError, formatDiagnostic } from './diagnostics.ts';
 export type { ConfigDiagnostic } from './diagnostics.ts';
 export { matchCondition, matchPath, matchTopic, resolveExit, resolveRoute } from './routes.ts';
 export type { ResolvedRoute } from './routes.ts';
+export { DEFAULT_METRICS_PATH } from './telemetry.ts';
+export type { PrometheusEndpoint, PrometheusExporterConfig, TelemetryConfig } from './telemetry.ts';
 
 export interface LoadedConfig {
   file: string;
@@ -17,6 +21,8 @@ export interface LoadedConfig {
   /** In file order. */
   bindings: Map<string, BindingConfig>;
   warnings: ConfigDiagnostic[];
+  /** Absent when the file has no telemetry section. */
+  telemetry?: TelemetryConfig;
 }
 
 export interface BindingConfig {
@@ -41,7 +47,6 @@ export const DEFAULT_NAME = 'kgate';
 
 /** Zilla sections that kgate accepts so Zilla files load, but does not act on. */
 const IGNORED_SECTIONS: Record<string, string> = {
-  telemetry: 'not supported by kgate, ignored; kgate exposes its own metrics',
   guards: 'not supported by kgate, ignored; guarded routes are NOT protected',
   vaults: 'not supported by kgate, ignored; give TLS key, cert and ca as PEM file paths',
   catalogs: 'not supported by kgate, ignored',
@@ -109,12 +114,14 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   if (errors.length > 0) throw new ConfigError(sortDiagnostics(errors));
 
   const warnings = [...yamlWarnings, ...ignoredFeatures(data, locate, at)];
-  return {
+  const config: LoadedConfig = {
     file,
     name: typeof data['name'] === 'string' ? data['name'] : DEFAULT_NAME,
     bindings: toBindings(data['bindings'] as Record<string, Record<string, unknown>>),
     warnings: sortDiagnostics(warnings),
   };
+  if ('telemetry' in data) config.telemetry = toTelemetry(data['telemetry']);
+  return config;
 }
 
 /** The location of the pointer, or of its closest ancestor that exists in the file. */
@@ -145,6 +152,7 @@ function ignoredFeatures(
   for (const [section, message] of Object.entries(IGNORED_SECTIONS)) {
     if (section in data) warn([section], message);
   }
+  for (const warning of telemetryWarnings(data['telemetry'])) warn(warning.segments, warning.message);
   const bindings = isObject(data['bindings']) ? data['bindings'] : {};
   for (const [name, binding] of Object.entries(bindings)) {
     if (!isObject(binding)) continue;

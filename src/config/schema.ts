@@ -143,7 +143,10 @@ function describe(error: ErrorObject, all: readonly ErrorObject[]): SchemaProble
     case 'required': {
       const missing = String(params['missingProperty']);
       const conditional = error.schemaPath.endsWith('/then/required');
-      const message = conditional ? 'is required when there are no routes' : 'is required';
+      const when = conditional ? requiredCondition(error, all) : '';
+      const message = conditional
+        ? `is required${when === '' ? ' when there are no routes' : when}`
+        : 'is required';
       return { pointer, anchor: 'key', missing, message };
     }
     case 'additionalProperties': {
@@ -228,12 +231,25 @@ function condition(error: ErrorObject, all: readonly ErrorObject[]): string {
     (e) =>
       e.keyword === 'if' && e.schemaPath === ifPath && e.instancePath === parentPointer(error.instancePath),
   );
-  const ifSchema = owner && isObject(owner.parentSchema) ? owner.parentSchema['if'] : undefined;
+  const when = constants(owner && isObject(owner.parentSchema) ? owner.parentSchema['if'] : undefined);
+  return when === '' ? ' here' : when;
+}
+
+/** For a property required by an if/then on constants (not on routes): " when type is prometheus". */
+function requiredCondition(error: ErrorObject, all: readonly ErrorObject[]): string {
+  const ifPath = `${error.schemaPath.slice(0, -'/then/required'.length)}/if`;
+  const owner = all.find(
+    (e) => e.keyword === 'if' && e.schemaPath === ifPath && e.instancePath === error.instancePath,
+  );
+  return constants(owner && isObject(owner.parentSchema) ? owner.parentSchema['if'] : undefined);
+}
+
+function constants(ifSchema: unknown): string {
   const properties = isObject(ifSchema) && isObject(ifSchema['properties']) ? ifSchema['properties'] : {};
   const parts = Object.entries(properties)
     .map(([name, s]) => (isObject(s) && 'const' in s ? `${name} is ${String(s['const'])}` : ''))
     .filter((p) => p !== '');
-  return parts.length > 0 ? ` when ${parts.join(' and ')}` : ' here';
+  return parts.length > 0 ? ` when ${parts.join(' and ')}` : '';
 }
 
 export function validateSchema(data: unknown): SchemaProblem[] {

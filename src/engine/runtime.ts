@@ -2,6 +2,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { defaultRegistry } from '../bindings/index.ts';
 import { formatDiagnostic, loadConfigFile, type LoadedConfig } from '../config/index.ts';
+import { startTelemetry, type Telemetry } from '../telemetry/index.ts';
 import { Engine } from './engine.ts';
 
 export interface RunOptions {
@@ -16,6 +17,7 @@ export interface RunOptions {
 export interface Running {
   readonly engine: Engine;
   readonly config: LoadedConfig;
+  readonly telemetry: Telemetry;
   stop(drainMs?: number): Promise<void>;
 }
 
@@ -35,8 +37,25 @@ export async function startGateway(options: RunOptions): Promise<Running> {
     ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
   });
   await engine.start();
+  let telemetry: Telemetry;
+  try {
+    telemetry = await startTelemetry({
+      config: config.telemetry,
+      metrics: engine.metrics,
+      readiness: { config, binding: (name) => engine.binding(name) },
+      logger: options.logger.child({ component: 'telemetry' }),
+    });
+  } catch (error) {
+    await engine.stop(5_000);
+    throw error;
+  }
   options.logger.info({ config: config.name, bindings: config.bindings.size }, 'kgate started');
-  return { engine, config, stop: (drainMs = 10_000) => engine.stop(drainMs) };
+  const stop = async (drainMs = 10_000): Promise<void> => {
+    // Readiness goes first so that load balancers stop sending work before the bindings drain.
+    await telemetry.stop();
+    await engine.stop(drainMs);
+  };
+  return { engine, config, telemetry, stop };
 }
 
 /**

@@ -261,7 +261,7 @@ describe('config warnings', () => {
       ),
     );
     assert.deepEqual(config.warnings.map(formatDiagnostic), [
-      'kgate.yaml:2:1 telemetry: not supported by kgate, ignored; kgate exposes its own metrics',
+      'kgate.yaml:3:3 telemetry.metrics: not supported by kgate, ignored; kgate always exports all of its metrics',
       'kgate.yaml:4:1 guards: not supported by kgate, ignored; guarded routes are NOT protected',
     ]);
   });
@@ -423,12 +423,13 @@ describe('loaded configuration', () => {
     assert.deepEqual(config.bindings.get('kafka_client')?.options, { servers: ['localhost:9092'] });
   });
 
-  it('loads the Zilla example with a warning only for telemetry', async () => {
+  it('loads the Zilla example with warnings only for telemetry attributes and metrics', async () => {
     const config = await loadConfigFile(new URL('zilla-http-kafka.yaml', examples).pathname, {
       KAFKA_BOOTSTRAP_SERVER: 'localhost:9092',
     });
     assert.deepEqual(config.warnings.map(formatDiagnostic), [
-      'zilla-http-kafka.yaml:7:1 telemetry: not supported by kgate, ignored; kgate exposes its own metrics',
+      'zilla-http-kafka.yaml:9:3 telemetry.attributes: not supported by kgate, ignored; metrics carry no resource attributes',
+      'zilla-http-kafka.yaml:11:3 telemetry.metrics: not supported by kgate, ignored; kgate always exports all of its metrics',
     ]);
     assert.deepEqual(
       [...config.bindings.values()].map((b) => `${b.name} ${b.type}.${b.kind}`),

@@ -208,6 +208,8 @@ class EmbeddedKafkaCluster implements KafkaCluster {
     if (broker === undefined || !broker.running) return;
     // A clean SIGTERM makes Kafka hand its partition leaderships over before it exits.
     await broker.stop(15_000);
+    // With the last broker gone there is nobody left to ask, and nothing to wait for.
+    if (!this.brokerIds.some((other) => this.#processes.get(other)?.running === true)) return;
     const others = this.#runningBootstraps();
     // Clients of the survivors should no longer be pointed at the stopped broker.
     await admin.poll(

@@ -168,6 +168,10 @@ export class KafkaClient implements KafkaApi {
   readonly #metrics: ClientMetrics;
   readonly #connections = new Map<string, Promise<BrokerConnection>>();
   readonly #everConnected = new Set<string>();
+  /** Connections past their handshake and not yet closed. */
+  readonly #live = new Set<BrokerConnection>();
+  #lastError: string | undefined;
+  #probing: Promise<boolean> | undefined;
   #brokers = new Map<number, MetadataBroker>();
   readonly #topics = new Map<string, TopicState>();
   #refreshing: Promise<void> | undefined;
@@ -233,6 +237,34 @@ export class KafkaClient implements KafkaApi {
     return [...this.#connections.keys()];
   }
 
+  /** Whether some broker connection is open right now. */
+  isConnected(): boolean {
+    return this.#live.size > 0;
+  }
+
+  /** Why the most recent connection attempt or open connection failed; cleared by the next success. */
+  get lastError(): string | undefined {
+    return this.#lastError;
+  }
+
+  /**
+   * Connects to some broker unless a connection is already open, and says whether one is open then.
+   * Nothing else reconnects an idle client after an outage, so a health check that only looked at
+   * `isConnected()` would stay unready after the brokers came back.
+   */
+  probe(): Promise<boolean> {
+    if (this.isConnected()) return Promise.resolve(true);
+    this.#probing ??= this.#anyBroker(() => Promise.resolve(true))
+      .catch((error: unknown) => {
+        this.#lastError = messageOf(error);
+        return false;
+      })
+      .finally(() => {
+        this.#probing = undefined;
+      });
+    return this.#probing;
+  }
+
   // ---- connections ----------------------------------------------------------------------------
 
   #connection(host: string, port: number): Promise<BrokerConnection> {
@@ -255,17 +287,22 @@ export class KafkaClient implements KafkaApi {
     const opening = connection.connect().then(() => connection);
     this.#connections.set(address, opening);
     connection.onClose((error) => {
+      this.#live.delete(connection);
+      if (!this.#closing.signal.aborted) this.#lastError = error.message;
       if (this.#connections.get(address) === opening) this.#connections.delete(address);
       if (!this.#closing.signal.aborted)
         this.#log?.debug({ broker: address, err: error.message }, 'broker connection closed');
     });
     opening.then(
       () => {
+        if (!connection.closed) this.#live.add(connection);
+        this.#lastError = undefined;
         this.connectionsOpened++;
         this.#metrics.connectionOpened(address, this.#everConnected.has(address));
         this.#everConnected.add(address);
       },
-      () => {
+      (error: unknown) => {
+        this.#lastError = messageOf(error);
         if (this.#connections.get(address) === opening) this.#connections.delete(address);
       },
     );

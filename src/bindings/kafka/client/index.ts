@@ -118,6 +118,18 @@ export class KafkaClientBinding implements Binding, KafkaApi {
     await Promise.all([...this.#clients.values()].map((client) => client.close()));
   }
 
+  /**
+   * Why some cluster behind this binding has no live broker connection, after trying to open one;
+   * undefined when every cluster has one.
+   */
+  async connectionProblem(): Promise<string | undefined> {
+    if (this.#clients.size === 0) return 'not started';
+    for (const client of this.#clients.values()) {
+      if (!(await client.probe())) return client.lastError ?? 'no broker connection';
+    }
+    return undefined;
+  }
+
   /** The client serving `topic`. */
   client(topic?: string): KafkaClient {
     const exit = topic === undefined ? this.#config.exit : resolveExit(this.#config, { topic });

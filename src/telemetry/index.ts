@@ -1,0 +1,153 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { collectDefaultMetrics, type Registry } from 'prom-client';
+import type { PrometheusExporterConfig, TelemetryConfig } from '../config/index.ts';
+import { checkReadiness, type ReadinessSource } from './readiness.ts';
+
+export { checkReadiness, PROBE_TIMEOUT_MS } from './readiness.ts';
+export type { NotReady, Readiness, ReadinessSource } from './readiness.ts';
+
+export interface TelemetryOptions {
+  readonly config: TelemetryConfig | undefined;
+  readonly metrics: Registry;
+  readonly readiness: Omit<ReadinessSource, 'stopping'>;
+  readonly logger: Logger;
+  /** Bound on each readiness probe; see PROBE_TIMEOUT_MS. */
+  readonly probeTimeoutMs?: number;
+}
+
+export interface Telemetry {
+  /** Ports being served, in start order. */
+  readonly ports: readonly number[];
+  stop(): Promise<void>;
+}
+
+/** One listening port and the metrics paths configured on it, with the exporter named in errors. */
+interface Listener {
+  readonly exporter: string;
+  readonly port: number;
+  readonly paths: Set<string>;
+}
+
+export const PROCESS_METRICS_PREFIX = 'kgate_';
+
+function listenersOf(exporters: readonly PrometheusExporterConfig[]): Listener[] {
+  const byPort = new Map<number, Listener>();
+  for (const exporter of exporters) {
+    for (const endpoint of exporter.endpoints) {
+      const listener = byPort.get(endpoint.port) ?? {
+        exporter: exporter.name,
+        port: endpoint.port,
+        paths: new Set<string>(),
+      };
+      listener.paths.add(endpoint.path);
+      byPort.set(endpoint.port, listener);
+    }
+  }
+  return [...byPort.values()];
+}
+
+/** Resource figures (RSS, heap, event loop lag) are what an operator looks at first; add them once per registry. */
+function collectProcessMetrics(registry: Registry): void {
+  if (registry.getSingleMetric(`${PROCESS_METRICS_PREFIX}process_resident_memory_bytes`) !== undefined)
+    return;
+  collectDefaultMetrics({ register: registry, prefix: PROCESS_METRICS_PREFIX });
+}
+
+function listen(server: Server, listener: Listener): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException): void => {
+      server.off('listening', onListening);
+      // Deliberately no cause: the CLI prints causes, and this line already says all there is.
+      const what =
+        error.code === 'EADDRINUSE'
+          ? `port ${listener.port} is already in use`
+          : `cannot listen on port ${listener.port}: ${error.message}`;
+      reject(new Error(`telemetry ${listener.exporter}: ${what}`));
+    };
+    const onListening = (): void => {
+      server.off('error', onError);
+      resolve();
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen({ port: listener.port });
+  });
+}
+
+function close(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) {
+      resolve();
+      return;
+    }
+    server.close(() => resolve());
+    // Scrapers keep connections alive; without this, close() would wait for them to go idle.
+    server.closeAllConnections();
+  });
+}
+
+function send(response: ServerResponse, status: number, type: string, body: string, head: boolean): void {
+  response.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+  response.end(head ? undefined : body);
+}
+
+/**
+ * Serves each prometheus exporter's endpoints, plus `/health` and `/ready` on the same ports.
+ * Resolves once every port listens; if one cannot, the others are closed again and it rejects.
+ */
+export async function startTelemetry(options: TelemetryOptions): Promise<Telemetry> {
+  const listeners = listenersOf(options.config?.exporters ?? []);
+  if (listeners.length === 0) return { ports: [], stop: () => Promise.resolve() };
+  collectProcessMetrics(options.metrics);
+  let stopping = false;
+  const source: ReadinessSource = { ...options.readiness, stopping: () => stopping };
+  const log = options.logger;
+
+  const handle = async (listener: Listener, request: IncomingMessage, response: ServerResponse) => {
+    const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+    const head = request.method === 'HEAD';
+    if (request.method !== 'GET' && !head) {
+      response.setHeader('allow', 'GET, HEAD');
+      send(response, 405, 'text/plain; charset=utf-8', 'method not allowed\n', head);
+    } else if (listener.paths.has(path)) {
+      send(response, 200, options.metrics.contentType, await options.metrics.metrics(), head);
+    } else if (path === '/health') {
+      // Liveness only: answering at all proves the event loop runs; dependencies belong in /ready.
+      send(response, 200, 'text/plain; charset=utf-8', 'ok\n', head);
+    } else if (path === '/ready') {
+      const readiness = await checkReadiness(source, options.probeTimeoutMs);
+      const body = `${JSON.stringify(readiness)}\n`;
+      send(response, readiness.ready ? 200 : 503, 'application/json', body, head);
+    } else {
+      send(response, 404, 'text/plain; charset=utf-8', 'not found\n', head);
+    }
+  };
+
+  const servers: Server[] = [];
+  const stop = async (): Promise<void> => {
+    stopping = true;
+    await Promise.all(servers.map(close));
+  };
+  try {
+    for (const listener of listeners) {
+      const server = createServer((request, response) => {
+        handle(listener, request, response).catch((error: unknown) => {
+          log.error({ err: error, port: listener.port }, 'telemetry request failed');
+          if (!response.headersSent) send(response, 500, 'text/plain; charset=utf-8', 'error\n', false);
+          else response.destroy();
+        });
+      });
+      servers.push(server);
+      await listen(server, listener);
+      log.info(
+        { exporter: listener.exporter, port: listener.port, paths: [...listener.paths] },
+        'telemetry listening',
+      );
+    }
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { ports: listeners.map((l) => l.port), stop };
+}
