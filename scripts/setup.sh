@@ -9,6 +9,8 @@ command -v kcat >/dev/null 2>&1 || need+=(kcat)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
+# The browser tests drive the Debian build through playwright-core, which downloads no browser of its own.
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

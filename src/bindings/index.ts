@@ -1,10 +1,22 @@
 import { BindingRegistry } from '../engine/registry.ts';
 import { createCacheClientBinding } from './kafka/cache_client/index.ts';
 import { createKafkaClientBinding } from './kafka/client/index.ts';
+import { createHttpServerBinding } from './http/server.ts';
+import { createSseServerBinding } from './sse/server.ts';
+import { createTcpClientBinding } from './tcp/client.ts';
+import { createTcpServerBinding } from './tcp/server.ts';
+import { createTlsClientBinding } from './tls/client.ts';
+import { createTlsServerBinding } from './tls/server.ts';
 
 /** Every binding kgate can run, keyed by (type, kind) as they appear in the config. */
 export function defaultRegistry(): BindingRegistry {
   return new BindingRegistry()
     .register('kafka', 'client', createKafkaClientBinding)
-    .register('kafka', 'cache_client', createCacheClientBinding);
+    .register('kafka', 'cache_client', createCacheClientBinding)
+    .register('tcp', 'server', createTcpServerBinding)
+    .register('tcp', 'client', createTcpClientBinding)
+    .register('tls', 'server', createTlsServerBinding)
+    .register('tls', 'client', createTlsClientBinding)
+    .register('http', 'server', createHttpServerBinding)
+    .register('sse', 'server', createSseServerBinding);
 }

@@ -1,0 +1,106 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/**
+ * Response headers browsers hide from scripts unless exposed, and that kgate's proxies send: entity
+ * tags and locations for conditional reads and produce, Retry-After for back-off.
+ */
+const DEFAULT_EXPOSED = ['ETag', 'Location', 'Content-Location', 'Retry-After', 'Preference-Applied', 'Link'];
+
+export interface CorsPolicy {
+  readonly policy: 'same-origin' | 'cross-origin';
+  /** Undefined: any. */
+  readonly origins?: readonly string[];
+  readonly methods?: readonly string[];
+  readonly headers?: readonly string[];
+  readonly credentials: boolean;
+  readonly maxAge?: number;
+  readonly expose: readonly string[];
+}
+
+function stringList(value: unknown): string[] | undefined {
+  if (typeof value === 'string') return [value];
+  if (Array.isArray(value)) return value.filter((v): v is string => typeof v === 'string');
+  return undefined;
+}
+
+function record(value: unknown): Record<string, unknown> {
+  return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
+}
+
+/** The `access-control` option, or undefined when absent (no CORS handling at all). */
+export function parseCorsPolicy(option: unknown): CorsPolicy | undefined {
+  if (typeof option !== 'object' || option === null) return undefined;
+  const options = record(option);
+  const allow = record(options['allow']);
+  const maxAge = options['max-age'];
+  const origins = stringList(allow['origins']);
+  const methods = stringList(allow['methods']);
+  const headers = stringList(allow['headers']);
+  return {
+    policy: options['policy'] === 'cross-origin' ? 'cross-origin' : 'same-origin',
+    ...(origins === undefined || origins.includes('*') ? {} : { origins }),
+    ...(methods === undefined || methods.includes('*')
+      ? {}
+      : { methods: methods.map((m) => m.toUpperCase()) }),
+    ...(headers === undefined || headers.includes('*') ? {} : { headers }),
+    credentials: allow['credentials'] === true,
+    ...(typeof maxAge === 'number' ? { maxAge } : {}),
+    expose: stringList(record(options['expose'])['headers']) ?? DEFAULT_EXPOSED,
+  };
+}
+
+function isCrossOrigin(origin: string, req: IncomingMessage): boolean {
+  try {
+    return new URL(origin).host.toLowerCase() !== (req.headers.host ?? '').toLowerCase();
+  } catch {
+    return true;
+  }
+}
+
+export type CorsOutcome =
+  /** Not a CORS matter, or allowed: headers (if any) are set on `res`, go on with the request. */
+  | { readonly kind: 'continue' }
+  /** A preflight, already answered. */
+  | { readonly kind: 'answered' }
+  | { readonly kind: 'forbidden'; readonly message: string };
+
+/**
+ * Applies the policy to one request: sets the CORS response headers on `res`, answers preflight
+ * requests, or says why the request is refused.
+ */
+export function applyCors(policy: CorsPolicy, req: IncomingMessage, res: ServerResponse): CorsOutcome {
+  const origin = req.headers.origin;
+  if (origin === undefined) return { kind: 'continue' };
+  const crossOrigin = isCrossOrigin(origin, req);
+  const requestedMethod = req.headers['access-control-request-method'];
+  const preflight = req.method === 'OPTIONS' && typeof requestedMethod === 'string';
+  if (policy.policy === 'same-origin') {
+    return crossOrigin
+      ? { kind: 'forbidden', message: `cross-origin requests from ${origin} are not allowed` }
+      : { kind: 'continue' };
+  }
+  res.appendHeader('Vary', 'Origin');
+  if (policy.origins !== undefined && !policy.origins.includes(origin)) {
+    return { kind: 'forbidden', message: `origin ${origin} is not allowed` };
+  }
+  res.setHeader('Access-Control-Allow-Origin', origin);
+  if (policy.credentials) res.setHeader('Access-Control-Allow-Credentials', 'true');
+  if (!preflight) {
+    if (policy.expose.length > 0) res.setHeader('Access-Control-Expose-Headers', policy.expose.join(', '));
+    return { kind: 'continue' };
+  }
+  const method = requestedMethod.toUpperCase();
+  if (policy.methods !== undefined && !policy.methods.includes(method)) {
+    return { kind: 'forbidden', message: `method ${method} is not allowed for cross-origin requests` };
+  }
+  res.appendHeader('Vary', ['Access-Control-Request-Method', 'Access-Control-Request-Headers']);
+  res.setHeader('Access-Control-Allow-Methods', policy.methods?.join(', ') ?? method);
+  const requestedHeaders = req.headers['access-control-request-headers'];
+  const allowHeaders = policy.headers?.join(', ') ?? requestedHeaders;
+  if (allowHeaders !== undefined && allowHeaders !== '')
+    res.setHeader('Access-Control-Allow-Headers', allowHeaders);
+  if (policy.maxAge !== undefined) res.setHeader('Access-Control-Max-Age', String(policy.maxAge));
+  res.writeHead(204, { 'Content-Length': '0' });
+  res.end();
+  return { kind: 'answered' };
+}

@@ -1,0 +1,178 @@
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { RouteConfig } from '../config/index.ts';
+import type { Binding, BindingContext } from '../engine/binding.ts';
+
+/**
+ * The contracts between the bindings that face clients: a `tcp server` hands connections to a
+ * ConnectionHandler (`tls server`, `http server`), the `http server` hands requests to an HttpHandler
+ * (`sse server`, `http-kafka proxy`), the `sse server` hands event streams to an SseHandler
+ * (`sse-kafka proxy`). Each binding finds its exits with `ctx.lookup` and checks them with the guards
+ * below at start, so a miswired config fails then rather than on the first client.
+ */
+
+export interface ConnectionInfo {
+  /** The port the connection arrived on; one `tcp server` may listen on several. */
+  readonly localPort: number;
+  /** Remote address, IPv4-mapped IPv6 addresses given in their IPv4 form. */
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  /** Set by a `tls server`: the server name the client asked for (SNI), if any. */
+  readonly authority?: string;
+  /** Set by a `tls server`: the negotiated application protocol, if any. */
+  readonly alpn?: string;
+  /** True once TLS has been terminated in front. */
+  readonly secure?: boolean;
+}
+
+export interface ConnectionHandler {
+  /**
+   * Takes ownership of `socket`: from here the handler reads, writes and eventually destroys it.
+   * Must not throw; problems with one connection end that connection only.
+   */
+  acceptConnection(socket: Socket, info: ConnectionInfo): void;
+  /**
+   * The listener in front has stopped accepting. Finish what is in flight, close idle connections
+   * and end long-lived ones so that shutdown does not have to wait for the drain deadline.
+   */
+  drain?(): void;
+}
+
+export interface HttpRouteMatch {
+  /** Path parameters captured by the matched route; empty for header-only routes. */
+  readonly params: Readonly<Record<string, string>>;
+  /** The matched route, absent when the binding's default exit was taken. */
+  readonly route?: RouteConfig;
+  /**
+   * Reads the whole request body, at most the server's body limit. Past the limit it rejects with
+   * an HttpError(413), which the handler should let propagate: the server answers it.
+   */
+  readBody(): Promise<Buffer>;
+}
+
+export interface HttpHandler {
+  /**
+   * Answers one request. A thrown error or rejected promise is answered by the http server: an
+   * HttpError with its status, anything else with 500, provided no response header went out yet.
+   */
+  handleRequest(req: IncomingMessage, res: ServerResponse, match: HttpRouteMatch): void | Promise<void>;
+  /** The server in front is shutting down: end long-lived responses. */
+  drain?(): void;
+}
+
+export interface SseRequest {
+  /** Request path without the query string. */
+  readonly path: string;
+  readonly query: URLSearchParams;
+  readonly headers: IncomingHttpHeaders;
+  /** Path parameters captured by the matched route. */
+  readonly params: Readonly<Record<string, string>>;
+  /** The matched route, absent when the binding's default exit was taken. */
+  readonly route?: RouteConfig;
+  /** From the `Last-Event-ID` header, else the `lastEventId` query parameter; absent on a first connect. */
+  readonly lastEventId?: string;
+}
+
+export interface SseEvent {
+  /** Must not contain a line break. */
+  readonly id?: string;
+  /** The event type (`event:` field); must not contain a line break. */
+  readonly type?: string;
+  /** Sent as one `data:` line per line of text. */
+  readonly data: string;
+}
+
+export interface SseStream {
+  /**
+   * Queues one event. False means the client is not keeping up: wait for `drained()` before
+   * sending more. A producer that keeps sending past the stream's buffer bound gets the stream
+   * closed instead of unbounded buffering. Returns false on a closed stream too (and sends nothing).
+   */
+  send(event: SseEvent): boolean;
+  /** Resolves once the client has caught up, or the stream has closed. */
+  drained(): Promise<void>;
+  /** A `:` comment line; clients ignore it, proxies see traffic. */
+  comment(text: string): void;
+  /** Ends the stream; `retryMs` asks the client to reconnect after that long. Idempotent. */
+  close(retryMs?: number): void;
+  /** Aborts when the stream ends, whichever side ended it. */
+  readonly closed: AbortSignal;
+}
+
+export interface SseHandler {
+  /**
+   * Serves one event stream until `stream.closed` aborts or the handler closes it. A rejection is
+   * logged and closes the stream.
+   */
+  handleEventStream(request: SseRequest, stream: SseStream): void | Promise<void>;
+  /** The server in front is shutting down; its open streams are being closed. */
+  drain?(): void;
+}
+
+/** An error carrying the HTTP status it should be answered with. */
+export class HttpError extends Error {
+  readonly status: number;
+  constructor(status: number, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'HttpError';
+    this.status = status;
+  }
+}
+
+function hasMethod(value: unknown, method: string): boolean {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as Record<string, unknown>)[method] === 'function'
+  );
+}
+
+export function isConnectionHandler(binding: Binding): binding is Binding & ConnectionHandler {
+  return hasMethod(binding, 'acceptConnection');
+}
+
+export function isHttpHandler(binding: Binding): binding is Binding & HttpHandler {
+  return hasMethod(binding, 'handleRequest');
+}
+
+export function isSseHandler(binding: Binding): binding is Binding & SseHandler {
+  return hasMethod(binding, 'handleEventStream');
+}
+
+/** Every exit a binding may route to: its default exit and each route's, without repeats. */
+export function exitNames(context: BindingContext): string[] {
+  const { exit, routes } = context.config;
+  return [...new Set([...(exit === undefined ? [] : [exit]), ...routes.map((r) => r.exit)])];
+}
+
+/**
+ * Looks up every exit of the binding and checks that it implements the interface `guard` tests for.
+ * `accepts` completes the message "exit x (type kind) does not ..." when one does not.
+ */
+export function lookupExits<T>(
+  context: BindingContext,
+  guard: (binding: Binding) => binding is Binding & T,
+  accepts: string,
+): Map<string, Binding & T> {
+  const exits = new Map<string, Binding & T>();
+  for (const name of exitNames(context)) {
+    const binding = context.lookup(name);
+    if (!guard(binding)) {
+      const config = (binding as Binding & { config?: { type?: unknown; kind?: unknown } }).config;
+      const what =
+        typeof config?.type === 'string' && typeof config.kind === 'string'
+          ? ` (${config.type} ${config.kind})`
+          : '';
+      throw new Error(`exit ${name}${what} does not ${accepts}`);
+    }
+    exits.set(name, binding);
+  }
+  return exits;
+}
+
+/** `::ffff:10.0.0.1` as `10.0.0.1`, so that IPv4 `cidr` routes match on dual-stack listeners. */
+export function normalizeAddress(address: string | undefined): string {
+  if (address === undefined) return '';
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  return mapped?.[1] ?? address;
+}

@@ -1,0 +1,207 @@
+import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
+import type { Logger } from 'pino';
+import { matchTopic, resolveRoute, type BindingConfig } from '../../config/index.ts';
+import type { Binding, BindingContext } from '../../engine/binding.ts';
+import { isConnectionHandler, lookupExits, type ConnectionHandler, type ConnectionInfo } from '../north.ts';
+
+/** A client that has not finished its handshake by then is holding a socket for nothing. */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+function stringList(value: unknown): string[] {
+  if (typeof value === 'string') return [value];
+  if (Array.isArray(value)) return value.filter((v): v is string => typeof v === 'string');
+  return [];
+}
+
+function readPem(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new Error(
+      `cannot read TLS ${what} file ${path}: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
+  }
+}
+
+interface ServerTls {
+  readonly context: SecureContext;
+  readonly alpn: string[];
+  readonly sni: string[];
+  readonly requestCert: boolean;
+  readonly rejectUnauthorized: boolean;
+}
+
+/**
+ * `key` and `cert` are PEM files. Zilla's vault aliases have no vault to resolve against here, so
+ * each `keys` entry is taken as a PEM file holding both key and certificate chain, and each `trust`
+ * entry as a PEM file of CA certificates, as the kafka client does.
+ */
+function serverTls(options: Record<string, unknown>): ServerTls {
+  const key: string[] = [];
+  const cert: string[] = [];
+  if (typeof options['key'] === 'string') key.push(readPem(options['key'], 'key'));
+  if (typeof options['cert'] === 'string') cert.push(readPem(options['cert'], 'cert'));
+  for (const path of stringList(options['keys'])) {
+    const bundle = readPem(path, 'keys');
+    key.push(bundle);
+    cert.push(bundle);
+  }
+  if (key.length === 0 || cert.length === 0) {
+    throw new Error('a tls server needs options.key and options.cert (PEM file paths)');
+  }
+  const ca: string[] = [];
+  if (typeof options['ca'] === 'string') ca.push(readPem(options['ca'], 'ca'));
+  for (const path of stringList(options['trust'])) ca.push(readPem(path, 'trust'));
+  const mutual = options['mutual'] ?? (ca.length > 0 ? 'required' : 'none');
+  const version = options['version'];
+  let context: SecureContext;
+  try {
+    context = createSecureContext({
+      key,
+      cert,
+      ...(ca.length > 0 ? { ca } : {}),
+      ...(typeof version === 'string' ? { maxVersion: version as 'TLSv1.3' } : {}),
+    });
+  } catch (error) {
+    throw new Error(
+      `TLS key or certificate unusable: ${error instanceof Error ? error.message : String(error)}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  return {
+    context,
+    alpn: stringList(options['alpn']),
+    sni: stringList(options['sni']),
+    requestCert: mutual !== 'none',
+    rejectUnauthorized: mutual === 'required',
+  };
+}
+
+/**
+ * The `tls server` binding: terminates TLS on connections handed to it, then hands the decrypted
+ * stream to the exit its routes choose by server name (`authority`), `alpn` and `port`.
+ */
+export class TlsServerBinding implements Binding, ConnectionHandler {
+  readonly name: string;
+  readonly config: BindingConfig;
+  readonly #context: BindingContext;
+  readonly #log: Logger;
+  readonly #pending = new Set<Socket>();
+  #tls: ServerTls | undefined;
+  #exits = new Map<string, ConnectionHandler>();
+  #draining = false;
+
+  constructor(context: BindingContext) {
+    this.#context = context;
+    this.config = context.config;
+    this.name = context.config.name;
+    this.#log = context.logger;
+  }
+
+  async start(_signal: AbortSignal): Promise<void> {
+    this.#tls = serverTls(this.config.options);
+    this.#exits = lookupExits(this.#context, isConnectionHandler, 'accept connections');
+  }
+
+  acceptConnection(socket: Socket, info: ConnectionInfo): void {
+    const tls = this.#tls;
+    if (tls === undefined || this.#draining) {
+      socket.destroy();
+      return;
+    }
+    const secure = new TLSSocket(socket, {
+      isServer: true,
+      secureContext: tls.context,
+      requestCert: tls.requestCert,
+      rejectUnauthorized: tls.rejectUnauthorized,
+      ...(tls.alpn.length > 0 ? { ALPNProtocols: tls.alpn } : {}),
+    });
+    this.#pending.add(secure);
+    const timer = setTimeout(() => {
+      this.#log.debug(info, 'TLS handshake timed out');
+      secure.destroy();
+    }, HANDSHAKE_TIMEOUT_MS);
+    timer.unref();
+    const onError = (error: Error): void => {
+      clearTimeout(timer);
+      this.#pending.delete(secure);
+      this.#log.debug({ err: error.message, ...info }, 'TLS handshake failed');
+      secure.destroy();
+      socket.destroy();
+    };
+    secure.once('error', onError);
+    secure.once('close', () => {
+      clearTimeout(timer);
+      this.#pending.delete(secure);
+    });
+    secure.once('secure', () => {
+      clearTimeout(timer);
+      this.#pending.delete(secure);
+      secure.off('error', onError);
+      this.#handOver(secure, info, tls);
+    });
+  }
+
+  #handOver(secure: TLSSocket, info: ConnectionInfo, tls: ServerTls): void {
+    secure.on('error', (error) => this.#log.debug({ err: error.message, ...info }, 'connection error'));
+    const servername = (secure as TLSSocket & { servername?: string | false }).servername;
+    const authority = typeof servername === 'string' ? servername : undefined;
+    const alpn = typeof secure.alpnProtocol === 'string' ? secure.alpnProtocol : undefined;
+    if (
+      authority !== undefined &&
+      tls.sni.length > 0 &&
+      !tls.sni.some((name) => matchTopic(name, authority))
+    ) {
+      this.#log.debug({ ...info, authority }, 'server name not served here; closing');
+      secure.destroy();
+      return;
+    }
+    const facts: Record<string, string> = { port: String(info.localPort), address: info.remoteAddress };
+    if (authority !== undefined) facts['authority'] = authority;
+    if (alpn !== undefined) facts['alpn'] = alpn;
+    const resolved = resolveRoute(this.config, facts);
+    const handler = resolved === undefined ? undefined : this.#exits.get(resolved.exit);
+    if (handler === undefined) {
+      this.#log.debug({ ...info, authority, alpn }, 'no route for connection; closing it');
+      secure.destroy();
+      return;
+    }
+    try {
+      handler.acceptConnection(secure, {
+        ...info,
+        secure: true,
+        ...(authority === undefined ? {} : { authority }),
+        ...(alpn === undefined ? {} : { alpn }),
+      });
+    } catch (error) {
+      this.#log.error({ err: error, exit: resolved?.exit }, 'exit failed to accept a connection');
+      secure.destroy();
+    }
+  }
+
+  drain(): void {
+    if (this.#draining) return;
+    this.#draining = true;
+    for (const socket of this.#pending) socket.destroy();
+    for (const exit of this.#exits.values()) {
+      try {
+        exit.drain?.();
+      } catch (error) {
+        this.#log.warn({ err: error }, 'exit failed to drain');
+      }
+    }
+  }
+
+  async stop(_signal: AbortSignal): Promise<void> {
+    this.drain();
+  }
+}
+
+export function createTlsServerBinding(context: BindingContext): Binding {
+  return new TlsServerBinding(context);
+}

@@ -1,0 +1,268 @@
+import { strict as assert } from 'node:assert';
+import { once } from 'node:events';
+import {
+  Agent,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
+import { connect } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { HttpError, type HttpRouteMatch } from '../../src/bindings/north.ts';
+import { bindingConfig, handlerConfig, startChain, type Chain } from './north-harness.ts';
+
+interface Reply {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+  reused: boolean;
+  localPort: number;
+}
+
+function send(
+  port: number,
+  options: {
+    method?: string;
+    path?: string;
+    headers?: Record<string, string>;
+    body?: string | Buffer;
+    agent?: Agent;
+  },
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      {
+        host: '127.0.0.1',
+        port,
+        method: options.method ?? 'GET',
+        path: options.path ?? '/',
+        headers: options.headers ?? {},
+        agent: options.agent ?? false,
+      },
+      (res) => {
+        let body = '';
+        const localPort = res.socket.localPort ?? 0;
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body,
+            reused: req.reusedSocket,
+            localPort,
+          }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+const items = {
+  handleRequest(req: IncomingMessage, res: ServerResponse, match: HttpRouteMatch): void {
+    res.setHeader('ETag', '"1"');
+    res.setHeader('Content-Type', 'application/json');
+    res.end(JSON.stringify({ method: req.method, path: req.url, params: match.params }));
+  },
+};
+
+const echo = {
+  async handleRequest(_req: IncomingMessage, res: ServerResponse, match: HttpRouteMatch): Promise<void> {
+    const body = await match.readBody();
+    res.end(body);
+  },
+};
+
+const failing = {
+  handleRequest(req: IncomingMessage): void {
+    if (req.url === '/fail/upstream') throw new HttpError(502, 'kafka is unavailable');
+    throw new Error('boom');
+  },
+};
+
+describe('http server', () => {
+  let chain: Chain;
+  let port: number;
+  before(async () => {
+    chain = await startChain(
+      [
+        handlerConfig('items'),
+        handlerConfig('echo'),
+        handlerConfig('failing'),
+        bindingConfig(
+          'http',
+          'http',
+          'server',
+          {
+            'access-control': {
+              policy: 'cross-origin',
+              allow: { origins: ['https://app.example', 'http://localhost:8000'], credentials: true },
+              'max-age': 600,
+            },
+          },
+          undefined,
+          [
+            { when: [{ headers: { ':method': 'GET', ':path': '/items/*' } }], exit: 'items' },
+            { when: [{ headers: { ':path': '/echo', ':scheme': 'http' } }], exit: 'echo' },
+            { when: [{ headers: { ':path': '/fail/*' } }], exit: 'failing' },
+          ],
+        ),
+        bindingConfig('tcp', 'tcp', 'server', { host: '127.0.0.1', port: 0 }, 'http'),
+      ],
+      { handlers: { items, echo, failing }, http: { maxBodyBytes: 1024, maxHeaderBytes: 4096 } },
+    );
+    port = chain.port();
+  });
+  after(() => chain.stop());
+
+  it('routes by method and path with wildcards', async () => {
+    const reply = await send(port, { path: '/items/a?x=1' });
+    assert.equal(reply.status, 200);
+    assert.deepEqual(JSON.parse(reply.body), { method: 'GET', path: '/items/a?x=1', params: {} });
+    assert.equal((await send(port, { method: 'DELETE', path: '/items/a' })).status, 404);
+  });
+
+  it('answers an unrouted request with 404 and a JSON body', async () => {
+    const reply = await send(port, { path: '/nowhere' });
+    assert.equal(reply.status, 404);
+    assert.equal(reply.headers['content-type'], 'application/json');
+    assert.deepEqual(JSON.parse(reply.body), {
+      status: 404,
+      error: 'Not Found',
+      message: 'no route for GET /nowhere',
+    });
+  });
+
+  it('keeps connections alive between requests', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const first = await send(port, { path: '/items/1', agent });
+      const second = await send(port, { path: '/nowhere', agent });
+      const third = await send(port, { path: '/items/3', agent });
+      assert.equal(first.reused, false);
+      assert.equal(second.reused, true);
+      assert.equal(third.reused, true);
+      assert.equal(third.localPort, first.localPort);
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('reads bodies up to the limit', async () => {
+    const reply = await send(port, { method: 'POST', path: '/echo', body: 'x'.repeat(1024) });
+    assert.equal(reply.status, 200);
+    assert.equal(reply.body.length, 1024);
+  });
+
+  it('answers 413 to a body announced larger than the limit, without calling the handler', async () => {
+    const reply = await send(port, { method: 'POST', path: '/echo', body: 'x'.repeat(1025) });
+    assert.equal(reply.status, 413);
+    assert.deepEqual(JSON.parse(reply.body), {
+      status: 413,
+      error: 'Payload Too Large',
+      message: 'request body is larger than 1024 bytes',
+    });
+  });
+
+  it('answers 413 to a chunked body that grows past the limit', async () => {
+    const reply = await new Promise<Reply>((resolve, reject) => {
+      const req = httpRequest(
+        { host: '127.0.0.1', port, method: 'POST', path: '/echo', agent: false },
+        (res) => {
+          let body = '';
+          res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body, reused: false, localPort: 0 }),
+          );
+        },
+      );
+      req.on('error', reject);
+      req.write('y'.repeat(800));
+      setTimeout(() => req.end('y'.repeat(800)), 20);
+    });
+    assert.equal(reply.status, 413);
+    assert.equal(reply.headers.connection, 'close');
+    assert.match(reply.body, /request body is larger than 1024 bytes/);
+  });
+
+  it('answers 431 to oversized headers and stays up', async () => {
+    const reply = await send(port, { path: '/items/1', headers: { 'x-big': 'z'.repeat(8000) } });
+    assert.equal(reply.status, 431);
+    assert.match(JSON.parse(reply.body).message as string, /headers are larger than 4096 bytes/);
+    assert.equal((await send(port, { path: '/items/1' })).status, 200);
+  });
+
+  it('answers 400 to garbage and stays up', async () => {
+    const socket = connect(port, '127.0.0.1');
+    socket.end('NOT HTTP AT ALL\r\n\r\n');
+    let text = '';
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    await once(socket, 'close');
+    assert.match(text, /^HTTP\/1\.1 400 Bad Request/);
+    assert.equal((await send(port, { path: '/items/1' })).status, 200);
+  });
+
+  it('answers a handler error with 500 and a JSON body, logs it, and keeps the connection', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const failed = await send(port, { path: '/fail/now', agent });
+      assert.equal(failed.status, 500);
+      assert.deepEqual(JSON.parse(failed.body), {
+        status: 500,
+        error: 'Internal Server Error',
+        message: 'request failed: boom',
+      });
+      const line = chain.logs.find((l) => l.msg === 'request handler failed');
+      assert.ok(line, 'error logged');
+      assert.equal(line['exit'], 'failing');
+      const next = await send(port, { path: '/items/1', agent });
+      assert.equal(next.status, 200);
+      assert.equal(next.reused, true);
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('answers an HttpError with its status', async () => {
+    const reply = await send(port, { path: '/fail/upstream' });
+    assert.equal(reply.status, 502);
+    assert.equal(JSON.parse(reply.body).message, 'kafka is unavailable');
+  });
+
+  it('answers CORS preflight requests itself', async () => {
+    const reply = await send(port, {
+      method: 'OPTIONS',
+      path: '/echo',
+      headers: {
+        origin: 'https://app.example',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'content-type, idempotency-key',
+      },
+    });
+    assert.equal(reply.status, 204);
+    assert.equal(reply.headers['access-control-allow-origin'], 'https://app.example');
+    assert.equal(reply.headers['access-control-allow-methods'], 'POST');
+    assert.equal(reply.headers['access-control-allow-headers'], 'content-type, idempotency-key');
+    assert.equal(reply.headers['access-control-allow-credentials'], 'true');
+    assert.equal(reply.headers['access-control-max-age'], '600');
+    assert.match(String(reply.headers['vary']), /Origin/);
+  });
+
+  it('adds CORS headers to cross-origin requests, exposing ETag and Location', async () => {
+    const reply = await send(port, { path: '/items/1', headers: { origin: 'http://localhost:8000' } });
+    assert.equal(reply.status, 200);
+    assert.equal(reply.headers['access-control-allow-origin'], 'http://localhost:8000');
+    const exposed = String(reply.headers['access-control-expose-headers']).split(', ');
+    assert.ok(exposed.includes('ETag') && exposed.includes('Location'), exposed.join());
+  });
+
+  it('refuses origins it does not allow', async () => {
+    const reply = await send(port, { path: '/items/1', headers: { origin: 'https://evil.example' } });
+    assert.equal(reply.status, 403);
+    assert.equal(reply.headers['access-control-allow-origin'], undefined);
+    assert.equal(JSON.parse(reply.body).message, 'origin https://evil.example is not allowed');
+  });
+});

@@ -1,0 +1,63 @@
+import { strict as assert } from 'node:assert';
+import { describe, it } from 'node:test';
+import { parseCorsPolicy } from '../../src/bindings/http/cors.ts';
+import { normalizeAddress } from '../../src/bindings/north.ts';
+import { formatComment, formatEvent } from '../../src/bindings/sse/stream.ts';
+import { parsePorts } from '../../src/bindings/tcp/server.ts';
+
+describe('parsePorts', () => {
+  it('expands numbers, ranges and lists, without repeats', () => {
+    assert.deepEqual(parsePorts(7114), [7114]);
+    assert.deepEqual(parsePorts('8080-8082'), [8080, 8081, 8082]);
+    assert.deepEqual(parsePorts([7114, '8080-8081', 8080]), [7114, 8080, 8081]);
+  });
+
+  it('refuses empty and malformed ranges', () => {
+    assert.throws(() => parsePorts('9-8'), { message: 'port range 9-8 is empty' });
+    assert.throws(() => parsePorts('http'), /is not a number or a range/);
+    assert.throws(() => parsePorts([]), { message: 'no port to listen on' });
+  });
+});
+
+describe('sse framing', () => {
+  it('writes one data line per line of text, whatever the line break', () => {
+    assert.equal(
+      formatEvent({ id: '7', type: 'update', data: 'a\nb\r\nc\rd' }),
+      'id: 7\nevent: update\ndata: a\ndata: b\ndata: c\ndata: d\n\n',
+    );
+    assert.equal(formatEvent({ data: '' }), 'data: \n\n');
+    assert.equal(formatComment('one\ntwo'), ': one\n: two\n');
+  });
+
+  it('refuses ids and types that would break the framing', () => {
+    assert.throws(() => formatEvent({ id: '1\n2', data: 'x' }), TypeError);
+    assert.throws(() => formatEvent({ type: 'a\rb', data: 'x' }), TypeError);
+  });
+});
+
+describe('parseCorsPolicy', () => {
+  it('is off without the option', () => {
+    assert.equal(parseCorsPolicy(undefined), undefined);
+  });
+
+  it('treats absent lists and "*" as anything, and exposes ETag and Location by default', () => {
+    const policy = parseCorsPolicy({
+      policy: 'cross-origin',
+      allow: { origins: ['*'], methods: ['get', 'post'] },
+    });
+    assert.ok(policy);
+    assert.equal(policy.origins, undefined);
+    assert.deepEqual(policy.methods, ['GET', 'POST']);
+    assert.equal(policy.headers, undefined);
+    assert.equal(policy.credentials, false);
+    assert.ok(policy.expose.includes('ETag') && policy.expose.includes('Location'));
+  });
+});
+
+describe('normalizeAddress', () => {
+  it('gives IPv4-mapped addresses in IPv4 form', () => {
+    assert.equal(normalizeAddress('::ffff:10.1.2.3'), '10.1.2.3');
+    assert.equal(normalizeAddress('::1'), '::1');
+    assert.equal(normalizeAddress(undefined), '');
+  });
+});
