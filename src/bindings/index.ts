@@ -1,5 +1,6 @@
 import { BindingRegistry } from '../engine/registry.ts';
 import { createCacheClientBinding } from './kafka/cache_client/index.ts';
+import { createCacheServerBinding } from './kafka/cache_server/index.ts';
 import { createKafkaClientBinding } from './kafka/client/index.ts';
 import { createHttpServerBinding } from './http/server.ts';
 import { createSseServerBinding } from './sse/server.ts';
@@ -12,6 +13,7 @@ import { createTlsServerBinding } from './tls/server.ts';
 export function defaultRegistry(): BindingRegistry {
   return new BindingRegistry()
     .register('kafka', 'client', createKafkaClientBinding)
+    .register('kafka', 'cache_server', createCacheServerBinding)
     .register('kafka', 'cache_client', createCacheClientBinding)
     .register('tcp', 'server', createTcpServerBinding)
     .register('tcp', 'client', createTcpClientBinding)

@@ -1,0 +1,363 @@
+import { mkdir } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { matchTopic, resolveExit, type BindingConfig } from '../../../config/index.ts';
+import type { Binding, BindingContext, BindingFactory } from '../../../engine/binding.ts';
+import { CacheStore } from '../cache/index.ts';
+import { sleep } from '../client/backoff.ts';
+import type { KafkaApi, ProduceOptions, ProduceRecord, ProduceResult } from '../client/index.ts';
+import type { CachedTopic, CachedTopicConfig, CacheServerApi, DefaultOffset } from './api.ts';
+import { createCacheServerMetrics, type CacheServerMetrics } from './metrics.ts';
+import { partitionForKey } from './murmur2.ts';
+import { abortable, TopicFollower, TopicNotFoundError, type TopicHost } from './topic.ts';
+import { DEFAULT_TUNING, type CacheServerTuning } from './tuning.ts';
+
+export type { CachedTopic, CachedTopicConfig, CacheServerApi, DefaultOffset, TopicChange } from './api.ts';
+export { murmur2, partitionForKey } from './murmur2.ts';
+export { TopicNotFoundError } from './topic.ts';
+export { DEFAULT_TUNING, type CacheServerTuning } from './tuning.ts';
+
+interface TopicOptions {
+  readonly name: string;
+  readonly defaultOffset?: DefaultOffset;
+}
+
+const DEFAULT_OFFSET: DefaultOffset = 'historical';
+const CONFIG_TIMEOUT_MS = 30_000;
+
+function isKafkaApi(binding: Binding): binding is Binding & KafkaApi {
+  const candidate = binding as Partial<KafkaApi>;
+  return (
+    typeof candidate.fetch === 'function' &&
+    typeof candidate.metadata === 'function' &&
+    typeof candidate.describeTopicConfigs === 'function' &&
+    typeof candidate.produce === 'function'
+  );
+}
+
+function int(configs: Record<string, string>, name: string, fallback: number): number {
+  const raw = configs[name];
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  return Number.isFinite(value) ? value : fallback;
+}
+
+/** The topic config as DescribeConfigs reports it, with the broker defaults for anything missing. */
+export function parseTopicConfig(configs: Record<string, string>): CachedTopicConfig {
+  const policies = (configs['cleanup.policy'] ?? 'delete')
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p): p is 'compact' | 'delete' => p === 'compact' || p === 'delete');
+  return {
+    cleanupPolicy: policies.length === 0 ? ['delete'] : policies,
+    retentionMs: int(configs, 'retention.ms', 7 * 24 * 3600 * 1000),
+    retentionBytes: int(configs, 'retention.bytes', -1),
+    segmentBytes: int(configs, 'segment.bytes', 1024 * 1024 * 1024),
+    segmentMs: int(configs, 'segment.ms', 7 * 24 * 3600 * 1000),
+    deleteRetentionMs: int(configs, 'delete.retention.ms', 24 * 3600 * 1000),
+    minCompactionLagMs: int(configs, 'min.compaction.lag.ms', 0),
+    maxCompactionLagMs: int(configs, 'max.compaction.lag.ms', Number.MAX_SAFE_INTEGER),
+    maxMessageBytes: int(configs, 'max.message.bytes', 1024 * 1024 + 12),
+  };
+}
+
+function topicOptions(config: BindingConfig): { bootstrap: string[]; topics: TopicOptions[] } {
+  const bootstrap = Array.isArray(config.options['bootstrap'])
+    ? config.options['bootstrap'].filter((t): t is string => typeof t === 'string')
+    : [];
+  const topics = Array.isArray(config.options['topics'])
+    ? config.options['topics'].filter(
+        (t): t is TopicOptions =>
+          typeof t === 'object' && t !== null && typeof (t as TopicOptions).name === 'string',
+      )
+    : [];
+  return { bootstrap, topics };
+}
+
+/**
+ * The `kafka cache_server` binding: keeps an LMDB cache of the topics it follows under its state
+ * directory and hands cache_clients read access to it. Bootstrap topics are followed from start;
+ * others from their first attach() until a linger after the last release. Expiry and compaction
+ * run on their own timer over every cached partition, attached or not.
+ */
+export class CacheServerBinding implements Binding, CacheServerApi {
+  readonly name: string;
+  readonly config: BindingConfig;
+  readonly #context: BindingContext;
+  readonly #log: Logger;
+  readonly #tuning: CacheServerTuning;
+  readonly #bootstrap: readonly string[];
+  readonly #topicOptions: readonly TopicOptions[];
+  readonly #followers = new Map<string, TopicFollower>();
+  readonly #configs = new Map<string, { config: CachedTopicConfig; at: number }>();
+  readonly #roundRobin = new Map<string, number>();
+  readonly #stopping = new AbortController();
+  #store: CacheStore | undefined;
+  #metrics: CacheServerMetrics | undefined;
+  #maintenance: Promise<void> = Promise.resolve();
+  #reclaim: Promise<unknown> = Promise.resolve();
+
+  constructor(context: BindingContext, tuning: Partial<CacheServerTuning> = {}) {
+    this.#context = context;
+    this.config = context.config;
+    this.name = context.config.name;
+    this.#log = context.logger;
+    this.#tuning = { ...DEFAULT_TUNING, ...tuning };
+    const { bootstrap, topics } = topicOptions(context.config);
+    this.#bootstrap = bootstrap;
+    this.#topicOptions = topics;
+  }
+
+  /** The store, for diagnostics and tests; undefined before start and after stop. */
+  get store(): CacheStore | undefined {
+    return this.#store;
+  }
+
+  /** Topics followed now. */
+  followedTopics(): string[] {
+    return [...this.#followers.keys()];
+  }
+
+  async start(_signal: AbortSignal): Promise<void> {
+    // Every exit is checked now so that miswiring fails at startup, not at the first attach.
+    const exits = new Set([this.config.exit, ...this.config.routes.map((r) => r.exit)]);
+    for (const exit of exits) {
+      if (exit === undefined) continue;
+      if (!isKafkaApi(this.#context.lookup(exit)))
+        throw new Error(`binding ${this.name}: exit ${exit} is not a kafka client`);
+    }
+    await mkdir(this.#context.stateDir, { recursive: true });
+    const store = CacheStore.open(this.#context.stateDir, { durability: this.#tuning.durability });
+    this.#store = store;
+    this.#metrics = createCacheServerMetrics(this.#context.metrics, this.name, store);
+    // Data of partitions reset before a restart is still on disk until reclaimed.
+    this.#reclaim = store.reclaim().catch((error: unknown) => {
+      this.#log.warn({ err: error instanceof Error ? error.message : String(error) }, 'cache reclaim failed');
+    });
+    // Following runs in the background and retries for ever: a bootstrap topic missing or a
+    // broker down at startup must not fail the binding, and must be picked up once it is there.
+    for (const topic of this.#bootstrap) this.#follower(topic, true);
+    this.#maintenance = this.#maintain(this.#stopping.signal);
+    this.#log.info({ dir: this.#context.stateDir, bootstrap: this.#bootstrap }, 'cache server started');
+  }
+
+  async stop(_signal: AbortSignal): Promise<void> {
+    this.#stopping.abort();
+    const followers = [...this.#followers.values()];
+    this.#followers.clear();
+    await Promise.all(followers.map((f) => f.stop()));
+    await this.#maintenance;
+    await this.#reclaim;
+    this.#metrics?.close();
+    await this.#store?.close();
+    this.#store = undefined;
+  }
+
+  async attach(topic: string): Promise<CachedTopic> {
+    if (this.#store === undefined || this.#stopping.signal.aborted)
+      throw new Error(`binding ${this.name} is not running`);
+    const follower = this.#follower(topic, false);
+    follower.retain();
+    try {
+      await follower.whenKnown();
+      return follower.handle();
+    } catch (error) {
+      follower.releaseOne();
+      throw error;
+    }
+  }
+
+  async produce(
+    topic: string,
+    partition: number | undefined,
+    records: readonly ProduceRecord[],
+    options?: ProduceOptions,
+  ): Promise<ProduceResult & { readonly partition: number }> {
+    const client = this.#client(topic);
+    let target = partition;
+    if (target === undefined) {
+      const count = await this.#partitionCount(topic);
+      // One call goes to one partition; its first record's key decides, as a batch would.
+      const key = records[0]?.key;
+      if (key === undefined || key === null) {
+        const next = this.#roundRobin.get(topic) ?? 0;
+        this.#roundRobin.set(topic, (next + 1) % count);
+        target = next % count;
+      } else target = partitionForKey(key, count);
+    }
+    const result = await client.produce(topic, target, records, options);
+    return { ...result, partition: target };
+  }
+
+  async #partitionCount(topic: string): Promise<number> {
+    const followed = this.#followers.get(topic);
+    if (followed !== undefined) {
+      try {
+        const handle = followed.handle();
+        const n = handle.partitions().length;
+        if (n > 0) return n;
+      } catch {
+        // not known yet
+      }
+    }
+    const metadata = await this.#client(topic).metadata([topic]);
+    const found = metadata.topics.find((t) => t.name === topic);
+    if (found === undefined || found.error?.code === 3) throw new TopicNotFoundError(topic);
+    if (found.error !== null) throw found.error;
+    if (found.partitions.length === 0) throw new Error(`topic "${topic}" has no partitions`);
+    return found.partitions.length;
+  }
+
+  #client(topic: string): KafkaApi {
+    const exit = resolveExit(this.config, { topic }) ?? this.config.exit;
+    if (exit === undefined) throw new Error(`binding ${this.name}: no exit for topic "${topic}"`);
+    const binding = this.#context.lookup(exit);
+    if (!isKafkaApi(binding)) throw new Error(`binding ${this.name}: exit ${exit} is not a kafka client`);
+    return binding;
+  }
+
+  #follower(topic: string, bootstrap: boolean): TopicFollower {
+    const known = this.#followers.get(topic);
+    if (known !== undefined && !known.stopped) return known;
+    const store = this.#store;
+    if (store === undefined) throw new Error(`binding ${this.name} is not running`);
+    const defaultOffset =
+      this.#topicOptions.find((t) => matchTopic(t.name, topic))?.defaultOffset ?? DEFAULT_OFFSET;
+    const host: TopicHost = {
+      store,
+      log: this.#log,
+      tuning: this.#tuning,
+      client: (name) => this.#client(name),
+      config: (name, signal) => this.#topicConfig(name, signal),
+      idle: (follower) => {
+        if (this.#followers.get(follower.name) !== follower || follower.attachments > 0) return;
+        this.#followers.delete(follower.name);
+        this.#log.debug({ topic: follower.name }, 'no longer following topic');
+        void follower.stop();
+      },
+    };
+    const follower = new TopicFollower(
+      host,
+      topic,
+      bootstrap || this.#bootstrap.includes(topic),
+      defaultOffset,
+    );
+    this.#followers.set(topic, follower);
+    follower.start();
+    return follower;
+  }
+
+  async #topicConfig(topic: string, signal: AbortSignal): Promise<CachedTopicConfig> {
+    const cached = this.#configs.get(topic);
+    if (cached !== undefined && Date.now() - cached.at < this.#tuning.configRefreshMs) return cached.config;
+    try {
+      const raw = await abortable(
+        this.#client(topic).describeTopicConfigs(topic),
+        AbortSignal.any([signal, AbortSignal.timeout(CONFIG_TIMEOUT_MS)]),
+      );
+      const config = parseTopicConfig(raw);
+      this.#configs.set(topic, { config, at: Date.now() });
+      return config;
+    } catch (error) {
+      // A stale config serves better than none; the next refresh tries again.
+      if (cached !== undefined) return cached.config;
+      throw error;
+    }
+  }
+
+  async #maintain(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      await sleep(this.#tuning.maintenanceIntervalMs, signal);
+      if (signal.aborted) break;
+      try {
+        await this.maintainOnce(signal);
+      } catch (error) {
+        if (signal.aborted) break;
+        this.#log.warn(
+          { err: error instanceof Error ? error.message : String(error) },
+          'cache maintenance failed',
+        );
+      }
+    }
+  }
+
+  /**
+   * Expires and compacts every cached partition per its topic's config. Runs on the binding's own
+   * timer; exposed so that an embedding application can force a pass.
+   */
+  async maintainOnce(signal: AbortSignal = this.#stopping.signal): Promise<void> {
+    const store = this.#store;
+    if (store === undefined) return;
+    const byTopic = new Map<string, number[]>();
+    for (const { topic, partition } of store.partitions())
+      byTopic.set(topic, [...(byTopic.get(topic) ?? []), partition]);
+    for (const [topic, partitions] of byTopic) {
+      if (signal.aborted) return;
+      const config = await this.#maintenanceConfig(topic, signal);
+      if (config === undefined) continue;
+      for (const partition of partitions) {
+        if (signal.aborted) return;
+        await this.#maintainPartition(store, topic, partition, config);
+      }
+    }
+  }
+
+  /** The config of a cached topic; for one no longer followed, only if it still exists. */
+  async #maintenanceConfig(topic: string, signal: AbortSignal): Promise<CachedTopicConfig | undefined> {
+    const cached = this.#configs.get(topic);
+    if (
+      cached !== undefined &&
+      (this.#followers.has(topic) || Date.now() - cached.at < this.#tuning.configRefreshMs)
+    )
+      return cached.config;
+    try {
+      // DescribeConfigs of a missing topic would be retried by the client for ever.
+      const metadata = await abortable(
+        this.#client(topic).metadata([topic]),
+        AbortSignal.any([signal, AbortSignal.timeout(CONFIG_TIMEOUT_MS)]),
+      );
+      const found = metadata.topics.find((t) => t.name === topic);
+      if (found === undefined || found.error !== null) return cached?.config;
+      return await this.#topicConfig(topic, signal);
+    } catch (error) {
+      this.#log.debug(
+        { topic, err: error instanceof Error ? error.message : String(error) },
+        'no config for maintenance',
+      );
+      return cached?.config;
+    }
+  }
+
+  async #maintainPartition(
+    store: CacheStore,
+    topic: string,
+    partition: number,
+    config: CachedTopicConfig,
+  ): Promise<void> {
+    const p = store.partition(topic, partition);
+    const before = p.logStartOffset;
+    const now = Date.now();
+    if (config.cleanupPolicy.includes('delete')) {
+      const r = await p.expire({
+        retentionMs: config.retentionMs,
+        retentionBytes: config.retentionBytes,
+        segmentBytes: config.segmentBytes,
+        segmentMs: config.segmentMs,
+        now,
+      });
+      this.#metrics?.expired(topic, partition, r.removedRecords, r.removedBytes);
+    }
+    if (config.cleanupPolicy.includes('compact')) {
+      const r = await p.compact({
+        minCompactionLagMs: config.minCompactionLagMs,
+        maxCompactionLagMs: config.maxCompactionLagMs,
+        deleteRetentionMs: config.deleteRetentionMs,
+        now,
+      });
+      this.#metrics?.compacted(topic, partition, r.removedRecords, r.removedBytes);
+    }
+    if (p.logStartOffset !== before)
+      this.#followers.get(topic)?.emit({ type: 'truncated', partition, logStartOffset: p.logStartOffset });
+  }
+}
+
+export const createCacheServerBinding: BindingFactory = (context) => new CacheServerBinding(context);

@@ -1,0 +1,101 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { CacheStore } from '../cache/index.ts';
+
+export interface CacheServerMetrics {
+  expired(topic: string, partition: number, records: number, bytes: number): void;
+  compacted(topic: string, partition: number, records: number, bytes: number): void;
+  /** Stops reporting this binding's partitions. */
+  close(): void;
+}
+
+interface Source {
+  readonly name: string;
+  readonly store: CacheStore;
+}
+
+// Metrics are registered once per registry and shared by every cache_server binding in it; the
+// gauges read each binding's store on scrape, so nothing is kept up to date between scrapes.
+const sourcesByRegistry = new WeakMap<Registry, Set<Source>>();
+
+function counter(registry: Registry, name: string, help: string): Counter<'binding' | 'topic' | 'partition'> {
+  const existing = registry.getSingleMetric(name);
+  if (existing !== undefined) return existing as Counter<'binding' | 'topic' | 'partition'>;
+  return new Counter({ name, help, labelNames: ['binding', 'topic', 'partition'], registers: [registry] });
+}
+
+export function createCacheServerMetrics(
+  registry: Registry,
+  name: string,
+  store: CacheStore,
+): CacheServerMetrics {
+  let sources = sourcesByRegistry.get(registry);
+  if (sources === undefined) {
+    const set = new Set<Source>();
+    sources = set;
+    sourcesByRegistry.set(registry, set);
+    const perPartition = (metric: string, help: string, value: 'bytes' | 'records'): void => {
+      if (registry.getSingleMetric(metric) !== undefined) return;
+      new Gauge({
+        name: metric,
+        help,
+        labelNames: ['binding', 'topic', 'partition'],
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const source of set) {
+            let partitions: Array<{ topic: string; partition: number }>;
+            try {
+              partitions = source.store.partitions();
+            } catch {
+              continue; // closed
+            }
+            for (const { topic, partition } of partitions) {
+              const stats = source.store.partition(topic, partition).stats();
+              this.set({ binding: source.name, topic, partition: String(partition) }, stats[value]);
+            }
+          }
+        },
+      });
+    };
+    perPartition('kgate_cache_partition_bytes', 'Encoded record bytes cached per topic partition', 'bytes');
+    perPartition('kgate_cache_partition_messages', 'Records cached per topic partition', 'records');
+  }
+  const source: Source = { name, store };
+  sources.add(source);
+  const expiredRecords = counter(
+    registry,
+    'kgate_cache_expired_records_total',
+    'Records removed from the cache by retention (time, size, or the broker moving its log start)',
+  );
+  const expiredBytes = counter(
+    registry,
+    'kgate_cache_expired_bytes_total',
+    'Encoded bytes removed by retention',
+  );
+  const compactedRecords = counter(
+    registry,
+    'kgate_cache_compacted_records_total',
+    'Records removed from the cache by compaction',
+  );
+  const compactedBytes = counter(
+    registry,
+    'kgate_cache_compacted_bytes_total',
+    'Encoded bytes removed by compaction',
+  );
+  const set = sources;
+  return {
+    expired(topic, partition, records, bytes) {
+      const labels = { binding: name, topic, partition: String(partition) };
+      if (records > 0) expiredRecords.inc(labels, records);
+      if (bytes > 0) expiredBytes.inc(labels, bytes);
+    },
+    compacted(topic, partition, records, bytes) {
+      const labels = { binding: name, topic, partition: String(partition) };
+      if (records > 0) compactedRecords.inc(labels, records);
+      if (bytes > 0) compactedBytes.inc(labels, bytes);
+    },
+    close() {
+      set.delete(source);
+    },
+  };
+}

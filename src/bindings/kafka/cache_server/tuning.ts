@@ -1,0 +1,35 @@
+import type { CacheStoreOptions } from '../cache/index.ts';
+
+/**
+ * Timings of a cache_server. The config schema has no place for them, so a deployment gets the
+ * defaults; tests and embedding applications pass their own to the constructor.
+ */
+export interface CacheServerTuning {
+  /** How long a topic that is not bootstrapped stays followed after its last attachment is released. */
+  readonly lingerMs: number;
+  /** How often topic metadata (partitions, topic id) is refreshed while a topic is followed. */
+  readonly metadataRefreshMs: number;
+  /** How often a topic's config (retention, cleanup policy, ...) is asked for again. */
+  readonly configRefreshMs: number;
+  /** How often expiry and compaction run over every cached partition. */
+  readonly maintenanceIntervalMs: number;
+  readonly retryInitialMs: number;
+  readonly retryMaxMs: number;
+  /**
+   * Keys and values one partition may hold back waiting for open transactions to end; past it the
+   * partition is refetched read_committed (aborted records then leave holes instead of flags).
+   */
+  readonly maxHeldBytes: number;
+  readonly durability: NonNullable<CacheStoreOptions['durability']>;
+}
+
+export const DEFAULT_TUNING: CacheServerTuning = {
+  lingerMs: 60_000,
+  metadataRefreshMs: 30_000,
+  configRefreshMs: 60_000,
+  maintenanceIntervalMs: 30_000,
+  retryInitialMs: 200,
+  retryMaxMs: 10_000,
+  maxHeldBytes: 32 * 1024 * 1024,
+  durability: 'sync',
+};
