@@ -3,7 +3,9 @@ import { createCacheClientBinding } from './kafka/cache_client/index.ts';
 import { createCacheServerBinding } from './kafka/cache_server/index.ts';
 import { createKafkaClientBinding } from './kafka/client/index.ts';
 import { createHttpServerBinding } from './http/server.ts';
+import { createHttpKafkaProxyBinding } from './http-kafka/proxy.ts';
 import { createSseServerBinding } from './sse/server.ts';
+import { createSseKafkaProxyBinding } from './sse-kafka/proxy.ts';
 import { createTcpClientBinding } from './tcp/client.ts';
 import { createTcpServerBinding } from './tcp/server.ts';
 import { createTlsClientBinding } from './tls/client.ts';
@@ -20,5 +22,7 @@ export function defaultRegistry(): BindingRegistry {
     .register('tls', 'server', createTlsServerBinding)
     .register('tls', 'client', createTlsClientBinding)
     .register('http', 'server', createHttpServerBinding)
-    .register('sse', 'server', createSseServerBinding);
+    .register('sse', 'server', createSseServerBinding)
+    .register('http-kafka', 'proxy', createHttpKafkaProxyBinding)
+    .register('sse-kafka', 'proxy', createSseKafkaProxyBinding);
 }

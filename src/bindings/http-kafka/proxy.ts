@@ -1,0 +1,478 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { resolveRoute, type BindingConfig, type RouteConfig } from '../../config/index.ts';
+import type { Binding, BindingContext, BindingFactory } from '../../engine/binding.ts';
+import { HttpError, type HttpHandler, type HttpRouteMatch } from '../north.ts';
+import type { CacheMessage, CacheStream } from '../kafka/cache_client/index.ts';
+import type { Acks } from '../kafka/client/index.ts';
+import type { CachedTopic } from '../kafka/cache_server/api.ts';
+import { kafkaErrorStatus, lookupCacheClients, messageOf, type CacheClient } from './cache-client.ts';
+import { etagOf, parseIfNoneMatch, parsePrefer, progressFromIfNoneMatch } from './etag.ts';
+import { HeadReader } from './head-reader.ts';
+import {
+  buildFilters,
+  capturedParams,
+  checkTemplate,
+  expand,
+  filterTemplates,
+  paramsLookup,
+  type FilterTemplate,
+} from './templates.ts';
+
+/** Longest a fetch waits for the cache to catch up with the topic before answering 504. */
+export const CATCH_UP_MS = 30_000;
+/** Largest merged document a fetch builds in memory; past it the request fails with a clear error. */
+export const MAX_MERGED_BYTES = 16 * 1024 * 1024;
+
+const PRODUCE_METHODS = ['POST', 'PUT', 'PATCH', 'DELETE'];
+const FETCH_METHODS = ['GET', 'HEAD'];
+const ACKS: Record<string, Acks> = { none: 0, leader_only: 1, in_sync_replicas: -1 };
+const DEFAULT_IDEMPOTENCY_HEADER = 'idempotency-key';
+
+interface FetchRoute {
+  readonly capability: 'fetch';
+  readonly exit: string;
+  readonly topic: string;
+  readonly filters: readonly FilterTemplate[];
+  /** Content type of the merged document; absent: answer the one latest matching message. */
+  readonly merge?: string;
+}
+
+interface ProduceRoute {
+  readonly capability: 'produce';
+  readonly exit: string;
+  readonly topic: string;
+  readonly key?: string;
+  readonly overrides: readonly (readonly [string, string])[];
+  readonly acks?: Acks;
+  /** Set when the route answers `Prefer: respond-async` with 202; the location may be absent. */
+  readonly async?: { readonly location?: string };
+}
+
+type CompiledRoute = FetchRoute | ProduceRoute;
+
+function str(value: unknown, where: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw new Error(`${where} must be a string`);
+  return value;
+}
+
+function compileRoute(route: RouteConfig, index: number): CompiledRoute {
+  const where = `routes[${index}].with`;
+  const w = route.with ?? {};
+  const topic = str(w['topic'], `${where}.topic`);
+  if (topic === undefined) throw new Error(`${where}.topic is required`);
+  const params = capturedParams(route);
+  if (w['capability'] === 'fetch') {
+    const merge = w['merge'] as Record<string, unknown> | undefined;
+    const contentType =
+      merge === undefined ? undefined : str(merge['content-type'], `${where}.merge.content-type`);
+    const patch = merge?.['patch'] as Record<string, unknown> | undefined;
+    // Only the one merge Zilla configs use in practice: every message appended to an array.
+    if (patch !== undefined) {
+      const initial = str(patch['initial'], `${where}.merge.patch.initial`) ?? '[]';
+      const path = str(patch['path'], `${where}.merge.patch.path`) ?? '/-';
+      if (initial.replace(/\s/g, '') !== '[]' || path !== '/-')
+        throw new Error(`${where}.merge.patch: only initial "[]" with path "/-" is supported`);
+    }
+    const filters = filterTemplates(w['filters'], where, params);
+    return {
+      capability: 'fetch',
+      exit: route.exit,
+      topic,
+      filters,
+      ...(contentType === undefined ? {} : { merge: contentType }),
+    };
+  }
+  if (w['reply-to'] !== undefined)
+    throw new Error(`${where}.reply-to: request-reply is not supported yet; remove reply-to to produce only`);
+  const produceNames = ['idempotencyKey', 'correlationId'];
+  const key = str(w['key'], `${where}.key`);
+  if (key !== undefined) checkTemplate(key, `${where}.key`, params, produceNames);
+  const overrides: [string, string][] = [];
+  const rawOverrides = w['overrides'];
+  if (rawOverrides !== undefined) {
+    for (const [name, value] of Object.entries(rawOverrides as Record<string, unknown>)) {
+      const text = str(value, `${where}.overrides.${name}`) ?? '';
+      checkTemplate(text, `${where}.overrides.${name}`, params, produceNames);
+      overrides.push([name, text]);
+    }
+  }
+  const acksName = str(w['acks'], `${where}.acks`);
+  const acks = acksName === undefined ? undefined : ACKS[acksName];
+  const asyncRaw = w['async'] as Record<string, unknown> | undefined;
+  const location = asyncRaw === undefined ? undefined : str(asyncRaw['location'], `${where}.async.location`);
+  if (location !== undefined) checkTemplate(location, `${where}.async.location`, params, produceNames);
+  return {
+    capability: 'produce',
+    exit: route.exit,
+    topic,
+    overrides,
+    ...(key === undefined ? {} : { key }),
+    ...(acks === undefined ? {} : { acks }),
+    ...(asyncRaw === undefined ? {} : { async: location === undefined ? {} : { location } }),
+  };
+}
+
+function headerText(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+/** The value of a Kafka header by name (the last one wins, as for an HTTP response header). */
+function kafkaHeader(message: CacheMessage, name: string): string | undefined {
+  let found: string | undefined;
+  for (const h of message.headers)
+    if (h.value !== null && h.name.toString('latin1').toLowerCase() === name)
+      found = h.value.toString('utf8');
+  return found;
+}
+
+/**
+ * The merged document: the latest value per key, as a JSON array. Values are copied out as text
+ * because the stream's buffers are views the next read replaces.
+ */
+class MergedDocument {
+  readonly #entries = new Map<string | symbol, string>();
+  #bytes = 2;
+
+  add(message: CacheMessage): void {
+    const id = message.key === null ? Symbol('no key') : message.key.toString('base64');
+    const previous = this.#entries.get(id);
+    if (previous !== undefined) {
+      this.#bytes -= Buffer.byteLength(previous) + 1;
+      this.#entries.delete(id);
+    }
+    if (message.value === null) return;
+    const text = message.value.toString('utf8');
+    let json = text;
+    try {
+      JSON.parse(text);
+    } catch {
+      // The document must stay JSON whatever producers wrote: such a value goes in as a string.
+      json = JSON.stringify(text);
+    }
+    this.#bytes += Buffer.byteLength(json) + 1;
+    if (this.#bytes > MAX_MERGED_BYTES)
+      throw new HttpError(
+        500,
+        `the merged response would exceed ${MAX_MERGED_BYTES} bytes; narrow the request with a more specific route`,
+      );
+    this.#entries.set(id, json);
+  }
+
+  toBuffer(): Buffer {
+    return Buffer.from(`[${[...this.#entries.values()].join(',')}]`, 'utf8');
+  }
+}
+
+/** The one latest matching message, for fetch routes without merge. */
+class LatestMessage {
+  #value: Buffer | undefined;
+  #key: Buffer | null = null;
+  #contentType: string | undefined;
+
+  add(message: CacheMessage): void {
+    if (message.value === null) {
+      if (this.#key === null ? message.key === null : message.key !== null && this.#key.equals(message.key))
+        this.#value = undefined;
+      return;
+    }
+    this.#value = Buffer.from(message.value);
+    this.#key = message.key === null ? null : Buffer.from(message.key);
+    this.#contentType = kafkaHeader(message, 'content-type');
+  }
+
+  get value(): Buffer | undefined {
+    return this.#value;
+  }
+
+  get contentType(): string {
+    return this.#contentType ?? 'application/octet-stream';
+  }
+}
+
+/**
+ * The `http-kafka proxy` binding. Fetch routes answer GET from the cache: the latest value per
+ * key merged into one JSON array, or the latest matching message, with an ETag that is the stream
+ * progress the answer was read up to; `If-None-Match` resumes from that progress to tell whether
+ * anything matching changed since, and `Prefer: wait=N` holds the request until something does.
+ * Produce routes write the request body, streamed and bounded by the topic's max.message.bytes.
+ */
+export class HttpKafkaProxyBinding implements Binding, HttpHandler {
+  readonly name: string;
+  readonly config: BindingConfig;
+  readonly #context: BindingContext;
+  readonly #log: Logger;
+  readonly #routes = new Map<RouteConfig, CompiledRoute>();
+  readonly #idempotencyHeader: string;
+  #clients = new Map<string, CacheClient>();
+  /** Aborts on drain: long waits answer at once instead of holding shutdown. */
+  #draining = new AbortController();
+
+  constructor(context: BindingContext) {
+    this.#context = context;
+    this.config = context.config;
+    this.name = context.config.name;
+    this.#log = context.logger;
+    const idempotency = context.config.options['idempotency'] as Record<string, unknown> | undefined;
+    const header = idempotency?.['header'];
+    this.#idempotencyHeader = (
+      typeof header === 'string' ? header : DEFAULT_IDEMPOTENCY_HEADER
+    ).toLowerCase();
+  }
+
+  async start(_signal: AbortSignal): Promise<void> {
+    this.#routes.clear();
+    this.config.routes.forEach((route, i) => this.#routes.set(route, compileRoute(route, i)));
+    this.#clients = lookupCacheClients(this.#context);
+    this.#draining = new AbortController();
+  }
+
+  async stop(_signal: AbortSignal): Promise<void> {
+    this.drain();
+  }
+
+  drain(): void {
+    this.#draining.abort();
+  }
+
+  async handleRequest(req: IncomingMessage, res: ServerResponse, _match: HttpRouteMatch): Promise<void> {
+    const method = (req.method ?? 'GET').toUpperCase();
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const resolved = resolveRoute(this.config, { method, path, ':method': method, ':path': path });
+    const route = resolved?.route === undefined ? undefined : this.#routes.get(resolved.route);
+    if (resolved === undefined || route === undefined)
+      throw new HttpError(404, `no route for ${method} ${path}`);
+    const client = this.#clients.get(route.exit);
+    if (client === undefined) throw new HttpError(500, `exit ${route.exit} is not started`);
+    const allowed = route.capability === 'fetch' ? FETCH_METHODS : PRODUCE_METHODS;
+    if (!allowed.includes(method)) {
+      res.setHeader('Allow', allowed.join(', '));
+      throw new HttpError(405, `${path} takes ${allowed.join(', ')}, not ${method}`);
+    }
+    // The client going away ends the work done for it, cache streams included.
+    const gone = new AbortController();
+    res.once('close', () => gone.abort());
+    if (route.capability === 'fetch')
+      await this.#fetch(req, res, route, client, resolved.params, gone.signal);
+    else await this.#produce(req, res, route, client, resolved.params, method, gone.signal);
+  }
+
+  async #attach(client: CacheClient, topic: string): Promise<CachedTopic> {
+    try {
+      return await client.exitFor(topic).attach(topic);
+    } catch (error) {
+      throw new HttpError(kafkaErrorStatus(error), `topic ${topic}: ${messageOf(error)}`, { cause: error });
+    }
+  }
+
+  async #open(
+    client: CacheClient,
+    topic: string,
+    options: Parameters<CacheClient['open']>[1],
+  ): Promise<CacheStream> {
+    try {
+      return await client.open(topic, options);
+    } catch (error) {
+      throw new HttpError(kafkaErrorStatus(error), `topic ${topic}: ${messageOf(error)}`, { cause: error });
+    }
+  }
+
+  async #fetch(
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: FetchRoute,
+    client: CacheClient,
+    params: Readonly<Record<string, string>>,
+    gone: AbortSignal,
+  ): Promise<void> {
+    const filters = buildFilters(route.filters, params);
+    const ifNoneMatch = headerText(req.headers['if-none-match']);
+    const since = progressFromIfNoneMatch(ifNoneMatch);
+    const wait = parsePrefer(req.headers.prefer).wait ?? 0;
+    const topic = await this.#attach(client, route.topic);
+    try {
+      if (since !== undefined) {
+        const unchanged = await this.#unchangedSince(client, topic, route, filters, since, wait, gone);
+        if (unchanged === 'gone') return;
+        if (unchanged !== undefined) {
+          res.writeHead(304, { ETag: etagOf(unchanged) });
+          res.end();
+          return;
+        }
+      } else if (parseIfNoneMatch(ifNoneMatch).includes('*')) {
+        // Any current representation matches `*`, and a topic always has one (possibly empty).
+        res.writeHead(304);
+        res.end();
+        return;
+      }
+      await this.#answerSnapshot(res, route, client, topic, filters, gone);
+    } finally {
+      topic.release();
+    }
+  }
+
+  /**
+   * Resumes from the client's ETag: the progress when nothing matching arrived since (up to the
+   * head, or up to `wait` seconds past it), undefined when something did. The 304 then carries the
+   * newer progress as its ETag, so the client's next conditional request scans only what came after.
+   */
+  async #unchangedSince(
+    client: CacheClient,
+    topic: CachedTopic,
+    route: FetchRoute,
+    filters: ReturnType<typeof buildFilters>,
+    since: Map<number, bigint>,
+    waitSeconds: number,
+    gone: AbortSignal,
+  ): Promise<ReadonlyMap<number, bigint> | undefined | 'gone'> {
+    const stream = await this.#open(client, route.topic, {
+      ...(filters === undefined ? {} : { filters }),
+      partitions: since,
+      signal: gone,
+    });
+    const reader = new HeadReader(stream, topic);
+    let changed = false;
+    try {
+      const headBy = Date.now() + CATCH_UP_MS;
+      const step = await reader.step(headBy, true, gone);
+      if (step.type === 'message') changed = true;
+      else if (step.type === 'timeout') throw this.#notCaughtUp(route.topic);
+      else if (step.type === 'end') return 'gone';
+      else if (waitSeconds > 0) {
+        const signal = AbortSignal.any([gone, this.#draining.signal]);
+        const waited = await reader.step(Date.now() + waitSeconds * 1000, false, signal);
+        if (waited.type === 'message') changed = true;
+        if (gone.aborted) return 'gone';
+      }
+    } finally {
+      // A message the stream took as the wait ended counts: the progress includes it.
+      if ((await reader.finish()) !== undefined) changed = true;
+    }
+    return changed ? undefined : reader.progress;
+  }
+
+  #notCaughtUp(topic: string): HttpError {
+    return new HttpError(
+      504,
+      `the cache did not catch up with topic ${topic} within ${CATCH_UP_MS / 1000} s; try again later`,
+    );
+  }
+
+  async #answerSnapshot(
+    res: ServerResponse,
+    route: FetchRoute,
+    client: CacheClient,
+    topic: CachedTopic,
+    filters: ReturnType<typeof buildFilters>,
+    gone: AbortSignal,
+  ): Promise<void> {
+    // Historical on every topic: a fetch answers with what the topic holds, not what comes next.
+    const stream = await this.#open(client, route.topic, {
+      ...(filters === undefined ? {} : { filters }),
+      defaultOffset: 'historical',
+      signal: gone,
+    });
+    const reader = new HeadReader(stream, topic);
+    const merged = route.merge === undefined ? undefined : new MergedDocument();
+    const latest = new LatestMessage();
+    const take = (message: CacheMessage): void =>
+      merged === undefined ? latest.add(message) : merged.add(message);
+    try {
+      const by = Date.now() + CATCH_UP_MS;
+      for (;;) {
+        const step = await reader.step(by, true, gone);
+        if (step.type === 'message') take(step.message);
+        else if (step.type === 'end') return;
+        else if (step.type === 'timeout') throw this.#notCaughtUp(route.topic);
+        else break;
+      }
+    } finally {
+      const late = await reader.finish();
+      if (late !== undefined) take(late);
+    }
+    const etag = etagOf(reader.progress);
+    if (merged !== undefined) {
+      const body = merged.toBuffer();
+      res.writeHead(200, {
+        'Content-Type': route.merge ?? 'application/json',
+        'Content-Length': String(body.length),
+        ETag: etag,
+      });
+      res.end(body);
+      return;
+    }
+    const value = latest.value;
+    if (value === undefined) throw new HttpError(404, `no message in topic ${route.topic} matches`);
+    res.writeHead(200, {
+      'Content-Type': latest.contentType,
+      'Content-Length': String(value.length),
+      ETag: etag,
+    });
+    res.end(value);
+  }
+
+  async #produce(
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: ProduceRoute,
+    client: CacheClient,
+    params: Readonly<Record<string, string>>,
+    method: string,
+    gone: AbortSignal,
+  ): Promise<void> {
+    const idempotencyKey = headerText(req.headers[this.#idempotencyHeader]) ?? randomUUID();
+    const lookup = paramsLookup(params, { idempotencyKey, correlationId: randomUUID() });
+    const key = route.key === undefined ? null : expand(route.key, lookup);
+    const headers: Record<string, string> = {};
+    const contentType = req.headers['content-type'];
+    if (contentType !== undefined && method !== 'DELETE') headers['content-type'] = contentType;
+    for (const [name, template] of route.overrides) headers[name] = expand(template, lookup);
+    const init = { key, headers, ...(route.acks === undefined ? {} : { acks: route.acks }) };
+
+    const stream = await this.#open(client, route.topic, { capabilities: 'produce', signal: gone });
+    let partition: number;
+    let offset: bigint;
+    try {
+      if (method === 'DELETE') {
+        ({ partition, baseOffset: offset } = await stream.produce({ ...init, value: null }));
+      } else {
+        let staged;
+        try {
+          staged = stream.produceStream(init);
+          for await (const chunk of req) staged.write(chunk as Buffer);
+        } catch (error) {
+          staged?.abort();
+          if (kafkaErrorStatus(error) === 413) {
+            // The rest of the body stays unread, so the connection cannot carry another request.
+            res.shouldKeepAlive = false;
+            throw new HttpError(413, messageOf(error), { cause: error });
+          }
+          if (gone.aborted) return;
+          throw new HttpError(400, `request body did not arrive: ${messageOf(error)}`, { cause: error });
+        }
+        ({ partition, baseOffset: offset } = await staged.end());
+      }
+    } catch (error) {
+      if (error instanceof HttpError) throw error;
+      const status = kafkaErrorStatus(error);
+      throw new HttpError(status, `producing to topic ${route.topic} failed: ${messageOf(error)}`, {
+        cause: error,
+      });
+    } finally {
+      stream.close();
+    }
+    this.#log.debug({ topic: route.topic, partition, offset: String(offset) }, 'produced');
+    if (route.async !== undefined && parsePrefer(req.headers.prefer).respondAsync) {
+      const location = route.async.location;
+      res.writeHead(202, location === undefined ? {} : { Location: expand(location, lookup) });
+      res.end();
+      return;
+    }
+    res.writeHead(204);
+    res.end();
+  }
+}
+
+export const createHttpKafkaProxyBinding: BindingFactory = (context) => new HttpKafkaProxyBinding(context);

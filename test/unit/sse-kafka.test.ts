@@ -1,0 +1,227 @@
+import { strict as assert } from 'node:assert';
+import { describe, it } from 'node:test';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import type { SseEvent, SseRequest, SseStream } from '../../src/bindings/north.ts';
+import type { CacheMessage } from '../../src/bindings/kafka/cache_client/index.ts';
+import { encodeProgress } from '../../src/bindings/http-kafka/etag.ts';
+import { compileEventId } from '../../src/bindings/sse-kafka/event-id.ts';
+import { SseKafkaProxyBinding, toEvent } from '../../src/bindings/sse-kafka/proxy.ts';
+import type { Binding } from '../../src/engine/binding.ts';
+import type { RouteConfig } from '../../src/config/index.ts';
+
+function message(offset: number, key: string | null, value: string | null): CacheMessage {
+  return {
+    partition: 0,
+    offset: BigInt(offset),
+    timestamp: 0,
+    key: key === null ? null : Buffer.from(key),
+    value: value === null ? null : Buffer.from(value),
+    headers: [],
+    filters: 0,
+    progress: new Map([
+      [0, BigInt(offset + 1)],
+      [1, 7n],
+    ]),
+  };
+}
+
+describe('sse-kafka event ids', () => {
+  it('round-trips progress through the default ${etag} id', () => {
+    const format = compileEventId();
+    const p = new Map([
+      [0, 12n],
+      [3, 40n],
+    ]);
+    const id = format.format(p, Buffer.from('k'));
+    assert.deepEqual(format.progressOf(id), p);
+  });
+
+  it('round-trips through an id that carries the key as well', () => {
+    const format = compileEventId('["${base64(key)}","${etag}"]');
+    const p = new Map([[0, 5n]]);
+    const id = format.format(p, Buffer.from('key/with+odd=bytes'));
+    assert.deepEqual(JSON.parse(id), [
+      Buffer.from('key/with+odd=bytes').toString('base64'),
+      encodeProgress(p),
+    ]);
+    assert.deepEqual(format.progressOf(id), p);
+    assert.deepEqual(format.progressOf(format.format(p, null)), p);
+  });
+
+  it('does not resume from ids it did not make', () => {
+    const format = compileEventId('["${base64(key)}","${etag}"]');
+    assert.equal(format.progressOf('12'), undefined);
+    assert.equal(format.progressOf('["a","!!"]'), undefined);
+  });
+
+  it('refuses templates that cannot be resumed from', () => {
+    assert.throws(() => compileEventId('${base64(key)}'), /exactly once/);
+    assert.throws(() => compileEventId('${etag}${etag}'), /exactly once/);
+    assert.throws(() => compileEventId('${etag}-${params.id}'), /unknown expression/);
+  });
+
+  it('makes tombstones delete events carrying the key', () => {
+    const format = compileEventId();
+    assert.deepEqual(toEvent(message(4, 'gone', null), format), {
+      id: format.format(message(4, 'gone', null).progress, null),
+      type: 'delete',
+      data: 'gone',
+    });
+    assert.equal(toEvent(message(4, 'k', 'hello'), format).data, 'hello');
+    assert.equal(toEvent(message(4, 'k', 'hello'), format).type, undefined);
+  });
+});
+
+/** A cache stream stand-in that records how far it has been pulled. */
+class FakeCacheStream {
+  readonly messages: CacheMessage[];
+  pulled = 0;
+  closed = false;
+  #wake: (() => void) | undefined;
+  constructor(messages: CacheMessage[]) {
+    this.messages = messages;
+  }
+  async next(): Promise<IteratorResult<CacheMessage, undefined>> {
+    for (;;) {
+      if (this.closed) return { done: true, value: undefined };
+      const m = this.messages[this.pulled];
+      if (m !== undefined) {
+        this.pulled++;
+        return { done: false, value: m };
+      }
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+    }
+  }
+  close(): void {
+    this.closed = true;
+    this.#wake?.();
+  }
+}
+
+class FakeSseStream implements SseStream {
+  readonly sent: SseEvent[] = [];
+  readonly #controller = new AbortController();
+  accepting = true;
+  #drained: (() => void) | undefined;
+  retry: number | undefined;
+  send(event: SseEvent): boolean {
+    if (this.closed.aborted) return false;
+    this.sent.push(event);
+    return this.accepting;
+  }
+  drained(): Promise<void> {
+    return this.accepting ? Promise.resolve() : new Promise((resolve) => (this.#drained = resolve));
+  }
+  drain(): void {
+    this.accepting = true;
+    this.#drained?.();
+  }
+  comment(): void {}
+  close(retryMs?: number): void {
+    this.retry = retryMs;
+    this.#controller.abort();
+  }
+  get closed(): AbortSignal {
+    return this.#controller.signal;
+  }
+}
+
+const tick = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 10));
+
+async function proxyWith(open: (topic: string, options: unknown) => Promise<unknown>, routes: RouteConfig[]) {
+  const client = { name: 'north', start: async () => {}, stop: async () => {}, open, exitFor: () => ({}) };
+  const proxy = new SseKafkaProxyBinding({
+    config: { name: 'events', type: 'sse-kafka', kind: 'proxy', options: {}, routes },
+    logger: pino({ level: 'silent' }),
+    metrics: new Registry(),
+    stateDir: '/nonexistent',
+    lookup: () => client as unknown as Binding,
+  });
+  await proxy.start(new AbortController().signal);
+  return proxy;
+}
+
+const request = (path: string, lastEventId?: string): SseRequest => ({
+  path,
+  query: new URLSearchParams(),
+  headers: {},
+  params: {},
+  ...(lastEventId === undefined ? {} : { lastEventId }),
+});
+
+describe('sse-kafka proxy', () => {
+  const routes: RouteConfig[] = [
+    {
+      when: [{ path: '/events/{id}' }],
+      exit: 'north',
+      with: { topic: 't', filters: [{ key: '${params.id}' }] },
+    },
+  ];
+
+  it('stops pulling while the client is behind, and closes the cache stream with the event stream', async () => {
+    const cache = new FakeCacheStream([message(0, 'a', '1'), message(1, 'a', '2'), message(2, 'a', '3')]);
+    let opened: Record<string, unknown> | undefined;
+    const proxy = await proxyWith(async (_topic, options) => {
+      opened = options as Record<string, unknown>;
+      return cache;
+    }, routes);
+    const stream = new FakeSseStream();
+    stream.accepting = false;
+    const serving = proxy.handleEventStream(request('/events/a'), stream);
+    await tick();
+    assert.equal(stream.sent.length, 1);
+    assert.equal(cache.pulled, 1, 'nothing more is pulled before the client catches up');
+    assert.deepEqual(opened?.['filters'], [[{ key: Buffer.from('a') }]]);
+    stream.drain();
+    await tick();
+    assert.equal(stream.sent.length, 3);
+    stream.close();
+    await serving;
+    assert.ok(cache.closed);
+  });
+
+  it('resumes from the progress in Last-Event-ID', async () => {
+    const format = compileEventId();
+    const id = format.format(new Map([[0, 9n]]), null);
+    let opened: Record<string, unknown> | undefined;
+    const cache = new FakeCacheStream([]);
+    const proxy = await proxyWith(async (_topic, options) => {
+      opened = options as Record<string, unknown>;
+      return cache;
+    }, routes);
+    const stream = new FakeSseStream();
+    const serving = proxy.handleEventStream(request('/events/a', id), stream);
+    await tick();
+    assert.deepEqual(opened?.['partitions'], new Map([[0, 9n]]));
+    stream.close();
+    await serving;
+  });
+
+  it('ends with an error event when the topic cannot be opened', async () => {
+    const proxy = await proxyWith(async () => {
+      throw new Error('UNKNOWN_TOPIC_OR_PARTITION');
+    }, routes);
+    const stream = new FakeSseStream();
+    await proxy.handleEventStream(request('/events/a'), stream);
+    assert.deepEqual(stream.sent, [{ type: 'error', data: 'topic t: UNKNOWN_TOPIC_OR_PARTITION' }]);
+    assert.ok(stream.closed.aborted);
+    assert.ok(stream.retry !== undefined);
+  });
+
+  it('refuses at start a filter naming a parameter the route does not capture', async () => {
+    await assert.rejects(
+      proxyWith(
+        async () => undefined,
+        [
+          {
+            when: [{ path: '/events' }],
+            exit: 'north',
+            with: { topic: 't', filters: [{ key: '${params.id}' }] },
+          },
+        ],
+      ),
+      /not a path parameter/,
+    );
+  });
+});
