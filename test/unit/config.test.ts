@@ -418,9 +418,12 @@ describe('loaded configuration', () => {
   it('loads the demo example', async () => {
     const config = await loadConfigFile(new URL('demo.yaml', examples).pathname, {
       KAFKA_BOOTSTRAP_SERVER: 'localhost:9092',
+      KGATE_DEMO_PORT: '7114',
     });
     assert.deepEqual(config.warnings, []);
     assert.deepEqual(config.bindings.get('kafka_client')?.options, { servers: ['localhost:9092'] });
+    assert.deepEqual(config.bindings.get('north_tcp_server')?.options, { host: '127.0.0.1', port: 7114 });
+    assert.deepEqual(config.bindings.get('kafka_cache_server')?.options, { bootstrap: ['items'] });
   });
 
   it('loads the Zilla example with warnings only for telemetry attributes and metrics', async () => {

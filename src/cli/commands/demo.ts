@@ -16,7 +16,8 @@ export interface DemoOptions {
 }
 
 const DEMO_CONFIG = fileURLToPath(new URL('../../../examples/demo.yaml', import.meta.url));
-const DEMO_TOPIC = 'items-responses';
+const DEMO_TOPIC = 'items';
+const DEFAULT_PORT = '7114';
 
 /**
  * The embedded default: a broker of its own unless told to use one, kgate in front of it with the
@@ -50,7 +51,11 @@ export async function demoCommand(options: DemoOptions): Promise<void> {
       configFile: DEMO_CONFIG,
       logger,
       stateDir,
-      env: { ...process.env, KAFKA_BOOTSTRAP_SERVER: bootstrap },
+      env: {
+        ...process.env,
+        KAFKA_BOOTSTRAP_SERVER: bootstrap,
+        KGATE_DEMO_PORT: process.env['KGATE_DEMO_PORT'] ?? DEFAULT_PORT,
+      },
     });
     process.stdout.write(await describeDemo(running, bootstrap, DEMO_TOPIC));
   } catch (error) {
