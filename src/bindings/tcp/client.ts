@@ -2,10 +2,11 @@ import type { BindingConfig } from '../../config/index.ts';
 import type { Binding, BindingContext } from '../../engine/binding.ts';
 
 /**
- * The `tcp client` binding opens no connection of its own: the `kafka client` in front reads host
- * and port from `config` and dials the brokers itself, since broker addresses come from metadata.
+ * The `tcp client` and `tls client` bindings open no connection of their own: the `kafka client`
+ * in front reads host and port (tcp) or trust, sni and key options (tls) from `config` and applies
+ * them to each broker connection it opens, since broker addresses come from metadata.
  */
-export class TcpClientBinding implements Binding {
+export class TransportClientBinding implements Binding {
   readonly name: string;
   readonly config: BindingConfig;
 
@@ -20,5 +21,5 @@ export class TcpClientBinding implements Binding {
 }
 
 export function createTcpClientBinding(context: BindingContext): Binding {
-  return new TcpClientBinding(context);
+  return new TransportClientBinding(context);
 }
