@@ -74,9 +74,10 @@ function spied(fetches: Array<{ partition: number; from: bigint }>): Binding & K
     name: 'south',
     start: () => Promise.resolve(),
     stop: () => Promise.resolve(),
-    metadata: (topics) => south.metadata(topics),
-    describeTopicConfigs: (topic) => south.describeTopicConfigs(topic),
-    listOffsets: (topic, partition, spec, isolation) => south.listOffsets(topic, partition, spec, isolation),
+    metadata: (topics, options) => south.metadata(topics, options),
+    describeTopicConfigs: (topic, options) => south.describeTopicConfigs(topic, options),
+    listOffsets: (topic, partition, spec, isolation, options) =>
+      south.listOffsets(topic, partition, spec, isolation, options),
     fetch: (
       topic: string,
       partition: number,

@@ -8,7 +8,7 @@ import type { KafkaApi, ProduceOptions, ProduceRecord, ProduceResult } from '../
 import type { CachedTopic, CachedTopicConfig, CacheServerApi, DefaultOffset } from './api.ts';
 import { createCacheServerMetrics, type CacheServerMetrics } from './metrics.ts';
 import { partitionForKey } from './murmur2.ts';
-import { abortable, TopicFollower, TopicNotFoundError, type TopicHost } from './topic.ts';
+import { TopicFollower, TopicNotFoundError, type TopicHost } from './topic.ts';
 import { DEFAULT_TUNING, type CacheServerTuning } from './tuning.ts';
 
 export type { CachedTopic, CachedTopicConfig, CacheServerApi, DefaultOffset, TopicChange } from './api.ts';
@@ -250,10 +250,9 @@ export class CacheServerBinding implements Binding, CacheServerApi {
     const cached = this.#configs.get(topic);
     if (cached !== undefined && Date.now() - cached.at < this.#tuning.configRefreshMs) return cached.config;
     try {
-      const raw = await abortable(
-        this.#client(topic).describeTopicConfigs(topic),
-        AbortSignal.any([signal, AbortSignal.timeout(CONFIG_TIMEOUT_MS)]),
-      );
+      const raw = await this.#client(topic).describeTopicConfigs(topic, {
+        signal: AbortSignal.any([signal, AbortSignal.timeout(CONFIG_TIMEOUT_MS)]),
+      });
       const config = parseTopicConfig(raw);
       this.#configs.set(topic, { config, at: Date.now() });
       return config;
@@ -310,11 +309,11 @@ export class CacheServerBinding implements Binding, CacheServerApi {
     )
       return cached.config;
     try {
-      // DescribeConfigs of a missing topic would be retried by the client for ever.
-      const metadata = await abortable(
-        this.#client(topic).metadata([topic]),
-        AbortSignal.any([signal, AbortSignal.timeout(CONFIG_TIMEOUT_MS)]),
-      );
+      // A topic deleted since it was cached has no config to ask for; DescribeConfigs would only
+      // retry UNKNOWN_TOPIC_OR_PARTITION until the timeout.
+      const metadata = await this.#client(topic).metadata([topic], {
+        signal: AbortSignal.any([signal, AbortSignal.timeout(CONFIG_TIMEOUT_MS)]),
+      });
       const found = metadata.topics.find((t) => t.name === topic);
       if (found === undefined || found.error !== null) return cached?.config;
       return await this.#topicConfig(topic, signal);

@@ -30,25 +30,6 @@ export interface TopicHost {
   idle(follower: TopicFollower): void;
 }
 
-/** Resolves with `promise`, or rejects once `signal` aborts: for client calls that take no signal. */
-export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(new Error('aborted'));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(new Error('aborted'));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error instanceof Error ? error : new Error(String(error)));
-      },
-    );
-  });
-}
-
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -201,7 +182,7 @@ export class TopicFollower {
     while (!signal.aborted) {
       let delay = tuning.metadataRefreshMs;
       try {
-        const metadata = await abortable(this.#host.client(this.name).metadata([this.name]), signal);
+        const metadata = await this.#host.client(this.name).metadata([this.name], { signal });
         const topic = metadata.topics.find((t) => t.name === this.name);
         const code = topic?.error?.code;
         if (topic === undefined || code === UNKNOWN_TOPIC_OR_PARTITION || code === UNKNOWN_TOPIC_ID) {
@@ -298,10 +279,9 @@ export class TopicFollower {
 
   async #currentTopicId(): Promise<string | undefined> {
     try {
-      const metadata = await abortable(
-        this.#host.client(this.name).metadata([this.name]),
-        this.#stopping.signal,
-      );
+      const metadata = await this.#host
+        .client(this.name)
+        .metadata([this.name], { signal: this.#stopping.signal });
       const topic = metadata.topics.find((t) => t.name === this.name);
       return topic === undefined || topic.error !== null ? undefined : topic.topicId;
     } catch {

@@ -84,6 +84,12 @@ export interface ProduceOptions {
 
 export type OffsetSpec = 'earliest' | 'latest' | number;
 
+/** Bounds a call that otherwise retries for as long as the error stays retriable. */
+export interface CallOptions {
+  /** Aborting stops the retries and rejects with a non-retriable error whose cause is the reason. */
+  readonly signal?: AbortSignal;
+}
+
 export interface PartitionMetadata {
   readonly partition: number;
   readonly leader: number;
@@ -111,9 +117,16 @@ export interface ClusterMetadata {
 
 /** What other bindings and embedding applications use to talk to Kafka. */
 export interface KafkaApi {
-  metadata(topics?: readonly string[]): Promise<ClusterMetadata>;
-  describeTopicConfigs(topic: string): Promise<Record<string, string>>;
-  listOffsets(topic: string, partition: number, spec: OffsetSpec, isolation?: Isolation): Promise<bigint>;
+  metadata(topics?: readonly string[], options?: CallOptions): Promise<ClusterMetadata>;
+  /** Retries UNKNOWN_TOPIC_OR_PARTITION too (a topic just created), so only a signal bounds it. */
+  describeTopicConfigs(topic: string, options?: CallOptions): Promise<Record<string, string>>;
+  listOffsets(
+    topic: string,
+    partition: number,
+    spec: OffsetSpec,
+    isolation?: Isolation,
+    options?: CallOptions,
+  ): Promise<bigint>;
   fetch(
     topic: string,
     partition: number,
@@ -145,6 +158,10 @@ const DEFAULTS = {
 interface TopicState {
   readonly meta: MetadataTopic;
   readonly leaders: Map<number, number>;
+}
+
+function isAborted(signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true;
 }
 
 export function parseServer(server: string): { host: string; port: number } {
@@ -363,16 +380,43 @@ export class KafkaClient implements KafkaApi {
         });
         this.#log?.debug({ what, attempt, delay: Math.round(delay), err: messageOf(error) }, 'retrying');
         await sleep(Math.min(delay, Math.max(0, deadline - Date.now())), signal);
+        // The signal may have aborted during the sleep.
+        if (isAborted(signal)) throw error;
         await this.#refreshQuietly();
       }
     }
   }
 
+  /**
+   * `#retry` bounded by `signal`: the retries stop, and a request in flight is given up on (its
+   * answer, if any, is dropped), so that the caller is not held for a request timeout.
+   */
+  async #bounded<T>(what: string, op: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+    if (signal === undefined) return this.#retry(what, op);
+    const aborted = (): KafkaClientError =>
+      new KafkaClientError(`${what}: aborted`, false, { cause: signal.reason });
+    if (signal.aborted) throw aborted();
+    let onAbort: (() => void) | undefined;
+    const abort = new Promise<never>((_resolve, reject) => {
+      onAbort = () => reject(aborted());
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      return await Promise.race([this.#retry(what, op, signal), abort]);
+    } catch (error) {
+      throw signal.aborted ? aborted() : error;
+    } finally {
+      if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
+    }
+  }
+
   // ---- metadata -------------------------------------------------------------------------------
 
-  async metadata(topics?: readonly string[]): Promise<ClusterMetadata> {
-    const response = await this.#retry('metadata', () =>
-      this.#fetchMetadata(topics === undefined ? null : topics),
+  async metadata(topics?: readonly string[], options: CallOptions = {}): Promise<ClusterMetadata> {
+    const response = await this.#bounded(
+      'metadata',
+      () => this.#fetchMetadata(topics === undefined ? null : topics),
+      options.signal,
     );
     this.#absorb(response, false);
     return {
@@ -466,23 +510,27 @@ export class KafkaClient implements KafkaApi {
 
   // ---- configs and offsets --------------------------------------------------------------------
 
-  async describeTopicConfigs(topic: string): Promise<Record<string, string>> {
-    return this.#retry(`describe configs ${topic}`, async () => {
-      const results = await this.#anyBroker((connection) =>
-        connection.request(
-          Api.DescribeConfigs,
-          (version) => encodeDescribeTopicConfigs(version, topic),
-          decodeDescribeConfigs,
-        ),
-      );
-      const result = results.find((r) => r.name === topic) ?? results[0];
-      if (result === undefined) throw new ConnectionError(`DescribeConfigs for ${topic} came back empty`);
-      if (result.errorCode !== 0)
-        throw new KafkaProtocolError(result.errorCode, `DescribeConfigs ${topic}`, result.errorMessage);
-      const configs: Record<string, string> = {};
-      for (const [key, value] of Object.entries(result.configs)) if (value !== null) configs[key] = value;
-      return configs;
-    });
+  async describeTopicConfigs(topic: string, options: CallOptions = {}): Promise<Record<string, string>> {
+    return this.#bounded(
+      `describe configs ${topic}`,
+      async () => {
+        const results = await this.#anyBroker((connection) =>
+          connection.request(
+            Api.DescribeConfigs,
+            (version) => encodeDescribeTopicConfigs(version, topic),
+            decodeDescribeConfigs,
+          ),
+        );
+        const result = results.find((r) => r.name === topic) ?? results[0];
+        if (result === undefined) throw new ConnectionError(`DescribeConfigs for ${topic} came back empty`);
+        if (result.errorCode !== 0)
+          throw new KafkaProtocolError(result.errorCode, `DescribeConfigs ${topic}`, result.errorMessage);
+        const configs: Record<string, string> = {};
+        for (const [key, value] of Object.entries(result.configs)) if (value !== null) configs[key] = value;
+        return configs;
+      },
+      options.signal,
+    );
   }
 
   async listOffsets(
@@ -490,30 +538,35 @@ export class KafkaClient implements KafkaApi {
     partition: number,
     spec: OffsetSpec,
     isolation: Isolation = 'read_uncommitted',
+    options: CallOptions = {},
   ): Promise<bigint> {
     const timestamp = spec === 'earliest' ? -2n : spec === 'latest' ? -1n : BigInt(spec);
-    return this.#retry(`list offsets ${topic}-${partition}`, async () => {
-      const { nodeId } = await this.#leader(topic, partition);
-      const connection = await this.#brokerConnection(nodeId);
-      const results = await connection.request(
-        Api.ListOffsets,
-        (version) =>
-          encodeListOffsets(version, isolation === 'read_committed' ? 1 : 0, topic, [
-            { partition, timestamp },
-          ]),
-        decodeListOffsets,
-      );
-      const result = results.find((r) => r.topic === topic && r.partition === partition);
-      if (result === undefined)
-        throw new ConnectionError(`ListOffsets for ${topic}-${partition} came back empty`);
-      if (result.errorCode !== 0) {
-        throw new KafkaProtocolError(
-          result.errorCode,
-          `ListOffsets ${topic}-${partition} on ${connection.address}`,
+    return this.#bounded(
+      `list offsets ${topic}-${partition}`,
+      async () => {
+        const { nodeId } = await this.#leader(topic, partition);
+        const connection = await this.#brokerConnection(nodeId);
+        const results = await connection.request(
+          Api.ListOffsets,
+          (version) =>
+            encodeListOffsets(version, isolation === 'read_committed' ? 1 : 0, topic, [
+              { partition, timestamp },
+            ]),
+          decodeListOffsets,
         );
-      }
-      return result.offset;
-    });
+        const result = results.find((r) => r.topic === topic && r.partition === partition);
+        if (result === undefined)
+          throw new ConnectionError(`ListOffsets for ${topic}-${partition} came back empty`);
+        if (result.errorCode !== 0) {
+          throw new KafkaProtocolError(
+            result.errorCode,
+            `ListOffsets ${topic}-${partition} on ${connection.address}`,
+          );
+        }
+        return result.offset;
+      },
+      options.signal,
+    );
   }
 
   // ---- fetch ----------------------------------------------------------------------------------
@@ -573,7 +626,7 @@ export class KafkaClient implements KafkaApi {
       } catch (error) {
         if (signal.aborted) return;
         if (error instanceof KafkaProtocolError && error.code === 1)
-          throw await this.#outOfRange(topic, partition, offset, error);
+          throw await this.#outOfRange(topic, partition, offset, error, signal);
         throw error;
       }
       if (result === null) return;
@@ -591,11 +644,13 @@ export class KafkaClient implements KafkaApi {
     partition: number,
     offset: bigint,
     cause: KafkaProtocolError,
+    signal: AbortSignal,
   ): Promise<Error> {
     try {
+      // Bounded by the fetch's signal: a topic deleted meanwhile would be retried for ever.
       const [earliest, latest] = await Promise.all([
-        this.listOffsets(topic, partition, 'earliest'),
-        this.listOffsets(topic, partition, 'latest'),
+        this.listOffsets(topic, partition, 'earliest', undefined, { signal }),
+        this.listOffsets(topic, partition, 'latest', undefined, { signal }),
       ]);
       return new OffsetOutOfRangeError(topic, partition, offset, earliest, latest);
     } catch {

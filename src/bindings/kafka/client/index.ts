@@ -3,6 +3,7 @@ import { resolveExit, type BindingConfig } from '../../../config/index.ts';
 import type { Binding, BindingContext, BindingFactory } from '../../../engine/binding.ts';
 import {
   KafkaClient,
+  type CallOptions,
   type ClusterMetadata,
   type FetchOptions,
   type Isolation,
@@ -17,6 +18,7 @@ import type { ProduceRecord } from './records.ts';
 
 export { KafkaClient } from './client.ts';
 export type {
+  CallOptions,
   ClusterMetadata,
   FetchOptions,
   Isolation,
@@ -138,25 +140,31 @@ export class KafkaClientBinding implements Binding, KafkaApi {
     return client;
   }
 
-  async metadata(topics?: readonly string[]): Promise<ClusterMetadata> {
-    if (topics === undefined || topics.length === 0) return this.client().metadata(topics);
+  async metadata(topics?: readonly string[], options?: CallOptions): Promise<ClusterMetadata> {
+    if (topics === undefined || topics.length === 0) return this.client().metadata(topics, options);
     const groups = new Map<KafkaClient, string[]>();
     for (const topic of topics) {
       const client = this.client(topic);
       groups.set(client, [...(groups.get(client) ?? []), topic]);
     }
-    const results = await Promise.all([...groups].map(([client, names]) => client.metadata(names)));
+    const results = await Promise.all([...groups].map(([client, names]) => client.metadata(names, options)));
     const first = results[0];
-    if (first === undefined) return this.client().metadata(topics);
+    if (first === undefined) return this.client().metadata(topics, options);
     return { ...first, topics: results.flatMap((r) => r.topics) };
   }
 
-  describeTopicConfigs(topic: string): Promise<Record<string, string>> {
-    return this.client(topic).describeTopicConfigs(topic);
+  describeTopicConfigs(topic: string, options?: CallOptions): Promise<Record<string, string>> {
+    return this.client(topic).describeTopicConfigs(topic, options);
   }
 
-  listOffsets(topic: string, partition: number, spec: OffsetSpec, isolation?: Isolation): Promise<bigint> {
-    return this.client(topic).listOffsets(topic, partition, spec, isolation);
+  listOffsets(
+    topic: string,
+    partition: number,
+    spec: OffsetSpec,
+    isolation?: Isolation,
+    options?: CallOptions,
+  ): Promise<bigint> {
+    return this.client(topic).listOffsets(topic, partition, spec, isolation, options);
   }
 
   fetch(

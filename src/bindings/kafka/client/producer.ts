@@ -6,7 +6,7 @@ import {
   type ProducePartitionResponse,
   type ProduceTopicData,
 } from './produce-codec.ts';
-import { type Compression, encodeBatch, type ProduceRecord } from './records.ts';
+import { type Compression, encodeBatch, type ProduceRecord, type RecordHeader } from './records.ts';
 import { Api } from './versions.ts';
 
 export type Acks = 0 | 1 | -1;
@@ -66,6 +66,43 @@ export interface ProducerHooks {
   readonly timeoutMs: number;
 }
 
+/**
+ * Calls are merged into one record batch only up to this many bytes. Each call was sized to fit
+ * the topic's max.message.bytes on its own; merging two large ones could make a batch the broker
+ * refuses as a whole (MESSAGE_TOO_LARGE), failing calls that were each valid. Kafka's default
+ * limit is 1 MiB; half of it keeps small messages batching by the thousand.
+ */
+const MAX_MERGED_BATCH_BYTES = 512 * 1024;
+
+/** Uncompressed size of a unit's keys, values and headers: an upper bound of what compression sends. */
+function unitBytes(unit: ProduceUnit): number {
+  let bytes = 0;
+  for (const call of unit.calls) {
+    for (const record of call.records) {
+      bytes += 16 + byteLength(record.key) + byteLength(record.value);
+      const headers = record.headers;
+      if (headers === undefined) continue;
+      if (Array.isArray(headers)) {
+        for (const header of headers as readonly RecordHeader[]) {
+          bytes += byteLength(header.key) + byteLength(header.value);
+        }
+      } else {
+        for (const [name, value] of Object.entries(
+          headers as Readonly<Record<string, Buffer | string | null>>,
+        )) {
+          bytes += Buffer.byteLength(name) + byteLength(value);
+        }
+      }
+    }
+  }
+  return bytes;
+}
+
+function byteLength(data: Buffer | string | null | undefined): number {
+  if (data === null || data === undefined) return 0;
+  return typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+}
+
 function count(unit: ProduceUnit): number {
   let n = 0;
   for (const call of unit.calls) n += call.records.length;
@@ -107,21 +144,29 @@ export class BrokerProducer {
     const first = this.#queue[0];
     if (first === undefined) return [];
     const units = new Map<string, ProduceUnit>();
+    const sizes = new Map<string, number>();
     const later: ProduceUnit[] = [];
     for (const unit of this.#queue) {
       const key = `${unit.topic}:${unit.partition}`;
       const current = units.get(key);
       if (unit.acks !== first.acks) later.push(unit);
-      else if (current === undefined) units.set(key, unit);
-      else if (
-        current.sequence === undefined &&
-        unit.sequence === undefined &&
-        current.compression === unit.compression &&
-        later.every((l) => `${l.topic}:${l.partition}` !== key)
-      ) {
-        // Merge only fresh calls, and only while nothing of this partition was held back, so order holds.
-        current.calls.push(...unit.calls);
-      } else later.push(unit);
+      else if (current === undefined) {
+        units.set(key, unit);
+        sizes.set(key, unitBytes(unit));
+      } else {
+        const merged = (sizes.get(key) ?? 0) + unitBytes(unit);
+        if (
+          current.sequence === undefined &&
+          unit.sequence === undefined &&
+          current.compression === unit.compression &&
+          merged <= MAX_MERGED_BATCH_BYTES &&
+          later.every((l) => `${l.topic}:${l.partition}` !== key)
+        ) {
+          // Merge only fresh calls, and only while nothing of this partition was held back, so order holds.
+          current.calls.push(...unit.calls);
+          sizes.set(key, merged);
+        } else later.push(unit);
+      }
     }
     this.#queue = later;
     return [...units.values()];
