@@ -1,4 +1,5 @@
-import { compressionsAlgorithms, compressionsAlgorithmsByBitmask, crc32c } from '@platformatic/kafka';
+import { crc32c } from '@node-rs/crc32';
+import { compressionsAlgorithms, compressionsAlgorithmsByBitmask } from '@platformatic/kafka';
 import { KafkaClientError, MalformedResponseError, messageOf } from './errors.ts';
 import { Cursor, sizeOfUvarint, writeUvarint, zigzag } from './wire.ts';
 
