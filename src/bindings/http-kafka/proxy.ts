@@ -10,6 +10,7 @@ import type { CachedTopic } from '../kafka/cache_server/api.ts';
 import { kafkaErrorStatus, lookupCacheClients, messageOf, type CacheClient } from './cache-client.ts';
 import { etagOf, parseIfNoneMatch, parsePrefer, progressFromIfNoneMatch } from './etag.ts';
 import { HeadReader } from './head-reader.ts';
+import { kafkaHeader, ReplyWatcher, type Reply } from './replies.ts';
 import {
   buildFilters,
   capturedParams,
@@ -29,6 +30,13 @@ const PRODUCE_METHODS = ['POST', 'PUT', 'PATCH', 'DELETE'];
 const FETCH_METHODS = ['GET', 'HEAD'];
 const ACKS: Record<string, Acks> = { none: 0, leader_only: 1, in_sync_replicas: -1 };
 const DEFAULT_IDEMPOTENCY_HEADER = 'idempotency-key';
+const DEFAULT_REPLY_TO_HEADER = 'zilla:reply-to';
+const DEFAULT_CORRELATION_ID_HEADER = 'zilla:correlation-id';
+/**
+ * How long a request-reply produce waits for its reply when the client sent no `Prefer: wait`;
+ * past it the answer is 202 with the route's async location when it has one, else 504.
+ */
+export const REPLY_WAIT_SECONDS = 60;
 
 interface FetchRoute {
   readonly capability: 'fetch';
@@ -48,6 +56,10 @@ interface ProduceRoute {
   readonly acks?: Acks;
   /** Set when the route answers `Prefer: respond-async` with 202; the location may be absent. */
   readonly async?: { readonly location?: string };
+  /** Topic the correlated reply comes back on; the request then answers with the reply. */
+  readonly replyTo?: string;
+  /** Template of the correlation id; a fresh UUID per request when absent. */
+  readonly correlationId?: string;
 }
 
 type CompiledRoute = FetchRoute | ProduceRoute;
@@ -85,9 +97,13 @@ function compileRoute(route: RouteConfig, index: number): CompiledRoute {
       ...(contentType === undefined ? {} : { merge: contentType }),
     };
   }
-  if (w['reply-to'] !== undefined)
-    throw new Error(`${where}.reply-to: request-reply is not supported yet; remove reply-to to produce only`);
   const produceNames = ['idempotencyKey', 'correlationId'];
+  const replyTo = str(w['reply-to'], `${where}.reply-to`);
+  const correlationId = str(w['correlation-id'], `${where}.correlation-id`);
+  if (correlationId !== undefined)
+    checkTemplate(correlationId, `${where}.correlation-id`, params, ['idempotencyKey']);
+  if (correlationId !== undefined && replyTo === undefined)
+    throw new Error(`${where}.correlation-id: only a route with reply-to correlates replies`);
   const key = str(w['key'], `${where}.key`);
   if (key !== undefined) checkTemplate(key, `${where}.key`, params, produceNames);
   const overrides: [string, string][] = [];
@@ -112,6 +128,8 @@ function compileRoute(route: RouteConfig, index: number): CompiledRoute {
     ...(key === undefined ? {} : { key }),
     ...(acks === undefined ? {} : { acks }),
     ...(asyncRaw === undefined ? {} : { async: location === undefined ? {} : { location } }),
+    ...(replyTo === undefined ? {} : { replyTo }),
+    ...(correlationId === undefined ? {} : { correlationId }),
   };
 }
 
@@ -119,13 +137,12 @@ function headerText(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value.join(', ') : value;
 }
 
-/** The value of a Kafka header by name (the last one wins, as for an HTTP response header). */
-function kafkaHeader(message: CacheMessage, name: string): string | undefined {
-  let found: string | undefined;
-  for (const h of message.headers)
-    if (h.value !== null && h.name.toString('latin1').toLowerCase() === name)
-      found = h.value.toString('utf8');
-  return found;
+function writeReply(res: ServerResponse, reply: Reply): void {
+  res.writeHead(reply.status, {
+    ...(reply.contentType === undefined ? {} : { 'Content-Type': reply.contentType }),
+    'Content-Length': String(reply.body.length),
+  });
+  res.end(reply.body);
 }
 
 /**
@@ -198,6 +215,9 @@ class LatestMessage {
  * progress the answer was read up to; `If-None-Match` resumes from that progress to tell whether
  * anything matching changed since, and `Prefer: wait=N` holds the request until something does.
  * Produce routes write the request body, streamed and bounded by the topic's max.message.bytes.
+ * With `reply-to` they correlate: the request carries the reply topic and a correlation id as
+ * Kafka headers, and the response is the reply with that id (waited for, or polled with GET on
+ * the async location).
  */
 export class HttpKafkaProxyBinding implements Binding, HttpHandler {
   readonly name: string;
@@ -206,6 +226,10 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
   readonly #log: Logger;
   readonly #routes = new Map<RouteConfig, CompiledRoute>();
   readonly #idempotencyHeader: string;
+  readonly #replyToHeader: string;
+  readonly #correlationIdHeader: string;
+  /** One per exit and reply topic, shared by every request waiting on that topic. */
+  readonly #watchers = new Map<string, ReplyWatcher>();
   #clients = new Map<string, CacheClient>();
   /** Aborts on drain: long waits answer at once instead of holding shutdown. */
   #draining = new AbortController();
@@ -220,6 +244,13 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
     this.#idempotencyHeader = (
       typeof header === 'string' ? header : DEFAULT_IDEMPOTENCY_HEADER
     ).toLowerCase();
+    const correlation = context.config.options['correlation'] as Record<string, unknown> | undefined;
+    const names = correlation?.['headers'] as Record<string, unknown> | undefined;
+    const replyTo = names?.['reply-to'];
+    const correlationId = names?.['correlation-id'];
+    this.#replyToHeader = typeof replyTo === 'string' ? replyTo : DEFAULT_REPLY_TO_HEADER;
+    this.#correlationIdHeader =
+      typeof correlationId === 'string' ? correlationId : DEFAULT_CORRELATION_ID_HEADER;
   }
 
   async start(_signal: AbortSignal): Promise<void> {
@@ -231,6 +262,9 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
 
   async stop(_signal: AbortSignal): Promise<void> {
     this.drain();
+    const watchers = [...this.#watchers.values()];
+    this.#watchers.clear();
+    await Promise.all(watchers.map((w) => w.close()));
   }
 
   drain(): void {
@@ -246,7 +280,13 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
       throw new HttpError(404, `no route for ${method} ${path}`);
     const client = this.#clients.get(route.exit);
     if (client === undefined) throw new HttpError(500, `exit ${route.exit} is not started`);
-    const allowed = route.capability === 'fetch' ? FETCH_METHODS : PRODUCE_METHODS;
+    // GET on a request-reply route polls for the reply of an earlier async request.
+    const allowed =
+      route.capability === 'fetch'
+        ? FETCH_METHODS
+        : route.replyTo === undefined
+          ? PRODUCE_METHODS
+          : [...PRODUCE_METHODS, 'GET'];
     if (!allowed.includes(method)) {
       res.setHeader('Allow', allowed.join(', '));
       throw new HttpError(405, `${path} takes ${allowed.join(', ')}, not ${method}`);
@@ -256,6 +296,7 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
     res.once('close', () => gone.abort());
     if (route.capability === 'fetch')
       await this.#fetch(req, res, route, client, resolved.params, gone.signal);
+    else if (method === 'GET') await this.#poll(req, res, route, client, resolved.params, gone.signal);
     else await this.#produce(req, res, route, client, resolved.params, method, gone.signal);
   }
 
@@ -423,12 +464,23 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
     gone: AbortSignal,
   ): Promise<void> {
     const idempotencyKey = headerText(req.headers[this.#idempotencyHeader]) ?? randomUUID();
-    const lookup = paramsLookup(params, { idempotencyKey, correlationId: randomUUID() });
+    const correlationId =
+      route.correlationId === undefined
+        ? randomUUID()
+        : expand(route.correlationId, paramsLookup(params, { idempotencyKey }));
+    const lookup = paramsLookup(params, { idempotencyKey, correlationId });
     const key = route.key === undefined ? null : expand(route.key, lookup);
     const headers: Record<string, string> = {};
     const contentType = req.headers['content-type'];
     if (contentType !== undefined && method !== 'DELETE') headers['content-type'] = contentType;
     for (const [name, template] of route.overrides) headers[name] = expand(template, lookup);
+    // Watching starts before the request goes out: the watcher sees only what comes after it opened.
+    const watcher = route.replyTo === undefined ? undefined : await this.#watcher(client, route.replyTo);
+    if (route.replyTo !== undefined) {
+      headers[this.#replyToHeader] = route.replyTo;
+      headers[this.#correlationIdHeader] = correlationId;
+    }
+    watcher?.book.expect(correlationId);
     const init = { key, headers, ...(route.acks === undefined ? {} : { acks: route.acks }) };
 
     const stream = await this.#open(client, route.topic, { capabilities: 'produce', signal: gone });
@@ -464,14 +516,77 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
       stream.close();
     }
     this.#log.debug({ topic: route.topic, partition, offset: String(offset) }, 'produced');
-    if (route.async !== undefined && parsePrefer(req.headers.prefer).respondAsync) {
-      const location = route.async.location;
+    const prefer = parsePrefer(req.headers.prefer);
+    const accepted = (): void => {
+      const location = route.async?.location;
       res.writeHead(202, location === undefined ? {} : { Location: expand(location, lookup) });
+      res.end();
+    };
+    if (route.async !== undefined && prefer.respondAsync) return accepted();
+    if (watcher === undefined) {
+      res.writeHead(204);
       res.end();
       return;
     }
-    res.writeHead(204);
+    const waitSeconds = prefer.wait ?? REPLY_WAIT_SECONDS;
+    const signal = AbortSignal.any([gone, this.#draining.signal]);
+    const reply = await watcher.book.wait(correlationId, waitSeconds * 1000, signal);
+    if (gone.aborted) return;
+    if (reply !== undefined) {
+      watcher.book.forget(correlationId);
+      return writeReply(res, reply);
+    }
+    // The reply may still come: a route that can be polled says where, the others give up.
+    if (route.async !== undefined) return accepted();
+    watcher.book.forget(correlationId);
+    throw new HttpError(504, `no reply on topic ${route.replyTo ?? ''} within ${waitSeconds} s`);
+  }
+
+  /**
+   * GET on the async location: the reply once it has arrived, waiting up to `Prefer: wait`, else
+   * 202 again with the same location. Only replies to requests this instance produced are kept
+   * (bounded in number, bytes and time), and only those that arrive while it watches.
+   */
+  async #poll(
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: ProduceRoute,
+    client: CacheClient,
+    params: Readonly<Record<string, string>>,
+    gone: AbortSignal,
+  ): Promise<void> {
+    const correlationId = params['correlationId'];
+    if (route.replyTo === undefined || correlationId === undefined) {
+      res.setHeader('Allow', PRODUCE_METHODS.join(', '));
+      throw new HttpError(405, 'GET polls for a reply only on a path with {correlationId}');
+    }
+    const watcher = await this.#watcher(client, route.replyTo);
+    const waitSeconds = parsePrefer(req.headers.prefer).wait ?? 0;
+    const signal = AbortSignal.any([gone, this.#draining.signal]);
+    const reply = await watcher.book.wait(correlationId, waitSeconds * 1000, signal);
+    if (gone.aborted) return;
+    if (reply !== undefined) return writeReply(res, reply);
+    res.writeHead(202, { Location: req.url ?? '/' });
     res.end();
+  }
+
+  async #watcher(client: CacheClient, topic: string): Promise<ReplyWatcher> {
+    const id = `${client.name}\0${topic}`;
+    let watcher = this.#watchers.get(id);
+    if (watcher === undefined) {
+      watcher = new ReplyWatcher(client, topic, this.#correlationIdHeader, this.#log);
+      this.#watchers.set(id, watcher);
+    }
+    try {
+      await watcher.ready();
+      return watcher;
+    } catch (error) {
+      // The next request tries again rather than inheriting a failure that may have passed.
+      if (this.#watchers.get(id) === watcher) this.#watchers.delete(id);
+      throw new HttpError(kafkaErrorStatus(error), `reply topic ${topic}: ${messageOf(error)}`, {
+        cause: error,
+      });
+    }
   }
 }
 

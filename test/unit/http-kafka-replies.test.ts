@@ -1,0 +1,103 @@
+import { strict as assert } from 'node:assert';
+import { describe, it } from 'node:test';
+import { ReplyBook, replyOf, type Reply } from '../../src/bindings/http-kafka/replies.ts';
+import type { CacheMessage } from '../../src/bindings/kafka/cache_client/index.ts';
+
+const reply = (text: string): Reply => ({ status: 200, body: Buffer.from(text) });
+
+function message(value: string | null, headers: [string, string][]): CacheMessage {
+  return {
+    partition: 0,
+    offset: 0n,
+    timestamp: 0,
+    key: null,
+    value: value === null ? null : Buffer.from(value),
+    headers: headers.map(([name, v]) => ({ name: Buffer.from(name), value: Buffer.from(v) })),
+    filters: 0,
+    progress: new Map(),
+  };
+}
+
+describe('http-kafka reply bookkeeping', () => {
+  it('wakes every waiter of an id, and only of that id', async () => {
+    const book = new ReplyBook();
+    const a1 = book.wait('a', 5_000);
+    const a2 = book.wait('a', 5_000);
+    const b = book.wait('b', 50);
+    assert.equal(book.deliver('a', reply('for a')), true);
+    assert.equal((await a1)?.body.toString(), 'for a');
+    assert.equal((await a2)?.body.toString(), 'for a');
+    assert.equal(await b, undefined);
+    // Nobody expected `a`: the reply went to its waiters and was not kept.
+    assert.equal(book.get('a'), undefined);
+  });
+
+  it('keeps the reply of an expected id that arrives before anyone waits', async () => {
+    const book = new ReplyBook();
+    book.expect('c');
+    assert.equal(book.knows('c'), true);
+    assert.equal(book.deliver('c', reply('early')), true);
+    assert.equal(book.pendingCount, 0);
+    assert.equal((await book.wait('c', 0))?.body.toString(), 'early');
+    assert.equal(book.get('c')?.body.toString(), 'early');
+    book.forget('c');
+    assert.equal(book.get('c'), undefined);
+    assert.equal(book.arrivedBytes, 0);
+  });
+
+  it('ignores replies nobody expects or waits for', () => {
+    const book = new ReplyBook();
+    assert.equal(book.deliver('other-gateway', reply('x')), false);
+    assert.equal(book.arrivedCount, 0);
+  });
+
+  it('stops waiting on abort', async () => {
+    const book = new ReplyBook();
+    const abort = new AbortController();
+    const waiting = book.wait('d', 60_000, abort.signal);
+    abort.abort();
+    assert.equal(await waiting, undefined);
+    // The aborted waiter is gone: a late reply is not handed to it.
+    assert.equal(book.deliver('d', reply('late')), false);
+  });
+
+  it('expires pending ids and arrived replies after the TTL', () => {
+    let now = 1_000;
+    const book = new ReplyBook({ ttlMs: 100, now: () => now });
+    book.expect('e');
+    book.expect('f');
+    book.deliver('f', reply('f'));
+    now += 100;
+    assert.equal(book.knows('e'), false);
+    assert.equal(book.get('f'), undefined);
+    assert.equal(book.deliver('e', reply('too late')), false);
+    book.expect('g');
+    assert.equal(book.pendingCount, 1);
+    assert.equal(book.arrivedCount, 0);
+  });
+
+  it('evicts the oldest entries past the count and byte bounds', () => {
+    const book = new ReplyBook({ maxEntries: 2, maxBytes: 10 });
+    for (const id of ['p1', 'p2', 'p3']) book.expect(id);
+    assert.equal(book.pendingCount, 2);
+    assert.equal(book.knows('p1'), false);
+    for (const id of ['r1', 'r2', 'r3']) book.expect(id);
+    book.deliver('r2', reply('123456'));
+    book.deliver('r3', reply('abcdef'));
+    // 12 bytes > 10: the older reply went.
+    assert.equal(book.get('r2'), undefined);
+    assert.equal(book.get('r3')?.body.toString(), 'abcdef');
+    assert.equal(book.arrivedBytes, 6);
+  });
+
+  it('turns a reply message into a response', () => {
+    assert.deepEqual(replyOf(message('{"ok":true}', [['content-type', 'application/json']])), {
+      status: 200,
+      contentType: 'application/json',
+      body: Buffer.from('{"ok":true}'),
+    });
+    assert.deepEqual(replyOf(message(null, [[':status', '404']])), { status: 404, body: Buffer.alloc(0) });
+    assert.equal(replyOf(message('x', [[':status', 'nope']])).status, 200);
+    assert.equal(replyOf(message('x', [[':status', '700']])).status, 200);
+  });
+});
