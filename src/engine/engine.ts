@@ -1,10 +1,11 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
-import type { LoadedConfig } from '../config/index.ts';
+import type { BindingConfig, LoadedConfig } from '../config/index.ts';
 import type { Binding } from './binding.ts';
 import { startOrder } from './order.ts';
 import type { BindingRegistry } from './registry.ts';
+import { planReload, type ReloadPlan } from './reload.ts';
 
 export interface EngineOptions {
   readonly logger: Logger;
@@ -17,10 +18,10 @@ export interface EngineOptions {
 /** Builds the binding graph of one config, starts it in dependency order and stops it in reverse. */
 export class Engine {
   readonly metrics: Registry;
-  readonly #config: LoadedConfig;
+  #config: LoadedConfig;
   readonly #registry: BindingRegistry;
   readonly #options: EngineOptions;
-  readonly #started: Binding[] = [];
+  #started: Binding[] = [];
   readonly #byName = new Map<string, Binding>();
 
   constructor(config: LoadedConfig, registry: BindingRegistry, options: EngineOptions) {
@@ -34,38 +35,122 @@ export class Engine {
     return this.#byName.get(name);
   }
 
+  /** The config the running bindings were built from; after a reload, the new one. */
+  get config(): LoadedConfig {
+    return this.#config;
+  }
+
   /**
    * Starts every binding. If one fails, the ones already started are stopped again before the
    * error is rethrown, so a failed start never leaves sockets or child processes behind.
    */
   async start(): Promise<void> {
     for (const config of startOrder(this.#config.bindings)) {
-      const factory = this.#registry.get(config.type, config.kind);
-      if (factory === undefined) {
-        throw new Error(`binding ${config.name}: type ${config.type} kind ${config.kind} is not available`);
-      }
-      const logger = this.#options.logger.child({ binding: config.name });
-      const binding = factory({
-        config,
-        logger,
-        metrics: this.metrics,
-        stateDir: join(this.#options.stateDir, config.name),
-        lookup: (name) => {
-          const found = this.#byName.get(name);
-          if (found === undefined) throw new Error(`binding ${config.name}: exit ${name} is not started`);
-          return found;
-        },
-      });
       try {
-        await binding.start(AbortSignal.timeout(this.#options.startTimeoutMs ?? 30_000));
+        await this.#startOne(config);
       } catch (error) {
         await this.stop(5_000);
-        throw new Error(`binding ${config.name} failed to start: ${messageOf(error)}`, { cause: error });
+        throw error;
       }
-      this.#started.push(binding);
-      this.#byName.set(config.name, binding);
-      logger.debug({ type: config.type, kind: config.kind }, 'binding started');
     }
+  }
+
+  /**
+   * Moves to `next` by restarting only what `planReload` says must restart; untouched bindings
+   * keep running. Not to be called while another start, reload or stop is in progress.
+   *
+   * If a binding of the new config fails to start, the bindings this reload started are stopped
+   * and the ones it stopped are started again from the previous config, then the error is thrown.
+   * That restore is best effort: a binding that no longer starts either (its port taken meanwhile,
+   * say) is logged and stays down, and readiness reports it as not started.
+   */
+  async reload(next: LoadedConfig, drainMs = 5_000): Promise<ReloadPlan> {
+    const plan = planReload(this.#config, next);
+    const previous = this.#config;
+    await this.#stopNames(plan.stop, drainMs);
+    this.#config = next;
+    const started: string[] = [];
+    try {
+      for (const name of plan.start) {
+        const config = next.bindings.get(name);
+        if (config === undefined) continue;
+        await this.#startOne(config);
+        started.push(name);
+      }
+    } catch (error) {
+      this.#options.logger.error({ err: error }, 'config reload failed, restoring the previous bindings');
+      await this.#stopNames(started.reverse(), drainMs);
+      this.#config = previous;
+      const down: string[] = [];
+      for (const name of [...plan.stop].reverse()) {
+        const config = previous.bindings.get(name);
+        if (config === undefined) continue;
+        try {
+          await this.#startOne(config);
+        } catch (restoreError) {
+          down.push(name);
+          this.#options.logger.error({ binding: name, err: restoreError }, 'binding could not be restored');
+        }
+      }
+      this.#reorder();
+      const restored = down.length === 0 ? 'previous bindings restored' : `still down: ${down.join(', ')}`;
+      throw new Error(`config reload failed: ${messageOf(error)}; ${restored}`, { cause: error });
+    }
+    this.#reorder();
+    return plan;
+  }
+
+  async #startOne(config: BindingConfig): Promise<void> {
+    const factory = this.#registry.get(config.type, config.kind);
+    if (factory === undefined) {
+      throw new Error(`binding ${config.name}: type ${config.type} kind ${config.kind} is not available`);
+    }
+    const logger = this.#options.logger.child({ binding: config.name });
+    const binding = factory({
+      config,
+      logger,
+      metrics: this.metrics,
+      stateDir: join(this.#options.stateDir, config.name),
+      lookup: (name) => {
+        const found = this.#byName.get(name);
+        if (found === undefined) throw new Error(`binding ${config.name}: exit ${name} is not started`);
+        return found;
+      },
+    });
+    try {
+      await binding.start(AbortSignal.timeout(this.#options.startTimeoutMs ?? 30_000));
+    } catch (error) {
+      throw new Error(`binding ${config.name} failed to start: ${messageOf(error)}`, { cause: error });
+    }
+    this.#started.push(binding);
+    this.#byName.set(config.name, binding);
+    logger.debug({ type: config.type, kind: config.kind }, 'binding started');
+  }
+
+  /** Stops the named bindings in the order given, each within what is left of one drain budget. */
+  async #stopNames(names: readonly string[], drainMs: number): Promise<void> {
+    const signal = AbortSignal.timeout(drainMs);
+    for (const name of names) {
+      const binding = this.#byName.get(name);
+      if (binding === undefined) continue;
+      this.#byName.delete(name);
+      this.#started = this.#started.filter((b) => b !== binding);
+      try {
+        await binding.stop(signal);
+      } catch (error) {
+        this.#options.logger.error({ binding: name, err: error }, 'binding failed to stop cleanly');
+      }
+    }
+  }
+
+  /** Keeps the stop order (reverse of this list) valid after bindings came and went. */
+  #reorder(): void {
+    const ordered: Binding[] = [];
+    for (const config of startOrder(this.#config.bindings)) {
+      const binding = this.#byName.get(config.name);
+      if (binding !== undefined) ordered.push(binding);
+    }
+    this.#started = ordered;
   }
 
   /** Stops in reverse start order; bindings still busy when `drainMs` runs out see their signal abort. */

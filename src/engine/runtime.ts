@@ -1,9 +1,11 @@
+import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { defaultRegistry } from '../bindings/index.ts';
-import { formatDiagnostic, loadConfigFile, type LoadedConfig } from '../config/index.ts';
+import { ConfigError, formatDiagnostic, loadConfigFile, type LoadedConfig } from '../config/index.ts';
 import { startTelemetry, type Telemetry } from '../telemetry/index.ts';
-import { Engine } from './engine.ts';
+import { Engine, messageOf } from './engine.ts';
+import { watchConfigFile, type ConfigWatcher, type ReloadPlan } from './reload.ts';
 
 export interface RunOptions {
   readonly configFile: string;
@@ -16,8 +18,17 @@ export interface RunOptions {
 
 export interface Running {
   readonly engine: Engine;
+  /** The config being served; changes on a successful reload. */
   readonly config: LoadedConfig;
+  /** Replaced when a reload restarts telemetry. */
   readonly telemetry: Telemetry;
+  /**
+   * Re-reads the config file and applies it (see `Engine.reload`); an invalid file is logged and
+   * changes nothing. Reloads run one at a time; `trigger` names the cause in the log.
+   */
+  reload(trigger: string): Promise<void>;
+  /** Reloads whenever the config file changes, until `stop()`. */
+  watchConfig(): void;
   stop(drainMs?: number): Promise<void>;
 }
 
@@ -29,6 +40,9 @@ export function defaultStateDir(configFile: string, env: NodeJS.ProcessEnv = pro
 
 /** Loads, validates and starts one config; the caller decides when to stop. */
 export async function startGateway(options: RunOptions): Promise<Running> {
+  // The text of the last load or reload attempt: file events that leave it as it was (touch, a
+  // save without edits, the several events one save raises) change nothing and log nothing.
+  let lastText = await readFile(options.configFile, 'utf8').catch(() => undefined);
   const config = await loadConfigFile(options.configFile, options.env ?? process.env);
   for (const warning of config.warnings) options.logger.warn(formatDiagnostic(warning));
   const engine = new Engine(config, defaultRegistry(), {
@@ -37,25 +51,124 @@ export async function startGateway(options: RunOptions): Promise<Running> {
     ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
   });
   await engine.start();
+  const logger = options.logger;
+  const telemetryFor = (current: LoadedConfig): Promise<Telemetry> =>
+    startTelemetry({
+      config: current.telemetry,
+      metrics: engine.metrics,
+      readiness: { config: current, binding: (name) => engine.binding(name) },
+      logger: logger.child({ component: 'telemetry' }),
+    });
   let telemetry: Telemetry;
   try {
-    telemetry = await startTelemetry({
-      config: config.telemetry,
-      metrics: engine.metrics,
-      readiness: { config, binding: (name) => engine.binding(name) },
-      logger: options.logger.child({ component: 'telemetry' }),
-    });
+    telemetry = await telemetryFor(config);
   } catch (error) {
     await engine.stop(5_000);
     throw error;
   }
-  options.logger.info({ config: config.name, bindings: config.bindings.size }, 'kgate started');
-  const stop = async (drainMs = 10_000): Promise<void> => {
-    // Readiness goes first so that load balancers stop sending work before the bindings drain.
-    await telemetry.stop();
-    await engine.stop(drainMs);
+  logger.info({ config: config.name, bindings: config.bindings.size }, 'kgate started');
+
+  let watcher: ConfigWatcher | undefined;
+  let stopping = false;
+  let queue = Promise.resolve();
+
+  const apply = async (trigger: string): Promise<void> => {
+    if (stopping) return;
+    let text: string;
+    try {
+      text = await readFile(options.configFile, 'utf8');
+    } catch {
+      // Between a delete and the rename of its replacement; the rename raises another event.
+      if (trigger === 'watch') return;
+      text = '';
+    }
+    if (trigger === 'watch' && text === lastText) return;
+    lastText = text;
+    let next: LoadedConfig;
+    try {
+      next = await loadConfigFile(options.configFile, options.env ?? process.env);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      for (const diagnostic of error.diagnostics) logger.error(formatDiagnostic(diagnostic));
+      logger.error(
+        { trigger, errors: error.diagnostics.length },
+        'config reload rejected, the running config is kept',
+      );
+      return;
+    }
+    for (const warning of next.warnings) logger.warn(formatDiagnostic(warning));
+    const before = engine.config;
+    let plan: ReloadPlan;
+    try {
+      plan = await engine.reload(next);
+    } catch (error) {
+      logger.error({ trigger, err: error }, messageOf(error));
+      return;
+    }
+    // Readiness checks the bindings of the config it was started with, so a new set of names
+    // needs a new telemetry server as much as a new telemetry section does.
+    if (plan.telemetry || plan.added.length > 0 || plan.removed.length > 0) {
+      await telemetry.stop();
+      try {
+        telemetry = await telemetryFor(next);
+      } catch (error) {
+        logger.error({ err: error }, 'telemetry failed to restart, restoring the previous one');
+        try {
+          telemetry = await telemetryFor({ ...before, bindings: next.bindings });
+        } catch (restoreError) {
+          logger.error({ err: restoreError }, 'telemetry could not be restored');
+          telemetry = { ports: [], stop: () => Promise.resolve() };
+        }
+      }
+    }
+    logger.info(
+      {
+        trigger,
+        config: next.name,
+        added: plan.added,
+        changed: plan.changed,
+        removed: plan.removed,
+        restarted: plan.dependents,
+        telemetry: plan.telemetry,
+      },
+      'config reloaded',
+    );
   };
-  return { engine, config, telemetry, stop };
+
+  const reload = (trigger: string): Promise<void> => {
+    const run = queue.then(() => apply(trigger));
+    queue = run.catch((error: unknown) => logger.error({ trigger, err: error }, 'config reload failed'));
+    return queue;
+  };
+
+  const running: Running = {
+    engine,
+    get config() {
+      return engine.config;
+    },
+    get telemetry() {
+      return telemetry;
+    },
+    reload,
+    watchConfig() {
+      if (watcher !== undefined || stopping) return;
+      watcher = watchConfigFile(
+        options.configFile,
+        () => void reload('watch'),
+        (error) => logger.warn({ err: error }, 'config file watch failed, reload on SIGHUP only'),
+      );
+    },
+    async stop(drainMs = 10_000) {
+      stopping = true;
+      watcher?.close();
+      // A reload in progress finishes first, so that every binding it started is stopped too.
+      await queue;
+      // Readiness goes first so that load balancers stop sending work before the bindings drain.
+      await telemetry.stop();
+      await engine.stop(drainMs);
+    },
+  };
+  return running;
 }
 
 /**
@@ -89,4 +202,7 @@ export function stopOnSignals(running: Running, logger: Logger, drainMs = 10_000
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', () => {
+    if (!stopping) void running.reload('SIGHUP');
+  });
 }

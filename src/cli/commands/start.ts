@@ -18,5 +18,7 @@ export async function startCommand(options: StartOptions): Promise<void> {
     ...(options.cacheDir === undefined ? {} : { stateDir: options.cacheDir }),
     ...(options.startTimeout === undefined ? {} : { startTimeoutMs: options.startTimeout * 1000 }),
   });
+  // Edits to the file, and SIGHUP, apply the new config without a restart.
+  running.watchConfig();
   stopOnSignals(running, logger);
 }

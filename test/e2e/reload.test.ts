@@ -1,0 +1,241 @@
+import { strict as assert } from 'node:assert';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { startKafka, type KafkaCluster } from '../../src/embedded/kafka/index.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = join(ROOT, 'bin', 'kgate.js');
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  assert.ok(address !== null && typeof address === 'object');
+  return address.port;
+}
+
+/** Polls until `check` holds, failing with the last answer after `timeoutMs`. */
+async function until(
+  what: string,
+  check: () => Promise<boolean | string>,
+  timeoutMs = 20_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown = '';
+  while (Date.now() < deadline) {
+    try {
+      const result = await check();
+      if (result === true) return;
+      last = result;
+    } catch (error) {
+      last = error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  assert.fail(`${what} within ${timeoutMs} ms; last: ${String(last)}`);
+}
+
+// A REST listener and an SSE listener over one kafka chain: editing the REST side restarts only it.
+function config(
+  bootstrap: string,
+  restPort: number,
+  ssePort: number,
+  extra: string[] = [],
+  cached = 'items',
+): string {
+  return [
+    'name: reload-e2e',
+    'bindings:',
+    '  tcp_rest:',
+    '    type: tcp',
+    '    kind: server',
+    `    options: { host: 127.0.0.1, port: ${restPort} }`,
+    '    exit: http_rest',
+    '  http_rest: { type: http, kind: server, exit: rest }',
+    '  rest:',
+    '    type: http-kafka',
+    '    kind: proxy',
+    '    routes:',
+    '      - when: [{ method: PUT, path: "/items/{id}" }]',
+    '        exit: north',
+    '        with: { capability: produce, topic: items, key: "${params.id}" }',
+    ...extra,
+    '  tcp_sse:',
+    '    type: tcp',
+    '    kind: server',
+    `    options: { host: 127.0.0.1, port: ${ssePort} }`,
+    '    exit: http_sse',
+    '  http_sse: { type: http, kind: server, exit: sse }',
+    '  sse: { type: sse, kind: server, exit: events }',
+    '  events:',
+    '    type: sse-kafka',
+    '    kind: proxy',
+    '    routes:',
+    '      - when: [{ path: /events }]',
+    '        exit: north',
+    '        with: { topic: items }',
+    '  north: { type: kafka, kind: cache_client, exit: cache }',
+    `  cache: { type: kafka, kind: cache_server, options: { bootstrap: [${cached}] }, exit: south }`,
+    `  south: { type: kafka, kind: client, options: { servers: ["${bootstrap}"] } }`,
+    '',
+  ].join('\n');
+}
+
+const LIST_ROUTE = [
+  '      - when: [{ method: GET, path: /items }]',
+  '        exit: north',
+  '        with: { capability: fetch, topic: items, merge: { content-type: application/json } }',
+];
+
+let kafka: KafkaCluster;
+let dir: string;
+let child: ChildProcess | undefined;
+
+before(async () => {
+  [kafka, dir] = await Promise.all([startKafka(), mkdtemp(join(tmpdir(), 'kgate-reload-'))]);
+  await kafka.createTopic('items', { partitions: 1 });
+});
+
+after(async () => {
+  child?.kill('SIGKILL');
+  await kafka?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+it(
+  'applies edits of the config file and SIGHUP without dropping untouched streams',
+  { timeout: 90_000 },
+  async () => {
+    const [restPort, ssePort] = [await freePort(), await freePort()];
+    const file = join(dir, 'kgate.yaml');
+    await writeFile(file, config(kafka.bootstrap, restPort, ssePort));
+    const kgate = spawn(process.execPath, [BIN, 'start', '-c', file, '--cache-dir', join(dir, 'cache')], {
+      cwd: ROOT,
+      env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', KGATE_LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    child = kgate;
+    let stderr = '';
+    kgate.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const exited = new Promise<number | null>((resolve) => kgate.on('close', (code) => resolve(code)));
+    const rest = (path: string, init?: RequestInit) =>
+      fetch(`http://127.0.0.1:${restPort}${path}`, { ...init, signal: AbortSignal.timeout(5_000) });
+    const put = async (id: string): Promise<void> => {
+      const res = await rest(`/items/${id}`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ id }),
+      });
+      assert.equal(res.status, 204, `PUT ${id}`);
+    };
+    const listStatus = async (): Promise<number> => {
+      const res = await rest('/items');
+      await res.arrayBuffer();
+      return res.status;
+    };
+    const reloads = (): number => stderr.split('\n').filter((l) => l.includes('"config reloaded"')).length;
+
+    await until('kgate serves', async () => stderr.includes('kgate started') || stderr);
+
+    const open = async () => {
+      const controller = new AbortController();
+      const res = await fetch(`http://127.0.0.1:${ssePort}/events`, {
+        headers: { accept: 'text/event-stream' },
+        signal: controller.signal,
+      });
+      assert.equal(res.status, 200);
+      const body = res.body;
+      assert.ok(body !== null);
+      const stream = { text: '', close: () => controller.abort(), done: Promise.resolve() };
+      stream.done = (async () => {
+        const decoder = new TextDecoder();
+        try {
+          for await (const chunk of body)
+            stream.text += decoder.decode(chunk as Uint8Array, { stream: true });
+        } catch {
+          // Aborted by close().
+        }
+        stream.text += '\n[stream ended]';
+      })();
+      return stream;
+    };
+    type Stream = Awaited<ReturnType<typeof open>>;
+    const sees = (stream: Stream, id: string) =>
+      until(
+        `the SSE stream delivers ${id}`,
+        async () => stream.text.includes(`{"id":"${id}"}`) || stream.text,
+      );
+    const stream = await open();
+
+    await put('before');
+    await sees(stream, 'before');
+    assert.equal(await listStatus(), 404);
+
+    // A new route on the REST side: the REST chain restarts, the SSE listener and its stream do not.
+    await writeFile(file, config(kafka.bootstrap, restPort, ssePort, LIST_ROUTE));
+    await until('the new route answers', async () => (await listStatus()) === 200 || stderr);
+    await until('the reload is logged', async () => reloads() === 1 || stderr);
+    const event = stderr.split('\n').find((l) => l.includes('"config reloaded"')) ?? '';
+    const logged = JSON.parse(event) as Record<string, unknown>;
+    assert.deepEqual(
+      [logged['trigger'], logged['added'], logged['changed'], logged['removed'], logged['restarted']],
+      ['watch', [], ['rest'], [], ['tcp_rest', 'http_rest']],
+    );
+    await put('after-edit');
+    await sees(stream, 'after-edit');
+
+    // An invalid edit changes nothing and says where the problem is, on every attempt.
+    await writeFile(
+      file,
+      config(kafka.bootstrap, restPort, ssePort, LIST_ROUTE).replace(
+        'capability: fetch',
+        'capability: bogus',
+      ),
+    );
+    await until(
+      'the invalid edit is reported',
+      async () => /kgate\.yaml:\d+:\d+ bindings\.rest\.routes/.test(stderr) || stderr,
+    );
+    assert.match(stderr, /config reload rejected, the running config is kept/);
+    assert.equal(await listStatus(), 200);
+    kgate.kill('SIGHUP');
+    await until(
+      'SIGHUP re-reads the file',
+      async () => /"trigger":"SIGHUP"[^\n]*config reload rejected/.test(stderr) || stderr,
+    );
+    assert.equal(reloads(), 1);
+
+    // Editors often replace the file rather than write into it.
+    const replacement = join(dir, 'kgate.yaml.tmp');
+    await writeFile(replacement, config(kafka.bootstrap, restPort, ssePort));
+    await rename(replacement, file);
+    await until('the replaced file is applied', async () => (await listStatus()) === 404 || stderr);
+    await put('after-replace');
+    await sees(stream, 'after-replace');
+    assert.doesNotMatch(stream.text, /stream ended/);
+
+    // Below the shared cache, everything in front restarts with fresh references to it.
+    await writeFile(file, config(kafka.bootstrap, restPort, ssePort, [], 'items, other'));
+    await until('the cache change is applied', async () => reloads() === 3 || stderr);
+    const last = JSON.parse(
+      stderr.split('\n').filter((l) => l.includes('"config reloaded"'))[2] ?? '{}',
+    ) as Record<string, unknown>;
+    assert.deepEqual(last['changed'], ['cache']);
+    assert.equal((last['restarted'] as unknown[]).length, 8);
+    await stream.done;
+    const reopened = await open();
+    await sees(reopened, 'after-replace');
+    await put('after-chain');
+    await sees(reopened, 'after-chain');
+    reopened.close();
+    await reopened.done;
+    kgate.kill('SIGTERM');
+    assert.equal(await exited, 0, stderr);
+  },
+);
