@@ -173,8 +173,13 @@ async function cacheIngest(
   await cache.start(AbortSignal.timeout(30_000));
   await until(() => caughtUp(cache, topic, ends), 600_000, `cache ingest of ${c.name}`);
   const ms = performance.now() - started;
+  const commits = cache.ingestCommits;
   await cache.stop(AbortSignal.timeout(30_000));
   const total = Number(ends.reduce((a, b) => a + b, 0n));
+  if (commits !== undefined)
+    console.log(
+      `${c.name}: ${fmt(commits.appends)} fetch results appended in ${fmt(commits.commits)} commits`,
+    );
   return { ms, messages: total, bytes: total * c.valueSize };
 }
 

@@ -3,6 +3,7 @@ import type { PartitionStore } from '../cache/index.ts';
 import { backoffDelay, sleep } from '../client/backoff.ts';
 import { type FetchResult, type KafkaApi, OffsetOutOfRangeError } from '../client/index.ts';
 import type { TopicChange } from './api.ts';
+import type { CommitCoalescer } from './commits.ts';
 import { recordsOf, TransactionHold } from './transactions.ts';
 import type { CacheServerTuning } from './tuning.ts';
 
@@ -10,6 +11,8 @@ export interface FeederHost {
   readonly client: KafkaApi;
   readonly log: Logger;
   readonly tuning: CacheServerTuning;
+  /** Appends go through it so that partitions fetched together share a commit. */
+  readonly commits: CommitCoalescer;
   emit(change: TopicChange): void;
   /** The topic's id as the cluster has it now (asked fresh), or undefined when unknown. */
   currentTopicId(): Promise<string | undefined>;
@@ -141,7 +144,9 @@ export class PartitionFeeder {
       }
       const before = store.nextOffset;
       const lsoBefore = store.lastStableOffset;
-      store.append(records, {
+      // Awaited before the next fetch result is pulled: that is the backpressure, and nothing is
+      // announced below before it is committed.
+      await this.#host.commits.append(store, records, {
         // Past a gap at the end (compacted upstream, or aborted batches dropped) only when nothing
         // is held back: held records must be refetched after a restart.
         ...(hold.empty ? { nextOffset: result.nextOffset } : {}),

@@ -6,6 +6,7 @@ import { CacheStore } from '../cache/index.ts';
 import { sleep } from '../client/backoff.ts';
 import type { KafkaApi, ProduceOptions, ProduceRecord, ProduceResult } from '../client/index.ts';
 import type { CachedTopic, CachedTopicConfig, CacheServerApi, DefaultOffset } from './api.ts';
+import { CommitCoalescer } from './commits.ts';
 import { createCacheServerMetrics, type CacheServerMetrics } from './metrics.ts';
 import { partitionForKey } from './murmur2.ts';
 import { TopicFollower, TopicNotFoundError, type TopicHost } from './topic.ts';
@@ -92,6 +93,7 @@ export class CacheServerBinding implements Binding, CacheServerApi {
   readonly #roundRobin = new Map<string, number>();
   readonly #stopping = new AbortController();
   #store: CacheStore | undefined;
+  #commits: CommitCoalescer | undefined;
   #metrics: CacheServerMetrics | undefined;
   #maintenance: Promise<void> = Promise.resolve();
   #reclaim: Promise<unknown> = Promise.resolve();
@@ -112,6 +114,12 @@ export class CacheServerBinding implements Binding, CacheServerApi {
     return this.#store;
   }
 
+  /** Commits of fetched records and the appends they carried, for diagnostics; undefined when stopped. */
+  get ingestCommits(): { commits: number; appends: number } | undefined {
+    const c = this.#commits;
+    return c === undefined ? undefined : { commits: c.commits, appends: c.appends };
+  }
+
   /** Topics followed now. */
   followedTopics(): string[] {
     return [...this.#followers.keys()];
@@ -128,6 +136,7 @@ export class CacheServerBinding implements Binding, CacheServerApi {
     await mkdir(this.#context.stateDir, { recursive: true });
     const store = CacheStore.open(this.#context.stateDir, { durability: this.#tuning.durability });
     this.#store = store;
+    this.#commits = new CommitCoalescer(store, this.#tuning.maxCommitBytes);
     this.#metrics = createCacheServerMetrics(this.#context.metrics, this.name, store);
     // Data of partitions reset before a restart is still on disk until reclaimed.
     this.#reclaim = store.reclaim().catch((error: unknown) => {
@@ -148,6 +157,9 @@ export class CacheServerBinding implements Binding, CacheServerApi {
     await this.#maintenance;
     await this.#reclaim;
     this.#metrics?.close();
+    // A feeder that stopped mid-append may have left one queued; it is committed, not dropped.
+    this.#commits?.flush();
+    this.#commits = undefined;
     await this.#store?.close();
     this.#store = undefined;
   }
@@ -219,11 +231,13 @@ export class CacheServerBinding implements Binding, CacheServerApi {
     const known = this.#followers.get(topic);
     if (known !== undefined && !known.stopped) return known;
     const store = this.#store;
-    if (store === undefined) throw new Error(`binding ${this.name} is not running`);
+    const commits = this.#commits;
+    if (store === undefined || commits === undefined) throw new Error(`binding ${this.name} is not running`);
     const defaultOffset =
       this.#topicOptions.find((t) => matchTopic(t.name, topic))?.defaultOffset ?? DEFAULT_OFFSET;
     const host: TopicHost = {
       store,
+      commits,
       log: this.#log,
       tuning: this.#tuning,
       client: (name) => this.#client(name),

@@ -3,6 +3,7 @@ import type { CacheStore, PartitionStore } from '../cache/index.ts';
 import { backoffDelay } from '../client/backoff.ts';
 import type { KafkaApi, TopicMetadata } from '../client/index.ts';
 import type { CachedTopic, CachedTopicConfig, DefaultOffset, TopicChange } from './api.ts';
+import type { CommitCoalescer } from './commits.ts';
 import { PartitionFeeder } from './feeder.ts';
 import type { CacheServerTuning } from './tuning.ts';
 
@@ -21,6 +22,7 @@ export class TopicNotFoundError extends Error {
 
 export interface TopicHost {
   readonly store: CacheStore;
+  readonly commits: CommitCoalescer;
   readonly log: Logger;
   readonly tuning: CacheServerTuning;
   client(topic: string): KafkaApi;
@@ -260,6 +262,7 @@ export class TopicFollower {
           client: this.#host.client(this.name),
           log: this.#host.log,
           tuning: this.#host.tuning,
+          commits: this.#host.commits,
           emit: (change) => this.emit(change),
           currentTopicId: () => this.#currentTopicId(),
         },

@@ -21,6 +21,8 @@ export interface CacheServerTuning {
    */
   readonly maxHeldBytes: number;
   readonly durability: NonNullable<CacheStoreOptions['durability']>;
+  /** Keys and values that appends of different partitions may share one commit with. */
+  readonly maxCommitBytes: number;
 }
 
 export const DEFAULT_TUNING: CacheServerTuning = {
@@ -32,4 +34,5 @@ export const DEFAULT_TUNING: CacheServerTuning = {
   retryMaxMs: 10_000,
   maxHeldBytes: 32 * 1024 * 1024,
   durability: 'sync',
+  maxCommitBytes: 16 * 1024 * 1024,
 };
