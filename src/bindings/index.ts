@@ -2,7 +2,9 @@ import { BindingRegistry } from '../engine/registry.ts';
 import { createCacheClientBinding } from './kafka/cache_client/index.ts';
 import { createCacheServerBinding } from './kafka/cache_server/index.ts';
 import { createKafkaClientBinding } from './kafka/client/index.ts';
+import { createFilesystemServerBinding } from './filesystem/server.ts';
 import { createHttpServerBinding } from './http/server.ts';
+import { createHttpFilesystemProxyBinding } from './http-filesystem/proxy.ts';
 import { createHttpKafkaProxyBinding } from './http-kafka/proxy.ts';
 import { createSseServerBinding } from './sse/server.ts';
 import { createSseKafkaProxyBinding } from './sse-kafka/proxy.ts';
@@ -24,5 +26,7 @@ export function defaultRegistry(): BindingRegistry {
     .register('http', 'server', createHttpServerBinding)
     .register('sse', 'server', createSseServerBinding)
     .register('http-kafka', 'proxy', createHttpKafkaProxyBinding)
-    .register('sse-kafka', 'proxy', createSseKafkaProxyBinding);
+    .register('sse-kafka', 'proxy', createSseKafkaProxyBinding)
+    .register('http-filesystem', 'proxy', createHttpFilesystemProxyBinding)
+    .register('filesystem', 'server', createFilesystemServerBinding);
 }

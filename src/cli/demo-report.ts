@@ -47,6 +47,7 @@ export async function describeDemo(running: Running, bootstrap: string, topic: s
   lines.push(
     '',
     'Try next:',
+    `  open ${base}/ in a browser                          # a live list of the topic, with a form to PUT items`,
     `  curl ${base}/items                                  # latest value of every key, from the cache`,
     `  curl -i ${base}/items/apple                         # one item, with its ETag`,
     `  curl -N ${base}/events/items                        # every change as Server-Sent Events`,

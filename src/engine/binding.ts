@@ -25,6 +25,8 @@ export interface BindingContext {
   readonly metrics: Registry;
   /** Directory under which bindings with persistent state keep it, one sub-directory per binding. */
   readonly stateDir: string;
+  /** The config file the binding came from, so relative paths in options resolve beside it. */
+  readonly configFile?: string;
   /** The started binding of that name; throws if the name is unknown (config validation prevents it). */
   lookup(name: string): Binding;
 }

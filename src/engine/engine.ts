@@ -111,6 +111,7 @@ export class Engine {
       logger,
       metrics: this.metrics,
       stateDir: join(this.#options.stateDir, config.name),
+      configFile: this.#config.file,
       lookup: (name) => {
         const found = this.#byName.get(name);
         if (found === undefined) throw new Error(`binding ${config.name}: exit ${name} is not started`);

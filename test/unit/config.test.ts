@@ -151,7 +151,7 @@ describe('config errors', () => {
 
   it('reports an unknown type with the known types', () => {
     assert.deepEqual(errorsOf(yaml('bindings:', '  a: { type: kafak, kind: client }')), [
-      'kgate.yaml:2:14 bindings.a.type: unknown type "kafak"; known types: kafka, tcp, tls, http, sse, http-kafka, sse-kafka',
+      'kgate.yaml:2:14 bindings.a.type: unknown type "kafak"; known types: kafka, tcp, tls, http, sse, http-kafka, sse-kafka, http-filesystem, filesystem',
     ]);
   });
 
@@ -476,6 +476,8 @@ describe('loaded configuration', () => {
       sse: ['server'],
       'http-kafka': ['proxy'],
       'sse-kafka': ['proxy'],
+      'http-filesystem': ['proxy'],
+      filesystem: ['server'],
     });
   });
 

@@ -1,0 +1,130 @@
+import { createReadStream } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import type { Logger } from 'pino';
+import { resolveRoute, type BindingConfig, type RouteConfig } from '../../config/index.ts';
+import type { Binding, BindingContext, BindingFactory } from '../../engine/binding.ts';
+import { isFileSource, type FileEntry, type FileSource } from '../filesystem/server.ts';
+import { capturedParams, checkTemplate, expand, paramsLookup } from '../http-kafka/templates.ts';
+import { HttpError, lookupExits, type HttpHandler, type HttpRouteMatch } from '../north.ts';
+import { contentTypeOf } from './content-types.ts';
+
+const METHODS = ['GET', 'HEAD'];
+const INDEX = 'index.html';
+
+interface CompiledRoute {
+  readonly exit: string;
+  /** Template of the file path; absent: the request path. */
+  readonly path?: string;
+}
+
+function compileRoute(route: RouteConfig, index: number): CompiledRoute {
+  const where = `routes[${index}].with.path`;
+  const path = route.with?.['path'];
+  if (path === undefined) return { exit: route.exit };
+  if (typeof path !== 'string') throw new Error(`${where} must be a string`);
+  checkTemplate(path, where, capturedParams(route), []);
+  return { exit: route.exit, path };
+}
+
+function decodePath(path: string): string {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    throw new HttpError(404, `${path} is not a valid path`);
+  }
+}
+
+/** `"x"` and `W/"x"` compare equal: a GET only needs weak comparison (RFC 9110 13.1.2). */
+function matchesIfNoneMatch(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  return header.split(',').some((tag) => {
+    const t = tag.trim();
+    return t === '*' || t.replace(/^W\//, '') === etag;
+  });
+}
+
+/**
+ * The `http-filesystem proxy` binding: answers GET and HEAD with a file of the filesystem binding
+ * its matched route exits to. The ETag follows the file's inode, size and modification time, so a
+ * revalidating browser gets 304 until the file changes; `Cache-Control: no-cache` makes it
+ * revalidate every time, so edits show up on the next load.
+ */
+export class HttpFilesystemProxyBinding implements Binding, HttpHandler {
+  readonly name: string;
+  readonly config: BindingConfig;
+  readonly #context: BindingContext;
+  readonly #log: Logger;
+  readonly #routes = new Map<RouteConfig, CompiledRoute>();
+  #exits = new Map<string, Binding & FileSource>();
+
+  constructor(context: BindingContext) {
+    this.#context = context;
+    this.config = context.config;
+    this.name = context.config.name;
+    this.#log = context.logger;
+  }
+
+  async start(_signal: AbortSignal): Promise<void> {
+    this.#routes.clear();
+    this.config.routes.forEach((route, i) => this.#routes.set(route, compileRoute(route, i)));
+    this.#exits = lookupExits(this.#context, isFileSource, 'serve files (not a filesystem server)');
+  }
+
+  async stop(_signal: AbortSignal): Promise<void> {}
+
+  async handleRequest(req: IncomingMessage, res: ServerResponse, _match: HttpRouteMatch): Promise<void> {
+    const method = (req.method ?? 'GET').toUpperCase();
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const resolved = resolveRoute(this.config, { method, path, ':method': method, ':path': path });
+    if (resolved === undefined) throw new HttpError(404, `no route for ${path}`);
+    if (!METHODS.includes(method)) {
+      res.setHeader('Allow', METHODS.join(', '));
+      throw new HttpError(405, `${path} takes ${METHODS.join(', ')}, not ${method}`);
+    }
+    const route = resolved.route === undefined ? undefined : this.#routes.get(resolved.route);
+    const source = this.#exits.get(resolved.exit);
+    if (source === undefined) throw new HttpError(500, `exit ${resolved.exit} is not started`);
+    let relative =
+      route?.path === undefined ? decodePath(path) : expand(route.path, paramsLookup(resolved.params));
+    if (relative === '' || relative.endsWith('/')) relative += INDEX;
+    const file = await source.findFile(relative);
+    if (file === undefined) throw new HttpError(404, `${path} not found`);
+    await this.#send(req, res, method, file);
+  }
+
+  async #send(req: IncomingMessage, res: ServerResponse, method: string, file: FileEntry): Promise<void> {
+    const etag = `"${file.version}"`;
+    const headers = {
+      ETag: etag,
+      'Last-Modified': file.mtime.toUTCString(),
+      'Cache-Control': 'no-cache',
+    };
+    if (matchesIfNoneMatch(req.headers['if-none-match'], etag)) {
+      res.writeHead(304, headers);
+      res.end();
+      return;
+    }
+    res.writeHead(200, {
+      ...headers,
+      'Content-Type': contentTypeOf(file.path),
+      'Content-Length': String(file.size),
+    });
+    if (method === 'HEAD' || file.size === 0) {
+      res.end();
+      return;
+    }
+    // Only the bytes announced: a file growing meanwhile must not overrun Content-Length.
+    const stream = createReadStream(file.path, { start: 0, end: file.size - 1 });
+    try {
+      await pipeline(stream, res);
+    } catch (error) {
+      if (!res.destroyed || (error as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE')
+        this.#log.warn({ err: error, file: file.path }, 'file could not be sent');
+      res.destroy();
+    }
+  }
+}
+
+export const createHttpFilesystemProxyBinding: BindingFactory = (context) =>
+  new HttpFilesystemProxyBinding(context);
