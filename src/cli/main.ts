@@ -4,6 +4,7 @@ import { ConfigError } from '../config/index.ts';
 import { CliError } from './config-file.ts';
 import { demoCommand } from './commands/demo.ts';
 import { startCommand } from './commands/start.ts';
+import { statusCommand } from './commands/status.ts';
 import { validateCommand } from './commands/validate.ts';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
@@ -31,6 +32,13 @@ program
   .description('check a config file and report every error in it')
   .option('-c, --config <file>', 'config file (default ./kgate.yaml, then ./zilla.yaml)')
   .action(validateCommand);
+
+program
+  .command('status')
+  .description("show a running gateway's bindings and cache, asked through its telemetry port")
+  .option('-c, --config <file>', 'config file (default ./kgate.yaml, then ./zilla.yaml)')
+  .option('--url <url>', 'telemetry server to ask instead, e.g. http://127.0.0.1:7190')
+  .action(statusCommand);
 
 program
   .command('demo')

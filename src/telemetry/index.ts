@@ -3,9 +3,12 @@ import type { Logger } from 'pino';
 import { collectDefaultMetrics, type Registry } from 'prom-client';
 import type { PrometheusExporterConfig, TelemetryConfig } from '../config/index.ts';
 import { checkReadiness, type ReadinessSource } from './readiness.ts';
+import { collectStatus } from './status.ts';
 
 export { checkReadiness, PROBE_TIMEOUT_MS } from './readiness.ts';
 export type { NotReady, Readiness, ReadinessSource } from './readiness.ts';
+export { collectStatus } from './status.ts';
+export type { BindingStatus, CachePartitionStatus, CacheStatus, GatewayStatus } from './status.ts';
 
 export interface TelemetryOptions {
   readonly config: TelemetryConfig | undefined;
@@ -93,7 +96,8 @@ function send(response: ServerResponse, status: number, type: string, body: stri
 }
 
 /**
- * Serves each prometheus exporter's endpoints, plus `/health` and `/ready` on the same ports.
+ * Serves each prometheus exporter's endpoints, plus `/health`, `/ready` and `/status` on the same
+ * ports.
  * Resolves once every port listens; if one cannot, the others are closed again and it rejects.
  */
 export async function startTelemetry(options: TelemetryOptions): Promise<Telemetry> {
@@ -119,6 +123,10 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
       const readiness = await checkReadiness(source, options.probeTimeoutMs);
       const body = `${JSON.stringify(readiness)}\n`;
       send(response, readiness.ready ? 200 : 503, 'application/json', body, head);
+    } else if (path === '/status') {
+      // Always 200: the body reports health, and `kgate status` shows an unhealthy gateway too.
+      const status = await collectStatus(source, options.probeTimeoutMs);
+      send(response, 200, 'application/json', `${JSON.stringify(status)}\n`, head);
     } else {
       send(response, 404, 'text/plain; charset=utf-8', 'not found\n', head);
     }

@@ -48,22 +48,30 @@ async function within(probe: Promise<string | undefined>, timeoutMs: number): Pr
   }
 }
 
+/** Why the named binding cannot serve now, or undefined when it can. */
+export async function bindingProblem(
+  source: Pick<ReadinessSource, 'binding'>,
+  name: string,
+  timeoutMs = PROBE_TIMEOUT_MS,
+): Promise<string | undefined> {
+  const binding = source.binding(name);
+  if (binding === undefined) return 'not started';
+  if (!isConnectionAware(binding)) return undefined;
+  const problem = await within(
+    binding.connectionProblem().catch((error: unknown) => String(error)),
+    timeoutMs,
+  );
+  return problem === undefined ? undefined : `no live Kafka broker connection: ${problem}`;
+}
+
 export async function checkReadiness(
   source: ReadinessSource,
   timeoutMs = PROBE_TIMEOUT_MS,
 ): Promise<Readiness> {
   if (source.stopping()) return { ready: false, problems: [{ reason: 'stopping' }] };
   const checks = [...source.config.bindings.values()].map(async (config): Promise<NotReady | undefined> => {
-    const binding = source.binding(config.name);
-    if (binding === undefined) return { binding: config.name, reason: 'not started' };
-    if (!isConnectionAware(binding)) return undefined;
-    const problem = await within(
-      binding.connectionProblem().catch((error: unknown) => String(error)),
-      timeoutMs,
-    );
-    return problem === undefined
-      ? undefined
-      : { binding: config.name, reason: `no live Kafka broker connection: ${problem}` };
+    const reason = await bindingProblem(source, config.name, timeoutMs);
+    return reason === undefined ? undefined : { binding: config.name, reason };
   });
   const problems = (await Promise.all(checks)).filter((p): p is NotReady => p !== undefined);
   return { ready: problems.length === 0, problems };

@@ -11,6 +11,7 @@ import { createCacheServerMetrics, type CacheServerMetrics } from './metrics.ts'
 import { partitionForKey } from './murmur2.ts';
 import { TopicFollower, TopicNotFoundError, type TopicHost } from './topic.ts';
 import { DEFAULT_TUNING, type CacheServerTuning } from './tuning.ts';
+import type { CachePartitionStatus } from '../../../telemetry/status.ts';
 
 export type { CachedTopic, CachedTopicConfig, CacheServerApi, DefaultOffset, TopicChange } from './api.ts';
 export { murmur2, partitionForKey } from './murmur2.ts';
@@ -24,6 +25,14 @@ interface TopicOptions {
 
 const DEFAULT_OFFSET: DefaultOffset = 'historical';
 const CONFIG_TIMEOUT_MS = 30_000;
+/** Often enough to show a warm-up moving, rarely enough not to flood the log of a long one. */
+const WARMUP_REPORT_MS = 5_000;
+
+/** Where a bootstrap topic's warm-up stood at the last report. */
+interface WarmupMark {
+  readonly fetched: bigint;
+  readonly at: number;
+}
 
 function isKafkaApi(binding: Binding): binding is Binding & KafkaApi {
   const candidate = binding as Partial<KafkaApi>;
@@ -97,6 +106,8 @@ export class CacheServerBinding implements Binding, CacheServerApi {
   #metrics: CacheServerMetrics | undefined;
   #maintenance: Promise<void> = Promise.resolve();
   #reclaim: Promise<unknown> = Promise.resolve();
+  #warmupTimer: NodeJS.Timeout | undefined;
+  readonly #warmup = new Map<string, WarmupMark>();
 
   constructor(context: BindingContext, tuning: Partial<CacheServerTuning> = {}) {
     this.#context = context;
@@ -146,11 +157,13 @@ export class CacheServerBinding implements Binding, CacheServerApi {
     // broker down at startup must not fail the binding, and must be picked up once it is there.
     for (const topic of this.#bootstrap) this.#follower(topic, true);
     this.#maintenance = this.#maintain(this.#stopping.signal);
+    this.#startWarmupReports();
     this.#log.info({ dir: this.#context.stateDir, bootstrap: this.#bootstrap }, 'cache server started');
   }
 
   async stop(_signal: AbortSignal): Promise<void> {
     this.#stopping.abort();
+    clearInterval(this.#warmupTimer);
     const followers = [...this.#followers.values()];
     this.#followers.clear();
     await Promise.all(followers.map((f) => f.stop()));
@@ -162,6 +175,109 @@ export class CacheServerBinding implements Binding, CacheServerApi {
     this.#commits = undefined;
     await this.#store?.close();
     this.#store = undefined;
+  }
+
+  /** Every cached topic partition with its position against the broker's; reads the store only. */
+  status(): CachePartitionStatus[] {
+    const store = this.#store;
+    if (store === undefined) return [];
+    let partitions: Array<{ topic: string; partition: number }>;
+    try {
+      partitions = store.partitions();
+    } catch {
+      return []; // closed under us by stop()
+    }
+    return partitions
+      .sort((a, b) => (a.topic === b.topic ? a.partition - b.partition : a.topic < b.topic ? -1 : 1))
+      .map(({ topic, partition }) => {
+        const s = store.partition(topic, partition).stats();
+        const lag = s.highWatermark > s.nextOffset ? s.highWatermark - s.nextOffset : 0n;
+        return {
+          topic,
+          partition,
+          firstOffset: s.firstOffset === null ? null : Number(s.firstOffset),
+          lastOffset: s.lastOffset === null ? null : Number(s.lastOffset),
+          nextOffset: Number(s.nextOffset),
+          highWatermark: Number(s.highWatermark),
+          lag: Number(lag),
+          bytes: s.bytes,
+          messages: s.records,
+          bootstrap: this.#bootstrap.includes(topic),
+        };
+      });
+  }
+
+  #startWarmupReports(): void {
+    this.#warmup.clear();
+    const pending = new Set(this.#bootstrap);
+    if (pending.size === 0) return;
+    this.#warmupTimer = setInterval(() => {
+      for (const topic of pending) if (this.#reportWarmup(topic)) pending.delete(topic);
+      if (pending.size === 0) clearInterval(this.#warmupTimer);
+    }, WARMUP_REPORT_MS);
+    this.#warmupTimer.unref();
+  }
+
+  /**
+   * Offsets fetched and offsets the broker has, summed over the topic's partitions; undefined
+   * until every partition is known and fed, since a partition not fed yet has no watermark.
+   */
+  #fetched(topic: string): { fetched: bigint; highWatermark: bigint } | undefined {
+    const follower = this.#followers.get(topic);
+    let handle: CachedTopic;
+    try {
+      if (follower === undefined) return undefined;
+      handle = follower.handle();
+    } catch {
+      return undefined; // metadata not known yet
+    }
+    const partitions = handle.partitions();
+    if (partitions.length === 0 || !partitions.every((p) => handle.isReady(p))) return undefined;
+    let fetched = 0n;
+    let highWatermark = 0n;
+    for (const p of partitions) {
+      const store = handle.store(p);
+      highWatermark += store.highWatermark;
+      fetched += store.nextOffset < store.highWatermark ? store.nextOffset : store.highWatermark;
+    }
+    return { fetched, highWatermark };
+  }
+
+  /** Logs one bootstrap topic's progress; true once it has caught up (and said so). */
+  #reportWarmup(topic: string): boolean {
+    const now = Date.now();
+    const position = this.#fetched(topic);
+    const mark = this.#warmup.get(topic);
+    if (position === undefined) {
+      this.#log.info({ topic }, 'bootstrap topic waiting for its partitions');
+      return false;
+    }
+    const { fetched, highWatermark } = position;
+    if (fetched >= highWatermark) {
+      this.#log.info(
+        { topic, cached: Number(fetched), highWatermark: Number(highWatermark) },
+        'bootstrap topic caught up',
+      );
+      this.#warmup.delete(topic);
+      return true;
+    }
+    // The first sight of a topic is only a baseline: offsets resumed from disk are no rate.
+    const rate =
+      mark === undefined
+        ? 0
+        : Math.max(Number(fetched - mark.fetched), 0) / Math.max((now - mark.at) / 1000, 0.001);
+    this.#warmup.set(topic, { fetched, at: now });
+    this.#log.info(
+      {
+        topic,
+        cached: Number(fetched),
+        highWatermark: Number(highWatermark),
+        rate: Math.round(rate),
+        etaSeconds: rate > 0 ? Math.ceil(Number(highWatermark - fetched) / rate) : null,
+      },
+      'bootstrap topic warming up',
+    );
+    return false;
   }
 
   async attach(topic: string): Promise<CachedTopic> {
