@@ -22,7 +22,7 @@ program
   .option('--log-level <level>', 'trace, debug, info, warn, error (default $KGATE_LOG_LEVEL or info)')
   .option(
     '--start-timeout <seconds>',
-    'how long each binding may wait for what it needs (default 30)',
+    'how long each binding may wait for what it needs, e.g. the brokers (default 30; 0: no limit)',
     Number,
   )
   .action(startCommand);

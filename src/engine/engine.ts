@@ -11,7 +11,7 @@ export interface EngineOptions {
   readonly logger: Logger;
   readonly stateDir: string;
   readonly metrics?: Registry;
-  /** How long one binding may take to start (default 30 s). */
+  /** How long one binding may take to start (default 30 s); 0 waits as long as it takes. */
   readonly startTimeoutMs?: number;
 }
 
@@ -119,7 +119,9 @@ export class Engine {
       },
     });
     try {
-      await binding.start(AbortSignal.timeout(this.#options.startTimeoutMs ?? 30_000));
+      const timeoutMs = this.#options.startTimeoutMs ?? 30_000;
+      // 0 suits deployments that start kgate before Kafka and want it to wait rather than exit.
+      await binding.start(timeoutMs === 0 ? new AbortController().signal : AbortSignal.timeout(timeoutMs));
     } catch (error) {
       throw new Error(`binding ${config.name} failed to start: ${messageOf(error)}`, { cause: error });
     }

@@ -206,3 +206,35 @@ export function stopOnSignals(running: Running, logger: Logger, drainMs = 10_000
     if (!stopping) void running.reload('SIGHUP');
   });
 }
+
+/**
+ * An error nothing caught leaves the process in an unknown state: rather than linger half-working
+ * with its ports open, it logs one fatal line (flushed before exit, so it is the last line) and
+ * exits 1, closing every socket. Errors a binding can pin to one stream or connection are handled
+ * there and never reach this.
+ */
+export function exitOnUncaughtErrors(logger: Logger): void {
+  let exiting = false;
+  const die = (error: unknown, origin: string): void => {
+    if (exiting) return;
+    exiting = true;
+    logger.fatal({ err: error, origin }, `fatal ${origin}: ${messageOf(error)}; exiting`);
+    // A flush that never calls back must not keep a broken process alive.
+    setTimeout(() => process.exit(1), 2_000).unref();
+    logger.flush(() => process.exit(1));
+  };
+  process.on('uncaughtException', (error) => die(error, 'uncaughtException'));
+  process.on('unhandledRejection', (reason) => die(reason, 'unhandledRejection'));
+}
+
+/**
+ * Test hook, read once by `kgate start`: `KGATE_TEST_FAULT=uncaught-after-start` throws from a
+ * timer shortly after start, so tests can watch a real uncaught error take the process down.
+ * Unset, or any other value, it does nothing.
+ */
+export function injectTestFault(env: NodeJS.ProcessEnv = process.env): void {
+  if (env['KGATE_TEST_FAULT'] !== 'uncaught-after-start') return;
+  setTimeout(() => {
+    throw new Error('injected test fault: uncaught-after-start');
+  }, 200);
+}

@@ -40,6 +40,12 @@ const DEFAULTS = {
   headersTimeoutMs: 60_000,
 };
 
+/**
+ * How long a drain leaves idle connections open. A connection accepted just before the listener
+ * closed usually has its request on the way; closing it at once would reset that request.
+ */
+const DRAIN_IDLE_GRACE_MS = 500;
+
 function errorBody(status: number, message: string): string {
   return JSON.stringify({ status, error: STATUS_CODES[status] ?? 'Error', message });
 }
@@ -76,6 +82,7 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
   #server: Server | undefined;
   #exits = new Map<string, HttpHandler>();
   #draining = false;
+  #idleGrace: NodeJS.Timeout | undefined;
 
   constructor(context: BindingContext, limits: HttpServerLimits = {}) {
     this.#context = context;
@@ -133,7 +140,8 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
   drain(): void {
     if (this.#draining) return;
     this.#draining = true;
-    this.#server?.closeIdleConnections();
+    this.#idleGrace = setTimeout(() => this.#server?.closeIdleConnections(), DRAIN_IDLE_GRACE_MS);
+    this.#idleGrace.unref();
     for (const exit of this.#exits.values()) {
       try {
         exit.drain?.();
@@ -147,6 +155,7 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
     this.drain();
     const server = this.#server;
     if (server === undefined) return;
+    clearTimeout(this.#idleGrace);
     while (this.#sockets.size > 0 && !signal.aborted) {
       await new Promise((resolve) => setTimeout(resolve, 50));
       server.closeIdleConnections();

@@ -13,6 +13,10 @@ import {
 /** Zilla listens on every interface unless told otherwise. */
 const DEFAULT_HOST = '0.0.0.0';
 
+/** On stop, the listener stays open until no connection arrived for this long, at most the max. */
+const ACCEPT_QUIET_MS = 50;
+const ACCEPT_QUIET_MAX_MS = 1_000;
+
 /** Expands `7114`, `"8080-8089"` or a list of either into port numbers, in order, without repeats. */
 export function parsePorts(spec: unknown): number[] {
   const ports: number[] = [];
@@ -71,6 +75,7 @@ export class TcpServerBinding implements Binding {
   readonly #sockets = new Set<Socket>();
   #exits = new Map<string, ConnectionHandler>();
   #ports: number[] = [];
+  #accepted = 0;
 
   constructor(context: BindingContext) {
     this.#context = context;
@@ -111,6 +116,7 @@ export class TcpServerBinding implements Binding {
   }
 
   #accept(socket: Socket): void {
+    this.#accepted++;
     const info: ConnectionInfo = {
       localPort: socket.localPort ?? 0,
       remoteAddress: normalizeAddress(socket.remoteAddress),
@@ -140,6 +146,14 @@ export class TcpServerBinding implements Binding {
 
   /** Stops listening, asks the exits to wind down, then waits for connections until `signal` aborts. */
   async stop(signal: AbortSignal): Promise<void> {
+    // Closing a listener resets the connections the kernel completed but this process has not
+    // accepted yet: requests a client already sent would fail. Accept until a short quiet spell.
+    const quietBy = Date.now() + ACCEPT_QUIET_MAX_MS;
+    let accepted = -1;
+    while (accepted !== this.#accepted && Date.now() < quietBy) {
+      accepted = this.#accepted;
+      await new Promise((resolve) => setTimeout(resolve, ACCEPT_QUIET_MS));
+    }
     const closing = Promise.all(this.#servers.map(closeServer));
     this.#servers.length = 0;
     for (const exit of this.#exits.values()) {

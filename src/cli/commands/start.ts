@@ -1,5 +1,5 @@
 import { createLogger } from '../../engine/logger.ts';
-import { startGateway, stopOnSignals } from '../../engine/runtime.ts';
+import { exitOnUncaughtErrors, injectTestFault, startGateway, stopOnSignals } from '../../engine/runtime.ts';
 import { findConfigFile } from '../config-file.ts';
 
 export interface StartOptions {
@@ -12,6 +12,7 @@ export interface StartOptions {
 export async function startCommand(options: StartOptions): Promise<void> {
   const configFile = await findConfigFile(options.config);
   const logger = createLogger(options.logLevel === undefined ? {} : { level: options.logLevel });
+  exitOnUncaughtErrors(logger);
   const running = await startGateway({
     configFile,
     logger,
@@ -21,4 +22,5 @@ export async function startCommand(options: StartOptions): Promise<void> {
   // Edits to the file, and SIGHUP, apply the new config without a restart.
   running.watchConfig();
   stopOnSignals(running, logger);
+  injectTestFault();
 }

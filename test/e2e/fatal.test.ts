@@ -1,0 +1,101 @@
+import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = join(ROOT, 'bin', 'kgate.js');
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  assert.ok(address !== null && typeof address === 'object');
+  return address.port;
+}
+
+function connectError(port: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(undefined);
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code));
+  });
+}
+
+let dir: string;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'kgate-fatal-'));
+});
+
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+it(
+  'exits non-zero with a fatal last log line on an uncaught error, leaving no port open',
+  { timeout: 30_000 },
+  async () => {
+    const port = await freePort();
+    const site = join(dir, 'site');
+    await mkdir(site);
+    await writeFile(join(site, 'index.html'), '<p>up</p>');
+    const file = join(dir, 'kgate.yaml');
+    await writeFile(
+      file,
+      [
+        'name: fatal-e2e',
+        'bindings:',
+        '  tcp:',
+        '    type: tcp',
+        '    kind: server',
+        `    options: { host: 127.0.0.1, port: ${port} }`,
+        '    exit: http',
+        '  http: { type: http, kind: server, exit: files }',
+        '  files:',
+        '    type: http-filesystem',
+        '    kind: proxy',
+        '    routes:',
+        '      - when: [{ path: "/{path}" }]',
+        '        exit: site',
+        '        with: { path: "${params.path}" }',
+        `  site: { type: filesystem, kind: server, options: { location: ${JSON.stringify(site)} } }`,
+        '',
+      ].join('\n'),
+    );
+    const kgate = spawn(process.execPath, [BIN, 'start', '-c', file, '--cache-dir', join(dir, 'cache')], {
+      cwd: ROOT,
+      env: {
+        PATH: process.env['PATH'] ?? '',
+        HOME: process.env['HOME'] ?? '',
+        KGATE_LOG_LEVEL: 'info',
+        KGATE_TEST_FAULT: 'uncaught-after-start',
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    kgate.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    // A process that outlives its fault is the defect under test: fail rather than wait forever.
+    const watchdog = setTimeout(() => kgate.kill('SIGKILL'), 20_000);
+    const code = await new Promise<number | null>((resolve) =>
+      kgate.on('close', (exitCode) => resolve(exitCode)),
+    );
+    clearTimeout(watchdog);
+    assert.notEqual(code, 0, stderr);
+    assert.match(stderr, /"msg":"kgate started"/, 'the fault came after start');
+    const lines = stderr.trim().split('\n');
+    const last = JSON.parse(lines[lines.length - 1] ?? '{}') as Record<string, unknown>;
+    assert.equal(last['level'], 60, `last line is fatal:\n${stderr}`);
+    assert.match(String(last['msg']), /injected test fault: uncaught-after-start/);
+    assert.equal(last['origin'], 'uncaughtException');
+    assert.equal(await connectError(port), 'ECONNREFUSED');
+  },
+);
