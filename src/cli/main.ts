@@ -21,6 +21,10 @@ program
   .option('--cache-dir <dir>', 'cache directory (default $KGATE_CACHE_DIR or .kgate/cache beside the config)')
   .option('--log-level <level>', 'trace, debug, info, warn, error (default $KGATE_LOG_LEVEL or info)')
   .option(
+    '--cache-max-bytes <size>',
+    'encoded record bytes each cache_server may keep, e.g. 10GiB (default $KGATE_CACHE_MAX_BYTES or no limit)',
+  )
+  .option(
     '--start-timeout <seconds>',
     'how long each binding may wait for what it needs, e.g. the brokers (default 30; 0: no limit)',
     Number,

@@ -27,6 +27,10 @@ export interface BindingContext {
   readonly stateDir: string;
   /** The config file the binding came from, so relative paths in options resolve beside it. */
   readonly configFile?: string;
+  /**
+   * Encoded record bytes each cache_server may keep (`--cache-max-bytes`); undefined for no limit.
+   */
+  readonly cacheMaxBytes?: number;
   /** The started binding of that name; throws if the name is unknown (config validation prevents it). */
   lookup(name: string): Binding;
 }

@@ -13,6 +13,8 @@ export interface EngineOptions {
   readonly metrics?: Registry;
   /** How long one binding may take to start (default 30 s); 0 waits as long as it takes. */
   readonly startTimeoutMs?: number;
+  /** Passed to every binding as `BindingContext.cacheMaxBytes`. */
+  readonly cacheMaxBytes?: number;
 }
 
 /** Builds the binding graph of one config, starts it in dependency order and stops it in reverse. */
@@ -112,6 +114,7 @@ export class Engine {
       metrics: this.metrics,
       stateDir: join(this.#options.stateDir, config.name),
       configFile: this.#config.file,
+      ...(this.#options.cacheMaxBytes === undefined ? {} : { cacheMaxBytes: this.#options.cacheMaxBytes }),
       lookup: (name) => {
         const found = this.#byName.get(name);
         if (found === undefined) throw new Error(`binding ${config.name}: exit ${name} is not started`);

@@ -14,6 +14,8 @@ export interface RunOptions {
   readonly stateDir?: string;
   readonly env?: NodeJS.ProcessEnv;
   readonly startTimeoutMs?: number;
+  /** Encoded record bytes each cache_server may keep; defaults to KGATE_CACHE_MAX_BYTES, else no limit. */
+  readonly cacheMaxBytes?: number;
 }
 
 export interface Running {
@@ -38,6 +40,42 @@ export function defaultStateDir(configFile: string, env: NodeJS.ProcessEnv = pro
   return join(dirname(resolve(configFile)), '.kgate', 'cache');
 }
 
+/** The cache budget to run with: the option, else KGATE_CACHE_MAX_BYTES, else none. */
+export function cacheBudget(options: Pick<RunOptions, 'cacheMaxBytes' | 'env'>): { cacheMaxBytes?: number } {
+  if (options.cacheMaxBytes !== undefined) return { cacheMaxBytes: options.cacheMaxBytes };
+  const raw = (options.env ?? process.env)['KGATE_CACHE_MAX_BYTES'];
+  if (raw === undefined || raw.trim() === '') return {};
+  const value = parseByteSize(raw);
+  if (value === undefined) throw new Error(`KGATE_CACHE_MAX_BYTES: not a byte size: "${raw}"`);
+  return { cacheMaxBytes: value };
+}
+
+const BYTE_UNITS: Record<string, number> = {
+  '': 1,
+  k: 1024,
+  kb: 1024,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1024 ** 3,
+  gib: 1024 ** 3,
+  t: 1024 ** 4,
+  tb: 1024 ** 4,
+  tib: 1024 ** 4,
+};
+
+/** A positive byte count, bare or with a binary unit (`1048576`, `512MiB`, `2g`); undefined if malformed. */
+export function parseByteSize(text: string): number | undefined {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
+  if (match === null) return undefined;
+  const unit = BYTE_UNITS[(match[2] ?? '').toLowerCase()];
+  if (unit === undefined) return undefined;
+  const value = Math.floor(Number(match[1]) * unit);
+  return Number.isSafeInteger(value) && value > 0 ? value : undefined;
+}
+
 /** Loads, validates and starts one config; the caller decides when to stop. */
 export async function startGateway(options: RunOptions): Promise<Running> {
   // The text of the last load or reload attempt: file events that leave it as it was (touch, a
@@ -49,6 +87,7 @@ export async function startGateway(options: RunOptions): Promise<Running> {
     logger: options.logger,
     stateDir: options.stateDir ?? defaultStateDir(options.configFile, options.env),
     ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
+    ...cacheBudget(options),
   });
   await engine.start();
   const logger = options.logger;

@@ -1,5 +1,12 @@
 import { createLogger } from '../../engine/logger.ts';
-import { exitOnUncaughtErrors, injectTestFault, startGateway, stopOnSignals } from '../../engine/runtime.ts';
+import {
+  exitOnUncaughtErrors,
+  injectTestFault,
+  parseByteSize,
+  startGateway,
+  stopOnSignals,
+} from '../../engine/runtime.ts';
+import { CliError } from '../config-file.ts';
 import { findConfigFile } from '../config-file.ts';
 
 export interface StartOptions {
@@ -7,10 +14,17 @@ export interface StartOptions {
   readonly cacheDir?: string;
   readonly logLevel?: string;
   readonly startTimeout?: number;
+  readonly cacheMaxBytes?: string;
 }
 
 export async function startCommand(options: StartOptions): Promise<void> {
   const configFile = await findConfigFile(options.config);
+  let cacheMaxBytes: number | undefined;
+  if (options.cacheMaxBytes !== undefined) {
+    cacheMaxBytes = parseByteSize(options.cacheMaxBytes);
+    if (cacheMaxBytes === undefined)
+      throw new CliError(`--cache-max-bytes: not a byte size: "${options.cacheMaxBytes}"`);
+  }
   const logger = createLogger(options.logLevel === undefined ? {} : { level: options.logLevel });
   exitOnUncaughtErrors(logger);
   const running = await startGateway({
@@ -18,6 +32,7 @@ export async function startCommand(options: StartOptions): Promise<void> {
     logger,
     ...(options.cacheDir === undefined ? {} : { stateDir: options.cacheDir }),
     ...(options.startTimeout === undefined ? {} : { startTimeoutMs: options.startTimeout * 1000 }),
+    ...(cacheMaxBytes === undefined ? {} : { cacheMaxBytes }),
   });
   // Edits to the file, and SIGHUP, apply the new config without a restart.
   running.watchConfig();

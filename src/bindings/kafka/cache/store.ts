@@ -594,6 +594,30 @@ export class PartitionStore {
     return this.#track(this.#compact(options));
   }
 
+  /**
+   * Where a head of at least `bytes` encoded bytes ends, scanning at most maxRecords records from
+   * the log start: the offset to truncate before to drop that head (or as much of it as the scan
+   * covered). The log start when the partition holds nothing. For evicting by size.
+   */
+  headEnd(bytes: number, maxRecords = CHUNK): bigint {
+    this.#checkOpen();
+    const m = this.#meta;
+    let end = m.logStartOffset;
+    if (m.records === 0 || maxRecords <= 0) return end;
+    let total = 0;
+    const range = {
+      start: recordKey(this.#pid, m.logStartOffset),
+      end: recordKey(this.#pid, m.nextOffset),
+      limit: maxRecords,
+    };
+    for (const { key: offset } of this.#ctx.records.getRange(range)) {
+      total += lastValueSize;
+      end = offset + 1n;
+      if (total >= bytes) break;
+    }
+    return end;
+  }
+
   /** Drops every record below offset (the broker's log start moved past it, or deleteRecords). */
   truncateBefore(offset: bigint): Promise<MaintenanceResult> {
     return this.#track(this.#truncateBefore(offset));

@@ -6,6 +6,7 @@ import { CacheStore } from '../cache/index.ts';
 import { sleep } from '../client/backoff.ts';
 import type { KafkaApi, ProduceOptions, ProduceRecord, ProduceResult } from '../client/index.ts';
 import type { CachedTopic, CachedTopicConfig, CacheServerApi, DefaultOffset } from './api.ts';
+import { evictToBudget } from './budget.ts';
 import { CommitCoalescer } from './commits.ts';
 import { createCacheServerMetrics, type CacheServerMetrics } from './metrics.ts';
 import { partitionForKey } from './murmur2.ts';
@@ -108,6 +109,11 @@ export class CacheServerBinding implements Binding, CacheServerApi {
   #reclaim: Promise<unknown> = Promise.resolve();
   #warmupTimer: NodeJS.Timeout | undefined;
   readonly #warmup = new Map<string, WarmupMark>();
+  readonly #maxBytes: number | undefined;
+  /** Last attach or release per topic (epoch ms), for evicting the least recently used first. */
+  readonly #lastUsed = new Map<string, number>();
+  /** Bootstrap topics alone are past the budget: warned once until it is met again. */
+  #overBudget = false;
 
   constructor(context: BindingContext, tuning: Partial<CacheServerTuning> = {}) {
     this.#context = context;
@@ -118,6 +124,8 @@ export class CacheServerBinding implements Binding, CacheServerApi {
     const { bootstrap, topics } = topicOptions(context.config);
     this.#bootstrap = bootstrap;
     this.#topicOptions = topics;
+    const max = context.cacheMaxBytes;
+    this.#maxBytes = max !== undefined && Number.isFinite(max) && max > 0 ? max : undefined;
   }
 
   /** The store, for diagnostics and tests; undefined before start and after stop. */
@@ -364,6 +372,9 @@ export class CacheServerBinding implements Binding, CacheServerApi {
         this.#log.debug({ topic: follower.name }, 'no longer following topic');
         void follower.stop();
       },
+      used: (name) => {
+        this.#lastUsed.set(name, Date.now());
+      },
     };
     const follower = new TopicFollower(
       host,
@@ -410,8 +421,9 @@ export class CacheServerBinding implements Binding, CacheServerApi {
   }
 
   /**
-   * Expires and compacts every cached partition per its topic's config. Runs on the binding's own
-   * timer; exposed so that an embedding application can force a pass.
+   * Expires and compacts every cached partition per its topic's config, then evicts down to the
+   * byte budget if there is one. Runs on the binding's own timer; exposed so that an embedding
+   * application can force a pass.
    */
   async maintainOnce(signal: AbortSignal = this.#stopping.signal): Promise<void> {
     const store = this.#store;
@@ -428,6 +440,59 @@ export class CacheServerBinding implements Binding, CacheServerApi {
         await this.#maintainPartition(store, topic, partition, config);
       }
     }
+    // After expiry and compaction, which may already have brought the cache within budget.
+    if (!signal.aborted) await this.#enforceBudget(store, signal);
+  }
+
+  async #enforceBudget(store: CacheStore, signal: AbortSignal): Promise<void> {
+    const maxBytes = this.#maxBytes;
+    if (maxBytes === undefined) return;
+    const round = await evictToBudget(
+      {
+        store,
+        isBootstrap: (topic) => this.#bootstrap.includes(topic),
+        // A topic attached now is in use now, however long ago it was attached.
+        lastUsed: (topic) =>
+          (this.#followers.get(topic)?.attachments ?? 0) > 0 ? Date.now() : (this.#lastUsed.get(topic) ?? 0),
+        truncated: (topic, partition, logStartOffset) =>
+          this.#followers.get(topic)?.emit({ type: 'truncated', partition, logStartOffset }),
+        evicted: (topic, partition, records, bytes) =>
+          this.#metrics?.evicted(topic, partition, records, bytes),
+      },
+      maxBytes,
+      signal,
+    );
+    if (round === undefined) {
+      this.#overBudget = false;
+      return;
+    }
+    if (round.evictedBytes > 0)
+      this.#log.info(
+        {
+          evictedBytes: round.evictedBytes,
+          evictedRecords: round.evictedRecords,
+          topics: round.topics,
+          bytesBefore: round.bytesBefore,
+          bytesAfter: round.bytesAfter,
+          maxBytes,
+        },
+        'cache over its byte budget; evicted the oldest records of least recently used topics',
+      );
+    if (round.bootstrapBytes > maxBytes) {
+      if (!this.#overBudget) {
+        this.#overBudget = true;
+        this.#metrics?.budgetExceeded();
+        this.#log.warn(
+          {
+            bootstrapBytes: round.bootstrapBytes,
+            bytes: round.bytesAfter,
+            maxBytes,
+            bootstrap: this.#bootstrap,
+          },
+          'bootstrap topics alone exceed the cache budget; they are never evicted, so the cache stays over it',
+        );
+      }
+    } else this.#overBudget = false;
   }
 
   /** The config of a cached topic; for one no longer followed, only if it still exists. */

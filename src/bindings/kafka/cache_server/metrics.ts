@@ -4,6 +4,10 @@ import type { CacheStore } from '../cache/index.ts';
 export interface CacheServerMetrics {
   expired(topic: string, partition: number, records: number, bytes: number): void;
   compacted(topic: string, partition: number, records: number, bytes: number): void;
+  /** Records dropped to keep the cache within its byte budget. */
+  evicted(topic: string, partition: number, records: number, bytes: number): void;
+  /** Bootstrap topics alone took the cache past its budget, which eviction cannot fix. */
+  budgetExceeded(): void;
   /** Stops reporting this binding's partitions. */
   close(): void;
 }
@@ -82,6 +86,24 @@ export function createCacheServerMetrics(
     'kgate_cache_compacted_bytes_total',
     'Encoded bytes removed by compaction',
   );
+  const evictedRecords = counter(
+    registry,
+    'kgate_cache_evicted_records_total',
+    'Records removed from the cache to keep it within its byte budget',
+  );
+  const evictedBytes = counter(
+    registry,
+    'kgate_cache_evicted_bytes_total',
+    'Encoded bytes removed to keep the cache within its byte budget',
+  );
+  const budgetExceeded =
+    (registry.getSingleMetric('kgate_cache_budget_exceeded_total') as Counter<'binding'> | undefined) ??
+    new Counter({
+      name: 'kgate_cache_budget_exceeded_total',
+      help: 'Times bootstrap topics alone took the cache past its byte budget',
+      labelNames: ['binding'],
+      registers: [registry],
+    });
   const set = sources;
   return {
     expired(topic, partition, records, bytes) {
@@ -93,6 +115,14 @@ export function createCacheServerMetrics(
       const labels = { binding: name, topic, partition: String(partition) };
       if (records > 0) compactedRecords.inc(labels, records);
       if (bytes > 0) compactedBytes.inc(labels, bytes);
+    },
+    evicted(topic, partition, records, bytes) {
+      const labels = { binding: name, topic, partition: String(partition) };
+      if (records > 0) evictedRecords.inc(labels, records);
+      if (bytes > 0) evictedBytes.inc(labels, bytes);
+    },
+    budgetExceeded() {
+      budgetExceeded.inc({ binding: name });
     },
     close() {
       set.delete(source);

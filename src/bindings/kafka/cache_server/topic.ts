@@ -30,6 +30,8 @@ export interface TopicHost {
   config(topic: string, signal: AbortSignal): Promise<CachedTopicConfig>;
   /** Called when the topic should no longer be followed (linger over, or missing and unwanted). */
   idle(follower: TopicFollower): void;
+  /** The topic was attached or released: it counts as recently used for eviction. */
+  used(topic: string): void;
 }
 
 function describe(error: unknown): string {
@@ -121,6 +123,7 @@ export class TopicFollower {
   /** Counts an attachment before its metadata is known, so no linger ends the topic meanwhile. */
   retain(): void {
     this.#attachments++;
+    this.#host.used(this.name);
     clearTimeout(this.#linger);
     this.#linger = undefined;
   }
@@ -128,6 +131,7 @@ export class TopicFollower {
   releaseOne(): void {
     if (this.#attachments === 0) return;
     this.#attachments--;
+    this.#host.used(this.name);
     if (this.#attachments > 0 || this.bootstrap || this.stopped) return;
     clearTimeout(this.#linger);
     if (this.#missing) {
