@@ -1,7 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +12,7 @@ import { loadConfigFile } from '../../src/config/index.ts';
 import { startKafka, type KafkaCluster } from '../../src/embedded/kafka/index.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import { BindingRegistry } from '../../src/engine/registry.ts';
+import { freePort } from '../support/ports.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed`;
@@ -22,15 +22,6 @@ let kafka: KafkaCluster;
 let stateDir: string;
 let port: number;
 let engine: Engine | undefined;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  assert.ok(address !== null && typeof address === 'object');
-  return address.port;
-}
 
 /**
  * The default registry, its filesystem binding told which file the config came from so that the

@@ -7,6 +7,7 @@ import { KafkaClient, KafkaClientBinding } from '../../src/bindings/kafka/client
 import { parseConfig, type TelemetryConfig } from '../../src/config/index.ts';
 import type { Binding } from '../../src/engine/binding.ts';
 import { startTelemetry, type Telemetry } from '../../src/telemetry/index.ts';
+import { freePort } from '../support/ports.ts';
 
 const logger = pino({ level: 'silent' });
 const CONFIG = parseConfig(
@@ -19,15 +20,6 @@ const CONFIG = parseConfig(
   'kgate.yaml',
   {},
 );
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  assert.ok(address !== null && typeof address === 'object');
-  return address.port;
-}
 
 function prometheus(port: number, path = '/metrics'): TelemetryConfig {
   return {
