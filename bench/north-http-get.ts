@@ -1,0 +1,390 @@
+// HTTP north side through tcp -> http -> http-kafka -> cache_client -> cache_server -> client:
+//   node bench/north-http-get.ts [--keys 1000000] [--fill-seconds 60] [--rate 2000] [--connections 50]
+//        [--seconds 10] [--put-clients 50] [--put-seconds 10] [--size 100] [--puts-only]
+// 1. Fills a compacted 8-partition topic with up to `keys` distinct keys, stopping after
+//    `fill-seconds` of producing, and waits until kgate's cache answers for the last key.
+// 2. `GET /items/{id}` of random filled keys, open loop at `rate` req/s over `connections`
+//    keep-alive connections; latency counts from each request's scheduled time, so queueing behind
+//    a slow gateway is included rather than hidden.
+// 3. `PUT /puts/{id}` (100 B bodies) from `put-clients` concurrent closed-loop clients for
+//    `put-seconds`, against the same number of concurrent single-record send() loops of a direct
+//    @platformatic/kafka Producer (acks -1, kgate's default) on the same broker.
+// kgate runs in this process; every client runs in a forked load process.
+
+import { Producer } from '@platformatic/kafka';
+import { Agent, request } from 'node:http';
+import { parseArgs } from 'node:util';
+import { fmt, loadAverage, PARTITIONS, printEnvironment, printTable, withBroker } from './lib/common.ts';
+import {
+  LoadProcess,
+  MiB,
+  ms,
+  now,
+  parentChannel,
+  sampleRss,
+  Samples,
+  startGateway,
+  summarize,
+  type Latency,
+} from './north-common.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    keys: { type: 'string', default: '1000000' },
+    'fill-seconds': { type: 'string', default: '60' },
+    rate: { type: 'string', default: '2000' },
+    connections: { type: 'string', default: '50' },
+    seconds: { type: 'string', default: '10' },
+    'put-clients': { type: 'string', default: '50' },
+    'put-seconds': { type: 'string', default: '10' },
+    size: { type: 'string', default: '100' },
+    'puts-only': { type: 'boolean', default: false },
+    role: { type: 'string', default: 'gateway' },
+    port: { type: 'string', default: '0' },
+    bootstrap: { type: 'string', default: '' },
+    topic: { type: 'string', default: '' },
+    'put-topic': { type: 'string', default: '' },
+  },
+});
+const maxKeys = Number(args.keys);
+const fillSeconds = Number(args['fill-seconds']);
+const rate = Number(args.rate);
+const connections = Number(args.connections);
+const seconds = Number(args.seconds);
+const putClients = Number(args['put-clients']);
+const putSeconds = Number(args['put-seconds']);
+const size = Math.max(32, Number(args.size));
+const putsOnly = args['puts-only'];
+
+interface Phase {
+  readonly name: string;
+  readonly requests: number;
+  readonly ok: number;
+  readonly elapsedMs: number;
+  readonly latency: Latency;
+  readonly note: string;
+}
+
+type Down = { type: 'phase'; phase: 'fill' | 'get' | 'put-kgate' | 'put-direct' };
+type Up = { type: 'filled'; keys: number; fillMs: number; warmMs: number } | { type: 'done'; phase: Phase };
+
+function body(id: string): Buffer {
+  return Buffer.from(JSON.stringify({ id, v: 'x'.repeat(size) }).slice(0, size - 2) + '"}');
+}
+
+function sleep(msToWait: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, msToWait));
+}
+
+function call(
+  agent: Agent,
+  method: 'GET' | 'PUT',
+  path: string,
+  payload?: Buffer,
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve) => {
+    const headers: Record<string, string> =
+      payload === undefined
+        ? {}
+        : { 'content-type': 'application/json', 'content-length': String(payload.length) };
+    const req = request(
+      { agent, host: '127.0.0.1', port: Number(args.port), method, path, headers },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
+        res.on('error', () => resolve({ status: 0, text: '' }));
+      },
+    );
+    req.on('error', () => resolve({ status: 0, text: '' }));
+    req.end(payload);
+  });
+}
+
+async function fill(): Promise<{ keys: number; fillMs: number }> {
+  const producer = new Producer({
+    clientId: 'bench-north-fill',
+    bootstrapBrokers: args.bootstrap.split(','),
+    acks: 1,
+  });
+  const batch = 1000;
+  const started = now();
+  const stopAt = started + fillSeconds * 1000;
+  let next = 0;
+  try {
+    // Several batches in flight keep the broker busy while the next batch is encoded.
+    const worker = async (): Promise<void> => {
+      while (next < maxKeys && now() < stopAt) {
+        const from = next;
+        const to = Math.min(maxKeys, from + batch);
+        next = to;
+        const messages = [];
+        for (let i = from; i < to; i++)
+          messages.push({ topic: args.topic, key: Buffer.from(String(i)), value: body(String(i)) });
+        await producer.send({ messages });
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, worker));
+  } finally {
+    await producer.close();
+  }
+  return { keys: next, fillMs: now() - started };
+}
+
+async function getPhase(agent: Agent, keys: number): Promise<Phase> {
+  const latencies = new Samples();
+  const statuses = new Map<number, number>();
+  let issued = 0;
+  let outstanding = 0;
+  let dropped = 0;
+  const started = now();
+  const total = Math.round(rate * seconds);
+  let lastDone = started;
+  const one = async (scheduled: number): Promise<void> => {
+    outstanding++;
+    const id = Math.floor(Math.random() * keys);
+    const { status } = await call(agent, 'GET', `/items/${id}`);
+    lastDone = now();
+    latencies.push(lastDone - scheduled);
+    statuses.set(status, (statuses.get(status) ?? 0) + 1);
+    outstanding--;
+  };
+  const pending: Promise<void>[] = [];
+  while (issued < total) {
+    const due = Math.min(total, Math.floor(((now() - started) * rate) / 1000));
+    for (; issued < due; issued++) {
+      // A gateway far behind would otherwise grow the queue without bound.
+      if (outstanding > 20_000) dropped++;
+      else pending.push(one(started + (issued * 1000) / rate));
+    }
+    await sleep(1);
+  }
+  // A gateway far slower than the target rate would keep this phase going for hours: requests
+  // still unanswered 30 s after the last was due are cut off and reported, not waited for.
+  let timer: NodeJS.Timeout | undefined;
+  const settled = await Promise.race([
+    Promise.all(pending).then(() => true),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), 30_000))),
+  ]);
+  clearTimeout(timer);
+  const unanswered = settled ? 0 : outstanding;
+  if (!settled) {
+    agent.destroy();
+    // Lets the gateway see the closed connections and drop their work before the next phase.
+    await sleep(5_000);
+  }
+  return {
+    name: `GET /items/{id}, open loop ${fmt(rate)} req/s, ${connections} connections`,
+    requests: issued - dropped,
+    ok: statuses.get(200) ?? 0,
+    elapsedMs: lastDone - started,
+    latency: summarize(latencies.view()),
+    note:
+      [...statuses].map(([s, n]) => `${s}: ${fmt(n)}`).join(', ') +
+      (unanswered > 0 ? `, ${fmt(unanswered)} unanswered after 30 s (not in the percentiles)` : '') +
+      (dropped > 0 ? `, ${fmt(dropped)} not sent (over 20,000 outstanding)` : ''),
+  };
+}
+
+async function putKgate(agent: Agent): Promise<Phase> {
+  const latencies = new Samples();
+  let ok = 0;
+  let failed = 0;
+  let lastError = '';
+  const started = now();
+  const stopAt = started + putSeconds * 1000;
+  const client = async (c: number): Promise<void> => {
+    for (let i = 0; now() < stopAt; i++) {
+      const id = `${c}-${i}`;
+      const t0 = now();
+      const { status, text } = await call(agent, 'PUT', `/puts/${id}`, body(id));
+      latencies.push(now() - t0);
+      if (status === 204) ok++;
+      else {
+        failed++;
+        lastError = `${status} ${text.slice(0, 80)}`;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: putClients }, (_, c) => client(c)));
+  return {
+    name: `kgate PUT /puts/{id}, ${putClients} clients`,
+    requests: ok + failed,
+    ok,
+    elapsedMs: now() - started,
+    latency: summarize(latencies.view()),
+    note: failed > 0 ? `${fmt(failed)} failed, last: ${lastError}` : '',
+  };
+}
+
+async function putDirect(): Promise<Phase> {
+  const producer = new Producer({
+    clientId: 'bench-north-direct',
+    bootstrapBrokers: args.bootstrap.split(','),
+    acks: -1,
+  });
+  const latencies = new Samples();
+  let ok = 0;
+  let failed = 0;
+  const started = now();
+  const stopAt = started + putSeconds * 1000;
+  try {
+    const client = async (c: number): Promise<void> => {
+      for (let i = 0; now() < stopAt; i++) {
+        const id = `${c}-${i}`;
+        const t0 = now();
+        try {
+          await producer.send({
+            messages: [{ topic: args['put-topic'], key: Buffer.from(id), value: body(id) }],
+          });
+          ok++;
+        } catch {
+          failed++;
+        }
+        latencies.push(now() - t0);
+      }
+    };
+    await Promise.all(Array.from({ length: putClients }, (_, c) => client(c)));
+  } finally {
+    await producer.close();
+  }
+  return {
+    name: `@platformatic/kafka send(), ${putClients} concurrent`,
+    requests: ok + failed,
+    ok,
+    elapsedMs: now() - started,
+    latency: summarize(latencies.view()),
+    note: failed > 0 ? `${fmt(failed)} failed` : '',
+  };
+}
+
+async function load(): Promise<void> {
+  const channel = parentChannel<Down, Up>();
+  const agent = new Agent({ keepAlive: true, maxSockets: connections, maxTotalSockets: connections });
+  const putAgent = new Agent({ keepAlive: true, maxSockets: putClients, maxTotalSockets: putClients });
+  let keys = 0;
+  for (;;) {
+    const message = await channel.next();
+    if (message.phase === 'fill') {
+      const filled = await fill();
+      keys = filled.keys;
+      // The cache answers a GET only once it has caught up with the topic's head (else 504), so
+      // the first 200 for the last key means the whole fill is cached.
+      const warmStarted = now();
+      const last = String(keys - 1);
+      for (;;) {
+        const { status } = await call(agent, 'GET', `/items/${last}`);
+        if (status === 200) break;
+        if (now() - warmStarted > 300_000)
+          throw new Error(`the cache did not warm up (last status ${status})`);
+        await sleep(500);
+      }
+      channel.send({ type: 'filled', keys, fillMs: filled.fillMs, warmMs: now() - warmStarted });
+    } else if (message.phase === 'get') {
+      const getAgent = new Agent({ keepAlive: true, maxSockets: connections, maxTotalSockets: connections });
+      channel.send({ type: 'done', phase: await getPhase(getAgent, keys) });
+      getAgent.destroy();
+    } else if (message.phase === 'put-kgate') channel.send({ type: 'done', phase: await putKgate(putAgent) });
+    else channel.send({ type: 'done', phase: await putDirect() });
+  }
+}
+
+async function gateway(): Promise<void> {
+  const command =
+    `node bench/north-http-get.ts --keys ${maxKeys} --fill-seconds ${fillSeconds} --rate ${rate} ` +
+    `--connections ${connections} --seconds ${seconds} --put-clients ${putClients} --put-seconds ${putSeconds} --size ${size}` +
+    (putsOnly ? ' --puts-only' : '');
+  printEnvironment(command);
+  const report = await withBroker(15 * 60_000, async (cluster) => {
+    const topic = `north-items-${Date.now()}`;
+    const putTopic = `north-puts-${Date.now()}`;
+    await cluster.createTopic(topic, { partitions: PARTITIONS, configs: { 'cleanup.policy': 'compact' } });
+    await cluster.createTopic(putTopic, { partitions: PARTITIONS });
+    const gw = await startGateway('north-http', [
+      '  north_tcp: { type: tcp, kind: server, options: { host: 127.0.0.1, port: 0 }, exit: north_http }',
+      '  north_http: { type: http, kind: server, exit: north_http_kafka }',
+      '  north_http_kafka:',
+      '    type: http-kafka',
+      '    kind: proxy',
+      '    routes:',
+      '      - when: [{ method: GET, path: "/items/{id}" }]',
+      '        exit: cache_client',
+      `        with: { capability: fetch, topic: ${topic}, filters: [{ key: "\${params.id}" }] }`,
+      '      - when: [{ method: PUT, path: "/puts/{id}" }]',
+      '        exit: cache_client',
+      `        with: { capability: produce, topic: ${putTopic}, key: "\${params.id}" }`,
+      '  cache_client: { type: kafka, kind: cache_client, exit: cache_server }',
+      // --puts-only measures PUT alone: no fill, no GET phase, nothing cached up front.
+      `  cache_server: { type: kafka, kind: cache_server, options: { bootstrap: [${putsOnly ? '' : topic}] }, exit: south }`,
+      `  south: { type: kafka, kind: client, options: { servers: ["${cluster.bootstrap}"] } }`,
+    ]);
+    const rss = sampleRss();
+    const child = new LoadProcess<Up, Down>(import.meta.filename, [
+      ...['--keys', String(maxKeys), '--fill-seconds', String(fillSeconds), '--rate', String(rate)],
+      ...['--connections', String(connections), '--seconds', String(seconds), '--size', String(size)],
+      ...[
+        '--put-clients',
+        String(putClients),
+        '--put-seconds',
+        String(putSeconds),
+        '--port',
+        String(gw.port),
+      ],
+      ...['--bootstrap', cluster.bootstrap, '--topic', topic, '--put-topic', putTopic],
+    ]);
+    const phase = async (name: Down['phase']): Promise<Phase> => {
+      child.send({ type: 'phase', phase: name });
+      const answer = await child.next();
+      if (answer.type !== 'done') throw new Error('unexpected message from the load process');
+      console.error(`done: ${answer.phase.name}`);
+      return answer.phase;
+    };
+    try {
+      let filled: { keys: number; fillMs: number; warmMs: number } = { keys: 0, fillMs: 0, warmMs: 0 };
+      if (!putsOnly) {
+        child.send({ type: 'phase', phase: 'fill' });
+        const answer = await child.next();
+        if (answer.type !== 'filled') throw new Error('unexpected message from the load process');
+        filled = answer;
+        console.error(
+          `filled ${filled.keys} keys in ${Math.round(filled.fillMs)} ms, cache warm ${Math.round(filled.warmMs)} ms later`,
+        );
+      }
+      const loadAfterFill = loadAverage();
+      const phases = [
+        ...(putsOnly ? [] : [await phase('get')]),
+        await phase('put-direct'),
+        await phase('put-kgate'),
+        await phase('put-direct'),
+      ];
+      return { filled, phases, loadAfterFill, rss: rss.peak() };
+    } finally {
+      rss.stop();
+      await child.close();
+      await gw.stop();
+    }
+  });
+  const { filled } = report;
+  console.log(
+    `\n${fmt(filled.keys)} keys of ${size} B produced in ${fmt(filled.fillMs / 1000, 1)} s; ` +
+      `kgate answered the last key ${fmt(filled.warmMs / 1000, 1)} s after the fill ended; ` +
+      `load average after the fill: ${report.loadAfterFill}; kgate peak RSS ${fmt(report.rss / MiB)} MiB`,
+  );
+  printTable(
+    ['scenario', 'requests', 'ok', 'ok/s', 'p50 ms', 'p99 ms', 'max ms', 'status / notes'],
+    report.phases.map((p) => [
+      p.name,
+      fmt(p.requests),
+      fmt(p.ok),
+      fmt(p.ok / (p.elapsedMs / 1000)),
+      ms(p.latency.p50),
+      ms(p.latency.p99),
+      ms(p.latency.max),
+      p.note,
+    ]),
+  );
+  console.log(`load average at end: ${loadAverage()}`);
+}
+
+if (args.role === 'load') await load();
+else await gateway();
