@@ -14,6 +14,7 @@ import { CacheServerBinding, type CacheServerTuning } from '../../src/bindings/k
 import { KafkaClient, type KafkaApi } from '../../src/bindings/kafka/client/index.ts';
 import { startKafka, type KafkaCluster } from '../../src/embedded/kafka/index.ts';
 import type { Binding } from '../../src/engine/binding.ts';
+import { kafkaExit } from '../support/kafka-exit.ts';
 
 const TUNING: Partial<CacheServerTuning> = {
   metadataRefreshMs: 500,
@@ -48,17 +49,7 @@ after(async () => {
 });
 
 function exit(): Binding & KafkaApi {
-  return {
-    name: 'south',
-    start: () => Promise.resolve(),
-    stop: () => Promise.resolve(),
-    metadata: (topics, options) => client.metadata(topics, options),
-    describeTopicConfigs: (topic, options) => client.describeTopicConfigs(topic, options),
-    listOffsets: (topic, partition, spec, isolation, options) =>
-      client.listOffsets(topic, partition, spec, isolation, options),
-    fetch: (topic, partition, from, options) => client.fetch(topic, partition, from, options),
-    produce: (topic, partition, records, options) => client.produce(topic, partition, records, options),
-  };
+  return kafkaExit(client);
 }
 
 async function waitFor(what: string, condition: () => boolean, timeoutMs = 30_000): Promise<void> {

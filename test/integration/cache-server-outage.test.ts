@@ -14,6 +14,7 @@ import { parseConfig } from '../../src/config/index.ts';
 import { startKafka, type KafkaCluster } from '../../src/embedded/kafka/index.ts';
 import type { Binding } from '../../src/engine/binding.ts';
 import { Engine } from '../../src/engine/engine.ts';
+import { kafkaExit } from '../support/kafka-exit.ts';
 
 const logger = pino({ level: process.env['KGATE_TEST_LOG'] ?? 'silent' });
 let kafka: KafkaCluster;
@@ -67,17 +68,7 @@ async function produce(topic: string, from: number, to: number): Promise<void> {
 
 /** A KafkaClient never started, as a binding: nothing has waited for a broker before the cache_server starts. */
 function unstarted(client: KafkaClient): Binding & KafkaApi {
-  return {
-    name: 'south',
-    start: () => Promise.resolve(),
-    stop: () => client.close(),
-    metadata: (topics, options) => client.metadata(topics, options),
-    describeTopicConfigs: (topic, options) => client.describeTopicConfigs(topic, options),
-    listOffsets: (topic, partition, spec, isolation, options) =>
-      client.listOffsets(topic, partition, spec, isolation, options),
-    fetch: (topic, partition, from, options) => client.fetch(topic, partition, from, options),
-    produce: (topic, partition, records, options) => client.produce(topic, partition, records, options),
-  };
+  return kafkaExit(client, { stop: () => client.close() });
 }
 
 describe('cache_server and broker outages', () => {

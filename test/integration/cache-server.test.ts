@@ -23,6 +23,7 @@ import {
 } from '../../src/bindings/kafka/client/index.ts';
 import { ensureKafkaLibs, startKafka, type KafkaCluster } from '../../src/embedded/kafka/index.ts';
 import type { Binding } from '../../src/engine/binding.ts';
+import { kafkaExit } from '../support/kafka-exit.ts';
 
 const TUNING: Partial<CacheServerTuning> = {
   lingerMs: 1_000,
@@ -70,14 +71,7 @@ after(async () => {
 
 /** The client binding, with every fetch's start offset recorded. */
 function spied(fetches: Array<{ partition: number; from: bigint }>): Binding & KafkaApi {
-  return {
-    name: 'south',
-    start: () => Promise.resolve(),
-    stop: () => Promise.resolve(),
-    metadata: (topics, options) => south.metadata(topics, options),
-    describeTopicConfigs: (topic, options) => south.describeTopicConfigs(topic, options),
-    listOffsets: (topic, partition, spec, isolation, options) =>
-      south.listOffsets(topic, partition, spec, isolation, options),
+  return kafkaExit(south, {
     fetch: (
       topic: string,
       partition: number,
@@ -87,8 +81,7 @@ function spied(fetches: Array<{ partition: number; from: bigint }>): Binding & K
       fetches.push({ partition, from });
       return south.fetch(topic, partition, from, options);
     },
-    produce: (topic, partition, records, options) => south.produce(topic, partition, records, options),
-  };
+  });
 }
 
 async function server(
