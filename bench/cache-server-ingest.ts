@@ -17,6 +17,7 @@ import { CacheServerBinding } from '../src/bindings/kafka/cache_server/index.ts'
 import { KafkaClient, type FetchResult, type KafkaApi } from '../src/bindings/kafka/client/index.ts';
 import { kafkaVersion, startKafka, type KafkaCluster } from '../src/embedded/kafka/index.ts';
 import type { Binding } from '../src/engine/binding.ts';
+import { kafkaExit } from '../test/support/kafka-exit.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -100,15 +101,7 @@ function counting(
   client: KafkaClient,
   fetched: { records: number; bytes: number; from: bigint[] },
 ): Binding & KafkaApi {
-  return {
-    name: 'south',
-    start: () => Promise.resolve(),
-    stop: () => Promise.resolve(),
-    metadata: (topics, options) => client.metadata(topics, options),
-    describeTopicConfigs: (topic, options) => client.describeTopicConfigs(topic, options),
-    listOffsets: (topic, partition, spec, isolation, options) =>
-      client.listOffsets(topic, partition, spec, isolation, options),
-    produce: (topic, partition, records, options) => client.produce(topic, partition, records, options),
+  return kafkaExit(client, {
     fetch: (topic, partition, from, options) => {
       fetched.from[partition] = from;
       const inner = client.fetch(topic, partition, from, options);
@@ -124,7 +117,7 @@ function counting(
       })();
       return outer;
     },
-  };
+  });
 }
 
 function cacheServer(dir: string, topic: string, exit: Binding & KafkaApi): CacheServerBinding {
