@@ -1,10 +1,19 @@
 // Fan-out of one 8-partition topic: N cache_client streams in this process (N = 10, 100, 1000 by
-// default) against 100 direct @platformatic/kafka consumers, each group its own, all live.
-//   node bench/cache-client-fanout.ts [--rate 500] [--seconds 10] [--size 100] [--streams 10,100,1000] [--direct 100]
-// A @platformatic/kafka producer sends `rate` messages/s for `seconds`, each stamped with its send
-// time; every consumer records produce-to-delivery latency. Broker fetch requests are counted from
-// kgate_kafka_client_requests_total for kgate and from @platformatic/kafka's consumer:fetches
-// diagnostics channel for the direct consumers.
+// default) against 100 direct consumers, each its own group.
+//   node bench/cache-client-fanout.ts [--mode live|drain] [--streams 10,100,1000] [--direct 100] [--size 100]
+//   live:  [--rate 500] [--seconds 10]
+//   drain: [--messages 100000] [--max-seconds 60] [--peers platformatic,rdkafka] [--batch 0]
+// live: a @platformatic/kafka producer sends `rate` messages/s for `seconds`, each stamped with its
+// send time; every consumer is live and records produce-to-delivery latency.
+// drain: the topic is filled with `messages` first; then every consumer reads all of it from the
+// earliest offset as fast as it can, so delivered msgs/s is the consumers' own throughput, not the
+// producer's rate. kgate's cache has ingested the topic before the clock starts (its ingest is
+// reported apart); with --batch N its streams are read with nextBatch(N) instead of for await. Direct consumers are @platformatic/kafka Consumers and, when bench/ has
+// @confluentinc/kafka-javascript built, librdkafka KafkaConsumers. Every consumer does the same work
+// per message: count it, add its value's length, compare its own count with the total.
+// Broker fetch requests are counted from kgate_kafka_client_requests_total for kgate, from
+// @platformatic/kafka's consumer:fetches diagnostics channel and from librdkafka's statistics
+// (brokers.*.req.Fetch) for the direct consumers.
 
 import { Consumer, Producer } from '@platformatic/kafka';
 import { randomUUID } from 'node:crypto';
@@ -20,6 +29,7 @@ import { CacheClientBinding, type CacheStream } from '../src/bindings/kafka/cach
 import { parseConfig } from '../src/config/index.ts';
 import type { KafkaCluster } from '../src/embedded/kafka/index.ts';
 import { Engine } from '../src/engine/engine.ts';
+import { runDrain } from './lib/fanout-drain.ts';
 import {
   fmt,
   loadAverage,
@@ -37,8 +47,15 @@ const { values: args } = parseArgs({
     size: { type: 'string', default: '100' },
     streams: { type: 'string', default: '10,100,1000' },
     direct: { type: 'string', default: '100' },
+    mode: { type: 'string', default: 'live' },
+    messages: { type: 'string', default: '100000' },
+    'max-seconds': { type: 'string', default: '60' },
+    peers: { type: 'string', default: 'platformatic,rdkafka' },
+    batch: { type: 'string', default: '0' },
   },
 });
+const mode = args.mode;
+if (mode !== 'live' && mode !== 'drain') throw new Error(`--mode ${mode}: expected live or drain`);
 const rate = Number(args.rate);
 const seconds = Number(args.seconds);
 const size = Math.max(16, Number(args.size));
@@ -230,30 +247,45 @@ async function runDirect(cluster: KafkaCluster, n: number, signal: AbortSignal):
   }
 }
 
-const command = `node bench/cache-client-fanout.ts --rate ${rate} --seconds ${seconds} --size ${size} --streams ${args.streams} --direct ${directCount}`;
-printEnvironment(command);
-const results = await withBroker(20 * 60_000, async (cluster, signal) => {
-  const out: Result[] = [];
-  for (const n of streamCounts) {
-    out.push(await runKgate(cluster, n, signal));
-    console.error(`done: ${out.at(-1)?.name}`);
-  }
-  if (directCount > 0) out.push(await runDirect(cluster, directCount, signal));
-  return out;
-});
-console.log(`\n${fmt(produced)} messages of ${size} B at ${fmt(rate)}/s over ${PARTITIONS} partitions`);
-printTable(
-  ['consumers', 'delivered / expected', 'delivered msgs/s', 'broker fetches', 'p50 ms', 'p99 ms'],
-  results.map((r) => {
-    const sorted = Float64Array.from(r.latencies).sort();
-    return [
-      r.name,
-      `${fmt(r.delivered)} / ${fmt(r.consumers * produced)}`,
-      fmt(r.delivered / (r.elapsedMs / 1000)),
-      fmt(r.fetches),
-      fmt(percentile(sorted, 50), 1),
-      fmt(percentile(sorted, 99), 1),
-    ];
-  }),
-);
-console.log(`load average at end: ${loadAverage()}`);
+async function runLive(): Promise<void> {
+  const command = `node bench/cache-client-fanout.ts --mode live --rate ${rate} --seconds ${seconds} --size ${size} --streams ${args.streams} --direct ${directCount}`;
+  printEnvironment(command);
+  const results = await withBroker(20 * 60_000, async (cluster, signal) => {
+    const out: Result[] = [];
+    for (const n of streamCounts) {
+      out.push(await runKgate(cluster, n, signal));
+      console.error(`done: ${out.at(-1)?.name}`);
+    }
+    if (directCount > 0) out.push(await runDirect(cluster, directCount, signal));
+    return out;
+  });
+  console.log(`\n${fmt(produced)} messages of ${size} B at ${fmt(rate)}/s over ${PARTITIONS} partitions`);
+  printTable(
+    ['consumers', 'delivered / expected', 'delivered msgs/s', 'broker fetches', 'p50 ms', 'p99 ms'],
+    results.map((r) => {
+      const sorted = Float64Array.from(r.latencies).sort();
+      return [
+        r.name,
+        `${fmt(r.delivered)} / ${fmt(r.consumers * produced)}`,
+        fmt(r.delivered / (r.elapsedMs / 1000)),
+        fmt(r.fetches),
+        fmt(percentile(sorted, 50), 1),
+        fmt(percentile(sorted, 99), 1),
+      ];
+    }),
+  );
+  console.log(`load average at end: ${loadAverage()}`);
+}
+
+if (mode === 'live') await runLive();
+else
+  await runDrain({
+    streams: streamCounts,
+    direct: directCount,
+    size,
+    messages: Number(args.messages),
+    maxSeconds: Number(args['max-seconds']),
+    peers: new Set(args.peers.split(',')),
+    batch: Number(args.batch),
+    kgateFetches,
+  });

@@ -13,6 +13,7 @@
 
 import { Producer } from '@platformatic/kafka';
 import { Agent, request } from 'node:http';
+import type { Counter } from 'prom-client';
 import { parseArgs } from 'node:util';
 import { fmt, loadAverage, PARTITIONS, printEnvironment, printTable, withBroker } from './lib/common.ts';
 import {
@@ -25,6 +26,7 @@ import {
   Samples,
   startGateway,
   summarize,
+  type Gateway,
   type Latency,
 } from './north-common.ts';
 
@@ -351,13 +353,16 @@ async function gateway(): Promise<void> {
         );
       }
       const loadAfterFill = loadAverage();
-      const phases = [
-        ...(putsOnly ? [] : [await phase('get')]),
-        await phase('put-direct'),
-        await phase('put-kgate'),
-        await phase('put-direct'),
-      ];
-      return { filled, phases, loadAfterFill, rss: rss.peak() };
+      const phases = [...(putsOnly ? [] : [await phase('get')]), await phase('put-direct')];
+      // How the kgate PUTs reached the broker: PUTs per Produce request is the client's merging,
+      // Fetch requests meanwhile the polling that shares the connection.
+      const before = await kgateRequests(gw.engine);
+      const putPhase = await phase('put-kgate');
+      const during = await kgateRequests(gw.engine);
+      phases.push(putPhase, await phase('put-direct'));
+      const produces = during.produce - before.produce;
+      const requests = { produce: produces, fetch: during.fetch - before.fetch, puts: putPhase.ok };
+      return { filled, phases, loadAfterFill, rss: rss.peak(), requests };
     } finally {
       rss.stop();
       await child.close();
@@ -383,7 +388,21 @@ async function gateway(): Promise<void> {
       p.note,
     ]),
   );
+  const { requests } = report;
+  console.log(
+    `kgate PUT phase: ${fmt(requests.produce)} Produce requests (${fmt(requests.puts / Math.max(1, requests.produce), 1)} PUTs each), ` +
+      `${fmt(requests.fetch)} Fetch requests`,
+  );
   console.log(`load average at end: ${loadAverage()}`);
+}
+
+/** Requests kgate's Kafka client has sent so far, by API. */
+async function kgateRequests(engine: Gateway['engine']): Promise<{ produce: number; fetch: number }> {
+  const metric = engine.metrics.getSingleMetric('kgate_kafka_client_requests_total') as Counter | undefined;
+  const values = metric === undefined ? [] : (await metric.get()).values;
+  const sum = (api: string): number =>
+    values.filter((v) => String(v.labels['api']).toLowerCase() === api).reduce((a, v) => a + v.value, 0);
+  return { produce: sum('produce'), fetch: sum('fetch') };
 }
 
 if (args.role === 'load') await load();

@@ -89,6 +89,11 @@ export interface SseStream {
    * closed instead of unbounded buffering. Returns false on a closed stream too (and sends nothing).
    */
   send(event: SseEvent): boolean;
+  /**
+   * Queues `count` events already framed by `sse/framing.ts`, in one write: a handler with several
+   * events ready pays for one write rather than one per event. Returns like send().
+   */
+  sendFramed(frames: string, count: number): boolean;
   /** Resolves once the client has caught up, or the stream has closed. */
   drained(): Promise<void>;
   /** A `:` comment line; clients ignore it, proxies see traffic. */

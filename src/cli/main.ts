@@ -25,6 +25,10 @@ program
     'encoded record bytes each cache_server may keep, e.g. 10GiB (default $KGATE_CACHE_MAX_BYTES or no limit)',
   )
   .option(
+    '-w, --workers <count>',
+    'worker threads serving consumers beside the main thread (default $KGATE_WORKERS or 0)',
+  )
+  .option(
     '--start-timeout <seconds>',
     'how long each binding may wait for what it needs, e.g. the brokers (default 30; 0: no limit)',
     Number,

@@ -31,6 +31,11 @@ export interface BindingContext {
    * Encoded record bytes each cache_server may keep (`--cache-max-bytes`); undefined for no limit.
    */
   readonly cacheMaxBytes?: number;
+  /**
+   * Other threads of this process listen on the same ports (`kgate start --workers`): listeners
+   * bind with SO_REUSEPORT so that the kernel spreads connections across the threads.
+   */
+  readonly sharedListeners?: boolean;
   /** The started binding of that name; throws if the name is unknown (config validation prevents it). */
   lookup(name: string): Binding;
 }

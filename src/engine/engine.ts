@@ -15,6 +15,8 @@ export interface EngineOptions {
   readonly startTimeoutMs?: number;
   /** Passed to every binding as `BindingContext.cacheMaxBytes`. */
   readonly cacheMaxBytes?: number;
+  /** Passed to every binding as `BindingContext.sharedListeners`. */
+  readonly sharedListeners?: boolean;
 }
 
 /** Builds the binding graph of one config, starts it in dependency order and stops it in reverse. */
@@ -115,6 +117,7 @@ export class Engine {
       stateDir: join(this.#options.stateDir, config.name),
       configFile: this.#config.file,
       ...(this.#options.cacheMaxBytes === undefined ? {} : { cacheMaxBytes: this.#options.cacheMaxBytes }),
+      ...(this.#options.sharedListeners === true ? { sharedListeners: true } : {}),
       lookup: (name) => {
         const found = this.#byName.get(name);
         if (found === undefined) throw new Error(`binding ${config.name}: exit ${name} is not started`);

@@ -2,10 +2,12 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { defaultRegistry } from '../bindings/index.ts';
+import type { CacheServerApi } from '../bindings/kafka/cache_server/api.ts';
 import { ConfigError, formatDiagnostic, loadConfigFile, type LoadedConfig } from '../config/index.ts';
 import { startTelemetry, type Telemetry } from '../telemetry/index.ts';
 import { Engine, messageOf } from './engine.ts';
 import { watchConfigFile, type ConfigWatcher, type ReloadPlan } from './reload.ts';
+import { WorkerPool } from './workers/pool.ts';
 
 export interface RunOptions {
   readonly configFile: string;
@@ -16,6 +18,8 @@ export interface RunOptions {
   readonly startTimeoutMs?: number;
   /** Encoded record bytes each cache_server may keep; defaults to KGATE_CACHE_MAX_BYTES, else no limit. */
   readonly cacheMaxBytes?: number;
+  /** Worker threads serving beside the main thread; defaults to KGATE_WORKERS, else 0 (none). */
+  readonly workers?: number;
 }
 
 export interface Running {
@@ -24,6 +28,8 @@ export interface Running {
   readonly config: LoadedConfig;
   /** Replaced when a reload restarts telemetry. */
   readonly telemetry: Telemetry;
+  /** The worker threads, when started with any. */
+  readonly workers: WorkerPool | undefined;
   /**
    * Re-reads the config file and applies it (see `Engine.reload`); an invalid file is logged and
    * changes nothing. Reloads run one at a time; `trigger` names the cause in the log.
@@ -76,6 +82,21 @@ export function parseByteSize(text: string): number | undefined {
   return Number.isSafeInteger(value) && value > 0 ? value : undefined;
 }
 
+/** How many worker threads to run: the option, else KGATE_WORKERS, else none. */
+export function workerCount(options: Pick<RunOptions, 'workers' | 'env'>): number {
+  const raw = options.workers ?? (options.env ?? process.env)['KGATE_WORKERS'];
+  if (raw === undefined || (typeof raw === 'string' && raw.trim() === '')) return 0;
+  const count = Number(raw);
+  if (!Number.isInteger(count) || count < 0 || count > 64)
+    throw new Error(`workers: not a number of threads from 0 to 64: "${raw}"`);
+  return count;
+}
+
+function isCacheServer(binding: unknown): binding is CacheServerApi {
+  const candidate = binding as Partial<CacheServerApi> | undefined;
+  return typeof candidate?.attach === 'function' && typeof candidate.produce === 'function';
+}
+
 /** Loads, validates and starts one config; the caller decides when to stop. */
 export async function startGateway(options: RunOptions): Promise<Running> {
   // The text of the last load or reload attempt: file events that leave it as it was (touch, a
@@ -83,14 +104,37 @@ export async function startGateway(options: RunOptions): Promise<Running> {
   let lastText = await readFile(options.configFile, 'utf8').catch(() => undefined);
   const config = await loadConfigFile(options.configFile, options.env ?? process.env);
   for (const warning of config.warnings) options.logger.warn(formatDiagnostic(warning));
+  const workers = workerCount(options);
+  const stateDir = options.stateDir ?? defaultStateDir(options.configFile, options.env);
   const engine = new Engine(config, defaultRegistry(), {
     logger: options.logger,
-    stateDir: options.stateDir ?? defaultStateDir(options.configFile, options.env),
+    stateDir,
     ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
     ...cacheBudget(options),
+    ...(workers > 0 ? { sharedListeners: true } : {}),
   });
   await engine.start();
   const logger = options.logger;
+  let pool: WorkerPool | undefined;
+  if (workers > 0) {
+    try {
+      pool = await WorkerPool.start({
+        count: workers,
+        config,
+        stateDir,
+        logger,
+        ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
+        cacheServer: (name) => {
+          const binding = engine.binding(name);
+          return isCacheServer(binding) ? binding : undefined;
+        },
+        onFatal: (error) => exitFatally(logger, error, 'worker'),
+      });
+    } catch (error) {
+      await engine.stop(5_000);
+      throw error;
+    }
+  }
   const telemetryFor = (current: LoadedConfig): Promise<Telemetry> =>
     startTelemetry({
       config: current.telemetry,
@@ -102,10 +146,11 @@ export async function startGateway(options: RunOptions): Promise<Running> {
   try {
     telemetry = await telemetryFor(config);
   } catch (error) {
+    await pool?.stop(5_000);
     await engine.stop(5_000);
     throw error;
   }
-  logger.info({ config: config.name, bindings: config.bindings.size }, 'kgate started');
+  logger.info({ config: config.name, bindings: config.bindings.size, workers }, 'kgate started');
 
   let watcher: ConfigWatcher | undefined;
   let stopping = false;
@@ -144,6 +189,8 @@ export async function startGateway(options: RunOptions): Promise<Running> {
       logger.error({ trigger, err: error }, messageOf(error));
       return;
     }
+    // Workers follow only a config the main thread runs, since their cache is the main thread's.
+    await pool?.reload(next);
     // Readiness checks the bindings of the config it was started with, so a new set of names
     // needs a new telemetry server as much as a new telemetry section does.
     if (plan.telemetry || plan.added.length > 0 || plan.removed.length > 0) {
@@ -188,6 +235,7 @@ export async function startGateway(options: RunOptions): Promise<Running> {
     get telemetry() {
       return telemetry;
     },
+    workers: pool,
     reload,
     watchConfig() {
       if (watcher !== undefined || stopping) return;
@@ -204,7 +252,11 @@ export async function startGateway(options: RunOptions): Promise<Running> {
       await queue;
       // Readiness goes first so that load balancers stop sending work before the bindings drain.
       await telemetry.stop();
-      await engine.stop(drainMs);
+      // Workers' listeners and streams drain first, while the cache and Kafka chain they use
+      // through the main thread still run; the main thread gets what is left of the budget.
+      const started = Date.now();
+      await pool?.stop(drainMs);
+      await engine.stop(Math.max(drainMs - (Date.now() - started), 1_000));
     },
   };
   return running;
@@ -253,17 +305,20 @@ export function stopOnSignals(running: Running, logger: Logger, drainMs = 10_000
  * there and never reach this.
  */
 export function exitOnUncaughtErrors(logger: Logger): void {
-  let exiting = false;
-  const die = (error: unknown, origin: string): void => {
-    if (exiting) return;
-    exiting = true;
-    logger.fatal({ err: error, origin }, `fatal ${origin}: ${messageOf(error)}; exiting`);
-    // A flush that never calls back must not keep a broken process alive.
-    setTimeout(() => process.exit(1), 2_000).unref();
-    logger.flush(() => process.exit(1));
-  };
-  process.on('uncaughtException', (error) => die(error, 'uncaughtException'));
-  process.on('unhandledRejection', (reason) => die(reason, 'unhandledRejection'));
+  process.on('uncaughtException', (error) => exitFatally(logger, error, 'uncaughtException'));
+  process.on('unhandledRejection', (reason) => exitFatally(logger, reason, 'unhandledRejection'));
+}
+
+let exiting = false;
+
+/** Logs one fatal line, flushed so that it is the last, and exits 1. */
+export function exitFatally(logger: Logger, error: unknown, origin: string): void {
+  if (exiting) return;
+  exiting = true;
+  logger.fatal({ err: error, origin }, `fatal ${origin}: ${messageOf(error)}; exiting`);
+  // A flush that never calls back must not keep a broken process alive.
+  setTimeout(() => process.exit(1), 2_000).unref();
+  logger.flush(() => process.exit(1));
 }
 
 /**

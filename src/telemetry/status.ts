@@ -21,6 +21,11 @@ export interface BindingStatus {
 export interface CacheStatus {
   /** The cache_server binding. */
   readonly binding: string;
+  /**
+   * Why it has stopped ingesting from Kafka (a full disk); absent while it ingests. It still
+   * serves what it has cached, so this does not fail `/ready`.
+   */
+  readonly ingestProblem?: string;
   readonly partitions: readonly CachePartitionStatus[];
 }
 
@@ -40,6 +45,7 @@ export interface CachePartitionStatus {
 /** A binding that can list what it caches, such as a kafka cache_server. */
 interface CacheAware {
   status(): readonly CachePartitionStatus[];
+  ingestProblem?(): string | undefined;
 }
 
 function isCacheAware(binding: Binding): binding is Binding & CacheAware {
@@ -61,8 +67,14 @@ export async function collectStatus(
   const caches: CacheStatus[] = [];
   for (const { name } of configs) {
     const binding = source.binding(name);
-    if (binding !== undefined && isCacheAware(binding))
-      caches.push({ binding: name, partitions: binding.status() });
+    if (binding !== undefined && isCacheAware(binding)) {
+      const ingestProblem = binding.ingestProblem?.();
+      caches.push(
+        ingestProblem === undefined
+          ? { binding: name, partitions: binding.status() }
+          : { binding: name, ingestProblem, partitions: binding.status() },
+      );
+    }
   }
   return { stopping: source.stopping(), bindings, caches };
 }

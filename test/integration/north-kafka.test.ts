@@ -11,6 +11,7 @@ import type { TcpServerBinding } from '../../src/bindings/tcp/server.ts';
 import { parseConfig } from '../../src/config/index.ts';
 import { startKafka, type KafkaCluster } from '../../src/embedded/kafka/index.ts';
 import { Engine } from '../../src/engine/engine.ts';
+import { partitionForKey } from '../../src/bindings/kafka/cache_server/murmur2.ts';
 
 // The chain runs from a TCP listener to a real broker; every kind on the way must be built in.
 const KINDS: [string, string][] = [
@@ -298,6 +299,49 @@ describe('sse-kafka and http-kafka through a real chain and broker', { skip }, (
     );
 
     res = await fetch(url('/items/1'));
+    assert.equal(res.status, 404);
+    await res.text();
+  });
+
+  it('fetches one item by key with ETag, waits and a copy produced to another partition', async () => {
+    const id = 'keyed-1';
+    let res = await fetch(url(`/items/${id}`), { method: 'PUT', body: JSON.stringify({ v: 1 }) });
+    assert.equal(res.status, 204);
+    res = await fetch(url(`/items/${id}`));
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { v: 1 });
+    const etag = res.headers.get('etag') ?? '';
+    assert.notEqual(etag, '');
+
+    // Another key changing moves the ETag on but is no change of this item.
+    res = await fetch(url('/items/keyed-other'), { method: 'PUT', body: '{}' });
+    assert.equal(res.status, 204);
+    res = await fetch(url(`/items/${id}`), { headers: { 'if-none-match': etag } });
+    assert.equal(res.status, 304);
+    const moved = res.headers.get('etag') ?? '';
+    assert.notEqual(moved, '');
+
+    // A record of the key produced to the partition its hash does not pick wakes a waiting GET.
+    const elsewhere = 1 - partitionForKey(id, 2);
+    const started = Date.now();
+    const waiting = fetch(url(`/items/${id}`), { headers: { 'if-none-match': moved, prefer: 'wait=20' } });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await kafka.produce(ITEMS, [{ key: id, value: JSON.stringify({ v: 2 }), partition: elsewhere }]);
+    res = await waiting;
+    assert.equal(res.status, 200);
+    assert.ok(Date.now() - started < 15_000);
+    assert.deepEqual(await res.json(), { v: 2 });
+    const latest = res.headers.get('etag') ?? '';
+    assert.ok(latest !== '' && latest !== moved);
+
+    const idle = Date.now();
+    res = await fetch(url(`/items/${id}`), { headers: { 'if-none-match': latest, prefer: 'wait=1' } });
+    assert.equal(res.status, 304);
+    assert.ok(Date.now() - idle >= 900);
+
+    res = await fetch(url(`/items/${id}`), { method: 'DELETE' });
+    assert.equal(res.status, 204);
+    res = await fetch(url(`/items/${id}`));
     assert.equal(res.status, 404);
     await res.text();
   });

@@ -134,6 +134,50 @@ describe('evictToBudget', () => {
   });
 });
 
+describe('eviction accounting', () => {
+  it('counts an emptied topic as it is emptied, not a turn later', async () => {
+    // The store shows the least recently used topic gone as soon as its first chunk of deletes
+    // commits; a counter moved only when truncateBefore returned read 0 for it in between.
+    const store = open();
+    fill(store, 'lru', 0, 100, 10_000);
+    fill(store, 'recent', 0, 100, 10_000);
+    const lru = store.partition('lru', 0).stats().bytes;
+    const r = host(store, [], { lru: 1, recent: 2 });
+    const round = evictToBudget(r.host, lru + 1000, never);
+    const emptied = store.partition('lru', 0).stats();
+    assert.equal(emptied.records, 0);
+    assert.equal(emptied.logStartOffset, 100n);
+    assert.equal(r.evictedBytes, lru, 'every byte that went is counted by the time it shows');
+    const done = await round;
+    assert.equal(done?.evictedBytes, r.evictedBytes);
+    assert.deepEqual(done?.topics, ['lru', 'recent']);
+  });
+
+  it('counts what a truncation removes though another starts while it deletes', async () => {
+    // More records than one chunk of deletes: the first truncation yields between chunks, and a
+    // second one (the broker's log start, or expiry finding records below the log start) used to
+    // delete the rest and report it, leaving the first to report a fraction of what it dropped.
+    const store = open();
+    const p = store.partition('c', 0);
+    fill(store, 'c', 0, 5000, 10);
+    const bytes = p.stats().bytes;
+    let heard = 0;
+    const first = p.truncateBefore(5000n, (_records, b) => {
+      heard += b;
+    });
+    const second = p.truncateBefore(100n);
+    const leftovers = p.expire({ retentionMs: -1 });
+    const [a, b, e] = await Promise.all([first, second, leftovers]);
+    assert.equal(a.removedRecords, 5000);
+    assert.equal(a.removedBytes, bytes);
+    assert.equal(heard, bytes, 'each chunk is heard of as it commits');
+    assert.equal(b.removedRecords, 0);
+    assert.equal(e.removedRecords, 0);
+    assert.equal(p.stats().records, 0);
+    assert.equal(p.stats().bytes, 0);
+  });
+});
+
 describe('PartitionStore.headEnd', () => {
   it('ends the head after the record that reaches the size, within the scan limit', () => {
     const store = open();

@@ -89,6 +89,9 @@ class FakeTopic implements CachedTopic {
   partitions(): readonly number[] {
     return [...this.#partitions];
   }
+  producedEnd(): bigint {
+    return -1n;
+  }
   isReady(partition: number): boolean {
     return this.#ready.has(partition);
   }
@@ -451,6 +454,24 @@ describe('cache_client stream: merging partitions', () => {
     assert.equal(r.stream.progress.get(1), 4n);
     t.append(1, values(4, 1));
     assert.deepEqual((await r.take(1)).map(at), ['1:4']);
+    r.stream.close();
+  });
+
+  it('starts a live partition that was not ready at open at the broker end given for it', async () => {
+    const t = new FakeTopic('notready-live-end', { partitions: 2, notReady: [1], defaultOffset: 'live' });
+    // The broker held 2 records at open; the cache's first fetch brings those and 3 produced since.
+    const stream = new StreamClass({
+      topic: t,
+      exit: new FakeServer(),
+      options: {},
+      defaultOffset: 'live',
+      liveStarts: new Map([[1, 2n]]),
+    });
+    const r = new Reader(stream);
+    assert.ok(await r.idle());
+    t.append(1, values(0, 5));
+    t.setReady(1);
+    assert.deepEqual((await r.take(3)).map(at), ['1:2', '1:3', '1:4']);
     r.stream.close();
   });
 

@@ -57,6 +57,9 @@ class FakeTopic implements CachedTopic {
   partitions(): readonly number[] {
     return Array.from({ length: this.#count }, (_, i) => i);
   }
+  producedEnd(): bigint {
+    return -1n;
+  }
   isReady(partition: number): boolean {
     return this.ready.has(partition);
   }

@@ -6,7 +6,8 @@ import type { SseEvent, SseRequest, SseStream } from '../../src/bindings/north.t
 import type { CacheMessage } from '../../src/bindings/kafka/cache_client/index.ts';
 import { encodeProgress } from '../../src/bindings/http-kafka/etag.ts';
 import { compileEventId } from '../../src/bindings/sse-kafka/event-id.ts';
-import { SseKafkaProxyBinding, toEvent } from '../../src/bindings/sse-kafka/proxy.ts';
+import { formatEvent } from '../../src/bindings/sse/framing.ts';
+import { frameOf, SseKafkaProxyBinding, toEvent } from '../../src/bindings/sse-kafka/proxy.ts';
 import type { Binding } from '../../src/engine/binding.ts';
 import type { RouteConfig } from '../../src/config/index.ts';
 
@@ -71,6 +72,15 @@ describe('sse-kafka event ids', () => {
     assert.equal(toEvent(message(4, 'k', 'hello'), format).data, 'hello');
     assert.equal(toEvent(message(4, 'k', 'hello'), format).type, undefined);
   });
+
+  it('frames a message as formatEvent frames its event, sharing the data lines of a shared value', () => {
+    const format = compileEventId('["${base64(key)}","${etag}"]');
+    for (const m of [message(4, 'gone', null), message(5, 'k', 'two\nlines'), message(6, null, '')])
+      assert.equal(frameOf(m, format), formatEvent(toEvent(m, format)));
+    const shared = message(7, 'k', 'v');
+    const other = { ...shared, progress: new Map([[0, 99n]]) };
+    assert.equal(frameOf(other, format).split('\n').slice(1).join('\n'), 'data: v\n\n');
+  });
 });
 
 /** A cache stream stand-in that records how far it has been pulled. */
@@ -82,16 +92,20 @@ class FakeCacheStream {
   constructor(messages: CacheMessage[]) {
     this.messages = messages;
   }
-  async next(): Promise<IteratorResult<CacheMessage, undefined>> {
+  async nextBatch(max: number): Promise<CacheMessage[]> {
     for (;;) {
-      if (this.closed) return { done: true, value: undefined };
-      const m = this.messages[this.pulled];
-      if (m !== undefined) {
-        this.pulled++;
-        return { done: false, value: m };
+      if (this.closed) return [];
+      const batch = this.messages.slice(this.pulled, this.pulled + max);
+      if (batch.length > 0) {
+        this.pulled += batch.length;
+        return batch;
       }
       await new Promise<void>((resolve) => (this.#wake = resolve));
     }
+  }
+  push(...messages: CacheMessage[]): void {
+    this.messages.push(...messages);
+    this.#wake?.();
   }
   close(): void {
     this.closed = true;
@@ -101,6 +115,9 @@ class FakeCacheStream {
 
 class FakeSseStream implements SseStream {
   readonly sent: SseEvent[] = [];
+  /** Text of each sendFramed() call. */
+  readonly writes: string[] = [];
+  events = 0;
   readonly #controller = new AbortController();
   accepting = true;
   #drained: (() => void) | undefined;
@@ -108,6 +125,13 @@ class FakeSseStream implements SseStream {
   send(event: SseEvent): boolean {
     if (this.closed.aborted) return false;
     this.sent.push(event);
+    this.events++;
+    return this.accepting;
+  }
+  sendFramed(frames: string, count: number): boolean {
+    if (this.closed.aborted) return false;
+    this.writes.push(frames);
+    this.events += count;
     return this.accepting;
   }
   drained(): Promise<void> {
@@ -130,7 +154,14 @@ class FakeSseStream implements SseStream {
 const tick = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 10));
 
 async function proxyWith(open: (topic: string, options: unknown) => Promise<unknown>, routes: RouteConfig[]) {
-  const client = { name: 'north', start: async () => {}, stop: async () => {}, open, exitFor: () => ({}) };
+  const client = {
+    name: 'north',
+    start: async () => {},
+    stop: async () => {},
+    open,
+    lookup: async () => undefined,
+    exitFor: () => ({}),
+  };
   const proxy = new SseKafkaProxyBinding({
     config: { name: 'events', type: 'sse-kafka', kind: 'proxy', options: {}, routes },
     logger: pino({ level: 'silent' }),
@@ -159,7 +190,7 @@ describe('sse-kafka proxy', () => {
     },
   ];
 
-  it('stops pulling while the client is behind, and closes the cache stream with the event stream', async () => {
+  it('writes every ready message at once, stops pulling while the client is behind, and closes the cache stream with the event stream', async () => {
     const cache = new FakeCacheStream([message(0, 'a', '1'), message(1, 'a', '2'), message(2, 'a', '3')]);
     let opened: Record<string, unknown> | undefined;
     const proxy = await proxyWith(async (_topic, options) => {
@@ -170,12 +201,21 @@ describe('sse-kafka proxy', () => {
     stream.accepting = false;
     const serving = proxy.handleEventStream(request('/events/a'), stream);
     await tick();
-    assert.equal(stream.sent.length, 1);
-    assert.equal(cache.pulled, 1, 'nothing more is pulled before the client catches up');
+    assert.equal(stream.writes.length, 1, 'the three ready messages go out in one write');
+    assert.equal(stream.events, 3);
     assert.deepEqual(opened?.['filters'], [[{ key: Buffer.from('a') }]]);
+    cache.push(message(3, 'a', '4'), message(4, 'a', '5'));
+    await tick();
+    assert.equal(cache.pulled, 3, 'nothing more is pulled before the client catches up');
     stream.drain();
     await tick();
-    assert.equal(stream.sent.length, 3);
+    assert.equal(cache.pulled, 5);
+    assert.equal(stream.events, 5);
+    const format = compileEventId();
+    assert.equal(
+      stream.writes.join(''),
+      [0, 1, 2, 3, 4].map((i) => formatEvent(toEvent(message(i, 'a', String(i + 1)), format))).join(''),
+    );
     stream.close();
     await serving;
     assert.ok(cache.closed);

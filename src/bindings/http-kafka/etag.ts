@@ -6,7 +6,16 @@ import { formatProgress, parseProgress } from '../kafka/cache_client/index.ts';
  * instance (the position lives with the client) and it survives headers and event ids unescaped.
  */
 export function encodeProgress(progress: ReadonlyMap<number, bigint>): string {
-  return Buffer.from(formatProgress(progress), 'utf8').toString('base64url');
+  // Every SSE event carries one, so the usual case (partitions already in order) is built in one
+  // pass; formatProgress sorts.
+  let text = '';
+  let last = -1;
+  for (const [partition, offset] of progress) {
+    if (partition <= last) return Buffer.from(formatProgress(progress), 'latin1').toString('base64url');
+    text += last < 0 ? `${partition}:${offset}` : `,${partition}:${offset}`;
+    last = partition;
+  }
+  return Buffer.from(text, 'latin1').toString('base64url');
 }
 
 /** The progress a token stands for, or undefined when it is not one this gateway made. */

@@ -28,8 +28,9 @@ function brokerEnd(store: PartitionStore, isolation: Isolation): bigint {
  * Reads a cache stream up to "now". Caught up means, for every partition of the topic:
  *   - the partition is ready (fetched) in the cache, and
  *   - the stream's progress has reached the broker's end offset as the cache knew it when the
- *     partition was first looked at (high watermark, or last stable offset for read_committed), so
- *     a cache still catching up with Kafka is waited for, not answered from, and
+ *     partition was first looked at (high watermark, or last stable offset for read_committed), and
+ *     the end of what was produced through the cache_server by then, so a cache still catching up
+ *     with Kafka is waited for, not answered from, and
  *   - the progress has reached what the cache can serve right now, so that a record superseded
  *     during the read (conflation skips it) is always followed by the record that superseded it.
  * The stream's progress is compared, not the delivered messages, since records that filters
@@ -64,7 +65,9 @@ export class HeadReader {
       const store = this.#topic.store(partition);
       let target = this.#targets.get(partition);
       if (target === undefined) {
-        target = brokerEnd(store, isolation);
+        const broker = brokerEnd(store, isolation);
+        const produced = this.#topic.producedEnd(partition);
+        target = broker > produced ? broker : produced;
         this.#targets.set(partition, target);
       }
       const at = progress.get(partition);

@@ -4,12 +4,18 @@ import type { Logger } from 'pino';
 import { resolveRoute, type BindingConfig, type RouteConfig } from '../../config/index.ts';
 import type { Binding, BindingContext, BindingFactory } from '../../engine/binding.ts';
 import { HttpError, type HttpHandler, type HttpRouteMatch } from '../north.ts';
-import type { CacheMessage, CacheStream } from '../kafka/cache_client/index.ts';
+import {
+  NotCaughtUpError,
+  type CacheMessage,
+  type CacheStream,
+  type KeyLookup,
+} from '../kafka/cache_client/index.ts';
 import type { Acks } from '../kafka/client/index.ts';
 import type { CachedTopic } from '../kafka/cache_server/api.ts';
 import { kafkaErrorStatus, lookupCacheClients, messageOf, type CacheClient } from './cache-client.ts';
 import { etagOf, parseIfNoneMatch, parsePrefer, progressFromIfNoneMatch } from './etag.ts';
 import { HeadReader } from './head-reader.ts';
+import { pinnedKey, type PinnedKey } from './pinned-key.ts';
 import { kafkaHeader, ReplyWatcher, type Reply } from './replies.ts';
 import {
   buildFilters,
@@ -334,6 +340,19 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
     const wait = parsePrefer(req.headers.prefer).wait ?? 0;
     const topic = await this.#attach(client, route.topic);
     try {
+      if (since === undefined && parseIfNoneMatch(ifNoneMatch).includes('*')) {
+        // Any current representation matches `*`, and a topic always has one (possibly empty).
+        res.writeHead(304);
+        res.end();
+        return;
+      }
+      // On a compacted topic a filter pinning one key selects that key's newest record: the key
+      // index finds it without reading the topic.
+      const pinned = topic.compacted ? pinnedKey(filters) : undefined;
+      if (pinned !== undefined) {
+        await this.#fetchByKey(res, route, client, pinned, since, wait, gone);
+        return;
+      }
       if (since !== undefined) {
         const unchanged = await this.#unchangedSince(client, topic, route, filters, since, wait, gone);
         if (unchanged === 'gone') return;
@@ -342,16 +361,54 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
           res.end();
           return;
         }
-      } else if (parseIfNoneMatch(ifNoneMatch).includes('*')) {
-        // Any current representation matches `*`, and a topic always has one (possibly empty).
-        res.writeHead(304);
-        res.end();
-        return;
       }
       await this.#answerSnapshot(res, route, client, topic, filters, gone);
     } finally {
       topic.release();
     }
+  }
+
+  /**
+   * A fetch of one key from the key index, with the same answers, ETags and waits as a stream
+   * read: the ETag is the progress a stream reading the topic up to now would have, and a
+   * conditional request is unchanged unless a record of the key matching the filter came since.
+   */
+  async #fetchByKey(
+    res: ServerResponse,
+    route: FetchRoute,
+    client: CacheClient,
+    pinned: PinnedKey,
+    since: Map<number, bigint> | undefined,
+    waitSeconds: number,
+    gone: AbortSignal,
+  ): Promise<void> {
+    let found: KeyLookup;
+    try {
+      found = await client.lookup(route.topic, pinned.key, {
+        ...(pinned.conditions.length === 0 ? {} : { conditions: pinned.conditions }),
+        ...(since === undefined ? {} : { since }),
+        ...(since === undefined || waitSeconds <= 0
+          ? {}
+          : { waitMs: waitSeconds * 1000, waitSignal: AbortSignal.any([gone, this.#draining.signal]) }),
+        catchUpMs: CATCH_UP_MS,
+        signal: gone,
+      });
+    } catch (error) {
+      if (gone.aborted) return;
+      if (error instanceof NotCaughtUpError) throw this.#notCaughtUp(route.topic);
+      throw new HttpError(kafkaErrorStatus(error), `topic ${route.topic}: ${messageOf(error)}`, {
+        cause: error,
+      });
+    }
+    if (since !== undefined && !found.changed) {
+      res.writeHead(304, { ETag: etagOf(found.progress) });
+      res.end();
+      return;
+    }
+    const merged = route.merge === undefined ? undefined : new MergedDocument();
+    const latest = new LatestMessage();
+    if (found.message !== null) (merged ?? latest).add(found.message);
+    this.#writeFetched(res, route, found.progress, merged, latest);
   }
 
   /**
@@ -433,7 +490,18 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
       const late = await reader.finish();
       if (late !== undefined) take(late);
     }
-    const etag = etagOf(reader.progress);
+    this.#writeFetched(res, route, reader.progress, merged, latest);
+  }
+
+  /** The 200 of a fetch, or 404 when a fetch without merge found no message. */
+  #writeFetched(
+    res: ServerResponse,
+    route: FetchRoute,
+    progress: ReadonlyMap<number, bigint>,
+    merged: MergedDocument | undefined,
+    latest: LatestMessage,
+  ): void {
+    const etag = etagOf(progress);
     if (merged !== undefined) {
       const body = merged.toBuffer();
       res.writeHead(200, {
@@ -492,8 +560,18 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
       } else {
         let staged;
         try {
-          staged = stream.produceStream(init);
-          for await (const chunk of req) staged.write(chunk as Buffer);
+          const message = stream.produceStream(init);
+          staged = message;
+          // While a chunk waits for staging budget the body is not read, so the socket's buffers
+          // fill and TCP pushes back on the client. A client that leaves drops its message; while
+          // reading is paused its close goes unseen, so it keeps its place until its turn comes.
+          const drop = (): void => message.abort();
+          gone.addEventListener('abort', drop, { once: true });
+          try {
+            for await (const chunk of req) if (!message.write(chunk as Buffer)) await message.ready();
+          } finally {
+            gone.removeEventListener('abort', drop);
+          }
         } catch (error) {
           staged?.abort();
           if (kafkaErrorStatus(error) === 413) {

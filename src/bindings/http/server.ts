@@ -5,6 +5,14 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
+import {
+  constants as http2,
+  createServer as createHttp2Server,
+  type Http2Server,
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+  type ServerHttp2Session,
+} from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
@@ -20,6 +28,8 @@ import {
   type HttpRouteMatch,
 } from '../north.ts';
 import { applyCors, parseCorsPolicy, type CorsPolicy } from './cors.ts';
+import { createHttpServerMetrics, type HttpServerMetrics } from './metrics.ts';
+import { parseVersions, sniffVersion, type HttpVersion } from './versions.ts';
 
 export interface HttpServerLimits {
   /** Request line plus headers; larger requests get 431. Default 16 KiB. */
@@ -67,8 +77,24 @@ function headerValue(value: string | string[] | undefined): string | undefined {
 }
 
 /**
- * The `http server` binding: speaks HTTP/1.1 on connections handed to it and routes each request by
- * its headers (`:scheme`, `:authority`, `:path`, `:method` and any other) to an HttpHandler exit.
+ * HTTP/2 clients are told a header list limit this much larger than `maxHeaderBytes`, so that a
+ * request a little over the limit gets a 431 answer, as over HTTP/1.1, rather than a reset stream.
+ */
+const HTTP2_HEADER_LIST_HEADROOM = 4;
+const HTTP2_MIN_HEADER_LIST_SIZE = 64 * 1024;
+
+/** The size of a header list as HTTP/2 counts it (RFC 9113 6.5.2): name, value and 32 per field. */
+function headerListSize(rawHeaders: readonly string[]): number {
+  let size = 0;
+  for (const field of rawHeaders) size += field.length;
+  return size + (rawHeaders.length / 2) * 32;
+}
+
+/**
+ * The `http server` binding: speaks HTTP/1.1 and HTTP/2 on connections handed to it and routes each
+ * request by its headers (`:scheme`, `:authority`, `:path`, `:method` and any other) to an
+ * HttpHandler exit. HTTP/2 is spoken over TLS when the `tls server` in front negotiated `h2` by
+ * ALPN, and on plain connections that open with the HTTP/2 preface (prior knowledge, "h2c").
  */
 export class HttpServerBinding implements Binding, ConnectionHandler {
   readonly name: string;
@@ -77,9 +103,13 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
   readonly #log: Logger;
   readonly #limits: Required<HttpServerLimits>;
   readonly #sockets = new Set<Socket>();
+  readonly #sessions = new Set<ServerHttp2Session>();
   readonly #cors: CorsPolicy | undefined;
   readonly #overrides: [string, string][];
-  #server: Server | undefined;
+  readonly #metrics: HttpServerMetrics;
+  #versions: ReadonlySet<HttpVersion> = new Set();
+  #http1: Server | undefined;
+  #http2: Http2Server | undefined;
   #exits = new Map<string, HttpHandler>();
   #draining = false;
   #idleGrace: NodeJS.Timeout | undefined;
@@ -91,6 +121,7 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
     this.#log = context.logger;
     this.#limits = { ...DEFAULTS, ...limits };
     this.#cors = parseCorsPolicy(context.config.options['access-control']);
+    this.#metrics = createHttpServerMetrics(context.metrics, context.config.name);
     const overrides = context.config.options['overrides'];
     this.#overrides =
       typeof overrides === 'object' && overrides !== null
@@ -103,11 +134,8 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
 
   async start(_signal: AbortSignal): Promise<void> {
     this.#exits = lookupExits(this.#context, isHttpHandler, 'serve HTTP requests');
-    const versions = this.config.options['versions'];
-    if (Array.isArray(versions) && !versions.includes('http/1.1')) {
-      throw new Error('kgate speaks HTTP/1.1 only; add http/1.1 to options.versions');
-    }
-    const server = createServer(
+    this.#versions = parseVersions(this.config.options['versions']);
+    const http1 = createServer(
       {
         maxHeaderSize: this.#limits.maxHeaderBytes,
         keepAliveTimeout: this.#limits.keepAliveTimeoutMs,
@@ -115,33 +143,113 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
         requestTimeout: 0,
         connectionsCheckingInterval: Math.min(1_000, this.#limits.headersTimeoutMs),
       },
-      (req, res) => this.#onRequest(req, res),
+      (req, res) => this.#onHttp1Request(req, res),
     );
-    server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) =>
+    http1.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) =>
       this.#onClientError(error, socket),
     );
     // The server never listens itself (connections come from the binding in front), but Node arms its
     // header timeout checks on 'listening'; without them a client trickling headers would hold a socket forever.
-    server.emit('listening');
-    this.#server = server;
+    http1.emit('listening');
+    const http2 = createHttp2Server({
+      settings: {
+        maxHeaderListSize: Math.max(
+          HTTP2_MIN_HEADER_LIST_SIZE,
+          this.#limits.maxHeaderBytes * HTTP2_HEADER_LIST_HEADROOM,
+        ),
+      },
+    });
+    http2.on('request', (req, res) => this.#onHttp2Request(req, res));
+    http2.on('session', (session) => this.#onSession(session));
+    http2.on('sessionError', (error) => this.#log.debug({ err: error.message }, 'HTTP/2 session failed'));
+    this.#http1 = http1;
+    this.#http2 = http2;
   }
 
-  acceptConnection(socket: Socket, _info: ConnectionInfo): void {
-    const server = this.#server;
-    if (server === undefined || this.#draining) {
+  acceptConnection(socket: Socket, info: ConnectionInfo): void {
+    if (this.#http1 === undefined || this.#draining) {
       socket.destroy();
       return;
     }
     this.#sockets.add(socket);
     socket.once('close', () => this.#sockets.delete(socket));
+    if (info.secure === true) {
+      // Over TLS the version was agreed on in the handshake; without ALPN it is HTTP/1.1.
+      this.#serve(socket, info.alpn === 'h2' ? 'h2' : 'http/1.1');
+    } else if (this.#versions.has('h2')) {
+      sniffVersion(socket, this.#limits.headersTimeoutMs, (version) => {
+        if (version !== undefined) this.#serve(socket, version);
+      });
+    } else {
+      this.#serve(socket, 'http/1.1');
+    }
+  }
+
+  #serve(socket: Socket, version: HttpVersion): void {
+    const server = version === 'h2' ? this.#http2 : this.#http1;
+    if (server === undefined) {
+      socket.destroy();
+      return;
+    }
+    if (!this.#versions.has(version)) {
+      this.#refuseVersion(socket, version);
+      return;
+    }
+    socket.once('close', this.#metrics.connectionOpened(version));
     server.emit('connection', socket);
+    // A sniffed connection was paused with its first bytes put back. The HTTP/2 session takes
+    // buffered bytes itself; the HTTP/1.1 parser reads them only from a flowing socket.
+    if (version === 'http/1.1' && socket.isPaused()) socket.resume();
+  }
+
+  #refuseVersion(socket: Socket, version: HttpVersion): void {
+    this.#metrics.rejected(505);
+    this.#log.debug({ version, versions: [...this.#versions] }, 'HTTP version not enabled; closing');
+    if (version === 'h2') {
+      // An HTTP/2 client would not read an HTTP/1.1 answer.
+      socket.destroy();
+      return;
+    }
+    const body = errorBody(505, `this server speaks ${[...this.#versions].join(', ')}`);
+    socket.resume();
+    socket.end(
+      `HTTP/1.1 505 ${STATUS_CODES[505] ?? ''}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+
+  /** Closes sessions that stay without a stream for the keep-alive time, as HTTP/1.1 connections are. */
+  #onSession(session: ServerHttp2Session): void {
+    this.#sessions.add(session);
+    session.on('error', (error) => this.#log.debug({ err: error.message }, 'HTTP/2 session error'));
+    let open = 0;
+    let idle: NodeJS.Timeout | undefined;
+    const armIdle = (): void => {
+      idle = setTimeout(() => session.close(), this.#limits.keepAliveTimeoutMs);
+      idle.unref();
+    };
+    session.on('stream', (stream) => {
+      open++;
+      clearTimeout(idle);
+      stream.once('close', () => {
+        if (--open === 0 && !session.closed) armIdle();
+      });
+    });
+    session.once('close', () => {
+      clearTimeout(idle);
+      this.#sessions.delete(session);
+    });
+    if (this.#draining) session.close();
+    else armIdle();
   }
 
   drain(): void {
     if (this.#draining) return;
     this.#draining = true;
-    this.#idleGrace = setTimeout(() => this.#server?.closeIdleConnections(), DRAIN_IDLE_GRACE_MS);
+    this.#idleGrace = setTimeout(() => this.#http1?.closeIdleConnections(), DRAIN_IDLE_GRACE_MS);
     this.#idleGrace.unref();
+    // GOAWAY: streams already open run to their end, new ones go elsewhere.
+    for (const session of this.#sessions) session.close();
     for (const exit of this.#exits.values()) {
       try {
         exit.drain?.();
@@ -153,17 +261,22 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
 
   async stop(signal: AbortSignal): Promise<void> {
     this.drain();
-    const server = this.#server;
-    if (server === undefined) return;
+    const http1 = this.#http1;
+    const http2 = this.#http2;
+    if (http1 === undefined || http2 === undefined) return;
     clearTimeout(this.#idleGrace);
     while (this.#sockets.size > 0 && !signal.aborted) {
       await new Promise((resolve) => setTimeout(resolve, 50));
-      server.closeIdleConnections();
+      http1.closeIdleConnections();
     }
     for (const socket of this.#sockets) socket.destroy();
     this.#sockets.clear();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    this.#server = undefined;
+    await Promise.all([
+      new Promise<void>((resolve) => http1.close(() => resolve())),
+      new Promise<void>((resolve) => http2.close(() => resolve())),
+    ]);
+    this.#http1 = undefined;
+    this.#http2 = undefined;
   }
 
   #onClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
@@ -181,6 +294,7 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
       status = 408;
       message = 'request headers did not arrive in time';
     }
+    this.#metrics.rejected(status);
     this.#log.debug({ err: error.message, code: error.code, status }, 'bad request');
     const body = errorBody(status, message);
     socket.end(
@@ -189,12 +303,54 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
     );
   }
 
-  #onRequest(req: IncomingMessage, res: ServerResponse): void {
+  #onHttp1Request(req: IncomingMessage, res: ServerResponse): void {
     if (this.#draining) res.shouldKeepAlive = false;
     res.once('finish', () => {
       // Responses that began before the drain would otherwise leave their connection idling until the deadline.
       if (this.#draining) req.socket.end();
     });
+    this.#onRequest(req, res);
+  }
+
+  #onHttp2Request(req: Http2ServerRequest, res: Http2ServerResponse): void {
+    const stream = res.stream;
+    stream.once('finish', () => {
+      // A response out before the request body was read to its end (a refused body, say) leaves the
+      // client sending into a stream nobody reads; RFC 9113 8.1 lets the server end it with NO_ERROR.
+      if (!req.readableEnded && !stream.endAfterHeaders && !stream.closed)
+        stream.close(http2.NGHTTP2_NO_ERROR);
+    });
+    // The compatibility objects implement the IncomingMessage and ServerResponse API the exits use;
+    // the connection-level parts (shouldKeepAlive, writing to the socket) have no effect over HTTP/2.
+    const request = req as unknown as IncomingMessage;
+    const response = res as unknown as ServerResponse;
+    if (headerListSize(req.rawHeaders) > this.#limits.maxHeaderBytes) {
+      this.#observe(request, response);
+      this.#reject(response, 431, `request headers are larger than ${this.#limits.maxHeaderBytes} bytes`);
+      return;
+    }
+    this.#onRequest(request, response);
+  }
+
+  /** Counts the request once its response is done, or abandoned. */
+  #observe(req: IncomingMessage, res: ServerResponse): void {
+    const started = performance.now();
+    res.once('close', () =>
+      this.#metrics.requestDone(
+        req.method ?? 'GET',
+        res.headersSent ? res.statusCode : undefined,
+        (performance.now() - started) / 1000,
+      ),
+    );
+  }
+
+  #reject(res: ServerResponse, status: number, message: string, close = false): void {
+    this.#metrics.rejected(status);
+    sendError(res, status, message, close);
+  }
+
+  #onRequest(req: IncomingMessage, res: ServerResponse): void {
+    this.#observe(req, res);
     for (const [name, value] of this.#overrides) req.headers[name] = value;
     const method = req.method ?? 'GET';
     const path = req.url ?? '/';
@@ -203,7 +359,7 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
       const outcome = applyCors(this.#cors, req, res);
       if (outcome.kind === 'answered') return;
       if (outcome.kind === 'forbidden') {
-        sendError(res, 403, outcome.message);
+        this.#reject(res, 403, outcome.message);
         return;
       }
     }
@@ -214,19 +370,19 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
       if (text !== undefined) facts[name] = text;
     }
     facts[':scheme'] = (req.socket as Socket & { encrypted?: boolean }).encrypted === true ? 'https' : 'http';
-    facts[':authority'] = req.headers.host ?? '';
+    facts[':authority'] = headerValue(req.headers[':authority']) ?? req.headers.host ?? '';
     facts[':path'] = path;
     facts[':method'] = method;
     const resolved = resolveRoute(this.config, facts);
     const handler = resolved === undefined ? undefined : this.#exits.get(resolved.exit);
     if (resolved === undefined || handler === undefined) {
-      sendError(res, 404, `no route for ${method} ${path}`);
+      this.#reject(res, 404, `no route for ${method} ${path}`);
       return;
     }
 
     const announced = Number(req.headers['content-length'] ?? 0);
     if (announced > this.#limits.maxBodyBytes) {
-      sendError(res, 413, this.#bodyTooLarge(), true);
+      this.#reject(res, 413, this.#bodyTooLarge(), true);
       return;
     }
 
@@ -297,7 +453,7 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
       res.destroy();
       return;
     }
-    sendError(res, status, error instanceof HttpError ? message : `request failed: ${message}`);
+    this.#reject(res, status, error instanceof HttpError ? message : `request failed: ${message}`);
   }
 }
 

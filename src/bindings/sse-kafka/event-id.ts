@@ -20,6 +20,10 @@ const PART_PATTERNS: Record<string, string> = {
   'base64(key)': '[A-Za-z0-9+/=]*',
 };
 
+const ETAG = Symbol('etag');
+const KEY = Symbol('base64(key)');
+type Piece = typeof ETAG | typeof KEY | string;
+
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 }
@@ -40,17 +44,25 @@ export function compileEventId(template: string = DEFAULT_EVENT_ID): EventIdForm
     })
     .join('');
   const re = new RegExp(`^${source}$`);
+  // Formatting runs per event per connection: the template is taken apart once, here.
+  const pieces = parts.map((part): Piece => {
+    const name = EXPRESSION.test(part) ? part.slice(2, -1).trim() : undefined;
+    return name === 'etag' ? ETAG : name === 'base64(key)' ? KEY : part;
+  });
+  const format =
+    pieces.length === 1 && pieces[0] === ETAG
+      ? (progress: ReadonlyMap<number, bigint>): string => encodeProgress(progress)
+      : (progress: ReadonlyMap<number, bigint>, key: Buffer | null): string => {
+          let id = '';
+          for (const piece of pieces) {
+            if (piece === ETAG) id += encodeProgress(progress);
+            else if (piece === KEY) id += key === null ? '' : key.toString('base64');
+            else id += piece;
+          }
+          return id;
+        };
   return {
-    format(progress, key) {
-      return parts
-        .map((part) => {
-          const name = EXPRESSION.test(part) ? part.slice(2, -1).trim() : undefined;
-          if (name === 'etag') return encodeProgress(progress);
-          if (name === 'base64(key)') return key === null ? '' : key.toString('base64');
-          return part;
-        })
-        .join('');
-    },
+    format,
     progressOf(lastEventId) {
       const token = re.exec(lastEventId)?.[1];
       return token === undefined ? undefined : decodeProgress(token);

@@ -10,13 +10,21 @@ import {
   filterTemplates,
   type FilterTemplate,
 } from '../http-kafka/templates.ts';
+import { formatData } from '../sse/framing.ts';
 import { compileEventId, type EventIdFormat } from './event-id.ts';
+import { sseKafkaMetrics, type SseKafkaMetrics } from './metrics.ts';
 
 /**
  * Reconnect delay asked of a browser whose stream ended in an error: EventSource reconnects on
  * its own, and a missing topic should not turn into a reconnect every few seconds per tab.
  */
 export const ERROR_RETRY_MS = 10_000;
+
+// Messages taken from the cache per pull, and bytes of event text per write: large enough that
+// a busy stream pays one write for many events, small enough that a write's text stays near the
+// socket's high-water mark (64 KiB), which is what a stream may have unsent before it stops pulling.
+const BATCH_MESSAGES = 256;
+const WRITE_BYTES = 64 * 1024;
 
 interface SseRoute {
   readonly exit: string;
@@ -59,6 +67,50 @@ export function toEvent(message: CacheMessage, eventId: EventIdFormat): SseEvent
   return { id, data: message.value.toString('utf8') };
 }
 
+// The `data:` lines of a value, kept as long as the value's buffer lives. Streams reading the same
+// records share their buffers (the cache hands one decoded copy to every reader at the head), so a
+// message fanned out to many connections is decoded and framed once.
+const dataLines = new WeakMap<Buffer, string>();
+
+function dataLinesOf(value: Buffer): string {
+  let lines = dataLines.get(value);
+  if (lines === undefined) {
+    lines = formatData(value.toString('utf8'));
+    dataLines.set(value, lines);
+  }
+  return lines;
+}
+
+/** toEvent(message) in event-stream framing, as formatEvent would write it. */
+export function frameOf(message: CacheMessage, eventId: EventIdFormat): string {
+  // Ids from a compiled format hold no line break (the template is checked, the rest is base64).
+  const id = `id: ${eventId.format(message.progress, message.key)}\n`;
+  if (message.value === null)
+    return `${id}event: delete\n${formatData(message.key?.toString('utf8') ?? '')}\n`;
+  return `${id}${dataLinesOf(message.value)}\n`;
+}
+
+/**
+ * Writes `frames` and, when the client is behind (more than the socket's high-water mark unsent),
+ * waits until it has caught up. False once the stream is closed.
+ */
+async function deliver(
+  stream: SseStream,
+  frames: string,
+  count: number,
+  metrics: SseKafkaMetrics,
+): Promise<boolean> {
+  const caughtUp = stream.sendFramed(frames, count);
+  metrics.delivered(count);
+  if (caughtUp) return true;
+  if (stream.closed.aborted) return false;
+  // Pulling stops until the browser has taken what is queued: the cache, not memory, holds what
+  // it has not read yet (and on a compacted topic conflation skips what was superseded meanwhile).
+  metrics.paused();
+  await stream.drained();
+  return !stream.closed.aborted;
+}
+
 /** The `sse-kafka proxy` binding: serves event streams from `kafka cache_client` streams. */
 export class SseKafkaProxyBinding implements Binding, SseHandler {
   readonly name: string;
@@ -67,6 +119,7 @@ export class SseKafkaProxyBinding implements Binding, SseHandler {
   readonly #log: Logger;
   readonly #routes = new Map<RouteConfig, SseRoute>();
   readonly #streams = new Set<CacheStream>();
+  readonly #metrics: SseKafkaMetrics;
   #clients = new Map<string, CacheClient>();
 
   constructor(context: BindingContext) {
@@ -74,6 +127,7 @@ export class SseKafkaProxyBinding implements Binding, SseHandler {
     this.config = context.config;
     this.name = context.config.name;
     this.#log = context.logger;
+    this.#metrics = sseKafkaMetrics(context.metrics, this.name);
   }
 
   async start(_signal: AbortSignal): Promise<void> {
@@ -122,20 +176,12 @@ export class SseKafkaProxyBinding implements Binding, SseHandler {
       return;
     }
     this.#streams.add(cache);
+    const ended = this.#metrics.streamOpened();
     const onClose = (): void => cache.close();
     stream.closed.addEventListener('abort', onClose, { once: true });
     if (stream.closed.aborted) cache.close();
     try {
-      for (;;) {
-        const next = await cache.next();
-        if (next.done === true) break;
-        if (!stream.send(toEvent(next.value, route.eventId))) {
-          if (stream.closed.aborted) break;
-          // Pulling stops until the browser has taken what is queued: the cache, not memory,
-          // holds what it has not read yet.
-          await stream.drained();
-        }
-      }
+      await this.#pump(cache, stream, route.eventId);
       // A stream that ends while the client is still there was closed by this binding stopping.
       if (!stream.closed.aborted) stream.close();
     } catch (error) {
@@ -144,6 +190,27 @@ export class SseKafkaProxyBinding implements Binding, SseHandler {
       stream.closed.removeEventListener('abort', onClose);
       cache.close();
       this.#streams.delete(cache);
+      ended();
+    }
+  }
+
+  /** Moves messages from the cache stream to the event stream, every ready one in few writes. */
+  async #pump(cache: CacheStream, stream: SseStream, eventId: EventIdFormat): Promise<void> {
+    for (;;) {
+      const batch = await cache.nextBatch(BATCH_MESSAGES);
+      if (batch.length === 0) return;
+      let frames = '';
+      let count = 0;
+      for (const message of batch) {
+        frames += frameOf(message, eventId);
+        count++;
+        if (frames.length >= WRITE_BYTES) {
+          if (!(await deliver(stream, frames, count, this.#metrics))) return;
+          frames = '';
+          count = 0;
+        }
+      }
+      if (count > 0 && !(await deliver(stream, frames, count, this.#metrics))) return;
     }
   }
 }

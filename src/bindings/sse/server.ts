@@ -11,6 +11,7 @@ import {
   type SseHandler,
   type SseRequest,
 } from '../north.ts';
+import { sseServerMetrics, type SseServerMetrics } from './metrics.ts';
 import { ResponseSseStream } from './stream.ts';
 
 export interface SseServerTuning {
@@ -45,6 +46,7 @@ export class SseServerBinding implements Binding, HttpHandler {
   readonly #log: Logger;
   readonly #tuning: Required<SseServerTuning>;
   readonly #retryMs: number | undefined;
+  readonly #metrics: SseServerMetrics;
   readonly #streams = new Set<ResponseSseStream>();
   #exits = new Map<string, SseHandler>();
   #draining = false;
@@ -57,6 +59,7 @@ export class SseServerBinding implements Binding, HttpHandler {
     this.#tuning = { ...DEFAULTS, ...tuning };
     const retry = context.config.options['retry'];
     this.#retryMs = typeof retry === 'number' ? retry : undefined;
+    this.#metrics = sseServerMetrics(context.metrics, this.name);
   }
 
   /** Streams open right now. */
@@ -105,9 +108,12 @@ export class SseServerBinding implements Binding, HttpHandler {
       'X-Accel-Buffering': 'no',
     });
     req.socket.setNoDelay(true);
-    const stream = new ResponseSseStream(res, this.#tuning.maxBufferedBytes, (buffered) =>
-      this.#log.warn({ path: url.pathname, buffered }, 'client too slow; closing its event stream'),
-    );
+    const stream = new ResponseSseStream(res, {
+      maxBufferedBytes: this.#tuning.maxBufferedBytes,
+      onOverflow: (buffered) =>
+        this.#log.warn({ path: url.pathname, buffered }, 'client too slow; closing its event stream'),
+      metrics: this.#metrics,
+    });
     if (this.#retryMs !== undefined) stream.retry(this.#retryMs);
     else res.flushHeaders();
     this.#streams.add(stream);

@@ -1,40 +1,20 @@
 import type { ServerResponse } from 'node:http';
 import type { SseEvent, SseStream } from '../north.ts';
+import { formatComment, formatEvent } from './framing.ts';
+import { NO_SSE_METRICS, type SseServerMetrics } from './metrics.ts';
 
-const LINE_BREAK = /\r\n|\r|\n/;
+export { formatComment, formatEvent } from './framing.ts';
 
-/**
- * One event in `text/event-stream` framing. Data is split on every kind of line break since a bare
- * CR ends a line for the browser too; the blank line dispatches the event. An empty `data` gives an
- * event browsers do not dispatch (the format has no way to say "empty"), but it does move their last
- * event ID along.
- */
-export function formatEvent(event: SseEvent): string {
-  let text = '';
-  if (event.id !== undefined) {
-    if (LINE_BREAK.test(event.id) || event.id.includes('\0')) {
-      throw new TypeError('an event id must not contain a line break or NUL');
-    }
-    text += `id: ${event.id}\n`;
-  }
-  if (event.type !== undefined) {
-    if (LINE_BREAK.test(event.type)) throw new TypeError('an event type must not contain a line break');
-    text += `event: ${event.type}\n`;
-  }
-  for (const line of event.data.split(LINE_BREAK)) text += `data: ${line}\n`;
-  return `${text}\n`;
-}
-
-export function formatComment(comment: string): string {
-  return comment
-    .split(LINE_BREAK)
-    .map((line) => (line === '' ? ':\n' : `: ${line}\n`))
-    .join('');
+export interface ResponseSseStreamOptions {
+  /** Unsent bytes past which the stream is cut rather than buffered further. */
+  readonly maxBufferedBytes: number;
+  readonly onOverflow: (buffered: number) => void;
+  readonly metrics?: SseServerMetrics;
 }
 
 /**
  * An SseStream over an HTTP response whose headers are out. Writes go straight to the response;
- * `send` reports false once the socket's buffer is past its high-water mark, and a producer that
+ * `send` reports false once more than the socket's high-water mark is unsent, and a producer that
  * carries on regardless until `maxBufferedBytes` are queued has the stream cut, so that one slow
  * client can cost at most that much memory.
  */
@@ -43,12 +23,18 @@ export class ResponseSseStream implements SseStream {
   readonly #maxBufferedBytes: number;
   readonly #controller = new AbortController();
   readonly #onOverflow: (buffered: number) => void;
+  readonly #metrics: SseServerMetrics;
 
-  constructor(res: ServerResponse, maxBufferedBytes: number, onOverflow: (buffered: number) => void) {
+  constructor(res: ServerResponse, options: ResponseSseStreamOptions) {
     this.#res = res;
-    this.#maxBufferedBytes = maxBufferedBytes;
-    this.#onOverflow = onOverflow;
-    res.once('close', () => this.#controller.abort());
+    this.#maxBufferedBytes = options.maxBufferedBytes;
+    this.#onOverflow = options.onOverflow;
+    this.#metrics = options.metrics ?? NO_SSE_METRICS;
+    const disconnected = this.#metrics.clientConnected();
+    res.once('close', () => {
+      disconnected();
+      this.#controller.abort();
+    });
   }
 
   get closed(): AbortSignal {
@@ -61,25 +47,30 @@ export class ResponseSseStream implements SseStream {
   }
 
   send(event: SseEvent): boolean {
-    return this.#write(formatEvent(event));
+    return this.#write(formatEvent(event), 1);
+  }
+
+  sendFramed(frames: string, count: number): boolean {
+    return this.#write(frames, count);
   }
 
   comment(text: string): void {
-    this.#write(formatComment(text));
+    this.#write(formatComment(text), 0);
   }
 
   /** Keeps idle connections alive through proxies; skipped while data is queued, which does the same. */
   keepAlive(): void {
-    if (!this.closed.aborted && !this.#res.writableNeedDrain) this.#write(':\n\n');
+    if (!this.closed.aborted && !this.#res.writableNeedDrain) this.#write(':\n\n', 0);
   }
 
   /** Sends a reconnect delay without ending the stream. */
   retry(retryMs: number): void {
-    this.#write(`retry: ${Math.max(0, Math.floor(retryMs))}\n\n`);
+    this.#write(`retry: ${Math.max(0, Math.floor(retryMs))}\n\n`, 0);
   }
 
   drained(): Promise<void> {
     if (this.closed.aborted || !this.#res.writableNeedDrain) return Promise.resolve();
+    this.#metrics.paused();
     return new Promise((resolve) => {
       const done = (): void => {
         this.#res.off('drain', done);
@@ -98,15 +89,25 @@ export class ResponseSseStream implements SseStream {
     this.#controller.abort();
   }
 
-  #write(text: string): boolean {
+  #write(text: string, events: number): boolean {
     if (this.closed.aborted) return false;
-    const buffered = this.#res.writableLength;
+    const res = this.#res;
+    const buffered = res.writableLength;
     if (buffered > this.#maxBufferedBytes) {
       this.#onOverflow(buffered);
-      this.#res.destroy();
+      this.#metrics.dropped();
+      res.destroy();
       this.#controller.abort();
       return false;
     }
-    return this.#res.write(text);
+    // A chunked response writes a chunk as four pieces (size, CRLF, data, CRLF): with the socket
+    // corked they leave in one writev. (Corking the response instead would make write() measure
+    // its own chunk buffer rather than the socket, and 'drain' would never come.)
+    const socket = res.socket;
+    socket?.cork();
+    const ok = res.write(text);
+    socket?.uncork();
+    this.#metrics.sent(events, Buffer.byteLength(text));
+    return ok;
   }
 }

@@ -9,6 +9,7 @@ import {
   type ConnectionHandler,
   type ConnectionInfo,
 } from '../north.ts';
+import { createTcpServerMetrics, type TcpServerMetrics } from './metrics.ts';
 
 /** Zilla listens on every interface unless told otherwise. */
 const DEFAULT_HOST = '0.0.0.0';
@@ -38,7 +39,13 @@ export function parsePorts(spec: unknown): number[] {
   return [...new Set(ports)];
 }
 
-function listen(server: Server, host: string, port: number, backlog: number | undefined): Promise<number> {
+function listen(
+  server: Server,
+  host: string,
+  port: number,
+  backlog: number | undefined,
+  reusePort: boolean,
+): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException): void => {
       server.off('listening', onListening);
@@ -54,7 +61,7 @@ function listen(server: Server, host: string, port: number, backlog: number | un
     };
     server.once('error', onError);
     server.once('listening', onListening);
-    server.listen({ host, port, ...(backlog === undefined ? {} : { backlog }) });
+    server.listen({ host, port, reusePort, ...(backlog === undefined ? {} : { backlog }) });
   });
 }
 
@@ -76,6 +83,7 @@ export class TcpServerBinding implements Binding {
   #exits = new Map<string, ConnectionHandler>();
   #ports: number[] = [];
   #accepted = 0;
+  #metrics: TcpServerMetrics | undefined;
 
   constructor(context: BindingContext) {
     this.#context = context;
@@ -95,6 +103,7 @@ export class TcpServerBinding implements Binding {
     const backlog = typeof options['backlog'] === 'number' ? options['backlog'] : undefined;
     const ports = parsePorts(options['port']);
     this.#exits = lookupExits(this.#context, isConnectionHandler, 'accept connections');
+    this.#metrics = createTcpServerMetrics(this.#context.metrics, this.name);
     try {
       for (const port of ports) {
         const server = createServer({
@@ -104,12 +113,13 @@ export class TcpServerBinding implements Binding {
         server.on('connection', (socket) => this.#accept(socket));
         server.on('error', (error) => this.#log.error({ err: error }, 'listener failed'));
         this.#servers.push(server);
-        this.#ports.push(await listen(server, host, port, backlog));
+        this.#ports.push(await listen(server, host, port, backlog, this.#context.sharedListeners === true));
       }
     } catch (error) {
       await Promise.all(this.#servers.map(closeServer));
       this.#servers.length = 0;
       this.#ports = [];
+      this.#metrics.close();
       throw error;
     }
     this.#log.info({ host, ports: this.#ports }, 'listening');
@@ -122,8 +132,12 @@ export class TcpServerBinding implements Binding {
       remoteAddress: normalizeAddress(socket.remoteAddress),
       remotePort: socket.remotePort ?? 0,
     };
+    this.#metrics?.accepted(socket);
     // Whoever takes the socket adds its own handlers; this one keeps a reset from crashing the process.
-    socket.on('error', (error) => this.#log.debug({ err: error.message, ...info }, 'connection error'));
+    socket.on('error', (error) => {
+      this.#metrics?.failed();
+      this.#log.debug({ err: error.message, ...info }, 'connection error');
+    });
     const resolved = resolveRoute(this.config, {
       port: String(info.localPort),
       address: info.remoteAddress,
@@ -171,6 +185,7 @@ export class TcpServerBinding implements Binding {
     for (const socket of this.#sockets) socket.destroy();
     this.#sockets.clear();
     await closing;
+    this.#metrics?.close();
   }
 }
 

@@ -143,6 +143,9 @@ export class TlsServerBinding implements Binding, ConnectionHandler {
       clearTimeout(timer);
       this.#pending.delete(secure);
       secure.off('error', onError);
+      // tls.Server clears this before it hands a socket on; Node's HTTP/2 session waits for a
+      // socket still marked as connecting, so without it an h2 connection would never start.
+      (secure as TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
       this.#handOver(secure, info, tls);
     });
   }

@@ -15,6 +15,7 @@ export interface StartOptions {
   readonly logLevel?: string;
   readonly startTimeout?: number;
   readonly cacheMaxBytes?: string;
+  readonly workers?: string;
 }
 
 export async function startCommand(options: StartOptions): Promise<void> {
@@ -25,6 +26,12 @@ export async function startCommand(options: StartOptions): Promise<void> {
     if (cacheMaxBytes === undefined)
       throw new CliError(`--cache-max-bytes: not a byte size: "${options.cacheMaxBytes}"`);
   }
+  let workers: number | undefined;
+  if (options.workers !== undefined) {
+    workers = Number(options.workers);
+    if (!/^\d+$/.test(options.workers) || workers > 64)
+      throw new CliError(`--workers: not a number of threads from 0 to 64: "${options.workers}"`);
+  }
   const logger = createLogger(options.logLevel === undefined ? {} : { level: options.logLevel });
   exitOnUncaughtErrors(logger);
   const running = await startGateway({
@@ -33,6 +40,7 @@ export async function startCommand(options: StartOptions): Promise<void> {
     ...(options.cacheDir === undefined ? {} : { stateDir: options.cacheDir }),
     ...(options.startTimeout === undefined ? {} : { startTimeoutMs: options.startTimeout * 1000 }),
     ...(cacheMaxBytes === undefined ? {} : { cacheMaxBytes }),
+    ...(workers === undefined ? {} : { workers }),
   });
   // Edits to the file, and SIGHUP, apply the new config without a restart.
   running.watchConfig();

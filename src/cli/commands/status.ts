@@ -72,6 +72,7 @@ export function formatStatus(status: GatewayStatus): string {
   );
   for (const cache of status.caches) {
     out += `\ncache ${cache.binding}\n`;
+    if (cache.ingestProblem !== undefined) out += `  ${cache.ingestProblem}\n`;
     if (cache.partitions.length === 0) {
       out += '  (nothing cached yet)\n';
       continue;

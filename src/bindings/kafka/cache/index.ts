@@ -15,4 +15,5 @@ export type {
   ReadResult,
   RecordHeaderInput,
   RecordInput,
+  RemovalListener,
 } from './store.ts';

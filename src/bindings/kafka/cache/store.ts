@@ -80,6 +80,23 @@ export interface ReadResult {
   nextOffset: bigint;
 }
 
+export interface SharedReadResult {
+  readonly records: readonly CachedRecord[];
+  readonly nextOffset: bigint;
+}
+
+interface SharedRead {
+  readonly maxRecords: number;
+  readonly maxBytes: number;
+  readonly nextOffset: bigint;
+  /** Held weakly: the readers using the records keep them alive, this cache does not. */
+  readonly records: WeakRef<readonly CachedRecord[]>;
+}
+
+// Distinct start offsets remembered per partition between two commits: readers at the head ask
+// from one offset, the others are catching up and rarely meet.
+const SHARED_READS = 16;
+
 export interface ExpireOptions {
   /** retention.ms; negative means unlimited. */
   retentionMs?: number;
@@ -100,6 +117,9 @@ export interface CompactOptions {
   deleteRetentionMs?: number;
   now?: number;
 }
+
+/** Told of records a maintenance call removed, one committed chunk at a time. */
+export type RemovalListener = (records: number, bytes: number) => void;
 
 export interface MaintenanceResult {
   removedRecords: number;
@@ -141,6 +161,12 @@ export interface CacheStoreOptions {
    *   deleted and refetched. For tests and throwaway caches.
    */
   durability?: 'sync' | 'overlapped' | 'none';
+  /**
+   * Opens an environment another thread of this process writes, for reading only: nothing is
+   * created or written, and partition metadata is re-read on `refresh()` rather than kept current
+   * by this store's own writes. The writer must have opened the directory first.
+   */
+  reader?: boolean;
 }
 
 export interface CacheStoreStats {
@@ -171,6 +197,8 @@ interface Root {
   openDB(options: object): unknown;
   transactionSync<T>(action: () => T, flags?: number): T;
   getStats(): unknown;
+  /** Ends the current read snapshot, so the next read sees every commit made so far. */
+  resetReadTxn(): void;
   close(): Promise<void>;
 }
 
@@ -261,6 +289,8 @@ function garbageKey(pid: number): Buffer {
 
 const CATALOG_FORMAT = Buffer.from('format', 'utf8');
 const CATALOG_NEXT_PID = Buffer.from('next-pid', 'utf8');
+// Outside the 'p/' (partitions) and 'g' (garbage) ranges that are listed.
+const CATALOG_PROBE = Buffer.from('space-probe', 'utf8');
 
 /**
  * Writes the key-index key [pid][tag][key bytes or SHA-256] into target; returns its length.
@@ -331,6 +361,8 @@ interface Context {
   times: Db<Buffer>;
   pending: Db<Buffer>;
   closed: boolean;
+  /** Opened with `reader`: every write refuses. */
+  reader: boolean;
   running: Set<Promise<unknown>>;
   /** Inside CacheStore.transaction: how to restore in-memory state if the outer transaction fails. */
   group: Array<() => void> | null;
@@ -358,6 +390,10 @@ export class PartitionStore {
   #ctx: Context;
   #pid: number;
   #meta: Meta;
+  #sharedMeta: Meta | undefined;
+  readonly #sharedReads = new Map<bigint, SharedRead>();
+  /** The purge of this partition running now, if any: purges take turns (see #purgeBelow). */
+  #purging: Promise<unknown> | undefined;
 
   /** @internal use CacheStore.partition */
   constructor(ctx: Context, topic: string, partition: number, pid: number, meta: Meta) {
@@ -410,7 +446,7 @@ export class PartitionStore {
    * Offsets below nextOffset are skipped, so refetching after a crash is harmless.
    */
   append(records: readonly RecordInput[], options: AppendOptions = {}): AppendResult {
-    this.#checkOpen();
+    this.#checkWritable();
     const c = this.#ctx;
     const pid = this.#pid;
     const m = this.#meta;
@@ -514,8 +550,11 @@ export class PartitionStore {
       if (out.length > 0 && total + size > maxBytes) break;
       if (pos + size > arena.length) {
         // Fresh chunks rather than one buffer sized up front: the total is unknown until the
-        // scan ends, and a consumer keeping one record keeps its whole chunk alive.
-        arena = Buffer.allocUnsafeSlow(Math.max(size, chunk));
+        // scan ends, and a consumer keeping one record keeps its whole chunk alive. A reader at
+        // the head asks for the one or two records just appended, so a chunk is no larger than
+        // what is left to read at this record's size.
+        const left = Math.min(maxRecords - out.length, Number(m.nextOffset - offset));
+        arena = Buffer.allocUnsafeSlow(Math.max(size, Math.min(chunk, size * left)));
         chunk = Math.min(chunk * 2, 1024 * 1024);
         pos = 0;
       }
@@ -526,6 +565,36 @@ export class PartitionStore {
     }
     const last = out[out.length - 1];
     return { records: out, nextOffset: last === undefined ? m.nextOffset : last.offset + 1n };
+  }
+
+  /**
+   * read(), with the result shared among callers asking for the same records of the same
+   * committed state: the readers following a partition's head all ask for what one append
+   * brought, and one decoded copy serves them all. Every commit replaces the partition's meta, so
+   * a result is only reused while nothing was written or deleted since, and only while some reader
+   * still holds its records. Callers must not modify what they get.
+   */
+  readShared(fromOffset: bigint, limits: Required<ReadLimits>): SharedReadResult {
+    this.#checkOpen();
+    const meta = this.#meta;
+    if (this.#sharedMeta !== meta) {
+      this.#sharedMeta = meta;
+      this.#sharedReads.clear();
+    }
+    const found = this.#sharedReads.get(fromOffset);
+    if (found !== undefined && found.maxRecords === limits.maxRecords && found.maxBytes === limits.maxBytes) {
+      const records = found.records.deref();
+      if (records !== undefined) return { records, nextOffset: found.nextOffset };
+    }
+    const result = this.read(fromOffset, limits);
+    if (this.#sharedReads.size >= SHARED_READS) this.#sharedReads.clear();
+    this.#sharedReads.set(fromOffset, {
+      maxRecords: limits.maxRecords,
+      maxBytes: limits.maxBytes,
+      nextOffset: result.nextOffset,
+      records: new WeakRef(result.records),
+    });
+    return result;
   }
 
   /** The first stored offset at or after offset (compaction leaves holes), or null past the end. */
@@ -618,9 +687,14 @@ export class PartitionStore {
     return end;
   }
 
-  /** Drops every record below offset (the broker's log start moved past it, or deleteRecords). */
-  truncateBefore(offset: bigint): Promise<MaintenanceResult> {
-    return this.#track(this.#truncateBefore(offset));
+  /**
+   * Drops every record below offset (the broker's log start moved past it, deleteRecords, or
+   * eviction). onRemoved hears of each chunk of deletes as it commits, before any other code runs:
+   * a counter kept with it never lags what the store shows, although the whole call spans turns
+   * of the event loop.
+   */
+  truncateBefore(offset: bigint, onRemoved?: RemovalListener): Promise<MaintenanceResult> {
+    return this.#track(this.#truncateBefore(offset, onRemoved));
   }
 
   /**
@@ -637,7 +711,7 @@ export class PartitionStore {
    * under this name, which calls for reset(topicId).
    */
   bindTopicId(topicId: string): boolean {
-    this.#checkOpen();
+    this.#checkWritable();
     const m = this.#meta;
     if (m.topicId === topicId) return true;
     if (m.topicId !== '') return false;
@@ -651,6 +725,27 @@ export class PartitionStore {
 
   #checkOpen(): void {
     if (this.#ctx.closed) throw new Error('cache store is closed');
+  }
+
+  #checkWritable(): void {
+    this.#checkOpen();
+    if (this.#ctx.reader) throw new Error('cache store is open for reading only');
+  }
+
+  /**
+   * Re-reads this partition's metadata (and its key range, which a reset moves) as committed by
+   * the writing thread; for stores opened with `reader`, after `CacheStore.refresh()`.
+   */
+  reload(): void {
+    this.#checkOpen();
+    const c = this.#ctx;
+    const v = c.catalog.getBinaryFast(catalogKey(this.topic, this.partition));
+    if (v === undefined) return;
+    const pid = v.readUInt32BE(0);
+    const mv = c.meta.getBinaryFast(pidKey(pid));
+    if (mv === undefined) return;
+    this.#pid = pid;
+    this.#meta = decodeMeta(mv);
   }
 
   // Inside CacheStore.transaction the write above was a child transaction that the outer one may
@@ -667,7 +762,7 @@ export class PartitionStore {
   }
 
   #checkMaintenance(): void {
-    this.#checkOpen();
+    this.#checkWritable();
     if (this.#ctx.group !== null) throw new Error('maintenance cannot run inside CacheStore.transaction');
   }
 
@@ -698,8 +793,28 @@ export class PartitionStore {
       m.lastOffset = o;
   }
 
-  /** Deletes records (and their index entries) below limit, one chunk per transaction. */
-  async #purgeBelow(limit: bigint): Promise<{ records: number; bytes: number }> {
+  /**
+   * Deletes records (and their index entries) below limit, one chunk per transaction. Purges of
+   * one partition take turns: a second purge started while the first waits between its chunks
+   * would otherwise delete the rest of the first's records and report them as its own, leaving
+   * the first to report less than its log start move dropped (as little as nothing).
+   */
+  async #purgeBelow(limit: bigint, onRemoved?: RemovalListener): Promise<{ records: number; bytes: number }> {
+    // No await when no purge runs, so that a caller's first chunk commits in its own turn.
+    while (this.#purging !== undefined) await this.#purging.then(ignore, ignore);
+    const run = this.#purgeChunks(limit, onRemoved);
+    this.#purging = run;
+    try {
+      return await run;
+    } finally {
+      if (this.#purging === run) this.#purging = undefined;
+    }
+  }
+
+  async #purgeChunks(
+    limit: bigint,
+    onRemoved?: RemovalListener,
+  ): Promise<{ records: number; bytes: number }> {
     const c = this.#ctx;
     let records = 0;
     let bytes = 0;
@@ -707,6 +822,8 @@ export class PartitionStore {
     for (;;) {
       if (c.closed || pid !== this.#pid) break;
       let more = false;
+      let chunkRecords = 0;
+      let chunkBytes = 0;
       const next = { ...this.#meta };
       c.root.transactionSync(() => {
         const start = recordKey(pid, 0n);
@@ -719,7 +836,7 @@ export class PartitionStore {
           doomed.push(offset);
           next.bytes -= size;
           next.records--;
-          bytes += size;
+          chunkBytes += size;
           if ((flags & (FLAG_KEY | FLAG_CONTROL | FLAG_ABORTED)) === FLAG_KEY) {
             const ks = peekKeyStart(value, 0, flags);
             const ik = Buffer.allocUnsafe(5 + Math.min(keyLength, RAW_KEY_MAX + 32));
@@ -731,7 +848,7 @@ export class PartitionStore {
           const v = c.keys.getBinaryFast(key);
           if (v !== undefined && v.readBigUInt64BE(0) === offset) c.keys.removeSync(key);
         }
-        records += doomed.length;
+        chunkRecords = doomed.length;
         let removed = doomed.length;
         // Time-index values rise with their keys, so the entries to drop are a prefix.
         const timeStart = pidKey(pid);
@@ -760,6 +877,9 @@ export class PartitionStore {
         more = removed > 0;
       }, TXN_FLAGS);
       if (pid === this.#pid) this.#commit(next);
+      records += chunkRecords;
+      bytes += chunkBytes;
+      if (chunkRecords > 0) onRemoved?.(chunkRecords, chunkBytes);
       if (!more) break;
       await nextTurn();
     }
@@ -775,10 +895,10 @@ export class PartitionStore {
     this.#commit(next);
   }
 
-  async #truncateBefore(offset: bigint): Promise<MaintenanceResult> {
+  async #truncateBefore(offset: bigint, onRemoved?: RemovalListener): Promise<MaintenanceResult> {
     this.#checkMaintenance();
     this.#moveLogStart(offset);
-    const r = await this.#purgeBelow(this.#meta.logStartOffset);
+    const r = await this.#purgeBelow(this.#meta.logStartOffset, onRemoved);
     return { removedRecords: r.records, removedBytes: r.bytes, logStartOffset: this.#meta.logStartOffset };
   }
 
@@ -970,6 +1090,8 @@ export class PartitionStore {
   }
 }
 
+function ignore(): void {}
+
 function queue(c: Context, pendKey: Buffer, kind: number, at: Buffer, target: Buffer): void {
   pendKey[4] = kind;
   at.copy(pendKey, 5, 0, 8);
@@ -979,11 +1101,13 @@ function queue(c: Context, pendKey: Buffer, kind: number, at: Buffer, target: Bu
 /**
  * One LMDB environment under a directory, holding every partition a cache_server binding caches.
  * One process owns a directory at a time: partition metadata is kept in memory between writes.
+ * Other threads of that process may open it with `reader` to read what the writing thread commits.
  */
 export class CacheStore {
   readonly path: string;
   #ctx: Context;
   #partitions = new Map<string, PartitionStore>();
+  #writeFailure: Error | undefined;
 
   private constructor(path: string, ctx: Context) {
     this.path = path;
@@ -992,6 +1116,7 @@ export class CacheStore {
 
   static open(path: string, options: CacheStoreOptions = {}): CacheStore {
     const durability = options.durability ?? 'sync';
+    const reader = options.reader === true;
     const root = open({
       path,
       maxDbs: 8,
@@ -1011,6 +1136,7 @@ export class CacheStore {
       times: binary('times'),
       pending: binary('pending'),
       closed: false,
+      reader,
       running: new Set(),
       group: null,
       allocatePid(): number {
@@ -1032,6 +1158,10 @@ export class CacheStore {
       encodeBuf: Buffer.allocUnsafeSlow(64 * 1024),
     };
     const format = ctx.catalog.getBinaryFast(CATALOG_FORMAT);
+    if (format === undefined && reader) {
+      void root.close();
+      throw new Error(`cache store ${path} has not been created by its writer yet`);
+    }
     if (format === undefined) {
       const b = Buffer.alloc(4);
       b.writeUInt32BE(FORMAT_VERSION, 0);
@@ -1061,6 +1191,12 @@ export class CacheStore {
       pid = v.readUInt32BE(0);
       const mv = c.meta.getBinaryFast(pidKey(pid));
       if (mv !== undefined) meta = decodeMeta(mv);
+    }
+    if (meta === undefined && c.reader) {
+      // Not fed yet: an empty view until reload() finds what the writer created.
+      const empty = new PartitionStore(c, topic, partition, 0, freshMeta(''));
+      this.#partitions.set(name, empty);
+      return empty;
     }
     if (meta === undefined) {
       const fresh = freshMeta('');
@@ -1102,6 +1238,7 @@ export class CacheStore {
   transaction<T>(fn: () => T): T {
     const c = this.#ctx;
     if (c.closed) throw new Error('cache store is closed');
+    if (c.reader) throw new Error('cache store is open for reading only');
     if (c.group !== null) return fn();
     const undo: Array<() => void> = [];
     c.group = undo;
@@ -1109,6 +1246,8 @@ export class CacheStore {
       return c.root.transactionSync(() => {
         const result = fn();
         if (result instanceof Promise) throw new Error('CacheStore.transaction needs a synchronous function');
+        // Thrown inside, so that LMDB aborts the transaction as it does a commit that fails.
+        if (this.#writeFailure !== undefined) throw this.#writeFailure;
         return result;
       }, TXN_FLAGS);
     } catch (error) {
@@ -1119,9 +1258,34 @@ export class CacheStore {
     }
   }
 
+  /**
+   * Commits a write that changes nothing (a key put and removed), to learn whether the
+   * environment takes writes again after one failed for want of space. Throws what the commit
+   * throws.
+   */
+  probeWrite(): void {
+    const c = this.#ctx;
+    if (c.closed) throw new Error('cache store is closed');
+    c.root.transactionSync(() => {
+      c.catalog.putSync(CATALOG_PROBE, CATALOG_PROBE);
+      c.catalog.removeSync(CATALOG_PROBE);
+      if (this.#writeFailure !== undefined) throw this.#writeFailure;
+    }, TXN_FLAGS);
+  }
+
+  /**
+   * A seam for tests where no small filesystem can be mounted: while an error is set, every
+   * `transaction()` and `probeWrite()` fails with it instead of committing, as a full disk would
+   * fail them. Maintenance and single-partition writes are not affected. `undefined` clears it.
+   */
+  simulateWriteFailure(error: Error | undefined): void {
+    this.#writeFailure = error;
+  }
+
   /** Deletes the data left by reset partitions, a chunk per transaction; returns the entries removed. */
   async reclaim(): Promise<number> {
     const c = this.#ctx;
+    if (c.reader) throw new Error('cache store is open for reading only');
     let removed = 0;
     for (;;) {
       if (c.closed) return removed;
@@ -1174,6 +1338,15 @@ export class CacheStore {
     const env = this.#ctx.root.getStats() as { lastPageNumber?: number; pageSize?: number };
     const fileBytes = ((env.lastPageNumber ?? 0) + 1) * (env.pageSize ?? 4096);
     return { partitions, records, bytes, fileBytes };
+  }
+
+  /**
+   * Ends the read snapshot this thread holds, so that reads and `PartitionStore.reload()` after
+   * it see every commit the writing thread has made.
+   */
+  refresh(): void {
+    if (this.#ctx.closed) return;
+    this.#ctx.root.resetReadTxn();
   }
 
   /** Stops maintenance at its next chunk boundary, waits for it, and closes the environment. */

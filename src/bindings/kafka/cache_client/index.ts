@@ -1,8 +1,11 @@
 import type { Logger } from 'pino';
-import { Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { matchTopic, resolveExit, type BindingConfig } from '../../../config/index.ts';
 import type { Binding, BindingContext, BindingFactory } from '../../../engine/binding.ts';
-import type { CacheServerApi, DefaultOffset } from '../cache_server/api.ts';
+import type { CachedTopic, CacheServerApi, DefaultOffset } from '../cache_server/api.ts';
+import { lookupKey, type KeyLookup, type KeyLookupOptions } from './lookup.ts';
+import { produceOnlyTopic } from './produce-topic.ts';
+import { DEFAULT_STAGING_MAX_BYTES, StagingBudget } from './staging.ts';
 import { CacheStream, type OpenOptions } from './stream.ts';
 
 export { compileFilters, matchedIndexes, MAX_FILTERS } from './filters.ts';
@@ -15,8 +18,11 @@ export type {
   SkipMany,
   SkipOne,
 } from './filters.ts';
+export { DEFAULT_CATCH_UP_MS, lookupKey, NotCaughtUpError } from './lookup.ts';
+export type { KeyLookup, KeyLookupOptions } from './lookup.ts';
 export { MessageTooLargeError, StagedMessage } from './produce.ts';
 export type { ProduceAck, ProduceMessage, StagedMessageInit } from './produce.ts';
+export { DEFAULT_STAGING_MAX_BYTES, StagingBudget } from './staging.ts';
 export { CacheStream } from './stream.ts';
 export type { CacheMessage, Capabilities, Isolation, OpenOptions } from './stream.ts';
 
@@ -50,6 +56,16 @@ function isCacheServer(binding: Binding): binding is Binding & CacheServerApi {
 interface TopicOptions {
   readonly name: string;
   readonly defaultOffset?: DefaultOffset;
+}
+
+/** How long opening a live stream waits for the broker's end offsets of partitions not fed yet. */
+const LIVE_START_TIMEOUT_MS = 5_000;
+
+function stagingMaxBytes(config: BindingConfig): number {
+  const staging = config.options['staging'];
+  if (typeof staging !== 'object' || staging === null) return DEFAULT_STAGING_MAX_BYTES;
+  const maxBytes = (staging as { maxBytes?: unknown }).maxBytes;
+  return typeof maxBytes === 'number' ? maxBytes : DEFAULT_STAGING_MAX_BYTES;
 }
 
 function topicOptions(config: BindingConfig): TopicOptions[] {
@@ -89,6 +105,22 @@ function registerMetrics(registry: Registry, binding: CacheClientBinding): () =>
       'Record bytes read from the cache and not yet delivered, all streams together',
       (b) => b.bufferedBytes,
     );
+    gauge(
+      'kgate_cache_client_staged_bytes',
+      'Bytes of produced values staged and not yet acknowledged, all producers together',
+      (b) => b.staging.usedBytes,
+    );
+    if (registry.getSingleMetric('kgate_cache_client_staging_waits_total') === undefined)
+      new Counter({
+        name: 'kgate_cache_client_staging_waits_total',
+        help: 'Staged writes that waited for the staging budget to have room',
+        labelNames: ['binding'],
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const b of set) this.inc({ binding: b.name }, b.staging.waits);
+        },
+      });
   }
   bindings.add(binding);
   const set = bindings;
@@ -107,6 +139,8 @@ export class CacheClientBinding implements Binding {
   readonly #log: Logger;
   readonly #topics: TopicOptions[];
   readonly #streams = new Set<CacheStream>();
+  /** Bounds the produced values all this binding's streams stage at once. */
+  readonly staging: StagingBudget;
   #unregister: (() => void) | undefined;
   #stopped = false;
 
@@ -116,6 +150,7 @@ export class CacheClientBinding implements Binding {
     this.name = context.config.name;
     this.#log = context.logger;
     this.#topics = topicOptions(context.config);
+    this.staging = new StagingBudget(stagingMaxBytes(context.config));
   }
 
   get streamCount(): number {
@@ -161,13 +196,33 @@ export class CacheClientBinding implements Binding {
     return binding;
   }
 
+  /**
+   * The current record of `key` on `topic`, answered from the cache's key index with one probe
+   * per partition instead of a stream over the whole topic; see lookupKey for what it answers
+   * and how it waits. Meant for compacted topics. Rejects like open() when the topic cannot be
+   * served, and with NotCaughtUpError when the cache lags the topic for longer than allowed.
+   */
+  async lookup(topic: string, key: Buffer, options: KeyLookupOptions = {}): Promise<KeyLookup> {
+    if (this.#stopped) throw new Error(`binding ${this.name} is stopped`);
+    options.signal?.throwIfAborted();
+    const cached = await this.exitFor(topic).attach(topic);
+    try {
+      return await lookupKey(cached, key, options);
+    } finally {
+      cached.release();
+    }
+  }
+
   /** Opens a stream on `topic`; rejects when the topic cannot be served (unknown, not authorized). */
   async open(topic: string, options: OpenOptions = {}): Promise<CacheStream> {
     if (this.#stopped) throw new Error(`binding ${this.name} is stopped`);
     const exit = this.exitFor(topic);
     const signal = options.signal;
     signal?.throwIfAborted();
-    const attaching = exit.attach(topic);
+    const attaching =
+      options.capabilities === 'produce' && exit.produceConfig !== undefined
+        ? exit.produceConfig(topic, signal).then((config) => produceOnlyTopic(topic, config))
+        : exit.attach(topic);
     let cached;
     if (signal === undefined) cached = await attaching;
     else {
@@ -194,14 +249,19 @@ export class CacheClientBinding implements Binding {
       throw new Error(`binding ${this.name} is stopped`);
     }
     const configured = this.#topics.find((t) => matchTopic(t.name, topic))?.defaultOffset;
+    const defaultOffset = options.defaultOffset ?? configured ?? cached.defaultOffset;
     let stream: CacheStream;
     try {
+      const liveStarts = await this.#liveStarts(cached, options, defaultOffset);
       stream = new CacheStream({
         topic: cached,
         exit,
         options,
-        defaultOffset: configured ?? cached.defaultOffset,
+        defaultOffset,
+        liveStarts,
         onClose: (s) => this.#streams.delete(s),
+        staging: this.staging,
+        stagingName: `staging.maxBytes of binding ${this.name}`,
       });
     } catch (error) {
       cached.release();
@@ -210,6 +270,44 @@ export class CacheClientBinding implements Binding {
     this.#streams.add(stream);
     this.#log.debug({ topic, capabilities: stream.capabilities }, 'stream opened');
     return stream;
+  }
+
+  /**
+   * Where a live stream starts on partitions the cache is not feeding yet: the broker's end now.
+   * Without it such a partition would start at the cache's head after its first fetch, skipping
+   * whatever was produced between the open and that fetch. A broker that does not answer in time
+   * leaves those partitions to that fallback rather than failing the open.
+   */
+  async #liveStarts(
+    cached: CachedTopic,
+    options: OpenOptions,
+    defaultOffset: DefaultOffset,
+  ): Promise<ReadonlyMap<number, bigint>> {
+    const none = new Map<number, bigint>();
+    if (options.capabilities === 'produce' || cached.compacted || defaultOffset !== 'live') return none;
+    if (options.partitions !== undefined && Object.keys(options.partitions).length > 0) return none;
+    const pending = cached.partitions().filter((p) => !cached.isReady(p));
+    if (pending.length === 0 || cached.endOffsets === undefined) return none;
+    const signals = [AbortSignal.timeout(LIVE_START_TIMEOUT_MS)];
+    if (options.signal !== undefined) signals.push(options.signal);
+    try {
+      return await cached.endOffsets(
+        pending,
+        options.isolation ?? 'read_committed',
+        AbortSignal.any(signals),
+      );
+    } catch (error) {
+      options.signal?.throwIfAborted();
+      this.#log.warn(
+        {
+          topic: cached.topic,
+          partitions: pending,
+          err: error instanceof Error ? error.message : String(error),
+        },
+        'could not ask the broker where live starts; those partitions start at the cache head once fed',
+      );
+      return none;
+    }
   }
 }
 

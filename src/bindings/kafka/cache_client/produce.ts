@@ -1,4 +1,5 @@
 import type { Acks, ProduceRecord, ProduceResult } from '../client/index.ts';
+import type { StagingAccount, StagingBudget } from './staging.ts';
 
 /** What a produce call answers: where the message landed. */
 export type ProduceAck = ProduceResult & { readonly partition: number };
@@ -22,10 +23,9 @@ export class MessageTooLargeError extends Error {
   readonly limit: number;
   readonly size: number;
 
-  constructor(topic: string, size: number, limit: number) {
-    super(
-      `message for topic ${topic} needs at least ${size} bytes, more than its max.message.bytes (${limit})`,
-    );
+  /** `bound` names what sets the limit, the topic's max.message.bytes unless given. */
+  constructor(topic: string, size: number, limit: number, bound = 'its max.message.bytes') {
+    super(`message for topic ${topic} needs at least ${size} bytes, more than ${bound} (${limit})`);
     this.name = 'MessageTooLargeError';
     this.limit = limit;
     this.size = size;
@@ -61,34 +61,47 @@ export function envelopeSize(message: StagedMessageInit): number {
   return size;
 }
 
+/** Where a staged message goes and what bounds it. */
+export interface StagedMessageTarget {
+  readonly topic: string;
+  /** The topic's max.message.bytes. */
+  readonly limit: number;
+  readonly budget: StagingBudget;
+  /** How the budget is named in errors. */
+  readonly budgetName: string;
+  readonly send: (value: Buffer) => Promise<ProduceAck>;
+  /** Called once the message is settled: acknowledged, failed or dropped. */
+  readonly onSettled?: (message: StagedMessage) => void;
+}
+
 /**
  * A message whose value arrives in pieces (an HTTP body, say) and is produced once complete. The
  * chunks are held as given until end(), so the caller must not reuse their memory; staging more
  * than the topic accepts fails at the write that crosses the limit, before the rest is buffered.
+ *
+ * Staged bytes count against the binding's staging budget from their write until the broker
+ * acknowledges the message (or it fails or is aborted). As with a Node.js writable, write()
+ * answers false when the chunk is kept but must wait for budget, and the writer should await
+ * ready() before writing more. A value larger than the whole budget is refused like one larger
+ * than max.message.bytes. A writer must not wait for budget for one message while holding another
+ * of the same binding open: the older one may be what the budget is keeping room for.
  */
 export class StagedMessage {
-  readonly #topic: string;
-  readonly #limit: number;
+  readonly #target: StagedMessageTarget;
   readonly #envelope: number;
-  readonly #send: (value: Buffer) => Promise<ProduceAck>;
+  readonly #account: StagingAccount;
   #chunks: Buffer[] = [];
   #size = 0;
-  #state: 'open' | 'ended' | 'failed' = 'open';
+  #state: 'open' | 'ending' | 'ended' | 'failed' = 'open';
 
-  constructor(
-    topic: string,
-    init: StagedMessageInit,
-    limit: number,
-    send: (value: Buffer) => Promise<ProduceAck>,
-  ) {
-    this.#topic = topic;
-    this.#limit = limit;
+  constructor(init: StagedMessageInit, target: StagedMessageTarget) {
+    this.#target = target;
     this.#envelope = envelopeSize(init);
-    this.#send = send;
-    if (this.#envelope > limit) {
+    if (this.#envelope > target.limit) {
       this.#state = 'failed';
-      throw new MessageTooLargeError(topic, this.#envelope, limit);
+      throw new MessageTooLargeError(target.topic, this.#envelope, target.limit);
     }
+    this.#account = target.budget.open(target.limit - this.#envelope);
   }
 
   /** Value bytes staged so far. */
@@ -96,38 +109,88 @@ export class StagedMessage {
     return this.#size;
   }
 
-  write(chunk: Buffer | string): void {
-    if (this.#state !== 'open') throw new Error(`staged message for topic ${this.#topic} is ${this.#state}`);
+  /** True when everything written so far fits the staging budget, false while some waits. */
+  get admitted(): boolean {
+    return this.#account.pending === 0;
+  }
+
+  /**
+   * Stages a chunk. False when the chunk is kept but waits for staging budget: await ready()
+   * before writing more. Throws, dropping the message, when the value grows past what the topic
+   * or the budget can take.
+   */
+  write(chunk: Buffer | string): boolean {
+    if (this.#state !== 'open') throw this.#notOpen();
     const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
     const needed = this.#envelope + this.#size + bytes.length;
-    if (needed > this.#limit) {
+    if (needed > this.#target.limit) {
       this.abort();
-      throw new MessageTooLargeError(this.#topic, needed, this.#limit);
+      throw new MessageTooLargeError(this.#target.topic, needed, this.#target.limit);
+    }
+    const budget = this.#target.budget;
+    if (this.#size + bytes.length > budget.maxBytes) {
+      this.abort();
+      throw new MessageTooLargeError(
+        this.#target.topic,
+        this.#size + bytes.length,
+        budget.maxBytes,
+        this.#target.budgetName,
+      );
     }
     this.#chunks.push(bytes);
     this.#size += bytes.length;
+    return budget.take(this.#account, bytes.length);
   }
 
-  /** Produces the staged value (plus `chunk`, if given) and answers the broker's acknowledgement. */
-  end(chunk?: Buffer | string): Promise<ProduceAck> {
-    try {
-      if (chunk !== undefined) this.write(chunk);
-      if (this.#state !== 'open')
-        throw new Error(`staged message for topic ${this.#topic} is ${this.#state}`);
-    } catch (error) {
-      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
-    }
+  /** Resolves when every chunk written so far fits the staging budget; rejects if the message fails. */
+  ready(): Promise<void> {
+    return this.#target.budget.ready(this.#account);
+  }
+
+  /**
+   * Produces the staged value (plus `chunk`, if given) once it fits the staging budget, and
+   * answers the broker's acknowledgement.
+   */
+  async end(chunk?: Buffer | string): Promise<ProduceAck> {
+    if (chunk !== undefined) this.write(chunk);
+    if (this.#state !== 'open') throw this.#notOpen();
+    this.#state = 'ending';
+    const budget = this.#target.budget;
+    budget.finish(this.#account);
+    await budget.ready(this.#account);
+    if (this.#state !== 'ending') throw this.#notOpen();
     this.#state = 'ended';
     const value =
       this.#chunks.length === 1 ? (this.#chunks[0] ?? Buffer.alloc(0)) : Buffer.concat(this.#chunks);
     this.#chunks = [];
-    return this.#send(value);
+    budget.seal(this.#account);
+    try {
+      return await this.#target.send(value);
+    } finally {
+      this.#settle();
+    }
   }
 
-  /** Drops what was staged; the message is not produced. */
-  abort(): void {
-    if (this.#state === 'open') this.#state = 'failed';
+  /**
+   * Drops what was staged and gives its budget back; the message is not produced. A message
+   * already sent is not recalled: its budget returns when the broker answers.
+   */
+  abort(reason?: Error): void {
+    if (this.#state === 'ended') return;
+    const wasStaging = this.#state === 'open' || this.#state === 'ending';
+    this.#state = 'failed';
     this.#chunks = [];
     this.#size = 0;
+    if (wasStaging)
+      this.#settle(reason ?? new Error(`staged message for topic ${this.#target.topic} was aborted`));
+  }
+
+  #settle(reason?: Error): void {
+    this.#target.budget.release(this.#account, reason);
+    this.#target.onSettled?.(this);
+  }
+
+  #notOpen(): Error {
+    return new Error(`staged message for topic ${this.#target.topic} is ${this.#state}`);
   }
 }

@@ -3,6 +3,7 @@ import type { CachedHeader, CachedRecord, PartitionStore } from '../cache/index.
 import type { CacheServerApi, CachedTopic, DefaultOffset, TopicChange } from '../cache_server/api.ts';
 import { compileFilters, type Filter, type FilterSet } from './filters.ts';
 import { StagedMessage, type ProduceAck, type ProduceMessage, type StagedMessageInit } from './produce.ts';
+import { StagingBudget } from './staging.ts';
 
 export type Capabilities = 'fetch' | 'produce' | 'produce_and_fetch';
 export type Isolation = 'read_committed' | 'read_uncommitted';
@@ -58,7 +59,8 @@ interface Cursor {
   next: bigint;
   /** Below this offset (the head when a fresh compacted read began) tombstones are not delivered. */
   snapshotEnd: bigint;
-  buffer: CachedRecord[];
+  /** Possibly shared with other streams reading the same records: never modified. */
+  buffer: readonly CachedRecord[];
   index: number;
   bufferEnd: bigint;
   bufferBytes: number;
@@ -71,6 +73,15 @@ export interface CacheStreamInit {
   readonly options: OpenOptions;
   readonly defaultOffset: DefaultOffset;
   readonly onClose?: (stream: CacheStream) => void;
+  /**
+   * Where a live stream starts on partitions that were not ready at open (the broker's end then);
+   * such a partition missing here starts at the cache's head once it is fed.
+   */
+  readonly liveStarts?: ReadonlyMap<number, bigint>;
+  /** Shared by the binding's streams; a stream without one gets a default budget of its own. */
+  readonly staging?: StagingBudget;
+  /** How the staging budget is named in errors. */
+  readonly stagingName?: string;
 }
 
 function parseOffset(value: bigint | string, partition: number): bigint {
@@ -107,7 +118,13 @@ export class CacheStream implements AsyncIterableIterator<CacheMessage> {
   readonly #resume: Map<number, bigint>;
   readonly #resumed: boolean;
   readonly #onClose: ((stream: CacheStream) => void) | undefined;
+  readonly #liveStarts: ReadonlyMap<number, bigint> | undefined;
   readonly #unsubscribe: () => void;
+  readonly #staging: StagingBudget;
+  readonly #stagingName: string;
+  /** Staged messages not yet settled, dropped if the stream closes before they are sent. */
+  readonly #staged = new Set<StagedMessage>();
+  readonly #unstage = (message: StagedMessage): boolean => this.#staged.delete(message);
   #filters: FilterSet;
   readonly #cursors: Cursor[] = [];
   readonly #progress = new Map<number, bigint>();
@@ -127,6 +144,9 @@ export class CacheStream implements AsyncIterableIterator<CacheMessage> {
     this.#exit = init.exit;
     this.#defaultOffset = options.defaultOffset ?? init.defaultOffset;
     this.#onClose = init.onClose;
+    this.#liveStarts = init.liveStarts;
+    this.#staging = init.staging ?? new StagingBudget();
+    this.#stagingName = init.stagingName ?? 'the staging budget';
     this.#filters = compileFilters(options.filters);
     this.#resume = toProgress(options.partitions);
     this.#resumed = this.#resume.size > 0;
@@ -159,8 +179,21 @@ export class CacheStream implements AsyncIterableIterator<CacheMessage> {
   }
 
   next(): Promise<IteratorResult<CacheMessage, undefined>> {
-    // Concurrent next() calls take turns, so each cursor is read by one call at a time.
-    const result = this.#chain.then(() => this.#next());
+    return this.#queue(() => this.#next());
+  }
+
+  /**
+   * Every message deliverable right now, up to `max`, in the order next() would give them; waits
+   * like next() while there is none, and resolves empty once the stream has ended. A consumer that
+   * writes a batch in one go pays one promise per batch rather than one per message.
+   */
+  nextBatch(max: number): Promise<CacheMessage[]> {
+    return this.#queue(() => this.#nextBatch(Math.max(1, max)));
+  }
+
+  // Concurrent reads take turns, so each cursor is read by one call at a time.
+  #queue<T>(read: () => Promise<T>): Promise<T> {
+    const result = this.#chain.then(read);
     this.#chain = result.catch(() => undefined);
     return result;
   }
@@ -176,6 +209,9 @@ export class CacheStream implements AsyncIterableIterator<CacheMessage> {
     this.#unsubscribe();
     this.#cached.release();
     for (const c of this.#cursors) this.#dropBuffer(c);
+    const closed = new Error(`stream on topic ${this.topic} is closed`);
+    // Youngest first, so that room freed by one is not granted to another about to be dropped.
+    for (const message of [...this.#staged].reverse()) message.abort(closed);
     this.#signal();
     this.#onClose?.(this);
   }
@@ -190,12 +226,23 @@ export class CacheStream implements AsyncIterableIterator<CacheMessage> {
     return this.#exit.produce(this.topic, partition, [record], acks === undefined ? undefined : { acks });
   }
 
-  /** Stages a message whose value comes in chunks; bounded by the topic's max.message.bytes. */
+  /**
+   * Stages a message whose value comes in chunks; bounded by the topic's max.message.bytes and,
+   * with every other staged message of the binding, by its staging budget. Closing the stream
+   * drops the messages it has not sent yet.
+   */
   produceStream(init: StagedMessageInit = {}): StagedMessage {
     this.#checkProduce();
-    return new StagedMessage(this.topic, init, this.#cached.config.maxMessageBytes, (value) =>
-      this.produce({ ...init, value }),
-    );
+    const message = new StagedMessage(init, {
+      topic: this.topic,
+      limit: this.#cached.config.maxMessageBytes,
+      budget: this.#staging,
+      budgetName: this.#stagingName,
+      send: (value) => this.produce({ ...init, value }),
+      onSettled: this.#unstage,
+    });
+    this.#staged.add(message);
+    return message;
   }
 
   #checkProduce(): void {
@@ -205,41 +252,76 @@ export class CacheStream implements AsyncIterableIterator<CacheMessage> {
   }
 
   async #next(): Promise<IteratorResult<CacheMessage, undefined>> {
+    for (;;) {
+      if (!this.#readable()) return { done: true, value: undefined };
+      const got = this.#pass({ left: SCAN_BUDGET });
+      if (typeof got !== 'string') return { done: false, value: got };
+      await this.#idle(got);
+    }
+  }
+
+  async #nextBatch(max: number): Promise<CacheMessage[]> {
+    const batch: CacheMessage[] = [];
+    for (;;) {
+      if (!this.#readable()) return batch;
+      // One scan budget for the whole batch: however many records it examines, a call gives
+      // the event loop back as often as next() does.
+      const budget = { left: SCAN_BUDGET };
+      let got = this.#pass(budget);
+      while (typeof got !== 'string') {
+        batch.push(got);
+        if (batch.length >= max) return batch;
+        got = this.#pass(budget);
+      }
+      if (batch.length > 0) return batch;
+      await this.#idle(got);
+    }
+  }
+
+  /** False once the stream is closed; throws the error that ended it. */
+  #readable(): boolean {
     if (this.capabilities === 'produce')
       throw new Error(`stream on topic ${this.topic} was opened to produce only`);
-    for (;;) {
-      if (this.#closed) return { done: true, value: undefined };
-      const error = this.#error;
-      if (error !== undefined) {
-        this.close();
-        throw error;
-      }
-      const budget = { left: SCAN_BUDGET };
-      let busy = false;
-      const n = this.#cursors.length;
-      for (let i = 0; i < n; i++) {
-        const at = (this.#rr + i) % n;
-        const c = this.#cursors[at];
-        if (c === undefined) continue;
-        if (c.store === undefined) {
-          // A partition that is not ready yet is passed over, never waited for.
-          if (!this.#cached.isReady(c.partition)) continue;
-          this.#start(c);
-        }
-        const got = this.#pull(c, budget);
-        if (got === 'busy') {
-          // The next pass starts after the partition that spent the budget, so a long run of
-          // filtered-out records in one partition cannot hold back the others.
-          if (!busy) this.#rr = (at + 1) % n;
-          busy = true;
-        } else if (got !== 'empty') {
-          this.#rr = (at + 1) % n;
-          return { done: false, value: got };
-        }
-      }
-      if (busy) await nextTurn();
-      else await new Promise<void>((resolve) => (this.#wake = resolve));
+    if (this.#closed) return false;
+    const error = this.#error;
+    if (error !== undefined) {
+      this.close();
+      throw error;
     }
+    return true;
+  }
+
+  /** Waits for the next turn when the scan budget ran out, else for the topic to change. */
+  #idle(state: 'busy' | 'empty'): Promise<unknown> {
+    if (state === 'busy') return nextTurn();
+    return new Promise<void>((resolve) => (this.#wake = resolve));
+  }
+
+  /** One round over the partitions from where the last left off, up to the first deliverable record. */
+  #pass(budget: { left: number }): CacheMessage | 'busy' | 'empty' {
+    let busy = false;
+    const n = this.#cursors.length;
+    for (let i = 0; i < n; i++) {
+      const at = (this.#rr + i) % n;
+      const c = this.#cursors[at];
+      if (c === undefined) continue;
+      if (c.store === undefined) {
+        // A partition that is not ready yet is passed over, never waited for.
+        if (!this.#cached.isReady(c.partition)) continue;
+        this.#start(c);
+      }
+      const got = this.#pull(c, budget);
+      if (got === 'busy') {
+        // The next pass starts after the partition that spent the budget, so a long run of
+        // filtered-out records in one partition cannot hold back the others.
+        if (!busy) this.#rr = (at + 1) % n;
+        busy = true;
+      } else if (got !== 'empty') {
+        this.#rr = (at + 1) % n;
+        return got;
+      }
+    }
+    return busy ? 'busy' : 'empty';
   }
 
   #signal(): void {
@@ -283,9 +365,13 @@ export class CacheStream implements AsyncIterableIterator<CacheMessage> {
       bufferBytes: 0,
       topicId: '',
     };
-    // "Live" means after the open call; a partition that cannot be read yet gets its live start
-    // when it becomes ready, the nearest the cache can tell.
-    if (!joinedLater && this.#cached.isReady(partition)) c.liveStart = headOf(this.#cached.store(partition));
+    // "Live" means after the open call: for a partition that could not be read at open the
+    // broker's end then (it may have become ready since), else the head now, else the head when
+    // it becomes ready, the nearest the cache can tell.
+    if (!joinedLater)
+      c.liveStart =
+        this.#liveStarts?.get(partition) ??
+        (this.#cached.isReady(partition) ? headOf(this.#cached.store(partition)) : undefined);
     this.#cursors.push(c);
   }
 
@@ -339,7 +425,7 @@ export class CacheStream implements AsyncIterableIterator<CacheMessage> {
     const limit = this.#visibleEnd(store);
     if (c.next >= limit) return false;
     this.#makeRoom(c);
-    const result = store.read(c.next, { maxRecords: READ_RECORDS, maxBytes: READ_BYTES });
+    const result = store.readShared(c.next, { maxRecords: READ_RECORDS, maxBytes: READ_BYTES });
     let records = result.records;
     let end = result.nextOffset;
     const cut = records.findIndex((r) => r.offset >= limit);

@@ -1,5 +1,5 @@
 import type { PartitionStore } from '../cache/index.ts';
-import type { ProduceOptions, ProduceRecord, ProduceResult } from '../client/index.ts';
+import type { Isolation, ProduceOptions, ProduceRecord, ProduceResult } from '../client/index.ts';
 
 /** Where a stream with no progress starts on a topic that is not compacted. */
 export type DefaultOffset = 'live' | 'historical';
@@ -43,6 +43,23 @@ export interface CachedTopic {
   partitions(): readonly number[];
   /** True once the partition's store is being fed (a partition with no leader yet is not ready). */
   isReady(partition: number): boolean;
+  /**
+   * The offset just past the last record produced to the partition through this cache_server and
+   * acknowledged, -1n if none. A read up to "now" waits for the store to reach it as well as the
+   * broker's end, so that whoever was answered for a write sees it in a read that follows.
+   */
+  producedEnd(partition: number): bigint;
+  /**
+   * The broker's end of each partition now (ListOffsets "latest": the high watermark, or the last
+   * stable offset for read_committed). Where a live stream starts on a partition the cache has not
+   * fed yet, so that "live" means after the open call rather than after the cache's first fetch.
+   * Optional: without it such a partition starts at the cache's head once it is fed.
+   */
+  endOffsets?(
+    partitions: readonly number[],
+    isolation: Isolation,
+    signal?: AbortSignal,
+  ): Promise<ReadonlyMap<number, bigint>>;
   store(partition: number): PartitionStore;
   /** Subscribes to changes; returns the unsubscribe function. Listeners must not throw or block. */
   onChange(listener: (change: TopicChange) => void): () => void;
@@ -53,6 +70,12 @@ export interface CachedTopic {
 export interface CacheServerApi {
   /** Starts following the topic if it is not already; resolves once its metadata is known. */
   attach(topic: string): Promise<CachedTopic>;
+  /**
+   * The topic's config for producing to it (max.message.bytes bounds a staged message), without
+   * following the topic: a stream that only produces has no use for its records. Rejects like
+   * attach() when the topic does not exist. Optional: without it a produce-only stream attaches.
+   */
+  produceConfig?(topic: string, signal?: AbortSignal): Promise<CachedTopicConfig>;
   /**
    * Produces through the client kind; `partition` undefined picks one from the key with Kafka's
    * default partitioner (murmur2), so keyed messages land where Java clients put them.

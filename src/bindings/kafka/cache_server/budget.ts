@@ -89,16 +89,21 @@ export async function evictToBudget(
         if (signal.aborted) break;
         const share = Math.max(1, Math.ceil((excess * p.stats().bytes) / topicBytes));
         const end = p.headEnd(share);
-        if (end <= p.logStartOffset) continue;
-        const r = await p.truncateBefore(end);
+        const logStart = p.logStartOffset;
+        if (end <= logStart) continue;
+        // Counted chunk by chunk as the deletes commit, not once the call returns: the store
+        // shows each chunk gone at once, and a scrape or a caller looking in between must find
+        // the counter agreeing with it.
+        const r = await p.truncateBefore(end, (records, bytes) => {
+          host.evicted(topic, p.partition, records, bytes);
+        });
+        if (r.logStartOffset > logStart) host.truncated(topic, p.partition, r.logStartOffset);
         if (r.removedRecords === 0 && r.removedBytes === 0) continue;
         progress = true;
         total -= r.removedBytes;
         fromTopic += r.removedBytes;
         evictedBytes += r.removedBytes;
         evictedRecords += r.removedRecords;
-        host.evicted(topic, p.partition, r.removedRecords, r.removedBytes);
-        host.truncated(topic, p.partition, r.logStartOffset);
       }
       // Only records below a log start left by a crash: expiry purges them, not this.
       if (!progress) break;

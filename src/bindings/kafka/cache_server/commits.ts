@@ -1,4 +1,12 @@
 import type { AppendOptions, AppendResult, CacheStore, PartitionStore, RecordInput } from '../cache/index.ts';
+import { IngestPausedError } from './ingest.ts';
+
+/** The part of IngestGate the coalescer drives. */
+export interface IngestControl {
+  readonly paused: boolean;
+  report(error: unknown): boolean;
+  committed(): void;
+}
 
 interface Pending {
   readonly store: PartitionStore;
@@ -28,19 +36,25 @@ function sizeOf(records: readonly RecordInput[]): number {
  * durable; each append stays atomic on its own, and one that fails is undone alone. A caller
  * awaits its append before queueing the next for the same partition, which keeps per-partition
  * order and passes backpressure through.
+ *
+ * A commit that fails rejects every append it carried and is reported to the ingest gate, which
+ * pauses ingest when the disk is full; while paused, appends are refused without touching the
+ * store.
  */
 export class CommitCoalescer {
   readonly #store: CacheStore;
   readonly #maxBytes: number;
+  readonly #ingest: IngestControl | undefined;
   #queue: Pending[] = [];
   #scheduled = false;
   /** Commits and appends so far, for tests and diagnostics. */
   commits = 0;
   appends = 0;
 
-  constructor(store: CacheStore, maxBytes: number) {
+  constructor(store: CacheStore, maxBytes: number, ingest?: IngestControl) {
     this.#store = store;
     this.#maxBytes = maxBytes;
+    this.#ingest = ingest;
   }
 
   append(
@@ -69,6 +83,13 @@ export class CommitCoalescer {
 
   #flushSome(): void {
     if (this.#queue.length === 0) return;
+    if (this.#ingest?.paused === true) {
+      const refused = this.#queue;
+      this.#queue = [];
+      const error = new IngestPausedError();
+      for (const p of refused) p.reject(error);
+      return;
+    }
     // Bounded so that one commit neither holds the event loop nor grows its dirty pages without
     // limit; the first append always goes, however large.
     let take = 0;
@@ -99,16 +120,21 @@ export class CommitCoalescer {
         }
       });
     } catch (error) {
+      this.#ingest?.report(error);
       for (const p of batch) p.reject(error);
       return;
     }
     this.commits++;
     this.appends += batch.length;
+    this.#ingest?.committed();
     batch.forEach((p, i) => {
       const outcome = outcomes[i];
       if (outcome === undefined) p.reject(new Error('append was not run'));
       else if (outcome.ok) p.resolve(outcome.result);
-      else p.reject(outcome.error);
+      else {
+        this.#ingest?.report(outcome.error);
+        p.reject(outcome.error);
+      }
     });
   }
 }

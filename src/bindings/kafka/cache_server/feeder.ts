@@ -4,6 +4,7 @@ import { backoffDelay, sleep } from '../client/backoff.ts';
 import { type FetchResult, type KafkaApi, OffsetOutOfRangeError } from '../client/index.ts';
 import type { TopicChange } from './api.ts';
 import type { CommitCoalescer } from './commits.ts';
+import { type IngestGate, IngestPausedError } from './ingest.ts';
 import { recordsOf, TransactionHold } from './transactions.ts';
 import type { CacheServerTuning } from './tuning.ts';
 
@@ -13,7 +14,11 @@ export interface FeederHost {
   readonly tuning: CacheServerTuning;
   /** Appends go through it so that partitions fetched together share a commit. */
   readonly commits: CommitCoalescer;
+  /** Paused while the disk is full: nothing is fetched then. */
+  readonly ingest: IngestGate;
   emit(change: TopicChange): void;
+  /** The store was emptied for a new incarnation of the partition's log. */
+  reset(): void;
   /** The topic's id as the cluster has it now (asked fresh), or undefined when unknown. */
   currentTopicId(): Promise<string | undefined>;
 }
@@ -70,18 +75,27 @@ export class PartitionFeeder {
 
   async #run(): Promise<void> {
     const stopping = this.#stopping.signal;
-    const { tuning, log } = this.#host;
+    const { tuning, log, ingest } = this.#host;
     let failures = 0;
     while (!stopping.aborted) {
+      if (ingest.paused) {
+        // Whatever this loop fetched but did not commit is gone with the last attempt; it is
+        // fetched again from the store's next offset once there is room for it.
+        await ingest.whenResumed(stopping);
+        continue;
+      }
       const attempt = new AbortController();
       this.#attempt = attempt;
-      const signal = AbortSignal.any([stopping, attempt.signal]);
+      const signal = AbortSignal.any([stopping, attempt.signal, ingest.signal]);
       try {
         await this.#bind();
         await this.#follow(signal);
         failures = 0;
       } catch (error) {
         if (stopping.aborted) break;
+        // The disk filled (this partition's commit or another's): no retry, no warning per
+        // partition; the gate logged it once and the loop waits at its top.
+        if (ingest.paused || error instanceof IngestPausedError) continue;
         let failure = error;
         if (error instanceof OffsetOutOfRangeError) {
           try {
@@ -119,6 +133,7 @@ export class PartitionFeeder {
       'topic was recreated; resetting its cache',
     );
     await this.store.reset(this.#topicId);
+    this.#host.reset();
     this.#host.emit({
       type: 'truncated',
       partition: this.partition,
@@ -205,6 +220,7 @@ export class PartitionFeeder {
       );
       this.#topicId = id;
       await this.store.reset(id);
+      this.#host.reset();
       this.#host.emit({
         type: 'truncated',
         partition: this.partition,

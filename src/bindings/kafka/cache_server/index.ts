@@ -8,8 +8,11 @@ import type { KafkaApi, ProduceOptions, ProduceRecord, ProduceResult } from '../
 import type { CachedTopic, CachedTopicConfig, CacheServerApi, DefaultOffset } from './api.ts';
 import { evictToBudget } from './budget.ts';
 import { CommitCoalescer } from './commits.ts';
+import { IngestGate } from './ingest.ts';
 import { createCacheServerMetrics, type CacheServerMetrics } from './metrics.ts';
 import { partitionForKey } from './murmur2.ts';
+import { freeBytes, storageErrorKind } from './storage-errors.ts';
+import { ProducedEnds } from './produced-ends.ts';
 import { TopicFollower, TopicNotFoundError, type TopicHost } from './topic.ts';
 import { DEFAULT_TUNING, type CacheServerTuning } from './tuning.ts';
 import type { CachePartitionStatus } from '../../../telemetry/status.ts';
@@ -101,9 +104,13 @@ export class CacheServerBinding implements Binding, CacheServerApi {
   readonly #followers = new Map<string, TopicFollower>();
   readonly #configs = new Map<string, { config: CachedTopicConfig; at: number }>();
   readonly #roundRobin = new Map<string, number>();
+  readonly #produced = new ProducedEnds();
+  /** Partition counts of topics produced to but not followed, refreshed like their config. */
+  readonly #partitionCounts = new Map<string, { count: number; at: number }>();
   readonly #stopping = new AbortController();
   #store: CacheStore | undefined;
   #commits: CommitCoalescer | undefined;
+  #ingest: IngestGate | undefined;
   #metrics: CacheServerMetrics | undefined;
   #maintenance: Promise<void> = Promise.resolve();
   #reclaim: Promise<unknown> = Promise.resolve();
@@ -155,8 +162,9 @@ export class CacheServerBinding implements Binding, CacheServerApi {
     await mkdir(this.#context.stateDir, { recursive: true });
     const store = CacheStore.open(this.#context.stateDir, { durability: this.#tuning.durability });
     this.#store = store;
-    this.#commits = new CommitCoalescer(store, this.#tuning.maxCommitBytes);
     this.#metrics = createCacheServerMetrics(this.#context.metrics, this.name, store);
+    this.#ingest = this.#ingestGate(store);
+    this.#commits = new CommitCoalescer(store, this.#tuning.maxCommitBytes, this.#ingest);
     // Data of partitions reset before a restart is still on disk until reclaimed.
     this.#reclaim = store.reclaim().catch((error: unknown) => {
       this.#log.warn({ err: error instanceof Error ? error.message : String(error) }, 'cache reclaim failed');
@@ -175,14 +183,44 @@ export class CacheServerBinding implements Binding, CacheServerApi {
     const followers = [...this.#followers.values()];
     this.#followers.clear();
     await Promise.all(followers.map((f) => f.stop()));
+    await this.#ingest?.stop();
     await this.#maintenance;
     await this.#reclaim;
     this.#metrics?.close();
     // A feeder that stopped mid-append may have left one queued; it is committed, not dropped.
     this.#commits?.flush();
     this.#commits = undefined;
+    this.#ingest = undefined;
     await this.#store?.close();
     this.#store = undefined;
+  }
+
+  /**
+   * Pauses ingest when a commit fails for want of space, and resumes it once the filesystem has
+   * room for two full commits again and the store takes a write. The same room tells a short
+   * write (EIO) on a nearly full disk from an I/O error on a disk with space.
+   */
+  #ingestGate(store: CacheStore): IngestGate {
+    const dir = this.#context.stateDir;
+    const headroom = 2 * this.#tuning.maxCommitBytes;
+    return new IngestGate({
+      log: this.#log,
+      path: dir,
+      backoff: { initialMs: this.#tuning.retryInitialMs, maxMs: this.#tuning.retryMaxMs },
+      classify: (error) => storageErrorKind(error, dir, headroom),
+      probe: () => {
+        const free = freeBytes(dir);
+        if (free < headroom) throw new Error(`${free} bytes free, ${headroom} wanted`);
+        store.probeWrite();
+      },
+      changed: (paused) => this.#metrics?.ingestPaused(paused),
+      storageError: (kind) => this.#metrics?.storageError(kind),
+    });
+  }
+
+  /** Why ingest from Kafka is paused (a full disk), for status reports; undefined while it runs. */
+  ingestProblem(): string | undefined {
+    return this.#ingest?.problem;
   }
 
   /** Every cached topic partition with its position against the broker's; reads the store only. */
@@ -321,10 +359,11 @@ export class CacheServerBinding implements Binding, CacheServerApi {
       } else target = partitionForKey(key, count);
     }
     const result = await client.produce(topic, target, records, options);
+    this.#produced.note(topic, target, result);
     return { ...result, partition: target };
   }
 
-  async #partitionCount(topic: string): Promise<number> {
+  async #partitionCount(topic: string, signal?: AbortSignal): Promise<number> {
     const followed = this.#followers.get(topic);
     if (followed !== undefined) {
       try {
@@ -335,12 +374,24 @@ export class CacheServerBinding implements Binding, CacheServerApi {
         // not known yet
       }
     }
-    const metadata = await this.#client(topic).metadata([topic]);
+    // Asking the broker on every produce would put a Metadata request in front of each one.
+    const known = this.#partitionCounts.get(topic);
+    if (known !== undefined && Date.now() - known.at < this.#tuning.configRefreshMs) return known.count;
+    const metadata = await this.#client(topic).metadata([topic], signal === undefined ? {} : { signal });
     const found = metadata.topics.find((t) => t.name === topic);
     if (found === undefined || found.error?.code === 3) throw new TopicNotFoundError(topic);
     if (found.error !== null) throw found.error;
     if (found.partitions.length === 0) throw new Error(`topic "${topic}" has no partitions`);
+    this.#partitionCounts.set(topic, { count: found.partitions.length, at: Date.now() });
     return found.partitions.length;
+  }
+
+  async produceConfig(topic: string, signal?: AbortSignal): Promise<CachedTopicConfig> {
+    if (this.#store === undefined || this.#stopping.signal.aborted)
+      throw new Error(`binding ${this.name} is not running`);
+    // The partition count is what produce() needs next, and asking for it tells a missing topic.
+    await this.#partitionCount(topic, signal);
+    return this.#topicConfig(topic, signal ?? this.#stopping.signal);
   }
 
   #client(topic: string): KafkaApi {
@@ -356,12 +407,16 @@ export class CacheServerBinding implements Binding, CacheServerApi {
     if (known !== undefined && !known.stopped) return known;
     const store = this.#store;
     const commits = this.#commits;
-    if (store === undefined || commits === undefined) throw new Error(`binding ${this.name} is not running`);
+    const ingest = this.#ingest;
+    if (store === undefined || commits === undefined || ingest === undefined)
+      throw new Error(`binding ${this.name} is not running`);
     const defaultOffset =
       this.#topicOptions.find((t) => matchTopic(t.name, topic))?.defaultOffset ?? DEFAULT_OFFSET;
     const host: TopicHost = {
       store,
       commits,
+      ingest,
+      produced: this.#produced,
       log: this.#log,
       tuning: this.#tuning,
       client: (name) => this.#client(name),

@@ -1,5 +1,6 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { CacheStore } from '../cache/index.ts';
+import type { StorageErrorKind } from './storage-errors.ts';
 
 export interface CacheServerMetrics {
   expired(topic: string, partition: number, records: number, bytes: number): void;
@@ -8,6 +9,10 @@ export interface CacheServerMetrics {
   evicted(topic: string, partition: number, records: number, bytes: number): void;
   /** Bootstrap topics alone took the cache past its budget, which eviction cannot fix. */
   budgetExceeded(): void;
+  /** Ingest paused for want of disk space (true), or resumed. */
+  ingestPaused(paused: boolean): void;
+  /** A commit of fetched records failed in the store. */
+  storageError(kind: StorageErrorKind): void;
   /** Stops reporting this binding's partitions. */
   close(): void;
 }
@@ -104,6 +109,24 @@ export function createCacheServerMetrics(
       labelNames: ['binding'],
       registers: [registry],
     });
+  const ingestPaused =
+    (registry.getSingleMetric('kgate_cache_ingest_paused') as Gauge<'binding'> | undefined) ??
+    new Gauge({
+      name: 'kgate_cache_ingest_paused',
+      help: '1 while ingest from Kafka is paused because the disk is full; cached records are still served',
+      labelNames: ['binding'],
+      registers: [registry],
+    });
+  ingestPaused.set({ binding: name }, 0);
+  const storageErrors =
+    (registry.getSingleMetric('kgate_cache_storage_errors_total') as
+      Counter<'binding' | 'kind'> | undefined) ??
+    new Counter({
+      name: 'kgate_cache_storage_errors_total',
+      help: 'Commits of fetched records the store failed, by kind: no_space (ingest pauses) or other',
+      labelNames: ['binding', 'kind'],
+      registers: [registry],
+    });
   const set = sources;
   return {
     expired(topic, partition, records, bytes) {
@@ -124,8 +147,15 @@ export function createCacheServerMetrics(
     budgetExceeded() {
       budgetExceeded.inc({ binding: name });
     },
+    ingestPaused(paused) {
+      ingestPaused.set({ binding: name }, paused ? 1 : 0);
+    },
+    storageError(kind) {
+      storageErrors.inc({ binding: name, kind });
+    },
     close() {
       set.delete(source);
+      ingestPaused.remove({ binding: name });
     },
   };
 }

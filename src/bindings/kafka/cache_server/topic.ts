@@ -5,6 +5,8 @@ import type { KafkaApi, TopicMetadata } from '../client/index.ts';
 import type { CachedTopic, CachedTopicConfig, DefaultOffset, TopicChange } from './api.ts';
 import type { CommitCoalescer } from './commits.ts';
 import { PartitionFeeder } from './feeder.ts';
+import type { IngestGate } from './ingest.ts';
+import type { ProducedEnds } from './produced-ends.ts';
 import type { CacheServerTuning } from './tuning.ts';
 
 const UNKNOWN_TOPIC_OR_PARTITION = 3;
@@ -23,6 +25,9 @@ export class TopicNotFoundError extends Error {
 export interface TopicHost {
   readonly store: CacheStore;
   readonly commits: CommitCoalescer;
+  readonly ingest: IngestGate;
+  /** Ends of what was produced through the binding, for reads that must see their writes. */
+  readonly produced: ProducedEnds;
   readonly log: Logger;
   readonly tuning: CacheServerTuning;
   client(topic: string): KafkaApi;
@@ -160,6 +165,15 @@ export class TopicFollower {
       defaultOffset: this.defaultOffset,
       partitions: () => [...this.#feeders.keys()].sort((a, b) => a - b),
       isReady: (partition) => this.#feeders.get(partition)?.ready === true,
+      producedEnd: (partition) => this.#host.produced.get(this.name, partition),
+      endOffsets: async (partitions, isolation, signal) => {
+        const client = this.#host.client(this.name);
+        const options = signal === undefined ? {} : { signal };
+        const ends = await Promise.all(
+          partitions.map((p) => client.listOffsets(this.name, p, 'latest', isolation, options)),
+        );
+        return new Map(partitions.map((p, i) => [p, ends[i] ?? 0n]));
+      },
       store: (partition): PartitionStore =>
         this.#feeders.get(partition)?.store ?? store.partition(this.name, partition),
       onChange: (listener) => {
@@ -267,7 +281,9 @@ export class TopicFollower {
           log: this.#host.log,
           tuning: this.#host.tuning,
           commits: this.#host.commits,
+          ingest: this.#host.ingest,
           emit: (change) => this.emit(change),
+          reset: () => this.#host.produced.forget(this.name, p.partition),
           currentTopicId: () => this.#currentTopicId(),
         },
         this.#host.store.partition(this.name, p.partition),

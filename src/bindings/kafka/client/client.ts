@@ -54,11 +54,14 @@ export interface KafkaClientOptions {
   readonly retryMaxMs?: number;
   /** How long produce() keeps retrying before it gives up. */
   readonly deliveryTimeoutMs?: number;
-  /**
-   * How long a broker may hold a Fetch for data. Brokers answer a connection's requests in order,
-   * so this also bounds how long a produce waits behind an idle fetch on the shared connection.
-   */
+  /** How long a broker this client does not produce to may hold a Fetch for data. */
   readonly fetchMaxWaitMs?: number;
+  /**
+   * The same bound for a broker this client has produced to. Brokers answer a connection's
+   * requests in order, so this is how long the first produce after a quiet spell may wait behind
+   * a Fetch; while produce is active, fetches do not wait at all (see BrokerFetcher).
+   */
+  readonly fetchMaxWaitProducingMs?: number;
   readonly fetchMaxBytes?: number;
   readonly logger?: Logger;
   readonly metrics?: Registry;
@@ -151,6 +154,11 @@ const DEFAULTS = {
   retryMaxMs: 5_000,
   deliveryTimeoutMs: 120_000,
   fetchMaxWaitMs: 250,
+  fetchMaxWaitProducingMs: 50,
+  // Produce this recent keeps fetches from waiting at the broker; they are paced instead, which
+  // bounds an idle topic's polling to 1000 / fetchBusyIntervalMs requests per second meanwhile.
+  produceActiveWindowMs: 1_000,
+  fetchBusyIntervalMs: 5,
   fetchMaxBytes: 50 * 1024 * 1024,
   fetchPartitionMaxBytes: 1024 * 1024,
 };
@@ -575,11 +583,20 @@ export class KafkaClient implements KafkaApi {
     const key = `${nodeId}:${isolation}`;
     let fetcher = this.#fetchers.get(key);
     if (fetcher === undefined) {
-      fetcher = new BrokerFetcher(() => this.#brokerConnection(nodeId), isolation, {
-        maxWaitMs: this.#options.fetchMaxWaitMs ?? DEFAULTS.fetchMaxWaitMs,
-        minBytes: 1,
-        maxBytes: this.#options.fetchMaxBytes ?? DEFAULTS.fetchMaxBytes,
-      });
+      fetcher = new BrokerFetcher(
+        () => this.#brokerConnection(nodeId),
+        isolation,
+        {
+          maxWaitMs: this.#options.fetchMaxWaitMs ?? DEFAULTS.fetchMaxWaitMs,
+          producingWaitMs: this.#options.fetchMaxWaitProducingMs ?? DEFAULTS.fetchMaxWaitProducingMs,
+          activeWindowMs: DEFAULTS.produceActiveWindowMs,
+          busyIntervalMs: DEFAULTS.fetchBusyIntervalMs,
+          minBytes: 1,
+          maxBytes: this.#options.fetchMaxBytes ?? DEFAULTS.fetchMaxBytes,
+        },
+        // Fetcher and producer of one broker share its one connection.
+        () => this.#producers.get(String(nodeId)),
+      );
       this.#fetchers.set(key, fetcher);
     }
     return fetcher;

@@ -1,3 +1,4 @@
+import { sleep } from './backoff.ts';
 import type { BrokerConnection } from './connection.ts';
 import { ConnectionError, KafkaClientError, KafkaProtocolError, MalformedResponseError } from './errors.ts';
 import {
@@ -24,9 +25,24 @@ export interface FetchResult {
 }
 
 export interface FetchSettings {
+  /** How long the broker may hold a Fetch for data on a connection that carries no produce. */
   readonly maxWaitMs: number;
+  /** The same bound once the connection carries produce: the first produce after a quiet spell waits up to this. */
+  readonly producingWaitMs: number;
+  /** Produce activity this recent keeps fetches short (no broker wait, paced by `busyIntervalMs`). */
+  readonly activeWindowMs: number;
+  /** Least time between the starts of two fetches while produce is active. */
+  readonly busyIntervalMs: number;
   readonly minBytes: number;
   readonly maxBytes: number;
+}
+
+/** What the fetcher needs to know of the produce traffic sharing its connection. */
+export interface ProduceActivity {
+  /** Produce work is queued or awaiting its answer. */
+  readonly busy: boolean;
+  /** `Date.now()` when produce work was last queued or answered. */
+  readonly lastActiveAt: number;
 }
 
 /** A partition waiting for its next fetch result. */
@@ -48,20 +64,44 @@ interface Demand {
  * other partition's long poll; instead every partition whose consumer is waiting goes into one
  * Fetch request. A partition is asked for again only once its consumer has taken the previous
  * result, which bounds what is buffered to one response per partition.
+ *
+ * The same holds for produce on the shared connection: a Produce written behind a Fetch the broker
+ * is holding waits out that Fetch. So the broker's wait depends on the produce traffic: the full
+ * long poll on a connection that never carried produce; a shorter one once it has; and none while
+ * produce is active, the fetches then being paced instead so that an idle topic is not polled in a
+ * tight loop.
  */
 export class BrokerFetcher {
   readonly #connect: () => Promise<BrokerConnection>;
   readonly #isolation: 0 | 1;
   readonly #settings: FetchSettings;
+  readonly #produce: () => ProduceActivity | undefined;
   #queue: Demand[] = [];
+  /** `Date.now()` when the last Fetch went out, for pacing while produce is active. */
+  #lastSentAt = -Infinity;
   #running = false;
   /** Partitions that got only a partial batch last time; put first so the broker sends one whole batch. */
   readonly #starved = new Set<string>();
 
-  constructor(connect: () => Promise<BrokerConnection>, isolation: 0 | 1, settings: FetchSettings) {
+  /** `produce` reports the produce traffic on the same connection; undefined while there has been none. */
+  constructor(
+    connect: () => Promise<BrokerConnection>,
+    isolation: 0 | 1,
+    settings: FetchSettings,
+    produce: () => ProduceActivity | undefined = () => undefined,
+  ) {
     this.#connect = connect;
     this.#isolation = isolation;
     this.#settings = settings;
+    this.#produce = produce;
+  }
+
+  /** How long the broker may hold the next Fetch; 0 while produce is active. */
+  waitMs(now = Date.now()): number {
+    const activity = this.#produce();
+    if (activity === undefined) return this.#settings.maxWaitMs;
+    if (activity.busy || now - activity.lastActiveAt < this.#settings.activeWindowMs) return 0;
+    return Math.min(this.#settings.maxWaitMs, this.#settings.producingWaitMs);
   }
 
   /** The next result for one partition; null when `signal` aborted first. */
@@ -107,13 +147,25 @@ export class BrokerFetcher {
 
   async #loop(): Promise<void> {
     try {
-      while (this.#queue.length > 0) await this.#round();
+      while (this.#queue.length > 0) {
+        let waitMs = this.waitMs();
+        if (waitMs === 0) {
+          const pause = this.#lastSentAt + this.#settings.busyIntervalMs - Date.now();
+          if (pause > 0) {
+            await sleep(pause);
+            // Produce may have gone quiet (or partitions left) meanwhile.
+            if (this.#queue.length === 0) break;
+            waitMs = this.waitMs();
+          }
+        }
+        await this.#round(waitMs);
+      }
     } finally {
       this.#running = false;
     }
   }
 
-  async #round(): Promise<void> {
+  async #round(waitMs: number): Promise<void> {
     const round = this.#takeRound();
     let connection: BrokerConnection;
     let response: FetchResponse;
@@ -141,18 +193,19 @@ export class BrokerFetcher {
         this.#settings.maxBytes,
         round.reduce((sum, d) => sum + d.maxBytes, 0),
       );
+      this.#lastSentAt = Date.now();
       response = await connection.request(
         Api.Fetch,
         (v) =>
           encodeFetch(v, {
-            maxWaitMs: this.#settings.maxWaitMs,
+            maxWaitMs: waitMs,
             minBytes: this.#settings.minBytes,
             maxBytes,
             isolationLevel: this.#isolation,
             topics,
           }),
         decodeFetch,
-        { extraTimeoutMs: this.#settings.maxWaitMs, maxVersion: version },
+        { extraTimeoutMs: waitMs, maxVersion: version },
       );
     } catch (error) {
       const failure = error instanceof Error ? error : new Error(String(error));

@@ -1,5 +1,6 @@
 import type { BrokerConnection } from './connection.ts';
 import { ConnectionError, KafkaProtocolError } from './errors.ts';
+import type { ProduceActivity } from './fetcher.ts';
 import {
   decodeProduce,
   encodeProduce,
@@ -114,16 +115,27 @@ function count(unit: ProduceUnit): number {
  * next request: all calls for one partition become one record batch (brokers accept exactly one
  * batch per partition per request), and all partitions share the request.
  */
-export class BrokerProducer {
+export class BrokerProducer implements ProduceActivity {
   readonly #hooks: ProducerHooks;
   #queue: ProduceUnit[] = [];
   #running = false;
+  #lastActiveAt = Date.now();
 
   constructor(hooks: ProducerHooks) {
     this.#hooks = hooks;
   }
 
+  /** Work is queued or a Produce request awaits its answer: the broker's fetches should not wait. */
+  get busy(): boolean {
+    return this.#running || this.#queue.length > 0;
+  }
+
+  get lastActiveAt(): number {
+    return this.#lastActiveAt;
+  }
+
   send(unit: ProduceUnit): void {
+    this.#lastActiveAt = Date.now();
     this.#queue.push(unit);
     if (!this.#running) {
       this.#running = true;
@@ -136,6 +148,7 @@ export class BrokerProducer {
       while (this.#queue.length > 0) await this.#round();
     } finally {
       this.#running = false;
+      this.#lastActiveAt = Date.now();
     }
   }
 

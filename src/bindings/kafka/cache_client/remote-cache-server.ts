@@ -1,0 +1,229 @@
+import type { Logger } from 'pino';
+import type { Binding, BindingContext } from '../../../engine/binding.ts';
+import type { CacheRpcClient } from '../../../engine/workers/cache-rpc.ts';
+import { decodeError, type CacheReply, type TopicSnapshot } from '../../../engine/workers/protocol.ts';
+import { CacheStore, type PartitionStore } from '../cache/index.ts';
+import type {
+  CachedTopic,
+  CachedTopicConfig,
+  CacheServerApi,
+  DefaultOffset,
+  TopicChange,
+} from '../cache_server/api.ts';
+import { ProducedEnds } from '../cache_server/produced-ends.ts';
+import type { ProduceOptions, ProduceRecord, ProduceResult } from '../client/index.ts';
+
+type ChangesMessage = Extract<CacheReply, { type: 'changes' }>;
+type Listener = (change: TopicChange) => void;
+
+/**
+ * One topic as a worker thread sees it: a single attachment on the main thread shared by every
+ * stream of this thread on the topic. Records are read from this thread's reader of the LMDB
+ * environment; each change batch first refreshes the read snapshot and the metadata of the
+ * partitions it names, so that a stream woken by it reads at least what was announced.
+ */
+class RemoteTopic {
+  readonly topic: string;
+  readonly defaultOffset: DefaultOffset;
+  readonly id: number;
+  #config: CachedTopicConfig;
+  #partitions: number[];
+  readonly #ready: Set<number>;
+  readonly #store: CacheStore;
+  readonly #produced: ProducedEnds;
+  readonly endOffsets: NonNullable<CachedTopic['endOffsets']>;
+  readonly #listeners = new Set<Listener>();
+  readonly #onIdle: (topic: RemoteTopic) => void;
+  #refs = 0;
+  /** No handle left (or the topic failed): a new attach() needs a new attachment. */
+  released = false;
+
+  constructor(
+    topic: string,
+    id: number,
+    snapshot: TopicSnapshot,
+    store: CacheStore,
+    produced: ProducedEnds,
+    endOffsets: RemoteTopic['endOffsets'],
+    onIdle: (topic: RemoteTopic) => void,
+  ) {
+    this.endOffsets = endOffsets;
+    this.#produced = produced;
+    this.topic = topic;
+    this.id = id;
+    this.defaultOffset = snapshot.defaultOffset;
+    this.#config = snapshot.config;
+    this.#partitions = [...snapshot.partitions];
+    this.#ready = new Set(snapshot.ready);
+    this.#store = store;
+    this.#onIdle = onIdle;
+    store.refresh();
+    for (const partition of this.#partitions) store.partition(topic, partition).reload();
+  }
+
+  apply(batch: ChangesMessage): void {
+    if (batch.config !== undefined) this.#config = batch.config;
+    const store = this.#store;
+    store.refresh();
+    const changes: TopicChange[] = [];
+    for (const change of batch.changes) {
+      switch (change.type) {
+        case 'ready':
+          this.#ready.add(change.partition);
+          store.partition(this.topic, change.partition).reload();
+          changes.push(change);
+          break;
+        case 'partitions':
+          this.#partitions = [...new Set([...this.#partitions, ...change.partitions])].sort((a, b) => a - b);
+          changes.push(change);
+          break;
+        case 'truncated':
+          store.partition(this.topic, change.partition).reload();
+          changes.push(change);
+          break;
+        case 'error':
+          // Terminal for the attachment: later attach() calls ask the main thread again.
+          this.released = true;
+          changes.push({ type: 'error', error: decodeError(change.error) });
+          break;
+      }
+    }
+    for (const [partition, nextOffset] of batch.appended) {
+      store.partition(this.topic, partition).reload();
+      changes.push({ type: 'appended', partition, nextOffset });
+    }
+    for (const change of changes) for (const listener of this.#listeners) listener(change);
+  }
+
+  /** A new CachedTopic on this attachment; its release() gives the reference back. */
+  handle(): CachedTopic {
+    this.#refs++;
+    const mine = new Set<Listener>();
+    let released = false;
+    const config = (): CachedTopicConfig => this.#config;
+    return {
+      topic: this.topic,
+      get config(): CachedTopicConfig {
+        return config();
+      },
+      get compacted(): boolean {
+        return config().cleanupPolicy.includes('compact');
+      },
+      defaultOffset: this.defaultOffset,
+      partitions: () => this.#partitions,
+      isReady: (partition) => this.#ready.has(partition),
+      producedEnd: (partition) => this.#produced.get(this.topic, partition),
+      endOffsets: this.endOffsets,
+      store: (partition): PartitionStore => this.#store.partition(this.topic, partition),
+      onChange: (listener) => {
+        mine.add(listener);
+        this.#listeners.add(listener);
+        return () => {
+          mine.delete(listener);
+          this.#listeners.delete(listener);
+        };
+      },
+      release: () => {
+        if (released) return;
+        released = true;
+        for (const listener of mine) this.#listeners.delete(listener);
+        mine.clear();
+        if (--this.#refs === 0) {
+          this.released = true;
+          this.#onIdle(this);
+        }
+      },
+    };
+  }
+}
+
+/**
+ * The `kafka cache_server` binding as a worker thread runs it: the real one runs on the main
+ * thread, which fetches from Kafka, writes the cache and maintains it. This one reads the same
+ * LMDB environment (opened for reading only) and forwards attach, release and produce to the main
+ * thread over the worker's cache port.
+ */
+export class RemoteCacheServerBinding implements Binding, CacheServerApi {
+  readonly name: string;
+  readonly #context: BindingContext;
+  readonly #rpc: CacheRpcClient;
+  readonly #log: Logger;
+  readonly #topics = new Map<string, RemoteTopic>();
+  readonly #subscribing = new Map<string, Promise<RemoteTopic>>();
+  /** What this thread produced: the main thread's cache_server keeps the ends of every thread's. */
+  readonly #produced = new ProducedEnds();
+  #store: CacheStore | undefined;
+
+  constructor(context: BindingContext, rpc: CacheRpcClient) {
+    this.#context = context;
+    this.#rpc = rpc;
+    this.name = context.config.name;
+    this.#log = context.logger;
+  }
+
+  start(_signal: AbortSignal): Promise<void> {
+    // The main thread started its cache_server (which creates the environment) before this.
+    this.#store = CacheStore.open(this.#context.stateDir, { reader: true });
+    this.#log.debug({ dir: this.#context.stateDir }, 'reading the cache of the main thread');
+    return Promise.resolve();
+  }
+
+  async stop(_signal: AbortSignal): Promise<void> {
+    for (const topic of this.#topics.values()) {
+      topic.released = true;
+      this.#rpc.release(topic.id);
+    }
+    this.#topics.clear();
+    const store = this.#store;
+    this.#store = undefined;
+    await store?.close();
+  }
+
+  async attach(topic: string): Promise<CachedTopic> {
+    for (;;) {
+      const known = this.#topics.get(topic);
+      if (known !== undefined && !known.released) return known.handle();
+      let subscribing = this.#subscribing.get(topic);
+      if (subscribing === undefined) {
+        subscribing = this.#subscribe(topic);
+        this.#subscribing.set(topic, subscribing);
+        const done = (): void => {
+          this.#subscribing.delete(topic);
+        };
+        subscribing.then(done, done);
+      }
+      const remote = await subscribing;
+      // Another caller may have taken and released it meanwhile; then attach anew.
+      if (!remote.released) return remote.handle();
+    }
+  }
+
+  async produce(
+    topic: string,
+    partition: number | undefined,
+    records: readonly ProduceRecord[],
+    options?: ProduceOptions,
+  ): Promise<ProduceResult & { readonly partition: number }> {
+    const result = await this.#rpc.produce(this.name, topic, partition, records, options);
+    this.#produced.note(topic, result.partition, result);
+    return result;
+  }
+
+  async #subscribe(topic: string): Promise<RemoteTopic> {
+    let remote: RemoteTopic | undefined = undefined;
+    const { id, snapshot } = await this.#rpc.attach(this.name, topic, (batch) => remote?.apply(batch));
+    const store = this.#store;
+    if (store === undefined) {
+      this.#rpc.release(id);
+      throw new Error(`binding ${this.name} is not running`);
+    }
+    const endOffsets: RemoteTopic['endOffsets'] = (partitions, isolation) =>
+      this.#rpc.endOffsets(id, partitions, isolation);
+    remote = new RemoteTopic(topic, id, snapshot, store, this.#produced, endOffsets, (idle) => {
+      if (this.#topics.get(topic) === idle) this.#topics.delete(topic);
+      this.#rpc.release(idle.id);
+    });
+    this.#topics.set(topic, remote);
+    return remote;
+  }
+}

@@ -1,0 +1,206 @@
+// HTTP/2 on the http server binding: prior knowledge on plain connections, ALPN behind tls, and
+// the same routing, limits and error bodies as HTTP/1.1.
+import { strict as assert } from 'node:assert';
+import { once } from 'node:events';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { connect as http2Connect, type ClientHttp2Session, type OutgoingHttpHeaders } from 'node:http2';
+import { connect as tcpConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { TLSSocket } from 'node:tls';
+import { createTestCa, issueCertificate } from '../../src/embedded/kafka/index.ts';
+import type { HttpRouteMatch } from '../../src/bindings/north.ts';
+import { bindingConfig, handlerConfig, startChain, type Chain } from './north-harness.ts';
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | number | undefined>;
+  body: string;
+}
+
+function request(session: ClientHttp2Session, headers: OutgoingHttpHeaders, body?: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request(headers);
+    let answer: Omit<Answer, 'body'> | undefined;
+    let text = '';
+    stream.on('response', (h) => {
+      answer = { status: Number(h[':status']), headers: h };
+    });
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => (text += chunk));
+    stream.on('end', () =>
+      answer === undefined ? reject(new Error('no response')) : resolve({ ...answer, body: text }),
+    );
+    stream.on('error', reject);
+    stream.end(body);
+  });
+}
+
+const items = {
+  handleRequest(req: IncomingMessage, res: ServerResponse, match: HttpRouteMatch): void {
+    const socket = req.socket as TLSSocket & { encrypted?: boolean };
+    res.setHeader('Content-Type', 'application/json');
+    res.end(
+      JSON.stringify({
+        method: req.method,
+        path: req.url,
+        version: req.httpVersion,
+        secure: socket.encrypted === true,
+        params: match.params,
+      }),
+    );
+  },
+};
+
+const echo = {
+  async handleRequest(_req: IncomingMessage, res: ServerResponse, match: HttpRouteMatch): Promise<void> {
+    res.end(await match.readBody());
+  },
+};
+
+describe('http server over HTTP/2', () => {
+  let dir: string;
+  let caPem: string;
+  let chain: Chain;
+  let plain: number;
+  let secure: number;
+  let only11: number;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'kgate-http2-'));
+    const ca = await createTestCa(dir);
+    caPem = await readFile(ca.certFile, 'utf8');
+    const cert = await issueCertificate(ca, dir, 'server');
+    const routes = [
+      { when: [{ headers: { ':method': 'GET', ':path': '/items/*' } }], exit: 'items' },
+      { when: [{ headers: { ':path': '/echo' } }], exit: 'echo' },
+    ];
+    chain = await startChain(
+      [
+        handlerConfig('items'),
+        handlerConfig('echo'),
+        bindingConfig('http', 'http', 'server', {}, undefined, routes),
+        bindingConfig('http11', 'http', 'server', { versions: ['http/1.1'] }, undefined, routes),
+        bindingConfig(
+          'tls',
+          'tls',
+          'server',
+          { key: cert.keyFile, cert: cert.certFile, alpn: ['h2', 'http/1.1'] },
+          'http',
+        ),
+        bindingConfig('tcp', 'tcp', 'server', { host: '127.0.0.1', port: 0 }, 'http'),
+        bindingConfig('tcps', 'tcp', 'server', { host: '127.0.0.1', port: 0 }, 'tls'),
+        bindingConfig('tcp11', 'tcp', 'server', { host: '127.0.0.1', port: 0 }, 'http11'),
+      ],
+      { handlers: { items, echo }, http: { maxBodyBytes: 1024, maxHeaderBytes: 4096 } },
+    );
+    plain = chain.port('tcp');
+    secure = chain.port('tcps');
+    only11 = chain.port('tcp11');
+  });
+
+  after(async () => {
+    await chain.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('serves HTTP/2 with prior knowledge on a plain connection, many streams on one session', async () => {
+    const session = http2Connect(`http://127.0.0.1:${plain}`);
+    try {
+      const answers = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => request(session, { ':method': 'GET', ':path': `/items/${i}` })),
+      );
+      answers.forEach((answer, i) => {
+        assert.equal(answer.status, 200);
+        assert.equal(answer.headers['content-type'], 'application/json');
+        assert.deepEqual(JSON.parse(answer.body), {
+          method: 'GET',
+          path: `/items/${i}`,
+          version: '2.0',
+          secure: false,
+          params: {},
+        });
+      });
+    } finally {
+      session.close();
+    }
+  });
+
+  it('keeps HTTP/1.1 working on the same listener', async () => {
+    const answer = await new Promise<Answer>((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port: plain, path: '/items/x', agent: false }, (res) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(answer.status, 200);
+    assert.equal((JSON.parse(answer.body) as { version: string }).version, '1.1');
+  });
+
+  it('applies the same routes, body limit and header limit as HTTP/1.1', async () => {
+    const session = http2Connect(`http://127.0.0.1:${plain}`);
+    try {
+      const missing = await request(session, { ':method': 'DELETE', ':path': '/items/a' });
+      assert.equal(missing.status, 404);
+      assert.deepEqual(JSON.parse(missing.body), {
+        status: 404,
+        error: 'Not Found',
+        message: 'no route for DELETE /items/a',
+      });
+      const echoed = await request(session, { ':method': 'POST', ':path': '/echo' }, 'x'.repeat(1024));
+      assert.equal(echoed.status, 200);
+      assert.equal(echoed.body.length, 1024);
+      const big = await request(session, { ':method': 'POST', ':path': '/echo' }, 'x'.repeat(1025));
+      assert.equal(big.status, 413);
+      assert.match(big.body, /request body is larger than 1024 bytes/);
+      const headers = await request(session, {
+        ':method': 'GET',
+        ':path': '/items/1',
+        'x-big': 'z'.repeat(5000),
+      });
+      assert.equal(headers.status, 431);
+      assert.match(headers.body, /headers are larger than 4096 bytes/);
+      // The session survived every refusal.
+      assert.equal((await request(session, { ':method': 'GET', ':path': '/items/2' })).status, 200);
+    } finally {
+      session.close();
+    }
+  });
+
+  it('negotiates h2 by ALPN behind a tls server and reports the https scheme', async () => {
+    const session = http2Connect(`https://localhost:${secure}`, { ca: caPem });
+    try {
+      const answer = await request(session, { ':method': 'GET', ':path': '/items/tls' });
+      assert.equal(answer.status, 200);
+      const seen = JSON.parse(answer.body) as { version: string; secure: boolean };
+      assert.equal(seen.version, '2.0');
+      assert.equal(seen.secure, true);
+    } finally {
+      session.close();
+    }
+  });
+
+  it('closes an HTTP/2 connection where versions allow http/1.1 only, and still serves HTTP/1.1', async () => {
+    const socket = tcpConnect(only11, '127.0.0.1');
+    socket.on('error', () => undefined);
+    socket.write('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+    let text = '';
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    await once(socket, 'close');
+    assert.doesNotMatch(text, /HTTP\/2/);
+    const answer = await new Promise<number>((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port: only11, path: '/items/y', agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(answer, 200);
+  });
+});

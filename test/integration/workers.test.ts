@@ -1,0 +1,183 @@
+import { strict as assert } from 'node:assert';
+import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
+import type { CacheClientBinding } from '../../src/bindings/kafka/cache_client/index.ts';
+import { startKafka, type KafkaCluster } from '../../src/embedded/kafka/index.ts';
+import { startGateway, type Running } from '../../src/engine/runtime.ts';
+import { freePort } from '../support/ports.ts';
+
+// kgate with two worker threads beside the main thread, in front of a real broker: connections
+// spread over the threads, and a stream served by any of them sees every message exactly once.
+
+const TOPIC = 'fanout';
+const CONNECTIONS = 40;
+
+let kafka: KafkaCluster;
+let dir: string;
+let port: number;
+let running: Running;
+
+before(async () => {
+  kafka = await startKafka();
+  await kafka.createTopic(TOPIC, { partitions: 2 });
+  dir = await mkdtemp(join(tmpdir(), 'kgate-workers-it-'));
+  port = await freePort();
+  const file = join(dir, 'kgate.yaml');
+  await writeFile(
+    file,
+    `
+name: workers-it
+bindings:
+  tcp:
+    type: tcp
+    kind: server
+    options: { host: 127.0.0.1, port: ${port} }
+    exit: http
+  http:
+    type: http
+    kind: server
+    routes:
+      - when: [{ headers: { ":path": "/events" } }]
+        exit: sse
+    exit: rest
+  sse: { type: sse, kind: server, exit: events }
+  events:
+    type: sse-kafka
+    kind: proxy
+    routes:
+      - when: [{ path: /events }]
+        exit: north
+        with: { topic: ${TOPIC} }
+  rest:
+    type: http-kafka
+    kind: proxy
+    routes:
+      - when: [{ method: PUT, path: "/items/{id}" }]
+        exit: north
+        with: { capability: produce, topic: ${TOPIC}, key: "\${params.id}" }
+  north:
+    type: kafka
+    kind: cache_client
+    options: { topics: [{ name: ${TOPIC}, defaultOffset: historical }] }
+    exit: cache
+  cache: { type: kafka, kind: cache_server, exit: south }
+  south: { type: kafka, kind: client, options: { servers: ["${kafka.bootstrap}"] } }
+`,
+  );
+  running = await startGateway({
+    configFile: file,
+    logger: pino({ level: process.env['KGATE_TEST_LOG'] ?? 'silent' }),
+    stateDir: join(dir, 'cache'),
+    workers: 2,
+    env: {},
+  });
+});
+
+after(async () => {
+  await running?.stop(5_000);
+  await kafka?.stop();
+  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+});
+
+interface EventStream {
+  readonly data: string[];
+  waitFor(count: number): Promise<void>;
+  close(): void;
+}
+
+async function openEvents(): Promise<EventStream> {
+  const req = httpRequest({
+    host: '127.0.0.1',
+    port,
+    path: '/events',
+    agent: false,
+    headers: { accept: 'text/event-stream' },
+  });
+  req.end();
+  const [res] = (await once(req, 'response')) as [IncomingMessage];
+  assert.equal(res.statusCode, 200);
+  const data: string[] = [];
+  let buffer = '';
+  res.setEncoding('utf8');
+  res.on('data', (chunk: string) => {
+    buffer += chunk;
+    let end: number;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      for (const line of block.split('\n')) if (line.startsWith('data:')) data.push(line.slice(5).trim());
+    }
+  });
+  return {
+    data,
+    async waitFor(count: number): Promise<void> {
+      const deadline = Date.now() + 30_000;
+      while (data.length < count) {
+        if (Date.now() > deadline) throw new Error(`only ${data.length} of ${count} events`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    },
+    close: () => req.destroy(),
+  };
+}
+
+async function put(id: string, body: string): Promise<number> {
+  const req = httpRequest({
+    host: '127.0.0.1',
+    port,
+    path: `/items/${id}`,
+    method: 'PUT',
+    agent: false,
+    headers: { 'content-type': 'text/plain' },
+  });
+  req.end(body);
+  const [res] = (await once(req, 'response')) as [IncomingMessage];
+  res.resume();
+  return res.statusCode ?? 0;
+}
+
+describe('worker threads', { timeout: 120_000 }, () => {
+  it('spread connections over the threads, each stream getting every message once', async () => {
+    const streams = await Promise.all(Array.from({ length: CONNECTIONS }, () => openEvents()));
+    try {
+      const pool = running.workers;
+      assert.ok(pool !== undefined);
+      const values = Array.from({ length: 20 }, (_, i) => `m${i}`);
+      await kafka.produce(
+        TOPIC,
+        values.map((value, i) => ({ key: `k${i}`, value, partition: i % 2 })),
+      );
+      await Promise.all(streams.map((s) => s.waitFor(values.length)));
+      // Every stream is open and attached now: those not on the main thread are on a worker.
+      const onMain = (running.engine.binding('north') as CacheClientBinding).streamCount;
+      const perWorker = pool.attachments();
+      const serving = (onMain > 0 ? 1 : 0) + perWorker.filter((n) => n > 0).length;
+      assert.ok(onMain < CONNECTIONS, `the main thread took all ${onMain} streams`);
+      assert.ok(serving >= 2, `streams on main ${onMain}, worker attachments ${perWorker.join(',')}`);
+
+      // PUTs on fresh connections until one went through a worker (each has a 2 in 3 chance).
+      const before = pool.produceRequests().reduce((a, b) => a + b, 0);
+      const putValues: string[] = [];
+      for (let i = 0; i < 30 && pool.produceRequests().reduce((a, b) => a + b, 0) === before; i++) {
+        const value = `put${i}`;
+        const status = await put(`p${i}`, value);
+        assert.ok(status >= 200 && status < 300, `PUT answered ${status}`);
+        putValues.push(value);
+      }
+      assert.ok(pool.produceRequests().reduce((a, b) => a + b, 0) > before, 'no PUT went through a worker');
+
+      const expected = [...values, ...putValues].sort();
+      await Promise.all(streams.map((s) => s.waitFor(expected.length)));
+      // Anything duplicated would arrive within this pause.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      for (const s of streams) assert.deepEqual([...s.data].sort(), expected);
+    } finally {
+      for (const s of streams) s.close();
+    }
+  });
+});

@@ -1,0 +1,271 @@
+import { strict as assert } from 'node:assert';
+import { afterEach, beforeEach, describe, it, mock } from 'node:test';
+import type { BrokerConnection } from '../../src/bindings/kafka/client/connection.ts';
+import type { FetchResponse } from '../../src/bindings/kafka/client/fetch-codec.ts';
+import { BrokerFetcher, type FetchSettings } from '../../src/bindings/kafka/client/fetcher.ts';
+import type { ProducePartitionResponse } from '../../src/bindings/kafka/client/produce-codec.ts';
+import { BrokerProducer, type ProduceUnit } from '../../src/bindings/kafka/client/producer.ts';
+import { Api, type ApiSpec } from '../../src/bindings/kafka/client/versions.ts';
+import { ZERO_UUID } from '../../src/bindings/kafka/client/wire.ts';
+
+// Captured before the clock is mocked: lets the promise chains under test run between ticks.
+const realImmediate = setImmediate;
+const flush = (): Promise<void> => new Promise((resolve) => realImmediate(resolve));
+
+const TOPIC = 'idle-topic';
+
+interface Sent {
+  readonly api: string;
+  readonly at: number;
+  /** For a Fetch: how long the broker may hold it. */
+  readonly waitMs: number;
+}
+
+/**
+ * Stands in for a broker connection with a broker's ordering: one request is worked on at a time,
+ * in the order written. A Fetch on an idle partition is held for its whole wait; a Produce takes 1 ms.
+ */
+class SerialBroker {
+  readonly address = 'fake:9092';
+  readonly sent: Sent[] = [];
+  readonly #queue: { spec: ApiSpec; waitMs: number; resolve: (value: unknown) => void }[] = [];
+  #working = false;
+
+  version(): number {
+    return 12;
+  }
+
+  fail(): void {
+    throw new Error('the fake broker connection never fails');
+  }
+
+  request<T>(
+    spec: ApiSpec,
+    _build: unknown,
+    _decode: unknown,
+    options?: { extraTimeoutMs?: number },
+  ): Promise<T> {
+    return new Promise<T>((resolve) => {
+      const waitMs = spec === Api.Fetch ? (options?.extraTimeoutMs ?? 0) : 0;
+      this.sent.push({ api: spec.name, at: Date.now(), waitMs });
+      this.#queue.push({ spec, waitMs, resolve: resolve as (value: unknown) => void });
+      this.#next();
+    });
+  }
+
+  #next(): void {
+    if (this.#working) return;
+    const request = this.#queue.shift();
+    if (request === undefined) return;
+    this.#working = true;
+    const fetch = request.spec === Api.Fetch;
+    setTimeout(
+      () => {
+        this.#working = false;
+        request.resolve(fetch ? emptyFetch() : produced());
+        this.#next();
+      },
+      fetch ? request.waitMs : 1,
+    );
+  }
+
+  fetches(): Sent[] {
+    return this.sent.filter((s) => s.api === Api.Fetch.name);
+  }
+}
+
+function emptyFetch(): FetchResponse {
+  return {
+    errorCode: 0,
+    partitions: [
+      {
+        topic: TOPIC,
+        partition: 0,
+        errorCode: 0,
+        highWatermark: 0n,
+        lastStableOffset: 0n,
+        logStartOffset: 0n,
+        abortedTransactions: [],
+        records: null,
+        leaderId: 1,
+      },
+    ],
+  };
+}
+
+function produced(): ProducePartitionResponse[] {
+  return [
+    {
+      topic: TOPIC,
+      partition: 1,
+      errorCode: 0,
+      baseOffset: 0n,
+      logAppendTimeMs: -1n,
+      logStartOffset: 0n,
+      errorMessage: null,
+      recordErrors: [],
+    },
+  ];
+}
+
+const SETTINGS: FetchSettings = {
+  maxWaitMs: 1_000,
+  producingWaitMs: 50,
+  activeWindowMs: 200,
+  busyIntervalMs: 5,
+  minBytes: 1,
+  maxBytes: 1024 * 1024,
+};
+
+interface Setup {
+  readonly broker: SerialBroker;
+  readonly fetcher: BrokerFetcher;
+  /** Produces one record; resolves with when the broker's answer came back. */
+  produce(): Promise<number>;
+  /** Keeps one consumer asking for the idle partition, as the client's fetch loop does. */
+  consume(signal: AbortSignal): Promise<void>;
+}
+
+function setup(): Setup {
+  const broker = new SerialBroker();
+  const connection = broker as unknown as BrokerConnection;
+  let producer: BrokerProducer | undefined;
+  const fetcher = new BrokerFetcher(
+    () => Promise.resolve(connection),
+    0,
+    SETTINGS,
+    () => producer,
+  );
+  const produce = (): Promise<number> => {
+    producer ??= new BrokerProducer({
+      connect: () => Promise.resolve(connection),
+      identity: () => Promise.resolve({ producerId: 1n, epoch: 0 }),
+      takeSequence: () => 0,
+      failed: (unit, error) => {
+        for (const call of unit.calls) call.reject(error);
+      },
+      timeoutMs: 30_000,
+    });
+    const sending = producer;
+    return new Promise<number>((resolve, reject) => {
+      const unit: ProduceUnit = {
+        topic: TOPIC,
+        partition: 1,
+        calls: [
+          {
+            topic: TOPIC,
+            partition: 1,
+            records: [{ value: Buffer.from('v') }],
+            acks: -1,
+            compression: 'none',
+            resolve: () => resolve(Date.now()),
+            reject,
+          },
+        ],
+        acks: -1,
+        compression: 'none',
+        sequence: undefined,
+        attempts: 0,
+        deadline: Infinity,
+      };
+      sending.send(unit);
+    });
+  };
+  const consume = async (signal: AbortSignal): Promise<void> => {
+    while (!signal.aborted) await fetcher.next(TOPIC, ZERO_UUID, 0, 0n, 1024, signal);
+  };
+  return { broker, fetcher, produce, consume };
+}
+
+/** Moves the mocked clock on by `ms`, a millisecond at a time, letting promises settle between. */
+async function advance(ms: number): Promise<void> {
+  for (let i = 0; i < ms; i++) {
+    mock.timers.tick(1);
+    for (let j = 0; j < 4; j++) await flush();
+  }
+}
+
+describe('fetch and produce sharing one broker connection', { timeout: 30_000 }, () => {
+  beforeEach(() => {
+    mock.timers.enable({ apis: ['setTimeout', 'setImmediate', 'Date'], now: 1_000_000 });
+  });
+  afterEach(() => {
+    mock.timers.reset();
+  });
+
+  it('gives a broker never produced to the full long poll', async () => {
+    const { broker, consume } = setup();
+    const stop = new AbortController();
+    const consuming = consume(stop.signal);
+    await advance(2_500);
+    stop.abort();
+    await advance(1_000);
+    await consuming;
+    const fetches = broker.fetches();
+    assert.ok(fetches.length >= 2 && fetches.length <= 3, `${fetches.length} fetches in 2.5 s`);
+    for (const f of fetches) assert.equal(f.waitMs, SETTINGS.maxWaitMs);
+  });
+
+  it('sends a produce made during an idle long poll once the shorter producing wait ends', async () => {
+    const { broker, produce, consume } = setup();
+    const stop = new AbortController();
+    const consuming = consume(stop.signal);
+    // An earlier produce makes this a producing connection; then it goes quiet past the window.
+    const first = produce();
+    await advance(SETTINGS.maxWaitMs + 10);
+    await first;
+    const polling = broker.fetches().at(-1);
+    assert.ok(polling !== undefined);
+    assert.equal(polling.waitMs, SETTINGS.producingWaitMs, 'a quiet producing connection polls shorter');
+    // Somewhere inside that poll a produce arrives.
+    const madeAt = Date.now();
+    const acked = produce();
+    // Far enough for the full long poll too, so a produce stuck behind one fails the assertion below.
+    await advance(SETTINGS.maxWaitMs + 10);
+    const ackedAt = await acked;
+    assert.ok(
+      ackedAt - madeAt <= SETTINGS.producingWaitMs + 2,
+      `produce acknowledged after ${ackedAt - madeAt} ms behind a ${polling.waitMs} ms poll`,
+    );
+    // With produce active, the next fetch does not wait at the broker.
+    const after = broker.fetches().filter((f) => f.at >= madeAt);
+    assert.ok(after.length > 0);
+    assert.ok(after.some((f) => f.waitMs === 0));
+    stop.abort();
+    await advance(SETTINGS.maxWaitMs);
+    await consuming;
+  });
+
+  it('keeps fetches from waiting while produce is active, paced instead of polled in a loop', async () => {
+    const { broker, produce, consume } = setup();
+    const stop = new AbortController();
+    const consuming = consume(stop.signal);
+    // Produce is active from here on: the closed loop below starts as soon as this is answered.
+    const first = produce();
+    await advance(5);
+    await first;
+    const start = Date.now();
+    const latencies: number[] = [];
+    // A closed-loop producer for 200 ms.
+    const producing = (async () => {
+      while (Date.now() - start < 200) {
+        const madeAt = Date.now();
+        latencies.push((await produce()) - madeAt);
+      }
+    })();
+    await advance(200 + SETTINGS.maxWaitMs + 10);
+    await producing;
+    const during = broker.fetches().filter((f) => f.at >= start && f.at < start + 200);
+    assert.ok(latencies.length > 20, `${latencies.length} produces in 200 ms`);
+    assert.ok(Math.max(...latencies) <= 3, `slowest produce ${Math.max(...latencies)} ms`);
+    for (const f of during) assert.equal(f.waitMs, 0);
+    assert.ok(
+      during.length <= 200 / SETTINGS.busyIntervalMs + 1,
+      `${during.length} fetches in 200 ms, paced at ${SETTINGS.busyIntervalMs} ms`,
+    );
+    assert.ok(during.length >= 200 / SETTINGS.busyIntervalMs / 2, `${during.length} fetches in 200 ms`);
+    stop.abort();
+    await advance(SETTINGS.maxWaitMs);
+    await consuming;
+  });
+});
