@@ -20,6 +20,7 @@ program
   .option('-c, --config <file>', 'config file (default ./kgate.yaml, then ./zilla.yaml)')
   .option('--cache-dir <dir>', 'cache directory (default $KGATE_CACHE_DIR or .kgate/cache beside the config)')
   .option('--log-level <level>', 'trace, debug, info, warn, error (default $KGATE_LOG_LEVEL or info)')
+  .option('--pretty', 'human-readable log lines instead of JSON')
   .option(
     '--cache-max-bytes <size>',
     'encoded record bytes each cache_server may keep, e.g. 10GiB (default $KGATE_CACHE_MAX_BYTES or no limit)',

@@ -1,12 +1,28 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
+import { default as pinoPretty } from 'pino-pretty';
 
 export interface LoggerOptions {
   readonly level?: string;
-  /** Where JSON lines go; stderr keeps stdout free for command output. */
+  /** Where lines go; stderr keeps stdout free for command output. */
   readonly destination?: number;
+  /** Human-readable lines (pino-pretty) instead of JSON, colored on a terminal. */
+  readonly pretty?: boolean;
 }
 
-/** One JSON line per event; credentials are redacted wherever a binding happens to log its options. */
+function destinationOf(options: LoggerOptions): DestinationStream {
+  const fd = options.destination ?? 2;
+  if (options.pretty !== true) return pino.destination({ fd, sync: false });
+  // In-process rather than a transport thread: the fatal line before an exit must get out.
+  return pinoPretty({
+    destination: fd,
+    sync: true,
+    colorize: fd === 2 ? process.stderr.isTTY : fd === 1 ? process.stdout.isTTY : false,
+    translateTime: 'SYS:standard',
+    ignore: 'hostname',
+  });
+}
+
+/** One line per event; credentials are redacted wherever a binding happens to log its options. */
 export function createLogger(options: LoggerOptions = {}): Logger {
   return pino(
     {
@@ -17,6 +33,6 @@ export function createLogger(options: LoggerOptions = {}): Logger {
         censor: '[redacted]',
       },
     },
-    pino.destination({ fd: options.destination ?? 2, sync: false }),
+    destinationOf(options),
   );
 }

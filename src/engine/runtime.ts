@@ -20,6 +20,8 @@ export interface RunOptions {
   readonly cacheMaxBytes?: number;
   /** Worker threads serving beside the main thread; defaults to KGATE_WORKERS, else 0 (none). */
   readonly workers?: number;
+  /** Worker threads log human-readable lines, as the main thread's logger does. */
+  readonly prettyLogs?: boolean;
 }
 
 export interface Running {
@@ -123,6 +125,7 @@ export async function startGateway(options: RunOptions): Promise<Running> {
         config,
         stateDir,
         logger,
+        ...(options.prettyLogs === true ? { prettyLogs: true } : {}),
         ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
         cacheServer: (name) => {
           const binding = engine.binding(name);

@@ -148,4 +148,29 @@ describe('kgate CLI', () => {
     assert.ok(Date.now() - started >= 2000, 'retried until the start deadline');
     assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
   });
+  it('logs human-readable lines with --pretty and JSON lines without', async () => {
+    const file = join(dir, 'pretty.yaml');
+    await writeFile(
+      file,
+      'name: p\nbindings:\n  kafka_client:\n    type: kafka\n    kind: client\n    options:\n      servers: ["127.0.0.1:1"]\n',
+    );
+    const args = ['start', '-c', file, '--cache-dir', join(dir, 'cache'), '--start-timeout', '1'];
+    const pretty = await kgate([...args, '--pretty']);
+    assert.equal(pretty.code, 1);
+    assert.match(
+      pretty.stderr,
+      /^\[\d{4}-\d\d-\d\d [\d:.]+ [+-]\d{4}\] WARN \(\d+\): Kafka not reachable yet, retrying$/m,
+    );
+    assert.match(pretty.stderr, /^ {4}binding: "kafka_client"$/m);
+    const json = await kgate(args);
+    assert.equal(json.code, 1);
+    const first = JSON.parse(json.stderr.split('\n')[0] ?? '') as {
+      level: number;
+      msg: string;
+      binding: string;
+    };
+    assert.equal(first.level, 40);
+    assert.equal(first.msg, 'Kafka not reachable yet, retrying');
+    assert.equal(first.binding, 'kafka_client');
+  });
 });

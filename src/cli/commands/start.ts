@@ -13,6 +13,7 @@ export interface StartOptions {
   readonly config?: string;
   readonly cacheDir?: string;
   readonly logLevel?: string;
+  readonly pretty?: boolean;
   readonly startTimeout?: number;
   readonly cacheMaxBytes?: string;
   readonly workers?: string;
@@ -32,7 +33,10 @@ export async function startCommand(options: StartOptions): Promise<void> {
     if (!/^\d+$/.test(options.workers) || workers > 64)
       throw new CliError(`--workers: not a number of threads from 0 to 64: "${options.workers}"`);
   }
-  const logger = createLogger(options.logLevel === undefined ? {} : { level: options.logLevel });
+  const logger = createLogger({
+    ...(options.logLevel === undefined ? {} : { level: options.logLevel }),
+    ...(options.pretty === true ? { pretty: true } : {}),
+  });
   exitOnUncaughtErrors(logger);
   const running = await startGateway({
     configFile,
@@ -41,6 +45,7 @@ export async function startCommand(options: StartOptions): Promise<void> {
     ...(options.startTimeout === undefined ? {} : { startTimeoutMs: options.startTimeout * 1000 }),
     ...(cacheMaxBytes === undefined ? {} : { cacheMaxBytes }),
     ...(workers === undefined ? {} : { workers }),
+    ...(options.pretty === true ? { prettyLogs: true } : {}),
   });
   // Edits to the file, and SIGHUP, apply the new config without a restart.
   running.watchConfig();

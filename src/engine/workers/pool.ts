@@ -11,6 +11,7 @@ export interface WorkerPoolOptions {
   readonly config: LoadedConfig;
   readonly stateDir: string;
   readonly logger: Logger;
+  readonly prettyLogs?: boolean;
   readonly startTimeoutMs?: number;
   /** The main thread's running cache_server of that name. */
   readonly cacheServer: (name: string) => CacheServerApi | undefined;
@@ -48,6 +49,7 @@ class WorkerThread {
       config: options.config,
       stateDir: options.stateDir,
       logLevel: options.logger.level,
+      ...(options.prettyLogs === true ? { prettyLogs: true } : {}),
       ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
       cachePort: channel.port2,
     };

@@ -90,6 +90,7 @@ export interface WorkerInit {
   readonly config: LoadedConfig;
   readonly stateDir: string;
   readonly logLevel: string;
+  readonly prettyLogs?: boolean;
   readonly startTimeoutMs?: number;
   /** The worker's end of its cache port (transferred). */
   readonly cachePort: MessagePort;

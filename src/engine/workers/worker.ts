@@ -10,7 +10,9 @@ import { workerRegistry } from './registry.ts';
 const control = parentPort;
 if (control === null) throw new Error('worker.ts runs as a worker thread only');
 const init = workerData as WorkerInit;
-const logger = createLogger({ level: init.logLevel }).child({ thread: init.index });
+const logger = createLogger({ level: init.logLevel, pretty: init.prettyLogs === true }).child({
+  thread: init.index,
+});
 const rpc = new CacheRpcClient(init.cachePort);
 const engine = new Engine(init.config, workerRegistry(rpc), {
   logger,
