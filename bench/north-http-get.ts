@@ -14,6 +14,7 @@
 import { Producer } from '@platformatic/kafka';
 import { Agent, request } from 'node:http';
 import type { Counter } from 'prom-client';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { fmt, loadAverage, PARTITIONS, printEnvironment, printTable, withBroker } from './lib/common.ts';
 import {
@@ -335,10 +336,11 @@ async function gateway(): Promise<void> {
       ...['--bootstrap', cluster.bootstrap, '--topic', topic, '--put-topic', putTopic],
     ]);
     const phase = async (name: Down['phase']): Promise<Phase> => {
+      const stalls = watchStalls();
       child.send({ type: 'phase', phase: name });
       const answer = await child.next();
       if (answer.type !== 'done') throw new Error('unexpected message from the load process');
-      console.error(`done: ${answer.phase.name}`);
+      console.error(`done: ${answer.phase.name}; kgate ${stalls.stop()}`);
       return answer.phase;
     };
     try {
@@ -394,6 +396,36 @@ async function gateway(): Promise<void> {
       `${fmt(requests.fetch)} Fetch requests`,
   );
   console.log(`load average at end: ${loadAverage()}`);
+}
+
+/**
+ * The gateway's event-loop delay and garbage-collection pauses while a phase runs: what holds
+ * every request of this process back at once, and so what a latency tail is made of.
+ */
+function watchStalls(): { stop(): string } {
+  const delay = monitorEventLoopDelay({ resolution: 5 });
+  delay.enable();
+  let gcMs = 0;
+  let gcMax = 0;
+  const gc = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      gcMs += entry.duration;
+      gcMax = Math.max(gcMax, entry.duration);
+    }
+  });
+  gc.observe({ entryTypes: ['gc'] });
+  return {
+    stop() {
+      delay.disable();
+      gc.disconnect();
+      const p99 = delay.percentile(99) / 1e6;
+      const max = delay.max / 1e6;
+      return (
+        `event-loop delay p99 ${fmt(p99, 1)} ms, max ${fmt(max, 1)} ms; ` +
+        `GC ${fmt(gcMs, 0)} ms in all, longest pause ${fmt(gcMax, 1)} ms`
+      );
+    },
+  };
 }
 
 /** Requests kgate's Kafka client has sent so far, by API. */
