@@ -4,7 +4,8 @@
 // event-loop time from the gateway being measured. The broker is the embedded JVM, a third process.
 
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -13,6 +14,7 @@ import { defaultRegistry } from '../src/bindings/index.ts';
 import { TcpServerBinding } from '../src/bindings/tcp/server.ts';
 import { parseConfig } from '../src/config/index.ts';
 import { Engine } from '../src/engine/engine.ts';
+import { startGateway as startRuntime } from '../src/engine/runtime.ts';
 import { fmt, percentile } from './lib/common.ts';
 
 export interface Gateway {
@@ -23,10 +25,40 @@ export interface Gateway {
 
 /**
  * Starts kgate from `bindings` (YAML lines below `bindings:`), which must name a tcp server
- * `north_tcp` listening on port 0; the system-chosen port is returned.
+ * `north_tcp` listening on port 0; the system-chosen port is returned. With `workers`, kgate runs
+ * as `kgate start --workers N` does (the runtime, worker threads in this process), and port 0 is
+ * replaced by a free port first, since every thread must listen on the same one.
  */
-export async function startGateway(name: string, bindings: readonly string[]): Promise<Gateway> {
+export async function startGateway(
+  name: string,
+  bindings: readonly string[],
+  options: { readonly workers?: number } = {},
+): Promise<Gateway> {
   const stateDir = await mkdtemp(join(tmpdir(), `kgate-bench-${name}-`));
+  const workers = options.workers ?? 0;
+  if (workers > 0) {
+    const port = await freePort();
+    const lines = bindings.map((line) =>
+      line.includes('north_tcp:') ? line.replace('port: 0', `port: ${port}`) : line,
+    );
+    const configFile = join(stateDir, `${name}.yaml`);
+    await writeFile(configFile, [`name: ${name}`, 'bindings:', ...lines].join('\n'));
+    const running = await startRuntime({
+      configFile,
+      logger: pino({ level: 'silent' }),
+      stateDir: join(stateDir, 'cache'),
+      workers,
+      env: {},
+    });
+    return {
+      engine: running.engine,
+      port,
+      stop: async () => {
+        await running.stop(5_000);
+        await rm(stateDir, { recursive: true, force: true });
+      },
+    };
+  }
   const yaml = [`name: ${name}`, 'bindings:', ...bindings].join('\n');
   const engine = new Engine(parseConfig(yaml, `${name}.yaml`), defaultRegistry(), {
     logger: pino({ level: 'silent' }),
@@ -44,6 +76,18 @@ export async function startGateway(name: string, bindings: readonly string[]): P
     throw new Error('north_tcp is not a listening tcp server');
   }
   return { engine, port, stop };
+}
+
+async function freePort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address !== 'object') throw new Error('no port assigned');
+  return address.port;
 }
 
 export async function kgateFetches(engine: Engine): Promise<number> {

@@ -1,6 +1,8 @@
 // SSE fan-out: N concurrent `GET /events/fanout` connections (1000 by default) on one 8-partition
 // topic, through tcp -> http -> sse -> sse-kafka -> cache_client -> cache_server -> client.
-//   node bench/north-sse-fanout.ts [--connections 1000] [--rate 200] [--seconds 10] [--size 100]
+//   node bench/north-sse-fanout.ts [--connections 1000] [--rate 200] [--seconds 10] [--size 100] [--workers 0]
+// With --workers N, kgate runs as `kgate start --workers N` does: N worker threads serve the SSE
+// connections beside the main thread, which alone fetches and writes the cache.
 // kgate runs in this process; the SSE clients and a @platformatic/kafka producer sending `rate`
 // messages/s for `seconds` run in a forked load process. Each value starts with its send time, so
 // the load process measures produce-to-event latency on one clock. Broker Fetch requests come from
@@ -29,6 +31,7 @@ import {
 const { values: args } = parseArgs({
   options: {
     connections: { type: 'string', default: '1000' },
+    workers: { type: 'string', default: '0' },
     rate: { type: 'string', default: '200' },
     seconds: { type: 'string', default: '10' },
     size: { type: 'string', default: '100' },
@@ -39,6 +42,7 @@ const { values: args } = parseArgs({
   },
 });
 const connections = Number(args.connections);
+const workers = Number(args.workers);
 const rate = Number(args.rate);
 const seconds = Number(args.seconds);
 const size = Math.max(32, Number(args.size));
@@ -166,24 +170,28 @@ async function load(): Promise<void> {
 }
 
 async function gateway(): Promise<void> {
-  const command = `node bench/north-sse-fanout.ts --connections ${connections} --rate ${rate} --seconds ${seconds} --size ${size}`;
+  const command = `node bench/north-sse-fanout.ts --connections ${connections} --rate ${rate} --seconds ${seconds} --size ${size} --workers ${workers}`;
   printEnvironment(command);
   const rows = await withBroker(5 * 60_000, async (cluster) => {
     const topic = `north-sse-${Date.now()}`;
     await cluster.createTopic(topic, { partitions: PARTITIONS });
-    const gw = await startGateway('north-sse', [
-      '  north_tcp: { type: tcp, kind: server, options: { host: 127.0.0.1, port: 0 }, exit: north_http }',
-      '  north_http: { type: http, kind: server, exit: north_sse }',
-      '  north_sse: { type: sse, kind: server, exit: north_sse_kafka }',
-      '  north_sse_kafka:',
-      '    type: sse-kafka',
-      '    kind: proxy',
-      '    routes:',
-      `      - { when: [{ path: /events/fanout }], exit: cache_client, with: { topic: ${topic} } }`,
-      '  cache_client: { type: kafka, kind: cache_client, exit: cache_server }',
-      `  cache_server: { type: kafka, kind: cache_server, options: { bootstrap: [${topic}] }, exit: south }`,
-      `  south: { type: kafka, kind: client, options: { servers: ["${cluster.bootstrap}"] } }`,
-    ]);
+    const gw = await startGateway(
+      'north-sse',
+      [
+        '  north_tcp: { type: tcp, kind: server, options: { host: 127.0.0.1, port: 0 }, exit: north_http }',
+        '  north_http: { type: http, kind: server, exit: north_sse }',
+        '  north_sse: { type: sse, kind: server, exit: north_sse_kafka }',
+        '  north_sse_kafka:',
+        '    type: sse-kafka',
+        '    kind: proxy',
+        '    routes:',
+        `      - { when: [{ path: /events/fanout }], exit: cache_client, with: { topic: ${topic} } }`,
+        '  cache_client: { type: kafka, kind: cache_client, exit: cache_server }',
+        `  cache_server: { type: kafka, kind: cache_server, options: { bootstrap: [${topic}] }, exit: south }`,
+        `  south: { type: kafka, kind: client, options: { servers: ["${cluster.bootstrap}"] } }`,
+      ],
+      { workers },
+    );
     const rss = sampleRss();
     const child = new LoadProcess<Up, Down>(import.meta.filename, [
       ...['--connections', String(connections), '--rate', String(rate), '--seconds', String(seconds)],

@@ -1,9 +1,12 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
+import { pino } from 'pino';
 import { parseCorsPolicy } from '../../src/bindings/http/cors.ts';
 import { normalizeAddress } from '../../src/bindings/north.ts';
 import { formatComment, formatEvent } from '../../src/bindings/sse/stream.ts';
-import { parsePorts } from '../../src/bindings/tcp/server.ts';
+import { createTcpServerBinding, parsePorts } from '../../src/bindings/tcp/server.ts';
+import { Engine } from '../../src/engine/engine.ts';
+import { BindingRegistry } from '../../src/engine/registry.ts';
 
 describe('parsePorts', () => {
   it('expands numbers, ranges and lists, without repeats', () => {
@@ -59,5 +62,37 @@ describe('normalizeAddress', () => {
     assert.equal(normalizeAddress('::ffff:10.1.2.3'), '10.1.2.3');
     assert.equal(normalizeAddress('::1'), '::1');
     assert.equal(normalizeAddress(undefined), '');
+  });
+});
+
+describe('tcp server with worker threads', () => {
+  it('refuses port 0, which would give every thread a port of its own', async () => {
+    const config = {
+      file: 'test.yaml',
+      name: 'test',
+      warnings: [],
+      bindings: new Map([
+        [
+          'tcp',
+          { name: 'tcp', type: 'tcp', kind: 'server', options: { host: '127.0.0.1', port: 0 }, routes: [] },
+        ],
+      ]),
+    };
+    const registry = new BindingRegistry().register('tcp', 'server', createTcpServerBinding);
+    const shared = new Engine(config, registry, {
+      logger: pino({ level: 'silent' }),
+      stateDir: '/nonexistent',
+      sharedListeners: true,
+    });
+    await assert.rejects(
+      shared.start(),
+      /binding tcp failed to start: options\.port 0 .* fixed port .*--workers/,
+    );
+    const alone = new Engine(config, registry, {
+      logger: pino({ level: 'silent' }),
+      stateDir: '/nonexistent',
+    });
+    await alone.start();
+    await alone.stop(1_000);
   });
 });

@@ -102,6 +102,10 @@ export class TcpServerBinding implements Binding {
     const host = typeof options['host'] === 'string' ? options['host'] : DEFAULT_HOST;
     const backlog = typeof options['backlog'] === 'number' ? options['backlog'] : undefined;
     const ports = parsePorts(options['port']);
+    if (this.#context.sharedListeners === true && ports.includes(0))
+      throw new Error(
+        `options.port 0 would give every worker thread a port of its own; give a fixed port to serve with --workers`,
+      );
     this.#exits = lookupExits(this.#context, isConnectionHandler, 'accept connections');
     this.#metrics = createTcpServerMetrics(this.#context.metrics, this.name);
     try {
