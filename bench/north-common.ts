@@ -5,7 +5,6 @@
 
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -15,6 +14,7 @@ import { TcpServerBinding } from '../src/bindings/tcp/server.ts';
 import { parseConfig } from '../src/config/index.ts';
 import { Engine } from '../src/engine/engine.ts';
 import { startGateway as startRuntime } from '../src/engine/runtime.ts';
+import { freePort } from '../test/support/ports.ts';
 import { fmt, percentile } from './lib/common.ts';
 
 export interface Gateway {
@@ -76,18 +76,6 @@ export async function startGateway(
     throw new Error('north_tcp is not a listening tcp server');
   }
   return { engine, port, stop };
-}
-
-async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address !== 'object') throw new Error('no port assigned');
-  return address.port;
 }
 
 export async function kgateFetches(engine: Engine): Promise<number> {

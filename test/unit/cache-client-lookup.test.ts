@@ -19,6 +19,7 @@ import type {
   TopicChange,
 } from '../../src/bindings/kafka/cache_server/api.ts';
 import { partitionForKey } from '../../src/bindings/kafka/cache_server/murmur2.ts';
+import { topicConfig } from '../support/topic-config.ts';
 
 const dirs: string[] = [];
 const stores: CacheStore[] = [];
@@ -27,17 +28,7 @@ after(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-const CONFIG: CachedTopicConfig = {
-  cleanupPolicy: ['compact'],
-  retentionMs: -1,
-  retentionBytes: -1,
-  segmentBytes: 1 << 30,
-  segmentMs: 7 * 24 * 3600 * 1000,
-  deleteRetentionMs: 24 * 3600 * 1000,
-  minCompactionLagMs: 0,
-  maxCompactionLagMs: Number.MAX_SAFE_INTEGER,
-  maxMessageBytes: 1024,
-};
+const CONFIG: CachedTopicConfig = topicConfig({ cleanupPolicy: ['compact'] });
 
 const PARTITIONS = 4;
 

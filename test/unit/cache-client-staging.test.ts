@@ -18,20 +18,11 @@ import type {
 } from '../../src/bindings/kafka/cache_server/api.ts';
 import type { ProduceRecord } from '../../src/bindings/kafka/client/index.ts';
 import type { Binding, BindingContext } from '../../src/engine/binding.ts';
+import { topicConfig } from '../support/topic-config.ts';
 
 const MAX_MESSAGE_BYTES = 10_000;
 
-const CONFIG: CachedTopicConfig = {
-  cleanupPolicy: ['delete'],
-  retentionMs: -1,
-  retentionBytes: -1,
-  segmentBytes: 1 << 30,
-  segmentMs: 7 * 24 * 3600 * 1000,
-  deleteRetentionMs: 24 * 3600 * 1000,
-  minCompactionLagMs: 0,
-  maxCompactionLagMs: Number.MAX_SAFE_INTEGER,
-  maxMessageBytes: MAX_MESSAGE_BYTES,
-};
+const CONFIG: CachedTopicConfig = topicConfig({ maxMessageBytes: MAX_MESSAGE_BYTES });
 
 /** A produce-only topic: staging never reads partitions. */
 function topic(name: string): CachedTopic & { released: number } {

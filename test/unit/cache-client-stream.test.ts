@@ -28,6 +28,7 @@ import type {
 import type { ProduceOptions, ProduceRecord, ProduceResult } from '../../src/bindings/kafka/client/index.ts';
 import type { BindingConfig } from '../../src/config/index.ts';
 import type { Binding, BindingContext } from '../../src/engine/binding.ts';
+import { topicConfig } from '../support/topic-config.ts';
 
 const dirs: string[] = [];
 const stores: CacheStore[] = [];
@@ -44,17 +45,7 @@ function openStore(): CacheStore {
   return store;
 }
 
-const CONFIG: CachedTopicConfig = {
-  cleanupPolicy: ['delete'],
-  retentionMs: -1,
-  retentionBytes: -1,
-  segmentBytes: 1 << 30,
-  segmentMs: 7 * 24 * 3600 * 1000,
-  deleteRetentionMs: 24 * 3600 * 1000,
-  minCompactionLagMs: 0,
-  maxCompactionLagMs: Number.MAX_SAFE_INTEGER,
-  maxMessageBytes: 1024,
-};
+const CONFIG: CachedTopicConfig = topicConfig();
 
 interface FakeOptions {
   partitions?: number;

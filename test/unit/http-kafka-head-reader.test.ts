@@ -13,6 +13,7 @@ import type {
   CachedTopicConfig,
   TopicChange,
 } from '../../src/bindings/kafka/cache_server/api.ts';
+import { topicConfig } from '../support/topic-config.ts';
 
 const dirs: string[] = [];
 const stores: CacheStore[] = [];
@@ -21,17 +22,7 @@ after(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-const CONFIG: CachedTopicConfig = {
-  cleanupPolicy: ['compact'],
-  retentionMs: -1,
-  retentionBytes: -1,
-  segmentBytes: 1 << 30,
-  segmentMs: 7 * 24 * 3600 * 1000,
-  deleteRetentionMs: 24 * 3600 * 1000,
-  minCompactionLagMs: 0,
-  maxCompactionLagMs: Number.MAX_SAFE_INTEGER,
-  maxMessageBytes: 1024,
-};
+const CONFIG: CachedTopicConfig = topicConfig({ cleanupPolicy: ['compact'] });
 
 /** A compacted CachedTopic over real partition stores, fed by the test. */
 class FakeTopic implements CachedTopic {

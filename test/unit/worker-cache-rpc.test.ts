@@ -19,18 +19,9 @@ import { KafkaProtocolError } from '../../src/bindings/kafka/client/errors.ts';
 import type { ProduceOptions, ProduceRecord, ProduceResult } from '../../src/bindings/kafka/client/index.ts';
 import { CacheHost } from '../../src/engine/workers/cache-host.ts';
 import { CacheRpcClient } from '../../src/engine/workers/cache-rpc.ts';
+import { topicConfig } from '../support/topic-config.ts';
 
-const CONFIG: CachedTopicConfig = {
-  cleanupPolicy: ['delete'],
-  retentionMs: -1,
-  retentionBytes: -1,
-  segmentBytes: 1 << 30,
-  segmentMs: 7 * 24 * 3600 * 1000,
-  deleteRetentionMs: 24 * 3600 * 1000,
-  minCompactionLagMs: 0,
-  maxCompactionLagMs: Number.MAX_SAFE_INTEGER,
-  maxMessageBytes: 1024,
-};
+const CONFIG: CachedTopicConfig = topicConfig();
 
 const dirs: string[] = [];
 after(() => {

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { perRegistry } from '../../telemetry/per-registry.ts';
 import type { HttpVersion } from './versions.ts';
 
 /**
@@ -37,12 +38,7 @@ interface Shared {
   readonly rejected: Counter<'binding' | 'reason'>;
 }
 
-const sharedByRegistry = new WeakMap<Registry, Shared>();
-
-function shared(registry: Registry): Shared {
-  const existing = sharedByRegistry.get(registry);
-  if (existing !== undefined) return existing;
-  const registers = [registry];
+const shared = perRegistry((registers): Shared => {
   const created: Shared = {
     connections: new Gauge({
       name: 'kgate_http_server_connections',
@@ -70,9 +66,8 @@ function shared(registry: Registry): Shared {
       registers,
     }),
   };
-  sharedByRegistry.set(registry, created);
   return created;
-}
+});
 
 export function methodLabel(method: string | undefined): string {
   return method !== undefined && METHODS.has(method) ? method : 'other';

@@ -1,4 +1,5 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { perRegistry } from '../../telemetry/per-registry.ts';
 
 /**
  * What one `sse-kafka proxy` binding counts. The metrics are created once per registry and shared
@@ -19,12 +20,7 @@ interface Shared {
   readonly paused: Counter<'binding'>;
 }
 
-const sharedByRegistry = new WeakMap<Registry, Shared>();
-
-function shared(registry: Registry): Shared {
-  const existing = sharedByRegistry.get(registry);
-  if (existing !== undefined) return existing;
-  const registers = [registry];
+const shared = perRegistry((registers): Shared => {
   const created: Shared = {
     streams: new Gauge({
       name: 'kgate_sse_kafka_streams',
@@ -45,9 +41,8 @@ function shared(registry: Registry): Shared {
       registers,
     }),
   };
-  sharedByRegistry.set(registry, created);
   return created;
-}
+});
 
 export function sseKafkaMetrics(registry: Registry, binding: string): SseKafkaMetrics {
   const m = shared(registry);

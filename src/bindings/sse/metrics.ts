@@ -1,4 +1,5 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { perRegistry } from '../../telemetry/per-registry.ts';
 
 /**
  * What one `sse server` binding counts. The metrics are created once per registry and shared by
@@ -22,12 +23,7 @@ interface Shared {
   readonly slow: Counter<'binding' | 'action'>;
 }
 
-const sharedByRegistry = new WeakMap<Registry, Shared>();
-
-function shared(registry: Registry): Shared {
-  const existing = sharedByRegistry.get(registry);
-  if (existing !== undefined) return existing;
-  const registers = [registry];
+const shared = perRegistry((registers): Shared => {
   const created: Shared = {
     clients: new Gauge({
       name: 'kgate_sse_clients',
@@ -54,9 +50,8 @@ function shared(registry: Registry): Shared {
       registers,
     }),
   };
-  sharedByRegistry.set(registry, created);
   return created;
-}
+});
 
 export function sseServerMetrics(registry: Registry, binding: string): SseServerMetrics {
   const m = shared(registry);

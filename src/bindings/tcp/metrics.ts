@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { perRegistry } from '../../telemetry/per-registry.ts';
 
 /**
  * Connection and byte counts of one `tcp server` binding. The metrics are created once per
@@ -36,8 +37,6 @@ interface Shared {
   readonly sources: Set<Source>;
 }
 
-const sharedByRegistry = new WeakMap<Registry, Shared>();
-
 function countBytes(shared: Shared, source: Source, socket: Socket, seen: Seen): void {
   const read = socket.bytesRead;
   const written = socket.bytesWritten;
@@ -47,11 +46,8 @@ function countBytes(shared: Shared, source: Source, socket: Socket, seen: Seen):
   seen.written = written;
 }
 
-function shared(registry: Registry): Shared {
-  const existing = sharedByRegistry.get(registry);
-  if (existing !== undefined) return existing;
+const shared = perRegistry((registers): Shared => {
   const sources = new Set<Source>();
-  const registers = [registry];
   let created: Shared | undefined = undefined;
   // Both byte counters bring every open socket up to date, whichever is collected first.
   const collect = (): void => {
@@ -94,9 +90,8 @@ function shared(registry: Registry): Shared {
       collect,
     }),
   };
-  sharedByRegistry.set(registry, created);
   return created;
-}
+});
 
 export function createTcpServerMetrics(registry: Registry, binding: string): TcpServerMetrics {
   const metrics = shared(registry);
