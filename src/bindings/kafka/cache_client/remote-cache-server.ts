@@ -12,6 +12,7 @@ import type {
 } from '../cache_server/api.ts';
 import { ProducedEnds } from '../cache_server/produced-ends.ts';
 import type { ProduceOptions, ProduceRecord, ProduceResult } from '../client/index.ts';
+import { handleListeners } from '../cache_server/handle-listeners.ts';
 
 type ChangesMessage = Extract<CacheReply, { type: 'changes' }>;
 type Listener = (change: TopicChange) => void;
@@ -98,8 +99,6 @@ class RemoteTopic {
   /** A new CachedTopic on this attachment; its release() gives the reference back. */
   handle(): CachedTopic {
     this.#refs++;
-    const mine = new Set<Listener>();
-    let released = false;
     const config = (): CachedTopicConfig => this.#config;
     return {
       topic: this.topic,
@@ -115,24 +114,12 @@ class RemoteTopic {
       producedEnd: (partition) => this.#produced.get(this.topic, partition),
       endOffsets: this.endOffsets,
       store: (partition): PartitionStore => this.#store.partition(this.topic, partition),
-      onChange: (listener) => {
-        mine.add(listener);
-        this.#listeners.add(listener);
-        return () => {
-          mine.delete(listener);
-          this.#listeners.delete(listener);
-        };
-      },
-      release: () => {
-        if (released) return;
-        released = true;
-        for (const listener of mine) this.#listeners.delete(listener);
-        mine.clear();
+      ...handleListeners(this.#listeners, () => {
         if (--this.#refs === 0) {
           this.released = true;
           this.#onIdle(this);
         }
-      },
+      }),
     };
   }
 }

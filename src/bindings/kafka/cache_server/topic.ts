@@ -8,6 +8,7 @@ import { PartitionFeeder } from './feeder.ts';
 import type { IngestGate } from './ingest.ts';
 import type { ProducedEnds } from './produced-ends.ts';
 import type { CacheServerTuning } from './tuning.ts';
+import { handleListeners } from './handle-listeners.ts';
 
 const UNKNOWN_TOPIC_OR_PARTITION = 3;
 const UNKNOWN_TOPIC_ID = 100;
@@ -150,8 +151,6 @@ export class TopicFollower {
   handle(): CachedTopic {
     const current = (): CachedTopicConfig | undefined => this.#config;
     const store = this.#host.store;
-    const mine = new Set<(change: TopicChange) => void>();
-    let released = false;
     const config = this.#config;
     if (config === undefined) throw new Error(`topic "${this.name}" has no config yet`);
     return {
@@ -176,21 +175,7 @@ export class TopicFollower {
       },
       store: (partition): PartitionStore =>
         this.#feeders.get(partition)?.store ?? store.partition(this.name, partition),
-      onChange: (listener) => {
-        mine.add(listener);
-        this.#listeners.add(listener);
-        return () => {
-          mine.delete(listener);
-          this.#listeners.delete(listener);
-        };
-      },
-      release: () => {
-        if (released) return;
-        released = true;
-        for (const l of mine) this.#listeners.delete(l);
-        mine.clear();
-        this.releaseOne();
-      },
+      ...handleListeners(this.#listeners, () => this.releaseOne()),
     };
   }
 
