@@ -1,6 +1,6 @@
 // HTTP north side through tcp -> http -> http-kafka -> cache_client -> cache_server -> client:
 //   node bench/north-http-get.ts [--keys 1000000] [--fill-seconds 60] [--rate 2000] [--connections 50]
-//        [--seconds 10] [--put-clients 50] [--put-seconds 10] [--size 100] [--puts-only]
+//        [--seconds 10] [--put-clients 50] [--put-seconds 10] [--size 100] [--puts-only] [--workers 0]
 // 1. Fills a compacted 8-partition topic with up to `keys` distinct keys, stopping after
 //    `fill-seconds` of producing, and waits until kgate's cache answers for the last key.
 // 2. `GET /items/{id}` of random filled keys, open loop at `rate` req/s over `connections`
@@ -42,6 +42,7 @@ const { values: args } = parseArgs({
     'put-seconds': { type: 'string', default: '10' },
     size: { type: 'string', default: '100' },
     'puts-only': { type: 'boolean', default: false },
+    workers: { type: 'string', default: '0' },
     role: { type: 'string', default: 'gateway' },
     port: { type: 'string', default: '0' },
     bootstrap: { type: 'string', default: '' },
@@ -58,6 +59,7 @@ const putClients = Number(args['put-clients']);
 const putSeconds = Number(args['put-seconds']);
 const size = Math.max(32, Number(args.size));
 const putsOnly = args['puts-only'];
+const workers = Number(args.workers);
 
 interface Phase {
   readonly name: string;
@@ -296,31 +298,36 @@ async function gateway(): Promise<void> {
   const command =
     `node bench/north-http-get.ts --keys ${maxKeys} --fill-seconds ${fillSeconds} --rate ${rate} ` +
     `--connections ${connections} --seconds ${seconds} --put-clients ${putClients} --put-seconds ${putSeconds} --size ${size}` +
-    (putsOnly ? ' --puts-only' : '');
+    (putsOnly ? ' --puts-only' : '') +
+    (workers > 0 ? ` --workers ${workers}` : '');
   printEnvironment(command);
   const report = await withBroker(15 * 60_000, async (cluster) => {
     const topic = `north-items-${Date.now()}`;
     const putTopic = `north-puts-${Date.now()}`;
     await cluster.createTopic(topic, { partitions: PARTITIONS, configs: { 'cleanup.policy': 'compact' } });
     await cluster.createTopic(putTopic, { partitions: PARTITIONS });
-    const gw = await startGateway('north-http', [
-      '  north_tcp: { type: tcp, kind: server, options: { host: 127.0.0.1, port: 0 }, exit: north_http }',
-      '  north_http: { type: http, kind: server, exit: north_http_kafka }',
-      '  north_http_kafka:',
-      '    type: http-kafka',
-      '    kind: proxy',
-      '    routes:',
-      '      - when: [{ method: GET, path: "/items/{id}" }]',
-      '        exit: cache_client',
-      `        with: { capability: fetch, topic: ${topic}, filters: [{ key: "\${params.id}" }] }`,
-      '      - when: [{ method: PUT, path: "/puts/{id}" }]',
-      '        exit: cache_client',
-      `        with: { capability: produce, topic: ${putTopic}, key: "\${params.id}" }`,
-      '  cache_client: { type: kafka, kind: cache_client, exit: cache_server }',
-      // --puts-only measures PUT alone: no fill, no GET phase, nothing cached up front.
-      `  cache_server: { type: kafka, kind: cache_server, options: { bootstrap: [${putsOnly ? '' : topic}] }, exit: south }`,
-      `  south: { type: kafka, kind: client, options: { servers: ["${cluster.bootstrap}"] } }`,
-    ]);
+    const gw = await startGateway(
+      'north-http',
+      [
+        '  north_tcp: { type: tcp, kind: server, options: { host: 127.0.0.1, port: 0 }, exit: north_http }',
+        '  north_http: { type: http, kind: server, exit: north_http_kafka }',
+        '  north_http_kafka:',
+        '    type: http-kafka',
+        '    kind: proxy',
+        '    routes:',
+        '      - when: [{ method: GET, path: "/items/{id}" }]',
+        '        exit: cache_client',
+        `        with: { capability: fetch, topic: ${topic}, filters: [{ key: "\${params.id}" }] }`,
+        '      - when: [{ method: PUT, path: "/puts/{id}" }]',
+        '        exit: cache_client',
+        `        with: { capability: produce, topic: ${putTopic}, key: "\${params.id}" }`,
+        '  cache_client: { type: kafka, kind: cache_client, exit: cache_server }',
+        // --puts-only measures PUT alone: no fill, no GET phase, nothing cached up front.
+        `  cache_server: { type: kafka, kind: cache_server, options: { bootstrap: [${putsOnly ? '' : topic}] }, exit: south }`,
+        `  south: { type: kafka, kind: client, options: { servers: ["${cluster.bootstrap}"] } }`,
+      ],
+      { workers },
+    );
     const rss = sampleRss();
     const child = new LoadProcess<Up, Down>(import.meta.filename, [
       ...['--keys', String(maxKeys), '--fill-seconds', String(fillSeconds), '--rate', String(rate)],
