@@ -13,6 +13,7 @@ import { createCacheServerMetrics, type CacheServerMetrics } from './metrics.ts'
 import { partitionForKey } from './murmur2.ts';
 import { freeBytes, storageErrorKind } from './storage-errors.ts';
 import { ProducedEnds } from './produced-ends.ts';
+import { Refreshed } from './refreshed.ts';
 import { TopicFollower, TopicNotFoundError, type TopicHost } from './topic.ts';
 import { DEFAULT_TUNING, type CacheServerTuning } from './tuning.ts';
 import type { CachePartitionStatus } from '../../../telemetry/status.ts';
@@ -93,6 +94,29 @@ function topicOptions(config: BindingConfig): { bootstrap: string[]; topics: Top
  * others from their first attach() until a linger after the last release. Expiry and compaction
  * run on their own timer over every cached partition, attached or not.
  */
+/** `promise`, or a rejection with the signal's reason as soon as `signal` aborts. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(reasonOf(signal));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(reasonOf(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
+}
+
+function reasonOf(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new Error('aborted');
+}
+
 export class CacheServerBinding implements Binding, CacheServerApi {
   readonly name: string;
   readonly config: BindingConfig;
@@ -102,11 +126,11 @@ export class CacheServerBinding implements Binding, CacheServerApi {
   readonly #bootstrap: readonly string[];
   readonly #topicOptions: readonly TopicOptions[];
   readonly #followers = new Map<string, TopicFollower>();
-  readonly #configs = new Map<string, { config: CachedTopicConfig; at: number }>();
+  readonly #configs: Refreshed<CachedTopicConfig>;
   readonly #roundRobin = new Map<string, number>();
   readonly #produced = new ProducedEnds();
   /** Partition counts of topics produced to but not followed, refreshed like their config. */
-  readonly #partitionCounts = new Map<string, { count: number; at: number }>();
+  readonly #partitionCounts: Refreshed<number>;
   readonly #stopping = new AbortController();
   #store: CacheStore | undefined;
   #commits: CommitCoalescer | undefined;
@@ -128,6 +152,8 @@ export class CacheServerBinding implements Binding, CacheServerApi {
     this.name = context.config.name;
     this.#log = context.logger;
     this.#tuning = { ...DEFAULT_TUNING, ...tuning };
+    this.#configs = new Refreshed(this.#tuning.configRefreshMs);
+    this.#partitionCounts = new Refreshed(this.#tuning.configRefreshMs);
     const { bootstrap, topics } = topicOptions(context.config);
     this.#bootstrap = bootstrap;
     this.#topicOptions = topics;
@@ -374,16 +400,21 @@ export class CacheServerBinding implements Binding, CacheServerApi {
         // not known yet
       }
     }
-    // Asking the broker on every produce would put a Metadata request in front of each one.
-    const known = this.#partitionCounts.get(topic);
-    if (known !== undefined && Date.now() - known.at < this.#tuning.configRefreshMs) return known.count;
-    const metadata = await this.#client(topic).metadata([topic], signal === undefined ? {} : { signal });
-    const found = metadata.topics.find((t) => t.name === topic);
-    if (found === undefined || found.error?.code === 3) throw new TopicNotFoundError(topic);
-    if (found.error !== null) throw found.error;
-    if (found.partitions.length === 0) throw new Error(`topic "${topic}" has no partitions`);
-    this.#partitionCounts.set(topic, { count: found.partitions.length, at: Date.now() });
-    return found.partitions.length;
+    // Asking the broker on every produce would put a Metadata request in front of each one; a
+    // count past its age is refreshed in the background (partitions are only ever added).
+    const counting = this.#partitionCounts.get(
+      topic,
+      async () => {
+        const metadata = await this.#client(topic).metadata([topic], { signal: this.#stopping.signal });
+        const found = metadata.topics.find((t) => t.name === topic);
+        if (found === undefined || found.error?.code === 3) throw new TopicNotFoundError(topic);
+        if (found.error !== null) throw found.error;
+        if (found.partitions.length === 0) throw new Error(`topic "${topic}" has no partitions`);
+        return found.partitions.length;
+      },
+      { stale: true },
+    );
+    return signal === undefined ? counting : untilAborted(counting, signal);
   }
 
   async produceConfig(topic: string, signal?: AbortSignal): Promise<CachedTopicConfig> {
@@ -391,7 +422,7 @@ export class CacheServerBinding implements Binding, CacheServerApi {
       throw new Error(`binding ${this.name} is not running`);
     // The partition count is what produce() needs next, and asking for it tells a missing topic.
     await this.#partitionCount(topic, signal);
-    return this.#topicConfig(topic, signal ?? this.#stopping.signal);
+    return this.#topicConfig(topic, signal ?? this.#stopping.signal, true);
   }
 
   #client(topic: string): KafkaApi {
@@ -442,21 +473,23 @@ export class CacheServerBinding implements Binding, CacheServerApi {
     return follower;
   }
 
-  async #topicConfig(topic: string, signal: AbortSignal): Promise<CachedTopicConfig> {
-    const cached = this.#configs.get(topic);
-    if (cached !== undefined && Date.now() - cached.at < this.#tuning.configRefreshMs) return cached.config;
-    try {
-      const raw = await this.#client(topic).describeTopicConfigs(topic, {
-        signal: AbortSignal.any([signal, AbortSignal.timeout(CONFIG_TIMEOUT_MS)]),
-      });
-      const config = parseTopicConfig(raw);
-      this.#configs.set(topic, { config, at: Date.now() });
-      return config;
-    } catch (error) {
-      // A stale config serves better than none; the next refresh tries again.
-      if (cached !== undefined) return cached.config;
-      throw error;
-    }
+  /**
+   * The topic's config, asked for again once older than configRefreshMs; with `stale`, an older
+   * one is answered at once while it is asked for. Callers at the same time share one request,
+   * made on the binding's own signal so that one caller giving up fails none of the others.
+   */
+  #topicConfig(topic: string, signal: AbortSignal, stale = false): Promise<CachedTopicConfig> {
+    const loading = this.#configs.get(
+      topic,
+      async () =>
+        parseTopicConfig(
+          await this.#client(topic).describeTopicConfigs(topic, {
+            signal: AbortSignal.any([this.#stopping.signal, AbortSignal.timeout(CONFIG_TIMEOUT_MS)]),
+          }),
+        ),
+      { stale },
+    );
+    return untilAborted(loading, signal);
   }
 
   async #maintain(signal: AbortSignal): Promise<void> {
@@ -552,12 +585,12 @@ export class CacheServerBinding implements Binding, CacheServerApi {
 
   /** The config of a cached topic; for one no longer followed, only if it still exists. */
   async #maintenanceConfig(topic: string, signal: AbortSignal): Promise<CachedTopicConfig | undefined> {
-    const cached = this.#configs.get(topic);
+    const cached = this.#configs.peek(topic);
     if (
       cached !== undefined &&
       (this.#followers.has(topic) || Date.now() - cached.at < this.#tuning.configRefreshMs)
     )
-      return cached.config;
+      return cached.value;
     try {
       // A topic deleted since it was cached has no config to ask for; DescribeConfigs would only
       // retry UNKNOWN_TOPIC_OR_PARTITION until the timeout.
@@ -565,14 +598,14 @@ export class CacheServerBinding implements Binding, CacheServerApi {
         signal: AbortSignal.any([signal, AbortSignal.timeout(CONFIG_TIMEOUT_MS)]),
       });
       const found = metadata.topics.find((t) => t.name === topic);
-      if (found === undefined || found.error !== null) return cached?.config;
+      if (found === undefined || found.error !== null) return cached?.value;
       return await this.#topicConfig(topic, signal);
     } catch (error) {
       this.#log.debug(
         { topic, err: error instanceof Error ? error.message : String(error) },
         'no config for maintenance',
       );
-      return cached?.config;
+      return cached?.value;
     }
   }
 
