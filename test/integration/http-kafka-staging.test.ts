@@ -7,14 +7,12 @@ import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { pino } from 'pino';
 import { defaultRegistry } from '../../src/bindings/index.ts';
 import { CacheClientBinding } from '../../src/bindings/kafka/cache_client/index.ts';
-import type { TcpServerBinding } from '../../src/bindings/tcp/server.ts';
-import { parseConfig } from '../../src/config/index.ts';
 import { startKafka, type KafkaCluster } from '../../src/embedded/kafka/index.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import { drain, take, waitFor } from './cache-client-harness.ts';
+import { startYamlEngine } from '../support/yaml-engine.ts';
 
 const registry = defaultRegistry();
 const skip = registry.get('http-kafka', 'proxy') === undefined ? 'http-kafka is not built in' : false;
@@ -49,15 +47,7 @@ bindings:
   cache: { type: kafka, kind: cache_server, exit: south }
   south: { type: kafka, kind: client, options: { servers: ["${kafka.bootstrap}"] } }
 `;
-  engine = new Engine(parseConfig(yaml, 'http-kafka-staging.yaml'), registry, {
-    logger: pino({ level: process.env['KGATE_TEST_LOG'] ?? 'silent' }),
-    stateDir,
-  });
-  await engine.start();
-  const tcp = engine.binding('tcp') as TcpServerBinding | undefined;
-  const first = tcp?.ports[0];
-  assert.ok(first !== undefined, 'tcp server listens');
-  port = first;
+  ({ engine, port } = await startYamlEngine(yaml, 'http-kafka-staging.yaml', stateDir));
   const client = engine.binding('north');
   assert.ok(client instanceof CacheClientBinding);
   north = client;

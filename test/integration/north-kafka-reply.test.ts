@@ -3,15 +3,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { pino } from 'pino';
-import { defaultRegistry } from '../../src/bindings/index.ts';
 import type { CacheClient } from '../../src/bindings/http-kafka/cache-client.ts';
 import { kafkaHeader } from '../../src/bindings/http-kafka/replies.ts';
 import type { CacheStream } from '../../src/bindings/kafka/cache_client/index.ts';
-import type { TcpServerBinding } from '../../src/bindings/tcp/server.ts';
-import { parseConfig } from '../../src/config/index.ts';
 import { startKafka, type KafkaCluster } from '../../src/embedded/kafka/index.ts';
 import { Engine } from '../../src/engine/engine.ts';
+import { startYamlEngine } from '../support/yaml-engine.ts';
 
 let kafka: KafkaCluster;
 let engine: Engine;
@@ -63,15 +60,7 @@ bindings:
   cache: { type: kafka, kind: cache_server, options: { bootstrap: [${REPLIES}] }, exit: south }
   south: { type: kafka, kind: client, options: { servers: ["${kafka.bootstrap}"] } }
 `;
-  engine = new Engine(parseConfig(yaml, 'north-kafka-reply-it.yaml'), defaultRegistry(), {
-    logger: pino({ level: process.env['KGATE_TEST_LOG'] ?? 'silent' }),
-    stateDir,
-  });
-  await engine.start();
-  const tcp = engine.binding('tcp') as TcpServerBinding | undefined;
-  const first = tcp?.ports[0];
-  assert.ok(first !== undefined, 'tcp server listens');
-  port = first;
+  ({ engine, port } = await startYamlEngine(yaml, 'north-kafka-reply-it.yaml', stateDir));
   // The service on the far side: reads requests, answers each on the topic they name, with kcat.
   const north = engine.binding('north') as CacheClient | undefined;
   assert.ok(north !== undefined);

@@ -5,13 +5,11 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { pino } from 'pino';
 import { defaultRegistry } from '../../src/bindings/index.ts';
-import type { TcpServerBinding } from '../../src/bindings/tcp/server.ts';
-import { parseConfig } from '../../src/config/index.ts';
 import { startKafka, type KafkaCluster } from '../../src/embedded/kafka/index.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import { partitionForKey } from '../../src/bindings/kafka/cache_server/murmur2.ts';
+import { startYamlEngine } from '../support/yaml-engine.ts';
 
 // The chain runs from a TCP listener to a real broker; every kind on the way must be built in.
 const KINDS: [string, string][] = [
@@ -109,15 +107,7 @@ bindings:
   cache: { type: kafka, kind: cache_server, exit: south }
   south: { type: kafka, kind: client, options: { servers: ["${kafka.bootstrap}"] } }
 `;
-  engine = new Engine(parseConfig(yaml, 'north-kafka-it.yaml'), registry, {
-    logger: pino({ level: process.env['KGATE_TEST_LOG'] ?? 'silent' }),
-    stateDir,
-  });
-  await engine.start();
-  const tcp = engine.binding('tcp') as TcpServerBinding | undefined;
-  const first = tcp?.ports[0];
-  assert.ok(first !== undefined, 'tcp server listens');
-  port = first;
+  ({ engine, port } = await startYamlEngine(yaml, 'north-kafka-it.yaml', stateDir));
 });
 
 after(async () => {

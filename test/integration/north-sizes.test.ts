@@ -12,12 +12,9 @@ import { connect as http2Connect } from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { pino } from 'pino';
-import { defaultRegistry } from '../../src/bindings/index.ts';
-import type { TcpServerBinding } from '../../src/bindings/tcp/server.ts';
-import { parseConfig } from '../../src/config/index.ts';
 import { startKafka, type KafkaCluster } from '../../src/embedded/kafka/index.ts';
 import { Engine } from '../../src/engine/engine.ts';
+import { startYamlEngine } from '../support/yaml-engine.ts';
 
 const TOPIC = 'sized';
 const SIZES = [
@@ -65,15 +62,7 @@ bindings:
   cache: { type: kafka, kind: cache_server, exit: south }
   south: { type: kafka, kind: client, options: { servers: ["${kafka.bootstrap}"] } }
 `;
-  engine = new Engine(parseConfig(yaml, 'north-sizes.yaml'), defaultRegistry(), {
-    logger: pino({ level: process.env['KGATE_TEST_LOG'] ?? 'silent' }),
-    stateDir,
-  });
-  await engine.start();
-  const tcp = engine.binding('tcp') as TcpServerBinding | undefined;
-  const first = tcp?.ports[0];
-  assert.ok(first !== undefined, 'tcp server listens');
-  port = first;
+  ({ engine, port } = await startYamlEngine(yaml, 'north-sizes.yaml', stateDir));
 });
 
 after(async () => {
