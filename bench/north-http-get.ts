@@ -353,12 +353,14 @@ async function gateway(): Promise<void> {
     try {
       let filled: { keys: number; fillMs: number; warmMs: number } = { keys: 0, fillMs: 0, warmMs: 0 };
       if (!putsOnly) {
+        const stalls = watchStalls();
         child.send({ type: 'phase', phase: 'fill' });
         const answer = await child.next();
         if (answer.type !== 'filled') throw new Error('unexpected message from the load process');
         filled = answer;
         console.error(
-          `filled ${filled.keys} keys in ${Math.round(filled.fillMs)} ms, cache warm ${Math.round(filled.warmMs)} ms later`,
+          `filled ${filled.keys} keys in ${Math.round(filled.fillMs)} ms, cache warm ${Math.round(filled.warmMs)} ms later; ` +
+            `kgate ${stalls.stop()}`,
         );
       }
       const loadAfterFill = loadAverage();

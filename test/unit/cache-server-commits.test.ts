@@ -66,6 +66,16 @@ describe('cache_server commit coalescer', () => {
     await store.close();
   });
 
+  it('bounds a commit by records too, so small records cannot make one commit hold the event loop', async () => {
+    const store = CacheStore.open(tempDir());
+    const commits = new CommitCoalescer(store, 1024 * 1024 * 1024, undefined, 10);
+    const parts = [0, 1, 2, 3].map((p) => store.partition('t', p));
+    await Promise.all(parts.map((p) => commits.append(p, recs(0, 4, 10), {})));
+    assert.equal(commits.commits, 2, 'two appends of 4 records fit 10, a third does not');
+    for (const p of parts) assert.equal(p.nextOffset, 4n);
+    await store.close();
+  });
+
   it('rejects a failing append alone and commits the rest', async () => {
     const store = CacheStore.open(tempDir());
     const commits = new CommitCoalescer(store, 1024 * 1024);

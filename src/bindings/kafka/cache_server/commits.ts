@@ -13,6 +13,7 @@ interface Pending {
   readonly records: readonly RecordInput[];
   readonly options: AppendOptions;
   readonly bytes: number;
+  readonly count: number;
   resolve(result: AppendResult): void;
   reject(error: unknown): void;
 }
@@ -44,6 +45,7 @@ function sizeOf(records: readonly RecordInput[]): number {
 export class CommitCoalescer {
   readonly #store: CacheStore;
   readonly #maxBytes: number;
+  readonly #maxRecords: number;
   readonly #ingest: IngestControl | undefined;
   #queue: Pending[] = [];
   #scheduled = false;
@@ -51,9 +53,15 @@ export class CommitCoalescer {
   commits = 0;
   appends = 0;
 
-  constructor(store: CacheStore, maxBytes: number, ingest?: IngestControl) {
+  constructor(
+    store: CacheStore,
+    maxBytes: number,
+    ingest?: IngestControl,
+    maxRecords = Number.POSITIVE_INFINITY,
+  ) {
     this.#store = store;
     this.#maxBytes = maxBytes;
+    this.#maxRecords = maxRecords;
     this.#ingest = ingest;
   }
 
@@ -63,7 +71,15 @@ export class CommitCoalescer {
     options: AppendOptions,
   ): Promise<AppendResult> {
     return new Promise<AppendResult>((resolve, reject) => {
-      this.#queue.push({ store, records, options, bytes: sizeOf(records), resolve, reject });
+      this.#queue.push({
+        store,
+        records,
+        options,
+        bytes: sizeOf(records),
+        count: records.length,
+        resolve,
+        reject,
+      });
       if (!this.#scheduled) {
         this.#scheduled = true;
         // setImmediate, not a microtask: it runs after the I/O callbacks of this turn, so every
@@ -94,9 +110,11 @@ export class CommitCoalescer {
     // limit; the first append always goes, however large.
     let take = 0;
     let bytes = 0;
+    let count = 0;
     for (const p of this.#queue) {
-      if (take > 0 && bytes + p.bytes > this.#maxBytes) break;
+      if (take > 0 && (bytes + p.bytes > this.#maxBytes || count + p.count > this.#maxRecords)) break;
       bytes += p.bytes;
+      count += p.count;
       take++;
     }
     const batch = this.#queue.slice(0, take);

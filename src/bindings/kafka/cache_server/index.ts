@@ -190,7 +190,12 @@ export class CacheServerBinding implements Binding, CacheServerApi {
     this.#store = store;
     this.#metrics = createCacheServerMetrics(this.#context.metrics, this.name, store);
     this.#ingest = this.#ingestGate(store);
-    this.#commits = new CommitCoalescer(store, this.#tuning.maxCommitBytes, this.#ingest);
+    this.#commits = new CommitCoalescer(
+      store,
+      this.#tuning.maxCommitBytes,
+      this.#ingest,
+      this.#tuning.maxCommitRecords,
+    );
     // Data of partitions reset before a restart is still on disk until reclaimed.
     this.#reclaim = store.reclaim().catch((error: unknown) => {
       this.#log.warn({ err: error instanceof Error ? error.message : String(error) }, 'cache reclaim failed');

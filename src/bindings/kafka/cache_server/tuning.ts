@@ -23,6 +23,11 @@ export interface CacheServerTuning {
   readonly durability: NonNullable<CacheStoreOptions['durability']>;
   /** Keys and values that appends of different partitions may share one commit with. */
   readonly maxCommitBytes: number;
+  /**
+   * Records one commit may carry. A commit runs on the event loop, a few microseconds per record,
+   * so this bounds how long a backfill of small records holds up every request being served.
+   */
+  readonly maxCommitRecords: number;
 }
 
 export const DEFAULT_TUNING: CacheServerTuning = {
@@ -35,4 +40,5 @@ export const DEFAULT_TUNING: CacheServerTuning = {
   maxHeldBytes: 32 * 1024 * 1024,
   durability: 'sync',
   maxCommitBytes: 16 * 1024 * 1024,
+  maxCommitRecords: 16 * 1024,
 };
