@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../support/ports.ts';
+import { staticSiteYaml } from '../support/static-site.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'bin', 'kgate.js');
@@ -41,28 +42,7 @@ it(
     await mkdir(site);
     await writeFile(join(site, 'index.html'), '<p>up</p>');
     const file = join(dir, 'kgate.yaml');
-    await writeFile(
-      file,
-      [
-        'name: fatal-e2e',
-        'bindings:',
-        '  tcp:',
-        '    type: tcp',
-        '    kind: server',
-        `    options: { host: 127.0.0.1, port: ${port} }`,
-        '    exit: http',
-        '  http: { type: http, kind: server, exit: files }',
-        '  files:',
-        '    type: http-filesystem',
-        '    kind: proxy',
-        '    routes:',
-        '      - when: [{ path: "/{path}" }]',
-        '        exit: site',
-        '        with: { path: "${params.path}" }',
-        `  site: { type: filesystem, kind: server, options: { location: ${JSON.stringify(site)} } }`,
-        '',
-      ].join('\n'),
-    );
+    await writeFile(file, staticSiteYaml('fatal-e2e', port, site));
     const kgate = spawn(process.execPath, [BIN, 'start', '-c', file, '--cache-dir', join(dir, 'cache')], {
       cwd: ROOT,
       env: {

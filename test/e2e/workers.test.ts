@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../support/ports.ts';
+import { staticSiteYaml } from '../support/static-site.ts';
 
 // `kgate start --workers 2` as users run it (bin/kgate.js, from dist): the worker threads serve on
 // the same port, stop with the process, and take it down when one of them dies.
@@ -29,28 +30,7 @@ after(async () => {
 
 async function configFile(port: number): Promise<string> {
   const file = join(dir, `kgate-${port}.yaml`);
-  await writeFile(
-    file,
-    [
-      'name: workers-e2e',
-      'bindings:',
-      '  tcp:',
-      '    type: tcp',
-      '    kind: server',
-      `    options: { host: 127.0.0.1, port: ${port} }`,
-      '    exit: http',
-      '  http: { type: http, kind: server, exit: files }',
-      '  files:',
-      '    type: http-filesystem',
-      '    kind: proxy',
-      '    routes:',
-      '      - when: [{ path: "/{path}" }]',
-      '        exit: site',
-      '        with: { path: "${params.path}" }',
-      `  site: { type: filesystem, kind: server, options: { location: ${JSON.stringify(join(dir, 'site'))} } }`,
-      '',
-    ].join('\n'),
-  );
+  await writeFile(file, staticSiteYaml('workers-e2e', port, join(dir, 'site')));
   return file;
 }
 
