@@ -2,12 +2,11 @@ import { strict as assert } from 'node:assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../support/ports.ts';
+import { connectError, freePort } from '../support/ports.ts';
 import { staticSiteYaml } from '../support/static-site.ts';
 
 // `kgate start --workers 2` as users run it (bin/kgate.js, from dist): the worker threads serve on
@@ -80,17 +79,6 @@ function get(port: number): Promise<number> {
     });
     req.on('error', reject);
     req.end();
-  });
-}
-
-function connectError(port: number): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(undefined);
-    });
-    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code));
   });
 }
 

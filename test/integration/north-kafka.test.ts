@@ -10,6 +10,7 @@ import { startKafka, type KafkaCluster } from '../../src/embedded/kafka/index.ts
 import { Engine } from '../../src/engine/engine.ts';
 import { partitionForKey } from '../../src/bindings/kafka/cache_server/murmur2.ts';
 import { startYamlEngine } from '../support/yaml-engine.ts';
+import { EventStreamParser, type SseMessage } from '../support/event-stream.ts';
 
 // The chain runs from a TCP listener to a real broker; every kind on the way must be built in.
 const KINDS: [string, string][] = [
@@ -117,12 +118,6 @@ after(async () => {
   if (stateDir !== undefined) await rm(stateDir, { recursive: true, force: true });
 });
 
-interface SseMessage {
-  id?: string;
-  type?: string;
-  data: string;
-}
-
 /** A raw event-stream reader: parses events as a browser would and records them. */
 async function openEvents(path: string, lastEventId?: string) {
   const req = httpRequest({
@@ -140,30 +135,9 @@ async function openEvents(path: string, lastEventId?: string) {
   assert.equal(res.statusCode, 200);
   const events: SseMessage[] = [];
   let ended = false;
-  let buffer = '';
+  const parser = new EventStreamParser();
   res.setEncoding('utf8');
-  res.on('data', (chunk: string) => {
-    buffer += chunk;
-    let end: number;
-    while ((end = buffer.indexOf('\n\n')) >= 0) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      const event: { id?: string; type?: string; data: string[] } = { data: [] };
-      for (const line of block.split('\n')) {
-        const colon = line.indexOf(':');
-        if (colon === 0) continue;
-        const field = colon < 0 ? line : line.slice(0, colon);
-        const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-        if (field === 'id') event.id = value;
-        else if (field === 'event') event.type = value;
-        else if (field === 'data') event.data.push(value);
-      }
-      if (event.data.length > 0) {
-        const { data, ...rest } = event;
-        events.push({ ...rest, data: data.join('\n') });
-      }
-    }
-  });
+  res.on('data', (chunk: string) => events.push(...parser.push(chunk)));
   res.on('end', () => (ended = true));
   res.on('close', () => (ended = true));
   return {

@@ -15,6 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { startKafka, type KafkaCluster } from '../../src/embedded/kafka/index.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import { startYamlEngine } from '../support/yaml-engine.ts';
+import { EventStreamParser } from '../support/event-stream.ts';
 
 const TOPIC = 'sized';
 const SIZES = [
@@ -171,22 +172,12 @@ describe('values on every buffer boundary, end to end', () => {
     const [res] = (await once(req, 'response')) as [IncomingMessage];
     assert.equal(res.statusCode, 200);
     const seen: string[] = [];
-    let text = '';
+    const parser = new EventStreamParser();
     res.setEncoding('utf8');
     const done = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`only ${seen.length} events`)), 20_000);
       res.on('data', (chunk: string) => {
-        text += chunk;
-        let end: number;
-        while ((end = text.indexOf('\n\n')) >= 0) {
-          const block = text.slice(0, end);
-          text = text.slice(end + 2);
-          const data = block
-            .split('\n')
-            .filter((line) => line.startsWith('data:'))
-            .map((line) => line.slice(line.startsWith('data: ') ? 6 : 5));
-          if (data.length > 0) seen.push(data.join('\n'));
-        }
+        for (const event of parser.push(chunk)) seen.push(event.data);
         if (seen.length >= bodies.size) {
           clearTimeout(timer);
           resolve();

@@ -10,6 +10,7 @@ import type { CacheClientBinding } from '../../src/bindings/kafka/cache_client/i
 import { startKafka, type KafkaCluster } from '../../src/embedded/kafka/index.ts';
 import { startGateway, type Running } from '../../src/engine/runtime.ts';
 import { freePort } from '../support/ports.ts';
+import { EventStreamParser } from '../support/event-stream.ts';
 
 // kgate with two worker threads beside the main thread, in front of a real broker: connections
 // spread over the threads, and a stream served by any of them sees every message exactly once.
@@ -102,16 +103,10 @@ async function openEvents(): Promise<EventStream> {
   const [res] = (await once(req, 'response')) as [IncomingMessage];
   assert.equal(res.statusCode, 200);
   const data: string[] = [];
-  let buffer = '';
+  const parser = new EventStreamParser();
   res.setEncoding('utf8');
   res.on('data', (chunk: string) => {
-    buffer += chunk;
-    let end: number;
-    while ((end = buffer.indexOf('\n\n')) >= 0) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      for (const line of block.split('\n')) if (line.startsWith('data:')) data.push(line.slice(5).trim());
-    }
+    for (const event of parser.push(chunk)) data.push(event.data);
   });
   return {
     data,

@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 
 /** A loopback port that was free a moment ago: the OS picks it, then it is released for the test. */
 export async function freePort(): Promise<number> {
@@ -11,4 +11,16 @@ export async function freePort(): Promise<number> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
   if (address === null || typeof address !== 'object') throw new Error('no port assigned');
   return address.port;
+}
+
+/** The error code of connecting to a loopback port (ECONNREFUSED: nothing listens), undefined if it connects. */
+export function connectError(port: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(undefined);
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code));
+  });
 }
