@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { matchTopic, resolveExit, type BindingConfig } from '../../../config/index.ts';
+import { untilAborted } from '../../../engine/abort.ts';
 import type { Binding, BindingContext, BindingFactory } from '../../../engine/binding.ts';
 import type { CachedTopic, CacheServerApi, DefaultOffset } from '../cache_server/api.ts';
 import { lookupKey, type KeyLookup, type KeyLookupOptions } from './lookup.ts';
@@ -226,13 +227,8 @@ export class CacheClientBinding implements Binding {
     let cached;
     if (signal === undefined) cached = await attaching;
     else {
-      let onAbort: (() => void) | undefined;
-      const aborted = new Promise<never>((_, reject) => {
-        onAbort = () => reject(signal.reason instanceof Error ? signal.reason : new Error('open aborted'));
-        signal.addEventListener('abort', onAbort, { once: true });
-      });
       try {
-        cached = await Promise.race([attaching, aborted]);
+        cached = await untilAborted(attaching, signal, 'open aborted');
       } catch (error) {
         // An attachment that arrives after the caller gave up must still be released.
         attaching.then(
@@ -240,8 +236,6 @@ export class CacheClientBinding implements Binding {
           () => undefined,
         );
         throw error;
-      } finally {
-        if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
       }
     }
     if (this.#stopped) {

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { matchTopic, resolveExit, type BindingConfig } from '../../../config/index.ts';
+import { untilAborted } from '../../../engine/abort.ts';
 import type { Binding, BindingContext, BindingFactory } from '../../../engine/binding.ts';
 import { CacheStore } from '../cache/index.ts';
 import { sleep } from '../client/backoff.ts';
@@ -94,29 +95,6 @@ function topicOptions(config: BindingConfig): { bootstrap: string[]; topics: Top
  * others from their first attach() until a linger after the last release. Expiry and compaction
  * run on their own timer over every cached partition, attached or not.
  */
-/** `promise`, or a rejection with the signal's reason as soon as `signal` aborts. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(reasonOf(signal));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(reasonOf(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error instanceof Error ? error : new Error(String(error)));
-      },
-    );
-  });
-}
-
-function reasonOf(signal: AbortSignal): Error {
-  return signal.reason instanceof Error ? signal.reason : new Error('aborted');
-}
-
 export class CacheServerBinding implements Binding, CacheServerApi {
   readonly name: string;
   readonly config: BindingConfig;
