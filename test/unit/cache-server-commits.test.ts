@@ -76,6 +76,24 @@ describe('cache_server commit coalescer', () => {
     await store.close();
   });
 
+  it('commits nothing for an empty append that changes no watermark, and still commits one that does', async () => {
+    const store = CacheStore.open(tempDir());
+    const commits = new CommitCoalescer(store, 1024 * 1024);
+    const part = store.partition('t', 0);
+    await commits.append(part, recs(0, 3), { highWatermark: 3n, lastStableOffset: 3n });
+    assert.equal(commits.commits, 1);
+    const idle = await commits.append(part, [], { nextOffset: 3n, highWatermark: 3n, lastStableOffset: 3n });
+    assert.deepEqual(idle, { appended: 0, nextOffset: 3n });
+    assert.equal(commits.commits, 1, 'an idle fetch result costs no commit');
+    await commits.append(part, [], { highWatermark: 5n });
+    assert.equal(commits.commits, 2);
+    assert.equal(part.highWatermark, 5n);
+    await commits.append(part, [], { nextOffset: 7n });
+    assert.equal(commits.commits, 3, 'a gap at the end moves nextOffset and is stored');
+    assert.equal(part.nextOffset, 7n);
+    await store.close();
+  });
+
   it('rejects a failing append alone and commits the rest', async () => {
     const store = CacheStore.open(tempDir());
     const commits = new CommitCoalescer(store, 1024 * 1024);

@@ -515,6 +515,19 @@ export class PartitionStore {
     return { appended, nextOffset: next.nextOffset };
   }
 
+  /**
+   * True when append([], options) would store nothing new: the fetch results that come back
+   * empty while a partition is idle, each of which would otherwise cost a commit (an fsync).
+   */
+  isCurrent(options: AppendOptions): boolean {
+    const m = this.#meta;
+    return (
+      (options.nextOffset === undefined || options.nextOffset <= m.nextOffset) &&
+      (options.highWatermark === undefined || options.highWatermark === m.highWatermark) &&
+      (options.lastStableOffset === undefined || options.lastStableOffset === m.lastStableOffset)
+    );
+  }
+
   /** Records the broker's watermarks without appending. */
   setWatermarks(options: AppendOptions): void {
     this.append([], options);

@@ -70,6 +70,10 @@ export class CommitCoalescer {
     records: readonly RecordInput[],
     options: AppendOptions,
   ): Promise<AppendResult> {
+    // Nothing to store: an idle partition's empty fetch results would each cost a commit, and
+    // with durability 'sync' an fsync that holds the event loop (and every request) for ms.
+    if (records.length === 0 && store.isCurrent(options))
+      return Promise.resolve({ appended: 0, nextOffset: store.nextOffset });
     return new Promise<AppendResult>((resolve, reject) => {
       this.#queue.push({
         store,
