@@ -3,7 +3,7 @@
 // SSE clients, the producers) runs in a forked child process, so generating load does not take
 // event-loop time from the gateway being measured. The broker is the embedded JVM, a third process.
 
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -181,6 +181,10 @@ export class LoadProcess<Up, Down> {
     });
   }
 
+  get pid(): number | undefined {
+    return this.#child.pid;
+  }
+
   send(message: Down): void {
     this.#child.send(message as object);
   }
@@ -225,4 +229,12 @@ export function parentChannel<Down, Up>(): { next: () => Promise<Down>; send: (m
     },
     send: (message) => void process.send?.(message),
   };
+}
+
+/**
+ * Moves a process and all its threads to the given CPUs (taskset syntax, e.g. "0" or "1-3").
+ * Threads and children started later inherit the set of the thread that starts them.
+ */
+export function pinProcess(pid: number, cpus: string): void {
+  execFileSync('taskset', ['--all-tasks', '--cpu-list', '--pid', cpus, String(pid)], { stdio: 'ignore' });
 }

@@ -1,20 +1,25 @@
 // HTTP north side through tcp -> http -> http-kafka -> cache_client -> cache_server -> client:
 //   node bench/north-http-get.ts [--keys 1000000] [--fill-seconds 60] [--rate 2000] [--connections 50]
-//        [--seconds 10] [--put-clients 50] [--put-seconds 10] [--size 100] [--puts-only] [--workers 0]
+//        [--seconds 10] [--warmup-seconds 5] [--put-clients 50] [--put-seconds 10] [--size 100] [--puts-only] [--workers 0]
+//        [--pin]
 // 1. Fills a compacted 8-partition topic with up to `keys` distinct keys, stopping after
 //    `fill-seconds` of producing, and waits until kgate's cache answers for the last key.
 // 2. `GET /items/{id}` of random filled keys, open loop at `rate` req/s over `connections`
 //    keep-alive connections; latency counts from each request's scheduled time, so queueing behind
-//    a slow gateway is included rather than hidden.
+//    a slow gateway is included rather than hidden. The first `warmup-seconds` of that load are
+//    reported apart (stderr) and not counted.
 // 3. `PUT /puts/{id}` (100 B bodies) from `put-clients` concurrent closed-loop clients for
 //    `put-seconds`, against the same number of concurrent single-record send() loops of a direct
 //    @platformatic/kafka Producer (acks -1, kgate's default) on the same broker.
-// kgate runs in this process; every client runs in a forked load process.
+// kgate runs in this process; every client runs in a forked load process. With --pin (Linux,
+// taskset, 2 or more CPUs) kgate gets CPU 0 to itself and the broker and the load process share
+// CPU 1, the way a deployment keeps a gateway off its brokers' and clients' cores; without it
+// all three compete for every CPU, and a latency tail may be another process's time slice.
 
 import { Producer } from '@platformatic/kafka';
 import { Agent, request } from 'node:http';
 import type { Counter } from 'prom-client';
-import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { constants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { fmt, loadAverage, PARTITIONS, printEnvironment, printTable, withBroker } from './lib/common.ts';
 import {
@@ -23,6 +28,7 @@ import {
   ms,
   now,
   parentChannel,
+  pinProcess,
   sampleRss,
   Samples,
   startGateway,
@@ -38,11 +44,13 @@ const { values: args } = parseArgs({
     rate: { type: 'string', default: '2000' },
     connections: { type: 'string', default: '50' },
     seconds: { type: 'string', default: '10' },
+    'warmup-seconds': { type: 'string', default: '5' },
     'put-clients': { type: 'string', default: '50' },
     'put-seconds': { type: 'string', default: '10' },
     size: { type: 'string', default: '100' },
     'puts-only': { type: 'boolean', default: false },
     workers: { type: 'string', default: '0' },
+    pin: { type: 'boolean', default: false },
     role: { type: 'string', default: 'gateway' },
     port: { type: 'string', default: '0' },
     bootstrap: { type: 'string', default: '' },
@@ -55,11 +63,13 @@ const fillSeconds = Number(args['fill-seconds']);
 const rate = Number(args.rate);
 const connections = Number(args.connections);
 const seconds = Number(args.seconds);
+const warmupSeconds = Number(args['warmup-seconds']);
 const putClients = Number(args['put-clients']);
 const putSeconds = Number(args['put-seconds']);
 const size = Math.max(32, Number(args.size));
 const putsOnly = args['puts-only'];
 const workers = Number(args.workers);
+const pin = args.pin;
 
 interface Phase {
   readonly name: string;
@@ -80,6 +90,10 @@ function body(id: string): Buffer {
 function sleep(msToWait: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, msToWait));
 }
+
+const knownSockets = new WeakSet<object>();
+let socketsBySecond: number[] = [];
+let phaseStarted = 0;
 
 function call(
   agent: Agent,
@@ -102,6 +116,12 @@ function call(
       },
     );
     req.on('error', () => resolve({ status: 0, text: '' }));
+    req.on('socket', (socket) => {
+      if (knownSockets.has(socket)) return;
+      knownSockets.add(socket);
+      const second = Math.floor((now() - phaseStarted) / 1000);
+      socketsBySecond[second] = (socketsBySecond[second] ?? 0) + 1;
+    });
     req.end(payload);
   });
 }
@@ -136,21 +156,29 @@ async function fill(): Promise<{ keys: number; fillMs: number }> {
   return { keys: next, fillMs: now() - started };
 }
 
-async function getPhase(agent: Agent, keys: number): Promise<Phase> {
+async function getPhase(agent: Agent, keys: number, runSeconds: number): Promise<Phase> {
   const latencies = new Samples();
   const statuses = new Map<number, number>();
   let issued = 0;
   let outstanding = 0;
   let dropped = 0;
   const started = now();
-  const total = Math.round(rate * seconds);
+  phaseStarted = started;
+  socketsBySecond = [];
+  const total = Math.round(rate * runSeconds);
   let lastDone = started;
+  // Whether the tail is spread over the run or comes in bursts (warm-up, a stall) shows here.
+  const slowBySecond: number[] = [];
   const one = async (scheduled: number): Promise<void> => {
     outstanding++;
     const id = Math.floor(Math.random() * keys);
     const { status } = await call(agent, 'GET', `/items/${id}`);
     lastDone = now();
     latencies.push(lastDone - scheduled);
+    if (lastDone - scheduled > 5) {
+      const second = Math.floor((scheduled - started) / 1000);
+      slowBySecond[second] = (slowBySecond[second] ?? 0) + 1;
+    }
     statuses.set(status, (statuses.get(status) ?? 0) + 1);
     outstanding--;
   };
@@ -173,6 +201,12 @@ async function getPhase(agent: Agent, keys: number): Promise<Phase> {
   ]);
   clearTimeout(timer);
   const unanswered = settled ? 0 : outstanding;
+  console.error(
+    `connections opened, by second of the run: ${Array.from(socketsBySecond, (n) => n ?? 0).join(' ')}`,
+  );
+  console.error(
+    `GET answered after more than 5 ms, by second of the run: ${Array.from(slowBySecond, (n) => n ?? 0).join(' ')}`,
+  );
   if (!settled) {
     agent.destroy();
     // Lets the gateway see the closed connections and drop their work before the next phase.
@@ -286,8 +320,30 @@ async function load(): Promise<void> {
       }
       channel.send({ type: 'filled', keys, fillMs: filled.fillMs, warmMs: now() - warmStarted });
     } else if (message.phase === 'get') {
-      const getAgent = new Agent({ keepAlive: true, maxSockets: connections, maxTotalSockets: connections });
-      channel.send({ type: 'done', phase: await getPhase(getAgent, keys) });
+      // FIFO takes turns over every connection. The default LIFO keeps reusing the few
+      // connections just freed, so the others idle past the server's keep-alive timeout, get
+      // closed, and are reopened in bursts: that measures reconnects, not 50 open connections.
+      const getAgent = new Agent({
+        keepAlive: true,
+        maxSockets: connections,
+        maxTotalSockets: connections,
+        scheduling: 'fifo',
+      });
+      if (warmupSeconds > 0) {
+        // Same load on the same connections, reported apart: the first seconds of a fresh
+        // process (JIT compilation, connections opening, GC sizing its heap) are not its steady state.
+        const warmup = await getPhase(getAgent, keys, warmupSeconds);
+        console.error(
+          `GET warm-up, ${warmupSeconds} s not counted: p50 ${ms(warmup.latency.p50)} ms, ` +
+            `p99 ${ms(warmup.latency.p99)} ms, max ${ms(warmup.latency.max)} ms; ${warmup.note}`,
+        );
+      }
+      // The load process stalling shows as gateway latency, since latency counts from the
+      // scheduled send time: its own stalls are printed beside the gateway's.
+      const stalls = watchStalls();
+      const phase = await getPhase(getAgent, keys, seconds);
+      console.error(`load process during the GET phase: ${stalls.stop()}`);
+      channel.send({ type: 'done', phase });
       getAgent.destroy();
     } else if (message.phase === 'put-kgate') channel.send({ type: 'done', phase: await putKgate(putAgent) });
     else channel.send({ type: 'done', phase: await putDirect() });
@@ -297,11 +353,15 @@ async function load(): Promise<void> {
 async function gateway(): Promise<void> {
   const command =
     `node bench/north-http-get.ts --keys ${maxKeys} --fill-seconds ${fillSeconds} --rate ${rate} ` +
-    `--connections ${connections} --seconds ${seconds} --put-clients ${putClients} --put-seconds ${putSeconds} --size ${size}` +
+    `--connections ${connections} --seconds ${seconds} --warmup-seconds ${warmupSeconds} --put-clients ${putClients} --put-seconds ${putSeconds} --size ${size}` +
     (putsOnly ? ' --puts-only' : '') +
-    (workers > 0 ? ` --workers ${workers}` : '');
+    (workers > 0 ? ` --workers ${workers}` : '') +
+    (pin ? ' --pin' : '');
   printEnvironment(command);
+  // The broker started below inherits this CPU; kgate moves to its own once it is up.
+  if (pin) pinProcess(process.pid, '1');
   const report = await withBroker(15 * 60_000, async (cluster) => {
+    if (pin) pinProcess(process.pid, '0');
     const topic = `north-items-${Date.now()}`;
     const putTopic = `north-puts-${Date.now()}`;
     await cluster.createTopic(topic, { partitions: PARTITIONS, configs: { 'cleanup.policy': 'compact' } });
@@ -332,6 +392,7 @@ async function gateway(): Promise<void> {
     const child = new LoadProcess<Up, Down>(import.meta.filename, [
       ...['--keys', String(maxKeys), '--fill-seconds', String(fillSeconds), '--rate', String(rate)],
       ...['--connections', String(connections), '--seconds', String(seconds), '--size', String(size)],
+      ...['--warmup-seconds', String(warmupSeconds)],
       ...[
         '--put-clients',
         String(putClients),
@@ -342,6 +403,7 @@ async function gateway(): Promise<void> {
       ],
       ...['--bootstrap', cluster.bootstrap, '--topic', topic, '--put-topic', putTopic],
     ]);
+    if (pin && child.pid !== undefined) pinProcess(child.pid, '1');
     const phase = async (name: Down['phase']): Promise<Phase> => {
       const stalls = watchStalls();
       child.send({ type: 'phase', phase: name });
@@ -416,8 +478,15 @@ function watchStalls(): { stop(): string } {
   delay.enable();
   let gcMs = 0;
   let gcMax = 0;
+  let majors = 0;
+  let minors = 0;
   const gc = new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) {
+      const detail: unknown = 'detail' in entry ? entry.detail : undefined;
+      const kind =
+        typeof detail === 'object' && detail !== null && 'kind' in detail ? detail.kind : undefined;
+      if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) majors++;
+      else if (kind === constants.NODE_PERFORMANCE_GC_MINOR) minors++;
       gcMs += entry.duration;
       gcMax = Math.max(gcMax, entry.duration);
     }
@@ -427,11 +496,13 @@ function watchStalls(): { stop(): string } {
     stop() {
       delay.disable();
       gc.disconnect();
+      const gcKinds = `${majors} major, ${minors} minor`;
       const p99 = delay.percentile(99) / 1e6;
       const max = delay.max / 1e6;
       return (
         `event-loop delay p99 ${fmt(p99, 1)} ms, max ${fmt(max, 1)} ms; ` +
-        `GC ${fmt(gcMs, 0)} ms in all, longest pause ${fmt(gcMax, 1)} ms`
+        `GC ${fmt(gcMs, 0)} ms in all, longest pause ${fmt(gcMax, 1)} ms (${gcKinds}); ` +
+        `heap used ${fmt(process.memoryUsage().heapUsed / MiB)} MiB`
       );
     },
   };
