@@ -1,29 +1,18 @@
 import type { BindingContext, Binding } from '../../engine/binding.ts';
 import { exitNames } from '../north.ts';
 import { KafkaClientError, KafkaProtocolError } from '../kafka/client/index.ts';
-import {
-  MessageTooLargeError,
-  type CacheStream,
-  type KeyLookup,
-  type KeyLookupOptions,
-  type OpenOptions,
-} from '../kafka/cache_client/index.ts';
+import { MessageTooLargeError, type CacheStream, type OpenOptions } from '../kafka/cache_client/index.ts';
 import type { CacheServerApi } from '../kafka/cache_server/api.ts';
 
 /** What the proxies need of a `kafka cache_client` exit. */
 export interface CacheClient extends Binding {
   open(topic: string, options?: OpenOptions): Promise<CacheStream>;
-  lookup(topic: string, key: Buffer, options?: KeyLookupOptions): Promise<KeyLookup>;
   exitFor(topic: string): CacheServerApi;
 }
 
 function isCacheClient(binding: Binding): binding is CacheClient {
   const candidate = binding as Partial<CacheClient>;
-  return (
-    typeof candidate.open === 'function' &&
-    typeof candidate.lookup === 'function' &&
-    typeof candidate.exitFor === 'function'
-  );
+  return typeof candidate.open === 'function' && typeof candidate.exitFor === 'function';
 }
 
 /** Every exit of the binding, checked to be a cache_client so that miswiring fails at start. */

@@ -5,6 +5,7 @@ import { resolveRoute, type BindingConfig, type RouteConfig } from '../../config
 import type { Binding, BindingContext, BindingFactory } from '../../engine/binding.ts';
 import { HttpError, type HttpHandler, type HttpRouteMatch } from '../north.ts';
 import {
+  lookupKey,
   NotCaughtUpError,
   type CacheMessage,
   type CacheStream,
@@ -356,7 +357,7 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
       // index finds it without reading the topic.
       const pinned = topic.compacted ? pinnedKey(filters) : undefined;
       if (pinned !== undefined) {
-        await this.#fetchByKey(res, route, client, pinned, since, wait, gone);
+        await this.#fetchByKey(res, route, topic, pinned, since, wait, gone);
         return;
       }
       if (since !== undefined) {
@@ -382,7 +383,7 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
   async #fetchByKey(
     res: ServerResponse,
     route: FetchRoute,
-    client: CacheClient,
+    topic: CachedTopic,
     pinned: PinnedKey,
     since: Map<number, bigint> | undefined,
     waitSeconds: number,
@@ -390,7 +391,8 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
   ): Promise<void> {
     let found: KeyLookup;
     try {
-      found = await client.lookup(route.topic, pinned.key, {
+      // On the attachment the fetch already holds: attaching again per request costs more than the lookup.
+      found = await lookupKey(topic, pinned.key, {
         ...(pinned.conditions.length === 0 ? {} : { conditions: pinned.conditions }),
         ...(since === undefined ? {} : { since }),
         ...(since === undefined || waitSeconds <= 0

@@ -59,6 +59,8 @@ export class TopicFollower {
   readonly defaultOffset: DefaultOffset;
   readonly #host: TopicHost;
   readonly #feeders = new Map<number, PartitionFeeder>();
+  // Every lookup and stream open asks for the partitions in order: sorted once per change.
+  #sortedPartitions: readonly number[] | undefined;
   readonly #listeners = new Set<(change: TopicChange) => void>();
   readonly #stopping = new AbortController();
   #waiters: Waiter[] = [];
@@ -101,6 +103,7 @@ export class TopicFollower {
     await this.#done;
     await Promise.all([...this.#feeders.values()].map((f) => f.stop()));
     this.#feeders.clear();
+    this.#sortedPartitions = undefined;
     await this.#retiring;
   }
 
@@ -148,6 +151,10 @@ export class TopicFollower {
     this.#linger.unref();
   }
 
+  #partitionsInOrder(): readonly number[] {
+    return (this.#sortedPartitions ??= [...this.#feeders.keys()].sort((a, b) => a - b));
+  }
+
   handle(): CachedTopic {
     const current = (): CachedTopicConfig | undefined => this.#config;
     const store = this.#host.store;
@@ -162,7 +169,7 @@ export class TopicFollower {
         return (current() ?? config).cleanupPolicy.includes('compact');
       },
       defaultOffset: this.defaultOffset,
-      partitions: () => [...this.#feeders.keys()].sort((a, b) => a - b),
+      partitions: () => this.#partitionsInOrder(),
       isReady: (partition) => this.#feeders.get(partition)?.ready === true,
       producedEnd: (partition) => this.#host.produced.get(this.name, partition),
       endOffsets: async (partitions, isolation, signal) => {
@@ -246,6 +253,7 @@ export class TopicFollower {
     this.#host.log.warn({ topic: this.name }, 'topic was deleted; stopping its feed');
     const feeders = [...this.#feeders.values()];
     this.#feeders.clear();
+    this.#sortedPartitions = undefined;
     this.#retiring = Promise.all([this.#retiring, ...feeders.map((f) => f.stop())]);
     this.emit({ type: 'error', error: new Error(`topic "${this.name}" was deleted`) });
   }
@@ -275,11 +283,12 @@ export class TopicFollower {
         topic.topicId,
       );
       this.#feeders.set(p.partition, feeder);
+      this.#sortedPartitions = undefined;
       feeder.start();
       added.push(p.partition);
     }
     if (added.length > 0 && this.#known)
-      this.emit({ type: 'partitions', partitions: [...this.#feeders.keys()].sort((a, b) => a - b) });
+      this.emit({ type: 'partitions', partitions: this.#partitionsInOrder() });
     this.#known = true;
     for (const w of this.#waiters) w.resolve();
     this.#waiters = [];
