@@ -88,3 +88,36 @@ describe('produce while a fetch of an idle partition is outstanding on the same 
     }
   });
 });
+
+describe('the first produce of a client that has only fetched so far', () => {
+  it('waits behind at most the one fetch already held by the broker', async () => {
+    const idle = await topic();
+    const target = await topic();
+    const fresh = new KafkaClient({
+      servers: kafka.bootstrap.split(','),
+      retryMaxMs: 500,
+      fetchMaxWaitMs: FETCH_MAX_WAIT_MS,
+    });
+    const stop = new AbortController();
+    const consuming = (async () => {
+      for await (const result of fresh.fetch(idle, 0, 0n, { signal: stop.signal })) void result;
+    })();
+    try {
+      await sleep(1_500);
+      // Metadata for the new topic, InitProducerId and the Produce itself: three requests, each of
+      // which would queue behind a fetch held for the full wait if the fetcher did not know.
+      const started = performance.now();
+      await fresh.produce(target, 0, [{ value: Buffer.from('first') }]);
+      const took = performance.now() - started;
+      assert.ok(
+        took < FETCH_MAX_WAIT_MS + 400,
+        `the first produce took ${took.toFixed(0)} ms (fetchMaxWaitMs ${FETCH_MAX_WAIT_MS})`,
+      );
+      assert.equal(fresh.connectionsOpened, 1, 'fetch and produce share one connection');
+    } finally {
+      stop.abort();
+      await consuming;
+      await fresh.close();
+    }
+  });
+});

@@ -30,6 +30,9 @@ class SerialBroker {
   readonly sent: Sent[] = [];
   readonly #queue: { spec: ApiSpec; waitMs: number; resolve: (value: unknown) => void }[] = [];
   #working = false;
+  // What BrokerConnection reports of the requests other than Fetch.
+  othersPending = 0;
+  othersActiveAt = 0;
 
   version(): number {
     return 12;
@@ -48,6 +51,10 @@ class SerialBroker {
     return new Promise<T>((resolve) => {
       const waitMs = spec === Api.Fetch ? (options?.extraTimeoutMs ?? 0) : 0;
       this.sent.push({ api: spec.name, at: Date.now(), waitMs });
+      if (spec !== Api.Fetch) {
+        this.othersPending++;
+        this.othersActiveAt = Date.now();
+      }
       this.#queue.push({ spec, waitMs, resolve: resolve as (value: unknown) => void });
       this.#next();
     });
@@ -62,6 +69,10 @@ class SerialBroker {
     setTimeout(
       () => {
         this.#working = false;
+        if (!fetch) {
+          this.othersPending--;
+          this.othersActiveAt = Date.now();
+        }
         request.resolve(fetch ? emptyFetch() : produced());
         this.#next();
       },
@@ -264,6 +275,43 @@ describe('fetch and produce sharing one broker connection', { timeout: 30_000 },
       `${during.length} fetches in 200 ms, paced at ${SETTINGS.busyIntervalMs} ms`,
     );
     assert.ok(during.length >= 200 / SETTINGS.busyIntervalMs / 2, `${during.length} fetches in 200 ms`);
+    stop.abort();
+    await advance(SETTINGS.maxWaitMs);
+    await consuming;
+  });
+
+  it('answers a chain of other requests behind at most the one fetch already held', async () => {
+    const { broker, consume } = setup();
+    const stop = new AbortController();
+    const consuming = consume(stop.signal);
+    await advance(SETTINGS.maxWaitMs + 10);
+    // Just after a long poll began: Metadata, then InitProducerId once Metadata is answered, the
+    // way a first produce to a new topic sends them.
+    const polling = broker.fetches().at(-1);
+    assert.ok(polling !== undefined && polling.waitMs === SETTINGS.maxWaitMs);
+    const startedAt = Date.now();
+    const chain = (async () => {
+      const connection = broker as unknown as BrokerConnection;
+      await connection.request(
+        Api.Metadata,
+        () => Buffer.alloc(0),
+        () => undefined,
+      );
+      await connection.request(
+        Api.InitProducerId,
+        () => Buffer.alloc(0),
+        () => undefined,
+      );
+      return Date.now();
+    })();
+    await advance(3 * SETTINGS.maxWaitMs);
+    const took = (await chain) - startedAt;
+    assert.ok(
+      took <= SETTINGS.maxWaitMs + SETTINGS.busyIntervalMs + 5,
+      `the two requests took ${took} ms behind ${SETTINGS.maxWaitMs} ms polls`,
+    );
+    // Once they are over and the window has passed, the fetches wait at the broker again.
+    assert.equal(broker.fetches().at(-1)?.waitMs, SETTINGS.maxWaitMs);
     stop.abort();
     await advance(SETTINGS.maxWaitMs);
     await consuming;

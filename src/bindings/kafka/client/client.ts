@@ -24,7 +24,7 @@ import {
   messageOf,
   OffsetOutOfRangeError,
 } from './errors.ts';
-import { BrokerFetcher, type FetchResult } from './fetcher.ts';
+import { BrokerFetcher, type FetchResult, type ProduceActivity } from './fetcher.ts';
 import { createClientMetrics, type ClientMetrics } from './metrics.ts';
 import {
   type Acks,
@@ -163,6 +163,9 @@ const DEFAULTS = {
   fetchPartitionMaxBytes: 1024 * 1024,
 };
 
+/** The produce activity of a broker no produce has reached yet while some produce call is under way. */
+const DISPATCHING: ProduceActivity = { busy: true, lastActiveAt: 0 };
+
 interface TopicState {
   readonly meta: MetadataTopic;
   readonly leaders: Map<number, number>;
@@ -202,6 +205,8 @@ export class KafkaClient implements KafkaApi {
   #refreshing: Promise<void> | undefined;
   readonly #fetchers = new Map<string, BrokerFetcher>();
   readonly #producers = new Map<string, BrokerProducer>();
+  /** Produce calls still finding their partition's leader, before any BrokerProducer has them. */
+  #dispatching = 0;
   #identity: Promise<ProducerIdentity> | undefined;
   readonly #sequences = new Map<string, number>();
   readonly #closing = new AbortController();
@@ -594,8 +599,10 @@ export class KafkaClient implements KafkaApi {
           minBytes: 1,
           maxBytes: this.#options.fetchMaxBytes ?? DEFAULTS.fetchMaxBytes,
         },
-        // Fetcher and producer of one broker share its one connection.
-        () => this.#producers.get(String(nodeId)),
+        // Fetcher and producer of one broker share its one connection. A produce still looking up
+        // its leader counts as produce on every broker: its Metadata, InitProducerId and Produce
+        // requests would otherwise each queue behind a Fetch the broker holds for the full wait.
+        () => this.#producers.get(String(nodeId)) ?? (this.#dispatching > 0 ? DISPATCHING : undefined),
       );
       this.#fetchers.set(key, fetcher);
     }
@@ -712,6 +719,7 @@ export class KafkaClient implements KafkaApi {
   }
 
   async #dispatch(unit: ProduceUnit): Promise<void> {
+    this.#dispatching++;
     try {
       const { nodeId } = await this.#retry(
         `produce ${unit.topic}-${unit.partition}`,
@@ -722,6 +730,8 @@ export class KafkaClient implements KafkaApi {
       this.#producer(nodeId).send(unit);
     } catch (error) {
       for (const call of unit.calls) call.reject(error instanceof Error ? error : new Error(String(error)));
+    } finally {
+      this.#dispatching--;
     }
   }
 

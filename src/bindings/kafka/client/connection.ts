@@ -98,6 +98,8 @@ export class BrokerConnection {
   readonly #waiting: Pending[] = [];
   #closedWith: Error | undefined;
   readonly #closeListeners: ((error: Error) => void)[] = [];
+  #othersPending = 0;
+  #othersActiveAt = 0;
   readonly #decoder: FrameDecoder;
 
   constructor(config: ConnectionConfig) {
@@ -179,7 +181,29 @@ export class BrokerConnection {
     } catch (error) {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
-    return this.#enqueue<T>(spec, version, body, decode, options);
+    if (spec === Api.Fetch) return this.#enqueue<T>(spec, version, body, decode, options);
+    this.#othersPending++;
+    this.#othersActiveAt = Date.now();
+    const answered = this.#enqueue<T>(spec, version, body, decode, options);
+    const settled = (): void => {
+      this.#othersPending--;
+      this.#othersActiveAt = Date.now();
+    };
+    answered.then(settled, settled);
+    return answered;
+  }
+
+  /**
+   * Requests other than Fetch awaiting their answer on this connection. A broker answers a
+   * connection's requests in order, so these are what a Fetch held at the broker delays.
+   */
+  get othersPending(): number {
+    return this.#othersPending;
+  }
+
+  /** `Date.now()` when a request other than Fetch was last sent or answered here; 0 if never. */
+  get othersActiveAt(): number {
+    return this.#othersActiveAt;
   }
 
   /** Like `request` but with an explicit version (the handshake, before versions are known). */

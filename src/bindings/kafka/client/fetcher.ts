@@ -76,6 +76,8 @@ export class BrokerFetcher {
   readonly #isolation: 0 | 1;
   readonly #settings: FetchSettings;
   readonly #produce: () => ProduceActivity | undefined;
+  /** The connection of the latest round, whose other traffic shortens the next fetch's wait. */
+  #connection: BrokerConnection | undefined;
   #queue: Demand[] = [];
   /** `Date.now()` when the last Fetch went out, for pacing while produce is active. */
   #lastSentAt = -Infinity;
@@ -96,8 +98,16 @@ export class BrokerFetcher {
     this.#produce = produce;
   }
 
-  /** How long the broker may hold the next Fetch; 0 while produce is active. */
+  /** How long the broker may hold the next Fetch; 0 while produce or other requests are active. */
   waitMs(now = Date.now()): number {
+    // Metadata, DescribeConfigs, InitProducerId and the like come in chains, each sent when the
+    // last is answered: a Fetch held at the broker between two of them would delay the next.
+    const connection = this.#connection;
+    if (
+      connection !== undefined &&
+      (connection.othersPending > 0 || now - connection.othersActiveAt < this.#settings.activeWindowMs)
+    )
+      return 0;
     const activity = this.#produce();
     if (activity === undefined) return this.#settings.maxWaitMs;
     if (activity.busy || now - activity.lastActiveAt < this.#settings.activeWindowMs) return 0;
@@ -172,6 +182,7 @@ export class BrokerFetcher {
     let version = 0;
     try {
       connection = await this.#connect();
+      this.#connection = connection;
       const withIds = round.every((d) => d.topicId !== ZERO_UUID);
       version = connection.version(Api.Fetch);
       if (!withIds) version = Math.min(version, 12);
