@@ -276,6 +276,42 @@ describe('cache store: key index', () => {
   });
 });
 
+describe('cache store: point reads', () => {
+  it('reads the record at an exact offset into buffers of its own', async () => {
+    const store = CacheStore.open(tempDir());
+    const p = store.partition('t', 0);
+    const big = Buffer.alloc(300_000, 7);
+    p.append(
+      [
+        rec(0, { key: Buffer.from('a'), headers: [{ name: 'h', value: Buffer.from('x') }] }),
+        rec(1, { key: Buffer.from('b'), value: big }),
+        rec(3, { key: Buffer.from('c') }),
+      ],
+      { nextOffset: 5n },
+    );
+    const first = p.recordAt(0n);
+    assert.ok(first !== undefined);
+    assert.equal(first.offset, 0n);
+    assert.equal(first.key?.toString(), 'a');
+    assert.equal(first.value?.toString(), 'v0');
+    assert.deepEqual(
+      first.headers.map((h) => [h.name.toString(), h.value?.toString()]),
+      [['h', 'x']],
+    );
+    // Later reads reuse lmdb-js's read buffer; what recordAt returned must not change with them.
+    assert.equal(p.recordAt(3n)?.value?.toString(), 'v3');
+    assert.equal(p.recordAt(1n)?.value?.equals(big), true);
+    assert.equal(first.value?.toString(), 'v0');
+    assert.equal(first.key?.toString(), 'a');
+    // A hole left by the producer or compaction, the end, and past it have no record.
+    assert.equal(p.recordAt(2n), undefined);
+    assert.equal(p.recordAt(4n), undefined);
+    assert.equal(p.recordAt(5n), undefined);
+    assert.equal(p.recordAt(-1n), undefined);
+    await store.close();
+  });
+});
+
 describe('cache store: seek by timestamp', () => {
   it('finds the first offset with timestamp >= t, with timestamps out of order', async () => {
     const store = CacheStore.open(tempDir());

@@ -641,6 +641,24 @@ export class PartitionStore {
     return null;
   }
 
+  /**
+   * The record stored at exactly this offset, or undefined when there is none (below the log
+   * start, past the end, or removed by compaction). One point read: a range scan for a single
+   * record would cost an iterator and an arena sized for what follows it. Its buffers are the
+   * caller's.
+   */
+  recordAt(offset: bigint): CachedRecord | undefined {
+    this.#checkOpen();
+    const m = this.#meta;
+    if (offset < m.logStartOffset || offset >= m.nextOffset) return undefined;
+    const shared = this.#ctx.records.getBinaryFast(recordKey(this.#pid, offset));
+    if (shared === undefined) return undefined;
+    // lmdb-js's read buffer is overwritten by the next read: the record gets a copy of its own.
+    const own = Buffer.allocUnsafe(shared.length);
+    shared.copy(own, 0, 0, shared.length);
+    return decodeRecord(own, 0, own.length, offset);
+  }
+
   /** Offset of the newest committed record with this key, or null (never seen, expired, or deleted by a tombstone's removal). */
   latestOffsetOf(key: Buffer): bigint | null {
     this.#checkOpen();

@@ -163,7 +163,7 @@ function probe(
     // Past the visible end the newest record is in an undecided transaction: a stream would not
     // read it yet, and would skip the older ones it supersedes.
     if (offset === null || offset >= end) continue;
-    const record = recordAt(store, offset);
+    const record = store.recordAt(offset);
     if (record === undefined) continue;
     if (!changed && offset >= from && conditions.matches(record)) changed = true;
     if (best === undefined || newer(record, partition, best, preferred)) best = { partition, record };
@@ -184,11 +184,6 @@ function newer(
   if (record.timestamp !== than.record.timestamp) return record.timestamp > than.record.timestamp;
   if (partition === preferred || than.partition === preferred) return partition === preferred;
   return partition > than.partition;
-}
-
-function recordAt(store: PartitionStore, offset: bigint): CachedRecord | undefined {
-  const [record] = store.read(offset, { maxRecords: 1 }).records;
-  return record !== undefined && record.offset === offset ? record : undefined;
 }
 
 function toMessage(
