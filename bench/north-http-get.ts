@@ -1,13 +1,14 @@
 // HTTP north side through tcp -> http -> http-kafka -> cache_client -> cache_server -> client:
 //   node bench/north-http-get.ts [--keys 1000000] [--fill-seconds 60] [--rate 2000] [--connections 50]
-//        [--seconds 10] [--warmup-seconds 5] [--put-clients 50] [--put-seconds 10] [--size 100] [--puts-only] [--workers 0]
+//        [--seconds 10] [--warmup-seconds 15] [--put-clients 50] [--put-seconds 10] [--size 100] [--puts-only] [--workers 0]
 //        [--pin]
 // 1. Fills a compacted 8-partition topic with up to `keys` distinct keys, stopping after
 //    `fill-seconds` of producing, and waits until kgate's cache answers for the last key.
 // 2. `GET /items/{id}` of random filled keys, open loop at `rate` req/s over `connections`
 //    keep-alive connections; latency counts from each request's scheduled time, so queueing behind
 //    a slow gateway is included rather than hidden. The first `warmup-seconds` of that load are
-//    reported apart (stderr) and not counted.
+//    reported apart (stderr) and not counted. Then the same load against the peer: a bare node:http
+//    server in kgate's process answering from memory, the floor under any Node gateway here.
 // 3. `PUT /puts/{id}` (100 B bodies) from `put-clients` concurrent closed-loop clients for
 //    `put-seconds`, against the same number of concurrent single-record send() loops of a direct
 //    @platformatic/kafka Producer (acks -1, kgate's default) on the same broker.
@@ -17,7 +18,7 @@
 // all three compete for every CPU, and a latency tail may be another process's time slice.
 
 import { Producer } from '@platformatic/kafka';
-import { Agent, request } from 'node:http';
+import { Agent, createServer, request } from 'node:http';
 import type { Counter } from 'prom-client';
 import { constants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -44,7 +45,7 @@ const { values: args } = parseArgs({
     rate: { type: 'string', default: '2000' },
     connections: { type: 'string', default: '50' },
     seconds: { type: 'string', default: '10' },
-    'warmup-seconds': { type: 'string', default: '5' },
+    'warmup-seconds': { type: 'string', default: '15' },
     'put-clients': { type: 'string', default: '50' },
     'put-seconds': { type: 'string', default: '10' },
     size: { type: 'string', default: '100' },
@@ -80,7 +81,9 @@ interface Phase {
   readonly note: string;
 }
 
-type Down = { type: 'phase'; phase: 'fill' | 'get' | 'put-kgate' | 'put-direct' };
+type Down =
+  | { type: 'phase'; phase: 'fill' | 'get' | 'put-kgate' | 'put-direct' }
+  | { type: 'phase'; phase: 'get-peer'; port: number };
 type Up = { type: 'filled'; keys: number; fillMs: number; warmMs: number } | { type: 'done'; phase: Phase };
 
 function body(id: string): Buffer {
@@ -100,21 +103,19 @@ function call(
   method: 'GET' | 'PUT',
   path: string,
   payload?: Buffer,
+  port = Number(args.port),
 ): Promise<{ status: number; text: string }> {
   return new Promise((resolve) => {
     const headers: Record<string, string> =
       payload === undefined
         ? {}
         : { 'content-type': 'application/json', 'content-length': String(payload.length) };
-    const req = request(
-      { agent, host: '127.0.0.1', port: Number(args.port), method, path, headers },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
-        res.on('error', () => resolve({ status: 0, text: '' }));
-      },
-    );
+    const req = request({ agent, host: '127.0.0.1', port, method, path, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
+      res.on('error', () => resolve({ status: 0, text: '' }));
+    });
     req.on('error', () => resolve({ status: 0, text: '' }));
     req.on('socket', (socket) => {
       if (knownSockets.has(socket)) return;
@@ -156,7 +157,13 @@ async function fill(): Promise<{ keys: number; fillMs: number }> {
   return { keys: next, fillMs: now() - started };
 }
 
-async function getPhase(agent: Agent, keys: number, runSeconds: number): Promise<Phase> {
+async function getPhase(
+  agent: Agent,
+  keys: number,
+  runSeconds: number,
+  port: number,
+  server: string,
+): Promise<Phase> {
   const latencies = new Samples();
   const statuses = new Map<number, number>();
   let issued = 0;
@@ -172,7 +179,7 @@ async function getPhase(agent: Agent, keys: number, runSeconds: number): Promise
   const one = async (scheduled: number): Promise<void> => {
     outstanding++;
     const id = Math.floor(Math.random() * keys);
-    const { status } = await call(agent, 'GET', `/items/${id}`);
+    const { status } = await call(agent, 'GET', `/items/${id}`, undefined, port);
     lastDone = now();
     latencies.push(lastDone - scheduled);
     if (lastDone - scheduled > 5) {
@@ -213,7 +220,7 @@ async function getPhase(agent: Agent, keys: number, runSeconds: number): Promise
     await sleep(5_000);
   }
   return {
-    name: `GET /items/{id}, open loop ${fmt(rate)} req/s, ${connections} connections`,
+    name: `${server} GET /items/{id}, open loop ${fmt(rate)} req/s, ${connections} connections`,
     requests: issued - dropped,
     ok: statuses.get(200) ?? 0,
     elapsedMs: lastDone - started,
@@ -319,7 +326,9 @@ async function load(): Promise<void> {
         await sleep(500);
       }
       channel.send({ type: 'filled', keys, fillMs: filled.fillMs, warmMs: now() - warmStarted });
-    } else if (message.phase === 'get') {
+    } else if (message.phase === 'get' || message.phase === 'get-peer') {
+      const port = message.phase === 'get-peer' ? message.port : Number(args.port);
+      const server = message.phase === 'get-peer' ? 'node:http floor' : 'kgate';
       // FIFO takes turns over every connection. The default LIFO keeps reusing the few
       // connections just freed, so the others idle past the server's keep-alive timeout, get
       // closed, and are reopened in bursts: that measures reconnects, not 50 open connections.
@@ -332,17 +341,21 @@ async function load(): Promise<void> {
       if (warmupSeconds > 0) {
         // Same load on the same connections, reported apart: the first seconds of a fresh
         // process (JIT compilation, connections opening, GC sizing its heap) are not its steady state.
-        const warmup = await getPhase(getAgent, keys, warmupSeconds);
+        // 15 s by default because V8 optimizes the request path's hundred-odd hot functions with
+        // TurboFan only after some 10,000 requests; on 2 cores those compilations, on V8's
+        // worker threads, took the CPU from both processes for a few hundred ms and made a
+        // burst of slow answers about 5 s into the load.
+        const warmup = await getPhase(getAgent, keys, warmupSeconds, port, server);
         console.error(
-          `GET warm-up, ${warmupSeconds} s not counted: p50 ${ms(warmup.latency.p50)} ms, ` +
+          `${server} GET warm-up, ${warmupSeconds} s not counted: p50 ${ms(warmup.latency.p50)} ms, ` +
             `p99 ${ms(warmup.latency.p99)} ms, max ${ms(warmup.latency.max)} ms; ${warmup.note}`,
         );
       }
       // The load process stalling shows as gateway latency, since latency counts from the
       // scheduled send time: its own stalls are printed beside the gateway's.
       const stalls = watchStalls();
-      const phase = await getPhase(getAgent, keys, seconds);
-      console.error(`load process during the GET phase: ${stalls.stop()}`);
+      const phase = await getPhase(getAgent, keys, seconds, port, server);
+      console.error(`load process during the ${server} GET phase: ${stalls.stop()}`);
       channel.send({ type: 'done', phase });
       getAgent.destroy();
     } else if (message.phase === 'put-kgate') channel.send({ type: 'done', phase: await putKgate(putAgent) });
@@ -404,9 +417,9 @@ async function gateway(): Promise<void> {
       ...['--bootstrap', cluster.bootstrap, '--topic', topic, '--put-topic', putTopic],
     ]);
     if (pin && child.pid !== undefined) pinProcess(child.pid, '1');
-    const phase = async (name: Down['phase']): Promise<Phase> => {
+    const phase = async (name: Down['phase'], port = 0): Promise<Phase> => {
       const stalls = watchStalls();
-      child.send({ type: 'phase', phase: name });
+      child.send(name === 'get-peer' ? { type: 'phase', phase: name, port } : { type: 'phase', phase: name });
       const answer = await child.next();
       if (answer.type !== 'done') throw new Error('unexpected message from the load process');
       console.error(`done: ${answer.phase.name}; kgate ${stalls.stop()}`);
@@ -426,7 +439,17 @@ async function gateway(): Promise<void> {
         );
       }
       const loadAfterFill = loadAverage();
-      const phases = [...(putsOnly ? [] : [await phase('get')]), await phase('put-direct')];
+      const phases: Phase[] = [];
+      if (!putsOnly) {
+        phases.push(await phase('get'));
+        const floor = await startFloorServer(filled.keys);
+        try {
+          phases.push(await phase('get-peer', floor.port));
+        } finally {
+          await floor.close();
+        }
+      }
+      phases.push(await phase('put-direct'));
       // How the kgate PUTs reached the broker: PUTs per Produce request is the client's merging,
       // Fetch requests meanwhile the polling that shares the connection.
       const before = await kgateRequests(gw.engine);
@@ -470,12 +493,48 @@ async function gateway(): Promise<void> {
 }
 
 /**
+ * The GET peer: a bare node:http server in the gateway's process answering every filled key with
+ * the value the fill produced for it, from nothing but memory. No Kafka client and no cache, so
+ * its latency is the floor this machine, this load process and Node's HTTP stack put under any
+ * Node gateway; kgate's ratio to it is what the gateway itself costs.
+ */
+async function startFloorServer(keys: number): Promise<{ port: number; close(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    const id = /^\/items\/(\d+)$/.exec(req.url ?? '')?.[1];
+    if (id === undefined || Number(id) >= keys) {
+      res.writeHead(404).end();
+      return;
+    }
+    const value = body(id);
+    res.writeHead(200, {
+      'Content-Type': 'application/json',
+      'Content-Length': String(value.length),
+      ETag: `"${id}"`,
+    });
+    res.end(value);
+  });
+  // Node's default keep-alive timeout, 5 s, is also kgate's.
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('the floor server has no port');
+  return {
+    port: address.port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/**
  * The gateway's event-loop delay and garbage-collection pauses while a phase runs: what holds
  * every request of this process back at once, and so what a latency tail is made of.
  */
 function watchStalls(): { stop(): string } {
   const delay = monitorEventLoopDelay({ resolution: 5 });
   delay.enable();
+  const cpuAtStart = process.cpuUsage();
   let gcMs = 0;
   let gcMax = 0;
   let majors = 0;
@@ -497,12 +556,14 @@ function watchStalls(): { stop(): string } {
       delay.disable();
       gc.disconnect();
       const gcKinds = `${majors} major, ${minors} minor`;
+      const cpu = process.cpuUsage(cpuAtStart);
       const p99 = delay.percentile(99) / 1e6;
       const max = delay.max / 1e6;
       return (
         `event-loop delay p99 ${fmt(p99, 1)} ms, max ${fmt(max, 1)} ms; ` +
         `GC ${fmt(gcMs, 0)} ms in all, longest pause ${fmt(gcMax, 1)} ms (${gcKinds}); ` +
-        `heap used ${fmt(process.memoryUsage().heapUsed / MiB)} MiB`
+        `heap used ${fmt(process.memoryUsage().heapUsed / MiB)} MiB; ` +
+        `CPU ${fmt(cpu.user / 1000, 0)} ms user, ${fmt(cpu.system / 1000, 0)} ms system`
       );
     },
   };
