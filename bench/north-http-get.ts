@@ -1,7 +1,7 @@
 // HTTP north side through tcp -> http -> http-kafka -> cache_client -> cache_server -> client:
 //   node bench/north-http-get.ts [--keys 1000000] [--fill-seconds 60] [--rate 2000] [--connections 50]
 //        [--seconds 10] [--warmup-seconds 15] [--put-clients 50] [--put-seconds 10] [--size 100] [--puts-only] [--workers 0]
-//        [--pin]
+//        [--pin] [--produce-method PUT|POST]
 // 1. Fills a compacted 8-partition topic with up to `keys` distinct keys, stopping after
 //    `fill-seconds` of producing, and waits until kgate's cache answers for the last key.
 // 2. `GET /items/{id}` of random filled keys, open loop at `rate` req/s over `connections`
@@ -9,7 +9,8 @@
 //    a slow gateway is included rather than hidden. The first `warmup-seconds` of that load are
 //    reported apart (stderr) and not counted. Then the same load against the peer: a bare node:http
 //    server in kgate's process answering from memory, the floor under any Node gateway here.
-// 3. `PUT /puts/{id}` (100 B bodies) from `put-clients` concurrent closed-loop clients for
+// 3. `PUT /puts/{id}` (100 B bodies; `POST` with --produce-method POST, the same route and key)
+//    from `put-clients` concurrent closed-loop clients for
 //    `put-seconds`, against the same number of concurrent single-record send() loops of a direct
 //    @platformatic/kafka Producer (acks -1, kgate's default) on the same broker.
 // kgate runs in this process; every client runs in a forked load process. With --pin (Linux,
@@ -52,6 +53,7 @@ const { values: args } = parseArgs({
     'puts-only': { type: 'boolean', default: false },
     workers: { type: 'string', default: '0' },
     pin: { type: 'boolean', default: false },
+    'produce-method': { type: 'string', default: 'PUT' },
     role: { type: 'string', default: 'gateway' },
     port: { type: 'string', default: '0' },
     bootstrap: { type: 'string', default: '' },
@@ -71,6 +73,14 @@ const size = Math.max(32, Number(args.size));
 const putsOnly = args['puts-only'];
 const workers = Number(args.workers);
 const pin = args.pin;
+const produceMethod = parseProduceMethod(args['produce-method']);
+
+function parseProduceMethod(text: string): 'PUT' | 'POST' {
+  const method = text.toUpperCase();
+  if (method !== 'PUT' && method !== 'POST')
+    throw new Error(`--produce-method takes PUT or POST, not ${text}`);
+  return method;
+}
 
 interface Phase {
   readonly name: string;
@@ -100,7 +110,7 @@ let phaseStarted = 0;
 
 function call(
   agent: Agent,
-  method: 'GET' | 'PUT',
+  method: 'GET' | 'PUT' | 'POST',
   path: string,
   payload?: Buffer,
   port = Number(args.port),
@@ -243,7 +253,7 @@ async function putKgate(agent: Agent): Promise<Phase> {
     for (let i = 0; now() < stopAt; i++) {
       const id = `${c}-${i}`;
       const t0 = now();
-      const { status, text } = await call(agent, 'PUT', `/puts/${id}`, body(id));
+      const { status, text } = await call(agent, produceMethod, `/puts/${id}`, body(id));
       latencies.push(now() - t0);
       if (status === 204) ok++;
       else {
@@ -254,7 +264,7 @@ async function putKgate(agent: Agent): Promise<Phase> {
   };
   await Promise.all(Array.from({ length: putClients }, (_, c) => client(c)));
   return {
-    name: `kgate PUT /puts/{id}, ${putClients} clients`,
+    name: `kgate ${produceMethod} /puts/{id}, ${putClients} clients`,
     requests: ok + failed,
     ok,
     elapsedMs: now() - started,
@@ -369,7 +379,8 @@ async function gateway(): Promise<void> {
     `--connections ${connections} --seconds ${seconds} --warmup-seconds ${warmupSeconds} --put-clients ${putClients} --put-seconds ${putSeconds} --size ${size}` +
     (putsOnly ? ' --puts-only' : '') +
     (workers > 0 ? ` --workers ${workers}` : '') +
-    (pin ? ' --pin' : '');
+    (pin ? ' --pin' : '') +
+    (produceMethod === 'PUT' ? '' : ` --produce-method ${produceMethod}`);
   printEnvironment(command);
   // The broker started below inherits this CPU; kgate moves to its own once it is up.
   if (pin) pinProcess(process.pid, '1');
@@ -391,7 +402,7 @@ async function gateway(): Promise<void> {
         '      - when: [{ method: GET, path: "/items/{id}" }]',
         '        exit: cache_client',
         `        with: { capability: fetch, topic: ${topic}, filters: [{ key: "\${params.id}" }] }`,
-        '      - when: [{ method: PUT, path: "/puts/{id}" }]',
+        '      - when: [{ method: PUT, path: "/puts/{id}" }, { method: POST, path: "/puts/{id}" }]',
         '        exit: cache_client',
         `        with: { capability: produce, topic: ${putTopic}, key: "\${params.id}" }`,
         '  cache_client: { type: kafka, kind: cache_client, exit: cache_server }',
@@ -415,6 +426,7 @@ async function gateway(): Promise<void> {
         String(gw.port),
       ],
       ...['--bootstrap', cluster.bootstrap, '--topic', topic, '--put-topic', putTopic],
+      ...['--produce-method', produceMethod],
     ]);
     if (pin && child.pid !== undefined) pinProcess(child.pid, '1');
     const phase = async (name: Down['phase'], port = 0): Promise<Phase> => {
@@ -486,7 +498,7 @@ async function gateway(): Promise<void> {
   );
   const { requests } = report;
   console.log(
-    `kgate PUT phase: ${fmt(requests.produce)} Produce requests (${fmt(requests.puts / Math.max(1, requests.produce), 1)} PUTs each), ` +
+    `kgate ${produceMethod} phase: ${fmt(requests.produce)} Produce requests (${fmt(requests.puts / Math.max(1, requests.produce), 1)} ${produceMethod}s each), ` +
       `${fmt(requests.fetch)} Fetch requests`,
   );
   console.log(`load average at end: ${loadAverage()}`);
