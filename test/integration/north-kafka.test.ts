@@ -97,6 +97,9 @@ bindings:
       - when: [{ method: POST, path: /items }]
         exit: north
         with: { capability: produce, topic: ${ITEMS}, key: "\${idempotencyKey}", async: {} }
+      - when: [{ method: GET, path: "/latest/{id}" }]
+        exit: north
+        with: { capability: fetch, topic: ${EVENTS}, filters: [{ key: "\${params.id}" }] }
       - when: [{ method: GET, path: /missing }]
         exit: north
         with: { capability: fetch, topic: no-such-topic }
@@ -336,6 +339,26 @@ describe('sse-kafka and http-kafka through a real chain and broker', { skip }, (
     assert.equal(res.status, 413);
     const body = (await res.json()) as { message: string };
     assert.match(body.message, /max\.message\.bytes/);
+  });
+
+  it('with Prefer: wait, waits for a first match on a topic that is not compacted, else 404', async () => {
+    const began = Date.now();
+    const waiting = fetch(url('/latest/late'), { headers: { prefer: 'wait=20' } });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await kafka.produce(EVENTS, [
+      { key: 'other', value: 'not this one', partition: 0 },
+      { key: 'late', value: 'arrived', partition: 1 },
+    ]);
+    const res = await waiting;
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), 'arrived');
+    assert.ok(Date.now() - began < 15_000);
+
+    const idle = Date.now();
+    const absent = await fetch(url('/latest/never'), { headers: { prefer: 'wait=1' } });
+    assert.equal(absent.status, 404);
+    await absent.text();
+    assert.ok(Date.now() - idle >= 900, `answered after ${Date.now() - idle} ms`);
   });
 
   it('answers 404 with a clear JSON error for an unknown topic', async () => {

@@ -41,6 +41,7 @@ export const MAX_MERGED_BYTES = 16 * 1024 * 1024;
 
 const PRODUCE_METHODS = ['POST', 'PUT', 'PATCH', 'DELETE'];
 const FETCH_METHODS = ['GET', 'HEAD'];
+const REQUEST_REPLY_METHODS = [...PRODUCE_METHODS, 'GET'];
 const ACKS: Record<string, Acks> = { none: 0, leader_only: 1, in_sync_replicas: -1 };
 const DEFAULT_IDEMPOTENCY_HEADER = 'idempotency-key';
 const DEFAULT_REPLY_TO_HEADER = 'zilla:reply-to';
@@ -222,11 +223,25 @@ class LatestMessage {
   }
 }
 
+/** The methods a route answers: GET on a request-reply route polls for the reply of an earlier async request. */
+function allowedMethods(route: CompiledRoute): readonly string[] {
+  if (route.capability === 'fetch') return FETCH_METHODS;
+  return route.replyTo === undefined ? PRODUCE_METHODS : REQUEST_REPLY_METHODS;
+}
+
+/** A fetch's answer read from the cache, and the progress it was read up to (its ETag). */
+interface Snapshot {
+  readonly progress: ReadonlyMap<number, bigint>;
+  readonly merged: MergedDocument | undefined;
+  readonly latest: LatestMessage;
+}
+
 /**
  * The `http-kafka proxy` binding. Fetch routes answer GET from the cache: the latest value per
  * key merged into one JSON array, or the latest matching message, with an ETag that is the stream
  * progress the answer was read up to; `If-None-Match` resumes from that progress to tell whether
- * anything matching changed since, and `Prefer: wait=N` holds the request until something does.
+ * anything matching changed since, and `Prefer: wait=N` holds the request until something does
+ * (without a merge, a request that finds nothing waits likewise for a match to appear).
  * Produce routes write the request body, streamed and bounded by the topic's max.message.bytes.
  * With `reply-to` they correlate: the request carries the reply topic and a correlation id as
  * Kafka headers, and the response is the reply with that id (waited for, or polled with GET on
@@ -287,19 +302,17 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
   async handleRequest(req: IncomingMessage, res: ServerResponse, _match: HttpRouteMatch): Promise<void> {
     const method = (req.method ?? 'GET').toUpperCase();
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    const resolved = resolveRoute(this.config, { method, path, ':method': method, ':path': path });
-    const route = resolved?.route === undefined ? undefined : this.#routes.get(resolved.route);
-    if (resolved === undefined || route === undefined)
-      throw new HttpError(404, `no route for ${method} ${path}`);
+    const resolved = this.#resolve(method, path);
+    if (resolved === undefined) {
+      const allowed = this.#methodsOn(path);
+      if (allowed.length === 0) throw new HttpError(404, `no route for ${method} ${path}`);
+      res.setHeader('Allow', allowed.join(', '));
+      throw new HttpError(405, `${path} takes ${allowed.join(', ')}, not ${method}`);
+    }
+    const { route, params } = resolved;
     const client = this.#clients.get(route.exit);
     if (client === undefined) throw new HttpError(500, `exit ${route.exit} is not started`);
-    // GET on a request-reply route polls for the reply of an earlier async request.
-    const allowed =
-      route.capability === 'fetch'
-        ? FETCH_METHODS
-        : route.replyTo === undefined
-          ? PRODUCE_METHODS
-          : [...PRODUCE_METHODS, 'GET'];
+    const allowed = allowedMethods(route);
     if (!allowed.includes(method)) {
       res.setHeader('Allow', allowed.join(', '));
       throw new HttpError(405, `${path} takes ${allowed.join(', ')}, not ${method}`);
@@ -307,10 +320,35 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
     // The client going away ends the work done for it, cache streams included.
     const gone = new AbortController();
     res.once('close', () => gone.abort(CLIENT_GONE));
-    if (route.capability === 'fetch')
-      await this.#fetch(req, res, route, client, resolved.params, gone.signal);
-    else if (method === 'GET') await this.#poll(req, res, route, client, resolved.params, gone.signal);
-    else await this.#produce(req, res, route, client, resolved.params, method, gone.signal);
+    if (route.capability === 'fetch') await this.#fetch(req, res, route, client, params, gone.signal);
+    else if (method === 'GET') await this.#poll(req, res, route, client, params, gone.signal);
+    else await this.#produce(req, res, route, client, params, method, gone.signal);
+  }
+
+  /** The route a request takes; HEAD takes the routes of GET unless a route names HEAD itself. */
+  #resolve(
+    method: string,
+    path: string,
+  ): { route: CompiledRoute; params: Readonly<Record<string, string>> } | undefined {
+    for (const candidate of method === 'HEAD' ? ['HEAD', 'GET'] : [method]) {
+      const resolved = resolveRoute(this.config, {
+        method: candidate,
+        path,
+        ':method': candidate,
+        ':path': path,
+      });
+      const route = resolved?.route === undefined ? undefined : this.#routes.get(resolved.route);
+      if (resolved !== undefined && route !== undefined) return { route, params: resolved.params };
+    }
+    return undefined;
+  }
+
+  /** The methods some route takes on `path`: a request with another one gets 405, not 404. */
+  #methodsOn(path: string): string[] {
+    return [...FETCH_METHODS, ...PRODUCE_METHODS].filter((method) => {
+      const route = this.#resolve(method, path)?.route;
+      return route !== undefined && allowedMethods(route).includes(method);
+    });
   }
 
   async #attach(client: CacheClient, topic: string): Promise<CachedTopic> {
@@ -369,7 +407,28 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
           return;
         }
       }
-      await this.#answerSnapshot(res, route, client, topic, filters, gone);
+      const until = Date.now() + (since === undefined && route.merge === undefined ? wait * 1000 : 0);
+      for (;;) {
+        const snapshot = await this.#readSnapshot(route, client, topic, filters, gone);
+        if (snapshot === 'gone') return;
+        const remaining = until - Date.now();
+        // Nothing matches yet and the client asked to wait: wait for a change, then read again.
+        if (snapshot.latest.value === undefined && snapshot.merged === undefined && remaining > 0) {
+          const unchanged = await this.#unchangedSince(
+            client,
+            topic,
+            route,
+            filters,
+            new Map(snapshot.progress),
+            remaining / 1000,
+            gone,
+          );
+          if (unchanged === 'gone' || gone.aborted) return;
+          if (unchanged === undefined || Date.now() < until) continue;
+        }
+        this.#writeFetched(res, route, snapshot.progress, snapshot.merged, snapshot.latest);
+        return;
+      }
     } finally {
       topic.release();
     }
@@ -389,25 +448,39 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
     waitSeconds: number,
     gone: AbortSignal,
   ): Promise<void> {
+    const until = Date.now() + waitSeconds * 1000;
+    const waitSignal = AbortSignal.any([gone, this.#draining.signal]);
+    const lookup = async (after: ReadonlyMap<number, bigint> | undefined): Promise<KeyLookup> => {
+      const waitMs = until - Date.now();
+      try {
+        // On the attachment the fetch already holds: attaching again per request costs more than the lookup.
+        return await lookupKey(topic, pinned.key, {
+          ...(pinned.conditions.length === 0 ? {} : { conditions: pinned.conditions }),
+          ...(after === undefined ? {} : { since: after }),
+          ...(after === undefined || waitMs <= 0 ? {} : { waitMs, waitSignal }),
+          catchUpMs: CATCH_UP_MS,
+          signal: gone,
+        });
+      } catch (error) {
+        if (error instanceof NotCaughtUpError) throw this.#notCaughtUp(route.topic);
+        throw new HttpError(kafkaErrorStatus(error), `topic ${route.topic}: ${messageOf(error)}`, {
+          cause: error,
+        });
+      }
+    };
     let found: KeyLookup;
     try {
-      // On the attachment the fetch already holds: attaching again per request costs more than the lookup.
-      found = await lookupKey(topic, pinned.key, {
-        ...(pinned.conditions.length === 0 ? {} : { conditions: pinned.conditions }),
-        ...(since === undefined ? {} : { since }),
-        ...(since === undefined || waitSeconds <= 0
-          ? {}
-          : { waitMs: waitSeconds * 1000, waitSignal: AbortSignal.any([gone, this.#draining.signal]) }),
-        catchUpMs: CATCH_UP_MS,
-        signal: gone,
-      });
+      found = await lookup(since);
+      // An absent key with a wait asked for: the answer is the key once it appears.
+      while (since === undefined && route.merge === undefined && found.message === null) {
+        if (Date.now() >= until || waitSignal.aborted) break;
+        found = await lookup(found.progress);
+      }
     } catch (error) {
       if (gone.aborted) return;
-      if (error instanceof NotCaughtUpError) throw this.#notCaughtUp(route.topic);
-      throw new HttpError(kafkaErrorStatus(error), `topic ${route.topic}: ${messageOf(error)}`, {
-        cause: error,
-      });
+      throw error;
     }
+    if (gone.aborted) return;
     if (since !== undefined && !found.changed) {
       res.writeHead(304, { ETag: etagOf(found.progress) });
       res.end();
@@ -466,14 +539,14 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
     );
   }
 
-  async #answerSnapshot(
-    res: ServerResponse,
+  /** What the topic holds up to now that matches, merged or latest as the route answers it. */
+  async #readSnapshot(
     route: FetchRoute,
     client: CacheClient,
     topic: CachedTopic,
     filters: ReturnType<typeof buildFilters>,
     gone: AbortSignal,
-  ): Promise<void> {
+  ): Promise<Snapshot | 'gone'> {
     // Historical on every topic: a fetch answers with what the topic holds, not what comes next.
     const stream = await this.#open(client, route.topic, {
       ...(filters === undefined ? {} : { filters }),
@@ -490,7 +563,7 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
       for (;;) {
         const step = await reader.step(by, true, gone);
         if (step.type === 'message') take(step.message);
-        else if (step.type === 'end') return;
+        else if (step.type === 'end') return 'gone';
         else if (step.type === 'timeout') throw this.#notCaughtUp(route.topic);
         else break;
       }
@@ -498,7 +571,7 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
       const late = await reader.finish();
       if (late !== undefined) take(late);
     }
-    this.#writeFetched(res, route, reader.progress, merged, latest);
+    return { progress: reader.progress, merged, latest };
   }
 
   /** The 200 of a fetch, or 404 when a fetch without merge found no message. */
