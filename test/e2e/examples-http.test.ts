@@ -1,22 +1,42 @@
 import { strict as assert } from 'node:assert';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { startKafka, type KafkaCluster } from '../../src/embedded/kafka/index.ts';
+import { EventStreamParser, type SseMessage } from '../support/event-stream.ts';
 import { freePort } from '../support/ports.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const JSON_HEADERS = { 'content-type': 'application/json' };
+const run = promisify(execFile);
+
+/** Writes `request` on a new connection and returns everything the server sent until it closed. */
+async function rawExchange(port: number, request: string): Promise<string> {
+  const socket = connect(port, '127.0.0.1');
+  let text = '';
+  socket.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+  socket.end(request);
+  await once(socket, 'close');
+  return text;
+}
+
+/** A `kgate start` child process on one example file, with its port and everything it printed. */
+interface Kgate {
+  readonly port: number;
+  readonly child: ChildProcess;
+  readonly exited: Promise<number | null>;
+  output: string;
+}
 
 let kafka: KafkaCluster;
 let cacheDir: string;
-let port: number;
-let child: ChildProcess;
-let exited: Promise<number | null>;
-let output = '';
+const started: Kgate[] = [];
 
 before(async () => {
   kafka = await startKafka();
@@ -24,68 +44,103 @@ before(async () => {
   await kafka.createTopic('items-snapshots', { partitions: 1, configs: { 'cleanup.policy': 'compact' } });
   await kafka.createTopic('items-requests', { partitions: 1 });
   await kafka.createTopic('items-responses', { partitions: 1 });
+  await kafka.createTopic('items', { partitions: 3, configs: { 'cleanup.policy': 'compact' } });
   await kafka.produce('items-snapshots', [
     { key: '1', value: '{"id":1,"name":"apple"}', headers: JSON_HEADERS },
     { key: '2', value: '{"id":2,"name":"pear"}', headers: JSON_HEADERS },
   ]);
   cacheDir = await mkdtemp(join(tmpdir(), 'kgate-e2e-examples-'));
-  port = await freePort();
+});
+
+after(async () => {
+  for (const kgate of started) if (kgate.child.exitCode === null) kgate.child.kill('SIGKILL');
+  await kafka?.stop();
+  if (cacheDir !== undefined) await rm(cacheDir, { recursive: true, force: true });
+});
+
+/** Starts `kgate start -c examples/<file>` and waits until `ready` answers 200. */
+async function startExample(file: string, portVariable: string, ready: string): Promise<Kgate> {
+  const port = await freePort();
   const env: Record<string, string> = { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '' };
   env['KAFKA_BOOTSTRAP_SERVER'] = kafka.bootstrap.split(',')[0] ?? '';
-  env['KGATE_HTTP_PORT'] = String(port);
+  env[portVariable] = String(port);
   env['KGATE_LOG_LEVEL'] = 'warn';
-  child = spawn(
+  const child = spawn(
     process.execPath,
     [
       join(ROOT, 'bin', 'kgate.js'),
       'start',
       '-c',
-      join(ROOT, 'examples', 'http-kafka-request-reply.yaml'),
+      join(ROOT, 'examples', file),
       '--cache-dir',
-      cacheDir,
+      join(cacheDir, file),
     ],
     { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  exited = new Promise((resolve) => child.on('close', (code) => resolve(code)));
+  const kgate: Kgate = {
+    port,
+    child,
+    exited: new Promise((resolve) => child.on('close', (code) => resolve(code))),
+    output: '',
+  };
+  started.push(kgate);
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (kgate.output += chunk));
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (kgate.output += chunk));
   const deadline = Date.now() + 30_000;
   for (;;) {
-    assert.equal(child.exitCode, null, `kgate exited early:\n${output}`);
+    assert.equal(child.exitCode, null, `kgate exited early:\n${kgate.output}`);
     try {
-      const res = await fetch(url('/items'));
+      const res = await fetch(`http://127.0.0.1:${port}${ready}`);
       await res.arrayBuffer();
-      if (res.status === 200) break;
+      if (res.status === 200) return kgate;
     } catch {
       // Not listening yet.
     }
-    assert.ok(Date.now() < deadline, `kgate did not come up:\n${output}`);
+    assert.ok(Date.now() < deadline, `kgate did not come up:\n${kgate.output}`);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
-});
-
-after(async () => {
-  if (child !== undefined && child.exitCode === null) child.kill('SIGKILL');
-  await kafka?.stop();
-  if (cacheDir !== undefined) await rm(cacheDir, { recursive: true, force: true });
-});
-
-function url(path: string): string {
-  return `http://127.0.0.1:${port}${path}`;
 }
 
-/** GETs until the status is the expected one: a produce is acknowledged before the cache has it. */
-async function getUntil(path: string, status: number): Promise<Response> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const res = await fetch(url(path));
-    if (res.status === status || Date.now() > deadline) return res;
-    await res.arrayBuffer();
-    await new Promise((resolve) => setTimeout(resolve, 100));
+/** The headers of every record on `topic` so far, as kcat (librdkafka) reads them back. */
+async function kcatHeaders(topic: string): Promise<Map<string, string>[]> {
+  const { stdout } = await run('kcat', [
+    '-C',
+    '-b',
+    kafka.bootstrap.split(',')[0] ?? '',
+    '-t',
+    topic,
+    '-o',
+    'beginning',
+    '-e',
+    '-q',
+    '-f',
+    '%h\n',
+  ]);
+  return stdout
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => new Map(line.split(',').map((pair) => pair.split('=', 2) as [string, string])));
+}
+
+describe('kgate start -c examples/http-kafka-request-reply.yaml', { timeout: 90_000 }, () => {
+  let kgate: Kgate;
+  const url = (path: string): string => `http://127.0.0.1:${kgate.port}${path}`;
+
+  /** GETs until the status is the expected one: a produce is acknowledged before the cache has it. */
+  async function getUntil(path: string, status: number): Promise<Response> {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const res = await fetch(url(path));
+      if (res.status === status || Date.now() > deadline) return res;
+      await res.arrayBuffer();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   }
-}
 
-describe('kgate start -c examples/http-kafka-request-reply.yaml', { timeout: 60_000 }, () => {
+  before(async () => {
+    kgate = await startExample('http-kafka-request-reply.yaml', 'KGATE_HTTP_PORT', '/items');
+  });
+
   it('serves the snapshot, single items with ETags, and writes', async () => {
     const all = await fetch(url('/items'));
     assert.equal(all.status, 200);
@@ -128,7 +183,71 @@ describe('kgate start -c examples/http-kafka-request-reply.yaml', { timeout: 60_
     assert.equal(await remaining.text(), '[{"id":1,"name":"apple"},{"id":2,"name":"pear"}]');
   });
 
-  it('round-trips a request and its reply through Kafka', async () => {
+  it('with Prefer: wait, answers as soon as kcat produces the awaited change', async () => {
+    const absent = await fetch(url('/items/4'));
+    assert.equal(absent.status, 404);
+    await absent.text();
+    const before = await fetch(url('/items'));
+    const listTag = before.headers.get('etag');
+    assert.ok(listTag !== null);
+    await before.text();
+
+    const began = Date.now();
+    const item = fetch(url('/items/4'), { headers: { prefer: 'wait=20' } });
+    const list = fetch(url('/items'), { headers: { 'if-none-match': listTag, prefer: 'wait=20' } });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await kafka.produce('items-snapshots', [
+      { key: '4', value: '{"id":4,"name":"fig"}', headers: JSON_HEADERS },
+    ]);
+
+    const one = await item;
+    assert.equal(one.status, 200);
+    assert.equal(one.headers.get('content-type'), 'application/json');
+    assert.equal(await one.text(), '{"id":4,"name":"fig"}');
+    const all = await list;
+    assert.equal(all.status, 200);
+    assert.equal(await all.text(), '[{"id":1,"name":"apple"},{"id":2,"name":"pear"},{"id":4,"name":"fig"}]');
+    assert.notEqual(all.headers.get('etag'), listTag);
+    // Both were woken by the record, not by the end of their 20 s wait.
+    assert.ok(Date.now() - began < 15_000, `answered after ${Date.now() - began} ms`);
+  });
+
+  it('answers a synchronous request with the reply a service sends through Kafka', async () => {
+    const pending = fetch(url('/requests'), {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain', prefer: 'wait=30' },
+      body: 'sync ping',
+    });
+    // The service: kcat reads the request's correlation id and reply topic, kcat answers there.
+    let request: Map<string, string> | undefined;
+    const deadline = Date.now() + 15_000;
+    while (request === undefined) {
+      const requests = await kcatHeaders('items-requests');
+      request = requests.find((headers) => headers.get('content-type') === 'text/plain' && headers.size >= 3);
+      // Requests from other tests are answered already; the one without a reply is this one.
+      const replied = new Set(
+        (await kcatHeaders('items-responses')).map((h) => h.get('zilla:correlation-id')),
+      );
+      if (request !== undefined && replied.has(request.get('zilla:correlation-id'))) request = undefined;
+      assert.ok(Date.now() < deadline, 'the request did not reach items-requests');
+      if (request === undefined) await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    assert.equal(request.get('zilla:reply-to'), 'items-responses');
+    const cid = request.get('zilla:correlation-id');
+    assert.match(cid ?? '', /^[0-9a-f-]{36}$/);
+    await kafka.produce('items-responses', [
+      {
+        value: '{"pong":true}',
+        headers: { 'zilla:correlation-id': cid ?? '', 'content-type': 'application/json' },
+      },
+    ]);
+    const reply = await pending;
+    assert.equal(reply.status, 200);
+    assert.equal(reply.headers.get('content-type'), 'application/json');
+    assert.equal(await reply.text(), '{"pong":true}');
+  });
+
+  it('round-trips an async request and its reply through Kafka', async () => {
     const accepted = await fetch(url('/requests'), {
       method: 'POST',
       headers: { prefer: 'respond-async', 'content-type': 'text/plain' },
@@ -140,10 +259,10 @@ describe('kgate start -c examples/http-kafka-request-reply.yaml', { timeout: 60_
     const cid = /^\/requests;cid=([0-9a-f-]{36})$/.exec(location)?.[1];
     assert.ok(cid !== undefined, location);
 
-    const pending = await fetch(url(location));
-    assert.equal(pending.status, 202);
-    assert.equal(pending.headers.get('location'), location);
-    await pending.text();
+    const waiting = await fetch(url(location));
+    assert.equal(waiting.status, 202);
+    assert.equal(waiting.headers.get('location'), location);
+    await waiting.text();
 
     // The service behind Kafka answers on the reply topic with the request's correlation id.
     await kafka.produce('items-responses', [
@@ -158,8 +277,201 @@ describe('kgate start -c examples/http-kafka-request-reply.yaml', { timeout: 60_
     assert.equal(await reply.text(), 'pong');
   });
 
+  it('answers bad requests clearly, and other clients go on undisturbed', async () => {
+    // A client on another connection GETs all along; none of the bad requests may disturb it.
+    let watching = true;
+    const watcher = (async () => {
+      let answered = 0;
+      while (watching) {
+        const res = await fetch(url('/items/1'));
+        assert.equal(res.status, 200);
+        assert.equal(await res.text(), '{"id":1,"name":"apple"}');
+        answered++;
+      }
+      return answered;
+    })();
+    // Marked handled now; awaited below, where its failure fails the test.
+    watcher.catch(() => undefined);
+    try {
+      const unknown = await fetch(url('/nowhere'));
+      assert.equal(unknown.status, 404);
+      assert.equal(unknown.headers.get('content-type'), 'application/json');
+      assert.deepEqual(await unknown.json(), {
+        status: 404,
+        error: 'Not Found',
+        message: 'no route for GET /nowhere',
+      });
+      const unrouted = await fetch(url('/items/1/parts'));
+      assert.equal(unrouted.status, 404);
+      assert.deepEqual(await unrouted.json(), {
+        status: 404,
+        error: 'Not Found',
+        message: 'no route for GET /items/1/parts',
+      });
+
+      const wrongMethod = await fetch(url('/items'), { method: 'PUT', body: '{}' });
+      assert.equal(wrongMethod.status, 405);
+      assert.equal(wrongMethod.headers.get('allow'), 'GET, HEAD');
+      assert.deepEqual(await wrongMethod.json(), {
+        status: 405,
+        error: 'Method Not Allowed',
+        message: '/items takes GET, HEAD, not PUT',
+      });
+
+      const wrongItemMethod = await fetch(url('/items/1'), { method: 'POST', body: '{}' });
+      assert.equal(wrongItemMethod.status, 405);
+      assert.equal(wrongItemMethod.headers.get('allow'), 'GET, HEAD, PUT, DELETE');
+      await wrongItemMethod.text();
+      const head = await fetch(url('/items/1'), { method: 'HEAD' });
+      assert.equal(head.status, 200);
+      assert.equal(head.headers.get('content-length'), String('{"id":1,"name":"apple"}'.length));
+      assert.equal(await head.text(), '');
+
+      const oversize = await fetch(url('/items/huge'), {
+        method: 'PUT',
+        body: Buffer.alloc(2 * 1024 * 1024, 0x61),
+      });
+      assert.equal(oversize.status, 413);
+      assert.deepEqual(await oversize.json(), {
+        status: 413,
+        error: 'Payload Too Large',
+        message: 'request body is larger than 1048576 bytes',
+      });
+
+      const malformed = await rawExchange(
+        kgate.port,
+        'GET /items/1 HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n',
+      );
+      assert.match(malformed, /^HTTP\/1\.1 400 Bad Request\r\n/);
+
+      // Announces 1,000 bytes, sends 10, leaves: nothing is produced for it.
+      const leaving = connect(kgate.port, '127.0.0.1');
+      await once(leaving, 'connect');
+      leaving.write(
+        'PUT /items/half HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"id":"ha',
+      );
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      leaving.destroy();
+    } finally {
+      watching = false;
+    }
+    assert.ok((await watcher) > 0);
+    const half = await fetch(url('/items/half'), { headers: { prefer: 'wait=1' } });
+    assert.equal(half.status, 404);
+    await half.text();
+    const huge = await fetch(url('/items/huge'));
+    assert.equal(huge.status, 404);
+    await huge.text();
+    assert.equal(kgate.child.exitCode, null);
+  });
+
   it('exits 0 on SIGTERM', async () => {
-    child.kill('SIGTERM');
-    assert.equal(await exited, 0, output);
+    kgate.child.kill('SIGTERM');
+    assert.equal(await kgate.exited, 0, kgate.output);
+  });
+});
+
+/** An open `GET /events/...`: the events parsed so far, and a way to wait for more. */
+class EventSourceClient {
+  readonly events: SseMessage[] = [];
+  readonly #abort = new AbortController();
+  readonly #reading: Promise<void>;
+
+  constructor(response: Response) {
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get('content-type') ?? '', /^text\/event-stream/);
+    const body = response.body;
+    assert.ok(body !== null);
+    const parser = new EventStreamParser();
+    const decoder = new TextDecoder();
+    this.#reading = (async () => {
+      for await (const chunk of body)
+        this.events.push(...parser.push(decoder.decode(chunk, { stream: true })));
+    })().catch(() => undefined);
+  }
+
+  static async open(url: string, lastEventId?: string): Promise<EventSourceClient> {
+    const abort = new AbortController();
+    const headers: Record<string, string> = { accept: 'text/event-stream' };
+    if (lastEventId !== undefined) headers['last-event-id'] = lastEventId;
+    const client = new EventSourceClient(await fetch(url, { headers, signal: abort.signal }));
+    client.#abort.signal.addEventListener('abort', () => abort.abort());
+    return client;
+  }
+
+  async waitFor(count: number): Promise<SseMessage[]> {
+    const deadline = Date.now() + 20_000;
+    while (this.events.length < count) {
+      assert.ok(Date.now() < deadline, `${this.events.length} of ${count} events arrived`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return this.events.slice(0, count);
+  }
+
+  async close(): Promise<void> {
+    this.#abort.abort();
+    await this.#reading;
+  }
+}
+
+describe('kgate start -c examples/demo.yaml', { timeout: 90_000 }, () => {
+  let kgate: Kgate;
+  const url = (path: string): string => `http://127.0.0.1:${kgate.port}${path}`;
+
+  before(async () => {
+    kgate = await startExample('demo.yaml', 'KGATE_DEMO_PORT', '/items');
+  });
+
+  it('fans SSE out to many clients, and each resumes from Last-Event-ID without loss or duplicates', async () => {
+    const first = ['apple', 'pear', 'plum'];
+    await kafka.produce(
+      'items',
+      first.map((name) => ({ key: name, value: JSON.stringify({ name }) })),
+    );
+    const clients = await Promise.all(
+      Array.from({ length: 20 }, () => EventSourceClient.open(url('/events/items'))),
+    );
+    const seen = await Promise.all(clients.map((client) => client.waitFor(3)));
+    for (const events of seen) {
+      // Three partitions: order holds per key, not across keys.
+      assert.deepEqual(
+        events.map((e) => e.data).sort(),
+        first.map((name) => JSON.stringify({ name })).sort(),
+      );
+      for (const event of events) {
+        const [key] = JSON.parse(event.id ?? '[]') as string[];
+        assert.equal(
+          Buffer.from(key ?? '', 'base64').toString(),
+          (JSON.parse(event.data) as { name: string }).name,
+        );
+      }
+    }
+    const lastIds = seen.map((events) => events.at(-1)?.id ?? '');
+    await Promise.all(clients.map((client) => client.close()));
+
+    // While every client is away: two changes and a delete.
+    await kafka.produce('items', [
+      { key: 'kiwi', value: '{"name":"kiwi"}' },
+      { key: 'apple', value: '{"name":"apple","price":3}' },
+      { key: 'pear', value: null },
+    ]);
+    const resumed = await Promise.all(lastIds.map((id) => EventSourceClient.open(url('/events/items'), id)));
+    for (const client of resumed) {
+      const events = await client.waitFor(3);
+      assert.deepEqual(events.map((e) => `${e.type ?? 'message'} ${e.data}`).sort(), [
+        'delete pear',
+        'message {"name":"apple","price":3}',
+        'message {"name":"kiwi"}',
+      ]);
+    }
+    // Nothing from before each resume point comes again.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    for (const client of resumed) assert.equal(client.events.length, 3);
+    await Promise.all(resumed.map((client) => client.close()));
+  });
+
+  it('exits 0 on SIGTERM', async () => {
+    kgate.child.kill('SIGTERM');
+    assert.equal(await kgate.exited, 0, kgate.output);
   });
 });
