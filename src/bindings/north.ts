@@ -58,6 +58,11 @@ export interface HttpHandler {
   handleRequest(req: IncomingMessage, res: ServerResponse, match: HttpRouteMatch): void | Promise<void>;
   /** The server in front is shutting down: end long-lived responses. */
   drain?(): void;
+  /**
+   * True when the handler streams request bodies itself and bounds them by its own limit, so the
+   * server's `maxBodyBytes` does not apply to the requests it takes.
+   */
+  readonly boundsBodies?: boolean;
 }
 
 export interface SseRequest {

@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
@@ -36,6 +37,7 @@ let port: number;
 
 const EVENTS = 'events';
 const ITEMS = 'items';
+const LARGE = 'large';
 
 before(async () => {
   if (skip !== false) return;
@@ -44,6 +46,10 @@ before(async () => {
   await kafka.createTopic(ITEMS, {
     partitions: 2,
     configs: { 'cleanup.policy': 'compact', 'max.message.bytes': '65536' },
+  });
+  await kafka.createTopic(LARGE, {
+    partitions: 1,
+    configs: { 'cleanup.policy': 'compact', 'max.message.bytes': String(4 * 1024 * 1024) },
   });
   stateDir = await mkdtemp(join(tmpdir(), 'kgate-north-kafka-it-'));
   const yaml = `
@@ -100,6 +106,12 @@ bindings:
       - when: [{ method: GET, path: "/latest/{id}" }]
         exit: north
         with: { capability: fetch, topic: ${EVENTS}, filters: [{ key: "\${params.id}" }] }
+      - when: [{ method: GET, path: "/large/{id}" }]
+        exit: north
+        with: { capability: fetch, topic: ${LARGE}, filters: [{ key: "\${params.id}" }] }
+      - when: [{ method: PUT, path: "/large/{id}" }]
+        exit: north
+        with: { capability: produce, topic: ${LARGE}, key: "\${params.id}" }
       - when: [{ method: GET, path: /missing }]
         exit: north
         with: { capability: fetch, topic: no-such-topic }
@@ -359,6 +371,57 @@ describe('sse-kafka and http-kafka through a real chain and broker', { skip }, (
     assert.equal(absent.status, 404);
     await absent.text();
     assert.ok(Date.now() - idle >= 900, `answered after ${Date.now() - idle} ms`);
+  });
+
+  it("takes bodies up to the topic's max.message.bytes, past the http server's 1 MiB, and refuses larger ones up front", async () => {
+    const value = randomBytes(3 * 1024 * 1024);
+    let res = await fetch(url('/large/announced'), { method: 'PUT', body: value });
+    assert.equal(res.status, 204, await res.text());
+    // Without a Content-Length the body streams in chunks and the topic's limit still holds.
+    const chunked = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let at = 0; at < value.length; at += 256 * 1024)
+          controller.enqueue(value.subarray(at, at + 256 * 1024));
+        controller.close();
+      },
+    });
+    res = await fetch(url('/large/chunked'), { method: 'PUT', body: chunked, duplex: 'half' } as RequestInit);
+    assert.equal(res.status, 204, await res.text());
+    for (const id of ['announced', 'chunked']) {
+      res = await fetch(url(`/large/${id}`));
+      assert.equal(res.status, 200);
+      assert.ok(Buffer.from(await res.arrayBuffer()).equals(value), `${id} read back byte for byte`);
+    }
+
+    // Announced past the limit: answered before the body is read, and the connection is not reused.
+    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = httpRequest({
+        host: '127.0.0.1',
+        port,
+        method: 'PUT',
+        path: '/large/huge',
+        agent: false,
+        headers: { 'content-length': String(5 * 1024 * 1024) },
+      });
+      req.on('response', (response) => {
+        let body = '';
+        response.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+        response.on('end', () => {
+          resolve({ status: response.statusCode ?? 0, body });
+          req.destroy();
+        });
+      });
+      req.on('error', reject);
+      req.write(Buffer.alloc(64 * 1024));
+    });
+    assert.equal(answer.status, 413);
+    assert.match(
+      (JSON.parse(answer.body) as { message: string }).message,
+      /^message for topic large needs at least \d+ bytes, more than its max\.message\.bytes \(4194304\)$/,
+    );
+    res = await fetch(url('/large/huge'));
+    assert.equal(res.status, 404);
+    await res.text();
   });
 
   it('answers 404 with a clear JSON error for an unknown topic', async () => {

@@ -314,6 +314,36 @@ describe('cache_client staged produce under a staging budget', () => {
     await assert.rejects(staged.end(), /is failed/);
     stream.close();
   });
+
+  it('refuses an announced size past the topic or the budget before any chunk, and takes one that fits', async () => {
+    const exit = new SlowExit();
+    const budget = new StagingBudget(4_000);
+    const stream = open(exit, budget);
+    const pastBudget = stream.produceStream();
+    assert.throws(
+      () => pastBudget.expect(5_000),
+      (error: unknown) =>
+        error instanceof MessageTooLargeError && error.limit === 4_000 && error.size === 5_000,
+    );
+    await assert.rejects(pastBudget.end(), /is failed/);
+    const pastTopic = stream.produceStream({ key: 'k' });
+    assert.throws(
+      () => pastTopic.expect(MAX_MESSAGE_BYTES),
+      (error: unknown) =>
+        error instanceof MessageTooLargeError &&
+        error.limit === MAX_MESSAGE_BYTES &&
+        /max\.message\.bytes/.test(error.message),
+    );
+    await assert.rejects(pastTopic.end(), /is failed/);
+    assert.equal(budget.usedBytes, 0);
+
+    const fits = stream.produceStream();
+    fits.expect(1_000);
+    assert.equal(fits.write(Buffer.alloc(1_000)), true);
+    fits.abort();
+    assert.equal(budget.usedBytes, 0);
+    stream.close();
+  });
 });
 
 describe('cache_client binding staging', () => {

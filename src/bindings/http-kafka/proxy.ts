@@ -250,6 +250,8 @@ interface Snapshot {
 export class HttpKafkaProxyBinding implements Binding, HttpHandler {
   readonly name: string;
   readonly config: BindingConfig;
+  /** Produce bodies are bounded by the topic's max.message.bytes and the staging budget instead. */
+  readonly boundsBodies = true;
   readonly #context: BindingContext;
   readonly #log: Logger;
   readonly #routes = new Map<RouteConfig, CompiledRoute>();
@@ -643,6 +645,8 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
         try {
           const message = stream.produceStream(init);
           staged = message;
+          const announced = headerText(req.headers['content-length']);
+          if (announced !== undefined) message.expect(Number(announced));
           // While a chunk waits for staging budget the body is not read, so the socket's buffers
           // fill and TCP pushes back on the client. A client that leaves drops its message; while
           // reading is paused its close goes unseen, so it keeps its place until its turn comes.

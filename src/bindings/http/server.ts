@@ -34,7 +34,10 @@ import { parseVersions, sniffVersion, type HttpVersion } from './versions.ts';
 export interface HttpServerLimits {
   /** Request line plus headers; larger requests get 431. Default 16 KiB. */
   readonly maxHeaderBytes?: number;
-  /** Request body, as read through `readBody()` or announced by Content-Length; larger gets 413. Default 1 MiB. */
+  /**
+   * Request body, as read through `readBody()` or announced by Content-Length; larger gets 413.
+   * Default 1 MiB. Handlers that stream and bound bodies themselves (`boundsBodies`) are exempt.
+   */
   readonly maxBodyBytes?: number;
   /** Idle time before a keep-alive connection is closed. Default 5 s. */
   readonly keepAliveTimeoutMs?: number;
@@ -381,7 +384,7 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
     }
 
     const announced = Number(req.headers['content-length'] ?? 0);
-    if (announced > this.#limits.maxBodyBytes) {
+    if (announced > this.#limits.maxBodyBytes && handler.boundsBodies !== true) {
       this.#reject(res, 413, this.#bodyTooLarge(), true);
       return;
     }

@@ -142,6 +142,29 @@ export class StagedMessage {
     return budget.take(this.#account, bytes.length);
   }
 
+  /**
+   * The value's whole size, when known before its chunks (an HTTP Content-Length): a value the
+   * topic or the budget cannot take fails here, dropping the message, before any of it is read.
+   */
+  expect(valueBytes: number): void {
+    if (this.#state !== 'open') throw this.#notOpen();
+    const needed = this.#envelope + valueBytes;
+    if (needed > this.#target.limit) {
+      this.abort();
+      throw new MessageTooLargeError(this.#target.topic, needed, this.#target.limit);
+    }
+    const budget = this.#target.budget;
+    if (valueBytes > budget.maxBytes) {
+      this.abort();
+      throw new MessageTooLargeError(
+        this.#target.topic,
+        valueBytes,
+        budget.maxBytes,
+        this.#target.budgetName,
+      );
+    }
+  }
+
   /** Resolves when every chunk written so far fits the staging budget; rejects if the message fails. */
   ready(): Promise<void> {
     return this.#target.budget.ready(this.#account);
