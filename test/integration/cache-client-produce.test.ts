@@ -33,9 +33,9 @@ after(async () => {
 });
 
 // 45 s of sustained load by default: 17,000 messages and 8 GB in a run on its own here, over a
-// hundred times the default 64 MiB staging budget, which is what a staging leak or a lost acknowledgement needs to
-// show. Every value is written to disk twice (broker log and cache); KGATE_CC_MIXED_MS sets a
-// longer soak.
+// hundred times the default 64 MiB staging budget, which is what a staging leak or a lost
+// acknowledgement needs to show. Every value is written to disk twice (broker log and cache);
+// KGATE_CC_MIXED_MS sets a longer soak.
 const MIXED_MS = Number(process.env['KGATE_CC_MIXED_MS'] ?? 45_000);
 const sha = (b: Buffer | null): string =>
   createHash('sha256')
