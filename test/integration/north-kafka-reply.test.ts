@@ -16,6 +16,7 @@ let stateDir: string;
 let port: number;
 let requests: CacheStream;
 let responder: Promise<void>;
+let yaml: string;
 /** Requests the responder saw, by correlation id: what the gateway produced. */
 const seen = new Map<string, { key: string | null; value: string; headers: Record<string, string> }>();
 
@@ -27,7 +28,7 @@ before(async () => {
   await kafka.createTopic(REQUESTS, { partitions: 2 });
   await kafka.createTopic(REPLIES, { partitions: 2 });
   stateDir = await mkdtemp(join(tmpdir(), 'kgate-north-reply-it-'));
-  const yaml = `
+  yaml = `
 name: north-kafka-reply-it
 bindings:
   tcp:
@@ -187,6 +188,46 @@ describe('http-kafka request-reply through a real chain and broker', () => {
     const unknown = await fetch(url('/items/8;cid=unknown'));
     assert.equal(unknown.status, 202);
     await unknown.text();
+  });
+
+  it('answers a poll on another instance, which finds the reply on the reply topic', async () => {
+    const otherDir = await mkdtemp(join(tmpdir(), 'kgate-north-reply-other-'));
+    const other = await startYamlEngine(yaml, 'north-kafka-reply-other.yaml', otherDir);
+    try {
+      const res = await fetch(url('/items/9'), {
+        method: 'PUT',
+        headers: { prefer: 'respond-async', 'content-type': 'text/plain' },
+        body: 'elsewhere delay=1500',
+      });
+      assert.equal(res.status, 202);
+      await res.text();
+      const location = res.headers.get('location') ?? '';
+      assert.match(location, /^\/items\/9;cid=[0-9a-f-]{36}$/);
+      const elsewhere = `http://127.0.0.1:${other.port}${location}`;
+
+      // The reply is not there yet: the other instance waits for it on the topic.
+      const started = Date.now();
+      const waited = await fetch(elsewhere, { headers: { prefer: 'wait=20' } });
+      assert.equal(waited.status, 200);
+      assert.equal(waited.headers.get('content-type'), 'application/json');
+      assert.equal(await waited.text(), '{"reply":"elsewhere delay=1500"}');
+      assert.ok(Date.now() - started < 15_000);
+      // Once there, it is found at once, and a correlation id nobody replied to stays 202.
+      const again = await fetch(elsewhere);
+      assert.equal(again.status, 200);
+      assert.equal(await again.text(), '{"reply":"elsewhere delay=1500"}');
+      const idle = Date.now();
+      const none = await fetch(`http://127.0.0.1:${other.port}/items/9;cid=nobody`, {
+        headers: { prefer: 'wait=1' },
+      });
+      assert.equal(none.status, 202);
+      assert.equal(none.headers.get('location'), '/items/9;cid=nobody');
+      await none.text();
+      assert.ok(Date.now() - idle >= 900);
+    } finally {
+      await other.engine.stop(5_000);
+      await rm(otherDir, { recursive: true, force: true });
+    }
   });
 
   it('refuses GET on a request-reply route without a correlation id', async () => {

@@ -17,7 +17,7 @@ import { kafkaErrorStatus, lookupCacheClients, messageOf, type CacheClient } fro
 import { etagOf, parseIfNoneMatch, parsePrefer, progressFromIfNoneMatch } from './etag.ts';
 import { HeadReader } from './head-reader.ts';
 import { pinnedKey, type PinnedKey } from './pinned-key.ts';
-import { kafkaHeader, ReplyWatcher, type Reply } from './replies.ts';
+import { kafkaHeader, ReplyWatcher, replyOf, type Reply } from './replies.ts';
 import {
   buildFilters,
   capturedParams,
@@ -707,8 +707,9 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
 
   /**
    * GET on the async location: the reply once it has arrived, waiting up to `Prefer: wait`, else
-   * 202 again with the same location. Only replies to requests this instance produced are kept
-   * (bounded in number, bytes and time), and only those that arrive while it watches.
+   * 202 again with the same location. Replies to requests this instance produced come from its
+   * reply book (bounded in number, bytes and time); any other correlation id is looked for on the
+   * reply topic's cache, so a poll may reach any instance, also after a restart.
    */
   async #poll(
     req: IncomingMessage,
@@ -726,11 +727,54 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
     const watcher = await this.#watcher(client, route.replyTo);
     const waitSeconds = parsePrefer(req.headers.prefer).wait ?? 0;
     const signal = AbortSignal.any([gone, this.#draining.signal]);
-    const reply = await watcher.book.wait(correlationId, waitSeconds * 1000, signal);
+    // A request this instance did not produce (a load balancer sent the poll elsewhere, or this
+    // instance restarted) is answered from the reply topic's cache, as any instance can.
+    const reply = watcher.book.knows(correlationId)
+      ? await watcher.book.wait(correlationId, waitSeconds * 1000, signal)
+      : await this.#replyInTopic(client, route.replyTo, correlationId, waitSeconds, signal, gone);
     if (gone.aborted) return;
     if (reply !== undefined) return writeReply(res, reply);
     res.writeHead(202, { Location: req.url ?? '/' });
     res.end();
+  }
+
+  /**
+   * The first reply with `correlationId` on the reply topic, read from the cache up to now and
+   * then waited for up to `waitSeconds`; undefined when none came.
+   */
+  async #replyInTopic(
+    client: CacheClient,
+    replyTo: string,
+    correlationId: string,
+    waitSeconds: number,
+    waitSignal: AbortSignal,
+    gone: AbortSignal,
+  ): Promise<Reply | undefined> {
+    const topic = await this.#attach(client, replyTo);
+    let reply: Reply | undefined;
+    try {
+      const stream = await this.#open(client, replyTo, {
+        filters: [[{ header: { name: this.#correlationIdHeader, value: Buffer.from(correlationId) } }]],
+        defaultOffset: 'historical',
+        signal: gone,
+      });
+      const reader = new HeadReader(stream, topic);
+      try {
+        const step = await reader.step(Date.now() + CATCH_UP_MS, true, gone);
+        if (step.type === 'message') reply = replyOf(step.message);
+        else if (step.type === 'timeout') throw this.#notCaughtUp(replyTo);
+        else if (step.type === 'head' && waitSeconds > 0) {
+          const waited = await reader.step(Date.now() + waitSeconds * 1000, false, waitSignal);
+          if (waited.type === 'message') reply = replyOf(waited.message);
+        }
+      } finally {
+        const late = await reader.finish();
+        if (reply === undefined && late !== undefined) reply = replyOf(late);
+      }
+    } finally {
+      topic.release();
+    }
+    return reply;
   }
 
   async #watcher(client: CacheClient, topic: string): Promise<ReplyWatcher> {
