@@ -415,7 +415,7 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
         if (snapshot === 'gone') return;
         const remaining = until - Date.now();
         // Nothing matches yet and the client asked to wait: wait for a change, then read again.
-        if (snapshot.latest.value === undefined && snapshot.merged === undefined && remaining > 0) {
+        if (snapshot.latest.value === undefined && remaining > 0) {
           const unchanged = await this.#unchangedSince(
             client,
             topic,
@@ -426,7 +426,8 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
             gone,
           );
           if (unchanged === 'gone' || gone.aborted) return;
-          if (unchanged === undefined || Date.now() < until) continue;
+          // Unchanged means the wait ran out, or shutdown cut it short: the 404 stands.
+          if (unchanged === undefined) continue;
         }
         this.#writeFetched(res, route, snapshot.progress, snapshot.merged, snapshot.latest);
         return;
