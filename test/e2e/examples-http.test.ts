@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { startKafka, type KafkaCluster } from '../../src/embedded/kafka/index.ts';
-import { EventStreamParser, type SseMessage } from '../support/event-stream.ts';
+import { openEventStream } from '../support/event-stream.ts';
 import { freePort } from '../support/ports.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -373,52 +373,8 @@ describe('kgate start -c examples/http-kafka-request-reply.yaml', { timeout: 90_
   });
 });
 
-/** An open `GET /events/...`: the events parsed so far, and a way to wait for more. */
-class EventSourceClient {
-  readonly events: SseMessage[] = [];
-  readonly #abort = new AbortController();
-  readonly #reading: Promise<void>;
-
-  constructor(response: Response) {
-    assert.equal(response.status, 200);
-    assert.match(response.headers.get('content-type') ?? '', /^text\/event-stream/);
-    const body = response.body;
-    assert.ok(body !== null);
-    const parser = new EventStreamParser();
-    const decoder = new TextDecoder();
-    this.#reading = (async () => {
-      for await (const chunk of body)
-        this.events.push(...parser.push(decoder.decode(chunk, { stream: true })));
-    })().catch(() => undefined);
-  }
-
-  static async open(url: string, lastEventId?: string): Promise<EventSourceClient> {
-    const abort = new AbortController();
-    const headers: Record<string, string> = { accept: 'text/event-stream' };
-    if (lastEventId !== undefined) headers['last-event-id'] = lastEventId;
-    const client = new EventSourceClient(await fetch(url, { headers, signal: abort.signal }));
-    client.#abort.signal.addEventListener('abort', () => abort.abort());
-    return client;
-  }
-
-  async waitFor(count: number): Promise<SseMessage[]> {
-    const deadline = Date.now() + 20_000;
-    while (this.events.length < count) {
-      assert.ok(Date.now() < deadline, `${this.events.length} of ${count} events arrived`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    return this.events.slice(0, count);
-  }
-
-  async close(): Promise<void> {
-    this.#abort.abort();
-    await this.#reading;
-  }
-}
-
 describe('kgate start -c examples/demo.yaml', { timeout: 90_000 }, () => {
   let kgate: Kgate;
-  const url = (path: string): string => `http://127.0.0.1:${kgate.port}${path}`;
 
   before(async () => {
     kgate = await startExample('demo.yaml', 'KGATE_DEMO_PORT', '/items');
@@ -431,7 +387,7 @@ describe('kgate start -c examples/demo.yaml', { timeout: 90_000 }, () => {
       first.map((name) => ({ key: name, value: JSON.stringify({ name }) })),
     );
     const clients = await Promise.all(
-      Array.from({ length: 20 }, () => EventSourceClient.open(url('/events/items'))),
+      Array.from({ length: 20 }, () => openEventStream(kgate.port, '/events/items')),
     );
     const seen = await Promise.all(clients.map((client) => client.waitFor(3)));
     for (const events of seen) {
@@ -449,7 +405,7 @@ describe('kgate start -c examples/demo.yaml', { timeout: 90_000 }, () => {
       }
     }
     const lastIds = seen.map((events) => events.at(-1)?.id ?? '');
-    await Promise.all(clients.map((client) => client.close()));
+    for (const client of clients) client.close();
 
     // While every client is away: two changes and a delete.
     await kafka.produce('items', [
@@ -457,7 +413,7 @@ describe('kgate start -c examples/demo.yaml', { timeout: 90_000 }, () => {
       { key: 'apple', value: '{"name":"apple","price":3}' },
       { key: 'pear', value: null },
     ]);
-    const resumed = await Promise.all(lastIds.map((id) => EventSourceClient.open(url('/events/items'), id)));
+    const resumed = await Promise.all(lastIds.map((id) => openEventStream(kgate.port, '/events/items', id)));
     for (const client of resumed) {
       const events = await client.waitFor(3);
       assert.deepEqual(events.map((e) => `${e.type ?? 'message'} ${e.data}`).sort(), [
@@ -469,7 +425,7 @@ describe('kgate start -c examples/demo.yaml', { timeout: 90_000 }, () => {
     // Nothing from before each resume point comes again.
     await new Promise((resolve) => setTimeout(resolve, 500));
     for (const client of resumed) assert.equal(client.events.length, 3);
-    await Promise.all(resumed.map((client) => client.close()));
+    for (const client of resumed) client.close();
   });
 
   it('exits 0 on SIGTERM', async () => {

@@ -1,8 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -11,7 +10,7 @@ import { startKafka, type KafkaCluster } from '../../src/embedded/kafka/index.ts
 import { Engine } from '../../src/engine/engine.ts';
 import { partitionForKey } from '../../src/bindings/kafka/cache_server/murmur2.ts';
 import { startYamlEngine } from '../support/yaml-engine.ts';
-import { EventStreamParser, type SseMessage } from '../support/event-stream.ts';
+import { openEventStream } from '../support/event-stream.ts';
 
 // The chain runs from a TCP listener to a real broker; every kind on the way must be built in.
 const KINDS: [string, string][] = [
@@ -133,46 +132,6 @@ after(async () => {
   if (stateDir !== undefined) await rm(stateDir, { recursive: true, force: true });
 });
 
-/** A raw event-stream reader: parses events as a browser would and records them. */
-async function openEvents(path: string, lastEventId?: string) {
-  const req = httpRequest({
-    host: '127.0.0.1',
-    port,
-    path,
-    agent: false,
-    headers: {
-      accept: 'text/event-stream',
-      ...(lastEventId === undefined ? {} : { 'last-event-id': lastEventId }),
-    },
-  });
-  req.end();
-  const [res] = (await once(req, 'response')) as [IncomingMessage];
-  assert.equal(res.statusCode, 200);
-  const events: SseMessage[] = [];
-  let ended = false;
-  const parser = new EventStreamParser();
-  res.setEncoding('utf8');
-  res.on('data', (chunk: string) => events.push(...parser.push(chunk)));
-  res.on('end', () => (ended = true));
-  res.on('close', () => (ended = true));
-  return {
-    events,
-    get ended() {
-      return ended;
-    },
-    async waitFor(count: number, timeoutMs = 20_000): Promise<SseMessage[]> {
-      const deadline = Date.now() + timeoutMs;
-      while (events.length < count) {
-        if (Date.now() > deadline)
-          throw new Error(`only ${events.length} of ${count} events: ${JSON.stringify(events)}`);
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-      return events.slice(0, count);
-    },
-    close: () => req.destroy(),
-  };
-}
-
 function url(path: string): string {
   return `http://127.0.0.1:${port}${path}`;
 }
@@ -184,7 +143,7 @@ describe('sse-kafka and http-kafka through a real chain and broker', { skip }, (
       { key: 'b', value: 'two', partition: 1 },
       { key: 'a', value: 'three', partition: 0 },
     ]);
-    const first = await openEvents('/events/all');
+    const first = await openEventStream(port, '/events/all');
     const got = await first.waitFor(3);
     assert.deepEqual(got.map((e) => e.data).sort(), ['one', 'three', 'two']);
     const lastId = got[2]?.id;
@@ -196,7 +155,7 @@ describe('sse-kafka and http-kafka through a real chain and broker', { skip }, (
       { key: 'a', value: null, partition: 0 },
       { key: 'c', value: 'five', partition: 0 },
     ]);
-    const resumed = await openEvents('/events/all', lastId);
+    const resumed = await openEventStream(port, '/events/all', lastId);
     const more = await resumed.waitFor(3);
     assert.deepEqual(more.map((e) => `${e.type ?? 'message'}:${e.data}`).sort(), [
       'delete:a',
@@ -214,7 +173,7 @@ describe('sse-kafka and http-kafka through a real chain and broker', { skip }, (
       { key: 'k1', value: 'for k1', partition: 0 },
       { key: 'k2', value: 'for k2', partition: 1 },
     ]);
-    const stream = await openEvents('/events/k1');
+    const stream = await openEventStream(port, '/events/k1');
     const [event] = await stream.waitFor(1);
     assert.equal(event?.data, 'for k1');
     const id = JSON.parse(event?.id ?? '') as unknown;

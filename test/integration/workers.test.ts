@@ -10,7 +10,7 @@ import type { CacheClientBinding } from '../../src/bindings/kafka/cache_client/i
 import { startKafka, type KafkaCluster } from '../../src/embedded/kafka/index.ts';
 import { startGateway, type Running } from '../../src/engine/runtime.ts';
 import { freePort } from '../support/ports.ts';
-import { EventStreamParser } from '../support/event-stream.ts';
+import { openEventStream } from '../support/event-stream.ts';
 
 // kgate with two worker threads beside the main thread, in front of a real broker: connections
 // spread over the threads, and a stream served by any of them sees every message exactly once.
@@ -85,42 +85,6 @@ after(async () => {
   if (dir !== undefined) await rm(dir, { recursive: true, force: true });
 });
 
-interface EventStream {
-  readonly data: string[];
-  waitFor(count: number): Promise<void>;
-  close(): void;
-}
-
-async function openEvents(): Promise<EventStream> {
-  const req = httpRequest({
-    host: '127.0.0.1',
-    port,
-    path: '/events',
-    agent: false,
-    headers: { accept: 'text/event-stream' },
-  });
-  req.end();
-  const [res] = (await once(req, 'response')) as [IncomingMessage];
-  assert.equal(res.statusCode, 200);
-  const data: string[] = [];
-  const parser = new EventStreamParser();
-  res.setEncoding('utf8');
-  res.on('data', (chunk: string) => {
-    for (const event of parser.push(chunk)) data.push(event.data);
-  });
-  return {
-    data,
-    async waitFor(count: number): Promise<void> {
-      const deadline = Date.now() + 30_000;
-      while (data.length < count) {
-        if (Date.now() > deadline) throw new Error(`only ${data.length} of ${count} events`);
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-    },
-    close: () => req.destroy(),
-  };
-}
-
 async function put(id: string, body: string): Promise<number> {
   const req = httpRequest({
     host: '127.0.0.1',
@@ -138,7 +102,9 @@ async function put(id: string, body: string): Promise<number> {
 
 describe('worker threads', { timeout: 120_000 }, () => {
   it('spread connections over the threads, each stream getting every message once', async () => {
-    const streams = await Promise.all(Array.from({ length: CONNECTIONS }, () => openEvents()));
+    const streams = await Promise.all(
+      Array.from({ length: CONNECTIONS }, () => openEventStream(port, '/events')),
+    );
     try {
       const pool = running.workers;
       assert.ok(pool !== undefined);
@@ -147,7 +113,7 @@ describe('worker threads', { timeout: 120_000 }, () => {
         TOPIC,
         values.map((value, i) => ({ key: `k${i}`, value, partition: i % 2 })),
       );
-      await Promise.all(streams.map((s) => s.waitFor(values.length)));
+      await Promise.all(streams.map((s) => s.waitFor(values.length, 30_000)));
       // Every stream is open and attached now: those not on the main thread are on a worker.
       const onMain = (running.engine.binding('north') as CacheClientBinding).streamCount;
       const perWorker = pool.attachments();
@@ -167,10 +133,10 @@ describe('worker threads', { timeout: 120_000 }, () => {
       assert.ok(pool.produceRequests().reduce((a, b) => a + b, 0) > before, 'no PUT went through a worker');
 
       const expected = [...values, ...putValues].sort();
-      await Promise.all(streams.map((s) => s.waitFor(expected.length)));
+      await Promise.all(streams.map((s) => s.waitFor(expected.length, 30_000)));
       // Anything duplicated would arrive within this pause.
       await new Promise((resolve) => setTimeout(resolve, 300));
-      for (const s of streams) assert.deepEqual([...s.data].sort(), expected);
+      for (const s of streams) assert.deepEqual(s.events.map((e) => e.data).sort(), expected);
     } finally {
       for (const s of streams) s.close();
     }

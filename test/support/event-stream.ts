@@ -1,3 +1,6 @@
+import { once } from 'node:events';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+
 export interface SseMessage {
   id?: string;
   type?: string;
@@ -35,4 +38,53 @@ export class EventStreamParser {
     }
     return events;
   }
+}
+
+/** An open `text/event-stream` response: the events parsed so far, and a way to wait for more. */
+export interface EventStream {
+  readonly events: SseMessage[];
+  /** The first `count` events, once they arrived; fails after `timeoutMs`. */
+  waitFor(count: number, timeoutMs?: number): Promise<SseMessage[]>;
+  close(): void;
+}
+
+/** GETs `path` on a loopback port as an EventSource would, resuming from `lastEventId` if given. */
+export async function openEventStream(
+  port: number,
+  path: string,
+  lastEventId?: string,
+): Promise<EventStream> {
+  const req = httpRequest({
+    host: '127.0.0.1',
+    port,
+    path,
+    agent: false,
+    headers: {
+      accept: 'text/event-stream',
+      ...(lastEventId === undefined ? {} : { 'last-event-id': lastEventId }),
+    },
+  });
+  req.end();
+  const [res] = (await once(req, 'response')) as [IncomingMessage];
+  if (res.statusCode !== 200 || !/^text\/event-stream/.test(res.headers['content-type'] ?? '')) {
+    req.destroy();
+    throw new Error(`${path} answered ${res.statusCode ?? '?'} ${res.headers['content-type'] ?? ''}`);
+  }
+  const events: SseMessage[] = [];
+  const parser = new EventStreamParser();
+  res.setEncoding('utf8');
+  res.on('data', (chunk: string) => events.push(...parser.push(chunk)));
+  return {
+    events,
+    async waitFor(count: number, timeoutMs = 20_000): Promise<SseMessage[]> {
+      const deadline = Date.now() + timeoutMs;
+      while (events.length < count) {
+        if (Date.now() > deadline)
+          throw new Error(`only ${events.length} of ${count} events: ${JSON.stringify(events)}`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      return events.slice(0, count);
+    },
+    close: () => req.destroy(),
+  };
 }
