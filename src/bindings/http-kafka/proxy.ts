@@ -421,7 +421,7 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
             topic,
             route,
             filters,
-            new Map(snapshot.progress),
+            snapshot.progress,
             remaining / 1000,
             gone,
           );
@@ -505,7 +505,7 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
     topic: CachedTopic,
     route: FetchRoute,
     filters: ReturnType<typeof buildFilters>,
-    since: Map<number, bigint>,
+    since: ReadonlyMap<number, bigint>,
     waitSeconds: number,
     gone: AbortSignal,
   ): Promise<ReadonlyMap<number, bigint> | undefined | 'gone'> {

@@ -122,24 +122,10 @@ export class StagedMessage {
   write(chunk: Buffer | string): boolean {
     if (this.#state !== 'open') throw this.#notOpen();
     const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
-    const needed = this.#envelope + this.#size + bytes.length;
-    if (needed > this.#target.limit) {
-      this.abort();
-      throw new MessageTooLargeError(this.#target.topic, needed, this.#target.limit);
-    }
-    const budget = this.#target.budget;
-    if (this.#size + bytes.length > budget.maxBytes) {
-      this.abort();
-      throw new MessageTooLargeError(
-        this.#target.topic,
-        this.#size + bytes.length,
-        budget.maxBytes,
-        this.#target.budgetName,
-      );
-    }
+    this.#refuseBeyondLimits(this.#size + bytes.length);
     this.#chunks.push(bytes);
     this.#size += bytes.length;
-    return budget.take(this.#account, bytes.length);
+    return this.#target.budget.take(this.#account, bytes.length);
   }
 
   /**
@@ -148,6 +134,11 @@ export class StagedMessage {
    */
   expect(valueBytes: number): void {
     if (this.#state !== 'open') throw this.#notOpen();
+    this.#refuseBeyondLimits(valueBytes);
+  }
+
+  /** Drops the message and throws when a value of `valueBytes` passes the topic's limit or the budget. */
+  #refuseBeyondLimits(valueBytes: number): void {
     const needed = this.#envelope + valueBytes;
     if (needed > this.#target.limit) {
       this.abort();
