@@ -8,17 +8,21 @@ import { MessageChannel } from 'node:worker_threads';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { CacheStore } from '../../src/bindings/kafka/cache/index.ts';
-import { RemoteCacheServerBinding } from '../../src/bindings/kafka/cache_client/remote-cache-server.ts';
+import { RemoteCacheServerBinding } from '../../src/bindings/kafka/threads/remote-cache-server.ts';
 import type {
   CachedTopic,
   CachedTopicConfig,
   CacheServerApi,
   TopicChange,
 } from '../../src/bindings/kafka/cache_server/api.ts';
-import { KafkaProtocolError } from '../../src/bindings/kafka/client/errors.ts';
-import type { ProduceOptions, ProduceRecord, ProduceResult } from '../../src/bindings/kafka/client/index.ts';
-import { CacheHost } from '../../src/engine/workers/cache-host.ts';
-import { CacheRpcClient } from '../../src/engine/workers/cache-rpc.ts';
+import {
+  KafkaProtocolError,
+  type ProduceOptions,
+  type ProduceRecord,
+  type ProduceResult,
+} from '../../src/bindings/kafka/client/index.ts';
+import { CacheHost } from '../../src/bindings/kafka/threads/cache-host.ts';
+import { CacheRpcClient } from '../../src/bindings/kafka/threads/cache-rpc.ts';
 import { topicConfig } from '../support/topic-config.ts';
 
 const CONFIG: CachedTopicConfig = topicConfig();

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { CacheServerApi } from '../../bindings/kafka/cache_server/api.ts';
 import type { LoadedConfig } from '../../config/index.ts';
 import { messageOf } from '../engine.ts';
-import { CacheHost } from './cache-host.ts';
+import { CacheHost } from '../../bindings/kafka/threads/cache-host.ts';
 import type { ControlReply, ControlRequest, WorkerInit } from './protocol.ts';
 
 export interface WorkerPoolOptions {

@@ -1,8 +1,8 @@
 import { defaultRegistry } from '../../bindings/index.ts';
-import { RemoteCacheServerBinding } from '../../bindings/kafka/cache_client/remote-cache-server.ts';
+import { RemoteCacheServerBinding } from '../../bindings/kafka/threads/remote-cache-server.ts';
 import type { Binding, BindingFactory } from '../binding.ts';
 import { BindingRegistry } from '../registry.ts';
-import type { CacheRpcClient } from './cache-rpc.ts';
+import type { CacheRpcClient } from '../../bindings/kafka/threads/cache-rpc.ts';
 
 /** Bindings that talk to Kafka: the main thread runs them, a worker thread only keeps their place. */
 const MAIN_THREAD_ONLY = new Set(['kafka client', 'tcp client', 'tls client']);

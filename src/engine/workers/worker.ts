@@ -3,7 +3,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Engine, messageOf } from '../engine.ts';
 import { createLogger } from '../logger.ts';
-import { CacheRpcClient } from './cache-rpc.ts';
+import { CacheRpcClient } from '../../bindings/kafka/threads/cache-rpc.ts';
 import type { ControlReply, ControlRequest, WorkerInit } from './protocol.ts';
 import { workerRegistry } from './registry.ts';
 

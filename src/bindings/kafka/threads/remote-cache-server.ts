@@ -1,7 +1,5 @@
 import type { Logger } from 'pino';
 import type { Binding, BindingContext } from '../../../engine/binding.ts';
-import type { CacheRpcClient } from '../../../engine/workers/cache-rpc.ts';
-import { decodeError, type CacheReply, type TopicSnapshot } from '../../../engine/workers/protocol.ts';
 import { CacheStore, type PartitionStore } from '../cache/index.ts';
 import type {
   CachedTopic,
@@ -13,6 +11,9 @@ import type {
 import { ProducedEnds } from '../cache_server/produced-ends.ts';
 import type { ProduceOptions, ProduceRecord, ProduceResult } from '../client/index.ts';
 import { handleListeners } from '../cache_server/handle-listeners.ts';
+import type { CacheRpcClient } from './cache-rpc.ts';
+import type { CacheReply, TopicSnapshot } from './protocol.ts';
+import { decodeError } from './wire-error.ts';
 
 type ChangesMessage = Extract<CacheReply, { type: 'changes' }>;
 type Listener = (change: TopicChange) => void;

@@ -1,18 +1,13 @@
 import type { MessagePort } from 'node:worker_threads';
-import type {
-  CachedTopic,
-  CachedTopicConfig,
-  CacheServerApi,
-  TopicChange,
-} from '../../bindings/kafka/cache_server/api.ts';
+import type { CachedTopic, CachedTopicConfig, CacheServerApi, TopicChange } from '../cache_server/api.ts';
 import {
-  encodeError,
   reviveRecords,
   type CacheReply,
   type CacheRequest,
   type TopicSnapshot,
   type WireChange,
 } from './protocol.ts';
+import { encodeError } from './wire-error.ts';
 
 /** One worker attachment: the real one on this thread, and what is queued for the worker. */
 interface Subscription {

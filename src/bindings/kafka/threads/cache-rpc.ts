@@ -1,11 +1,7 @@
 import type { MessagePort } from 'node:worker_threads';
-import type {
-  Isolation,
-  ProduceOptions,
-  ProduceRecord,
-  ProduceResult,
-} from '../../bindings/kafka/client/index.ts';
-import { decodeError, type CacheReply, type CacheRequest, type TopicSnapshot } from './protocol.ts';
+import type { Isolation, ProduceOptions, ProduceRecord, ProduceResult } from '../client/index.ts';
+import type { CacheReply, CacheRequest, TopicSnapshot } from './protocol.ts';
+import { decodeError } from './wire-error.ts';
 
 type ChangesMessage = Extract<CacheReply, { type: 'changes' }>;
 type ProduceAnswer = ProduceResult & { readonly partition: number };
