@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import type { Counter } from 'prom-client';
-import { defaultRegistry } from '../src/bindings/index.ts';
+import { composition, defaultRegistry } from '../src/bindings/index.ts';
 import { TcpServerBinding } from '../src/bindings/tcp/server.ts';
 import { parseConfig } from '../src/config/index.ts';
 import { Engine } from '../src/engine/engine.ts';
@@ -45,6 +45,7 @@ export async function startGateway(
     await writeFile(configFile, [`name: ${name}`, 'bindings:', ...lines].join('\n'));
     const running = await startRuntime({
       configFile,
+      composition,
       logger: pino({ level: 'silent' }),
       stateDir: join(stateDir, 'cache'),
       workers,

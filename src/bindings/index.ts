@@ -1,7 +1,9 @@
+import type { Composition } from '../engine/composition.ts';
 import { BindingRegistry } from '../engine/registry.ts';
 import { createCacheClientBinding } from './kafka/cache_client/index.ts';
 import { createCacheServerBinding } from './kafka/cache_server/index.ts';
 import { createKafkaClientBinding } from './kafka/client/index.ts';
+import { kafkaCacheThreads } from './kafka/threads/index.ts';
 import { createFilesystemServerBinding } from './filesystem/server.ts';
 import { createHttpServerBinding } from './http/server.ts';
 import { createHttpFilesystemProxyBinding } from './http-filesystem/proxy.ts';
@@ -30,3 +32,13 @@ export function defaultRegistry(): BindingRegistry {
     .register('http-filesystem', 'proxy', createHttpFilesystemProxyBinding)
     .register('filesystem', 'server', createFilesystemServerBinding);
 }
+
+/**
+ * What `kgate start` runs: every binding, and the thread service through which worker threads
+ * read the main thread's kafka cache. Worker threads import this module to build their bindings.
+ */
+export const composition: Composition = {
+  module: import.meta.url,
+  registry: defaultRegistry,
+  threadServices: [kafkaCacheThreads],
+};

@@ -1,16 +1,17 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { defaultRegistry } from '../bindings/index.ts';
-import type { CacheServerApi } from '../bindings/kafka/cache_server/api.ts';
 import { ConfigError, formatDiagnostic, loadConfigFile, type LoadedConfig } from '../config/index.ts';
 import { startTelemetry, type Telemetry } from '../telemetry/index.ts';
+import type { Composition } from './composition.ts';
 import { Engine, messageOf } from './engine.ts';
 import { watchConfigFile, type ConfigWatcher, type ReloadPlan } from './reload.ts';
 import { WorkerPool } from './workers/pool.ts';
 
 export interface RunOptions {
   readonly configFile: string;
+  /** The bindings to run and how worker threads reach the main thread's (see Composition). */
+  readonly composition: Composition;
   readonly logger: Logger;
   /** Defaults to KGATE_CACHE_DIR, then `.kgate/cache` beside the config file. */
   readonly stateDir?: string;
@@ -94,11 +95,6 @@ export function workerCount(options: Pick<RunOptions, 'workers' | 'env'>): numbe
   return count;
 }
 
-function isCacheServer(binding: unknown): binding is CacheServerApi {
-  const candidate = binding as Partial<CacheServerApi> | undefined;
-  return typeof candidate?.attach === 'function' && typeof candidate.produce === 'function';
-}
-
 /** Loads, validates and starts one config; the caller decides when to stop. */
 export async function startGateway(options: RunOptions): Promise<Running> {
   // The text of the last load or reload attempt: file events that leave it as it was (touch, a
@@ -108,7 +104,7 @@ export async function startGateway(options: RunOptions): Promise<Running> {
   for (const warning of config.warnings) options.logger.warn(formatDiagnostic(warning));
   const workers = workerCount(options);
   const stateDir = options.stateDir ?? defaultStateDir(options.configFile, options.env);
-  const engine = new Engine(config, defaultRegistry(), {
+  const engine = new Engine(config, options.composition.registry(), {
     logger: options.logger,
     stateDir,
     ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
@@ -127,10 +123,8 @@ export async function startGateway(options: RunOptions): Promise<Running> {
         logger,
         ...(options.prettyLogs === true ? { prettyLogs: true } : {}),
         ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
-        cacheServer: (name) => {
-          const binding = engine.binding(name);
-          return isCacheServer(binding) ? binding : undefined;
-        },
+        composition: options.composition,
+        bindings: (name) => engine.binding(name),
         onFatal: (error) => exitFatally(logger, error, 'worker'),
       });
     } catch (error) {

@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { composition } from '../../bindings/index.ts';
 import { startKafka } from '../../embedded/kafka/index.ts';
 import type { KafkaCluster } from '../../embedded/kafka/types.ts';
 import { createLogger } from '../../engine/logger.ts';
@@ -49,6 +50,7 @@ export async function demoCommand(options: DemoOptions): Promise<void> {
     const stateDir = await mkdtemp(join(tmpdir(), 'kgate-demo-'));
     running = await startGateway({
       configFile: DEMO_CONFIG,
+      composition,
       logger,
       stateDir,
       env: {

@@ -1,3 +1,4 @@
+import { composition } from '../../bindings/index.ts';
 import { createLogger } from '../../engine/logger.ts';
 import {
   exitOnUncaughtErrors,
@@ -40,6 +41,7 @@ export async function startCommand(options: StartOptions): Promise<void> {
   exitOnUncaughtErrors(logger);
   const running = await startGateway({
     configFile,
+    composition,
     logger,
     ...(options.cacheDir === undefined ? {} : { stateDir: options.cacheDir }),
     ...(options.startTimeout === undefined ? {} : { startTimeoutMs: options.startTimeout * 1000 }),

@@ -1,10 +1,10 @@
-import { MessageChannel, Worker } from 'node:worker_threads';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import type { CacheServerApi } from '../../bindings/kafka/cache_server/api.ts';
 import type { LoadedConfig } from '../../config/index.ts';
+import type { Composition } from '../composition.ts';
 import { messageOf } from '../engine.ts';
-import { CacheHost } from '../../bindings/kafka/threads/cache-host.ts';
 import type { ControlReply, ControlRequest, WorkerInit } from './protocol.ts';
+import type { BindingLookup, ServiceHost } from './service.ts';
 
 export interface WorkerPoolOptions {
   readonly count: number;
@@ -13,8 +13,10 @@ export interface WorkerPoolOptions {
   readonly logger: Logger;
   readonly prettyLogs?: boolean;
   readonly startTimeoutMs?: number;
-  /** The main thread's running cache_server of that name. */
-  readonly cacheServer: (name: string) => CacheServerApi | undefined;
+  /** Where each worker imports its bindings from, and the services each worker gets a port of. */
+  readonly composition: Composition;
+  /** The main thread's running bindings, for the services' hosts. */
+  readonly bindings: BindingLookup;
   /**
    * A worker failed or exited on its own. Its listeners are gone and its streams with them, and
    * the process cannot vouch for its state: the caller is expected to exit.
@@ -28,10 +30,11 @@ const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './
 /** How long a worker may take past the drain budget to answer a stop before it is terminated. */
 const STOP_GRACE_MS = 2_000;
 
-/** One worker thread and the main thread's side of its cache port. */
+/** One worker thread and the main thread's side of its services' ports. */
 class WorkerThread {
   readonly index: number;
-  readonly host: CacheHost;
+  /** By service name. */
+  readonly hosts: ReadonlyMap<string, ServiceHost>;
   readonly #worker: Worker;
   readonly #replies: Array<(reply: ControlReply | undefined) => void> = [];
   #expectExit = false;
@@ -42,8 +45,15 @@ class WorkerThread {
 
   constructor(index: number, options: WorkerPoolOptions) {
     this.index = index;
-    const channel = new MessageChannel();
-    this.host = new CacheHost(channel.port1, options.cacheServer);
+    const hosts = new Map<string, ServiceHost>();
+    const ports: Record<string, MessagePort> = {};
+    for (const service of options.composition.threadServices) {
+      if (hosts.has(service.name)) throw new Error(`thread service ${service.name} is composed twice`);
+      const channel = new MessageChannel();
+      hosts.set(service.name, service.host(channel.port1, options.bindings));
+      ports[service.name] = channel.port2;
+    }
+    this.hosts = hosts;
     const init: WorkerInit = {
       index,
       config: options.config,
@@ -51,9 +61,10 @@ class WorkerThread {
       logLevel: options.logger.level,
       ...(options.prettyLogs === true ? { prettyLogs: true } : {}),
       ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
-      cachePort: channel.port2,
+      composition: options.composition.module,
+      ports,
     };
-    this.#worker = new Worker(WORKER_URL, { workerData: init, transferList: [channel.port2] });
+    this.#worker = new Worker(WORKER_URL, { workerData: init, transferList: Object.values(ports) });
     this.#worker.on('message', (reply: ControlReply) => this.#replies.shift()?.(reply));
     this.#worker.on('error', (error) =>
       this.#fail(new Error(`worker thread ${index} failed: ${error.message}`, { cause: error })),
@@ -61,7 +72,7 @@ class WorkerThread {
     this.#worker.on('exit', (code) => {
       this.#exited = true;
       for (const waiting of this.#replies.splice(0)) waiting(undefined);
-      this.host.close();
+      this.#closeHosts();
       if (!this.#expectExit)
         this.#fail(new Error(`worker thread ${index} exited unexpectedly with code ${code}`));
     });
@@ -94,7 +105,11 @@ class WorkerThread {
       await Promise.race([this.send({ type: 'stop', drainMs }), timeout]);
     }
     await this.#worker.terminate();
-    this.host.close();
+    this.#closeHosts();
+  }
+
+  #closeHosts(): void {
+    for (const host of this.hosts.values()) host.close();
   }
 
   #fail(error: Error): void {
@@ -107,8 +122,10 @@ class WorkerThread {
 
 /**
  * Worker threads that serve consumers alongside the main thread (`kgate start --workers N`). Each
- * runs the config's north-side bindings and cache_clients on the same ports, the kernel spreading
- * connections among the threads; the cache_servers and Kafka clients run on the main thread only.
+ * runs the same config on the same ports, the kernel spreading connections among the threads,
+ * with the registry of the composition as its thread services adapt it: a binding only the main
+ * thread may run (one that owns shared state or outside connections) is replaced on a worker by a
+ * stand-in that reaches the main thread's over the service's port.
  */
 export class WorkerPool {
   readonly #threads: WorkerThread[];
@@ -140,14 +157,9 @@ export class WorkerPool {
     return this.#threads.length;
   }
 
-  /** Attachments each worker holds on the main thread's cache_servers, by worker. */
-  attachments(): number[] {
-    return this.#threads.map((t) => t.host.attachments);
-  }
-
-  /** Produce calls each worker has made through the main thread, by worker. */
-  produceRequests(): number[] {
-    return this.#threads.map((t) => t.host.produceRequests);
+  /** The main thread's host of the named thread service, one per worker in worker order. */
+  hosts(service: string): ServiceHost[] {
+    return this.#threads.flatMap((t) => t.hosts.get(service) ?? []);
   }
 
   /**

@@ -12,8 +12,10 @@ export interface WorkerInit {
   readonly logLevel: string;
   readonly prettyLogs?: boolean;
   readonly startTimeoutMs?: number;
-  /** The worker's end of its cache port (transferred). */
-  readonly cachePort: MessagePort;
+  /** URL of the module whose `composition` export the worker builds its registry from. */
+  readonly composition: string;
+  /** The worker's end of each thread service's port, by service name (transferred). */
+  readonly ports: Readonly<Record<string, MessagePort>>;
 }
 
 /** Main to worker, on the worker's parent port. */

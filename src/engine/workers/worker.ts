@@ -1,11 +1,13 @@
-// Entry of a worker thread (`kgate start --workers N`): runs the serving bindings of the config
-// over the main thread's cache, on the same ports as the main thread.
-import { parentPort, workerData } from 'node:worker_threads';
+// Entry of a worker thread (`kgate start --workers N`): runs the config's bindings on the same
+// ports as the main thread, built from the composition the main thread names, with each thread
+// service's client connected to the main thread over its port.
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { importComposition } from '../composition.ts';
 import { Engine, messageOf } from '../engine.ts';
 import { createLogger } from '../logger.ts';
-import { CacheRpcClient } from '../../bindings/kafka/threads/cache-rpc.ts';
+import type { BindingRegistry } from '../registry.ts';
 import type { ControlReply, ControlRequest, WorkerInit } from './protocol.ts';
-import { workerRegistry } from './registry.ts';
+import type { ServiceClient } from './service.ts';
 
 const control = parentPort;
 if (control === null) throw new Error('worker.ts runs as a worker thread only');
@@ -13,19 +15,39 @@ const init = workerData as WorkerInit;
 const logger = createLogger({ level: init.logLevel, pretty: init.prettyLogs === true }).child({
   thread: init.index,
 });
-const rpc = new CacheRpcClient(init.cachePort);
-const engine = new Engine(init.config, workerRegistry(rpc), {
+const composition = await importComposition(init.composition);
+const clients: ServiceClient[] = composition.threadServices.map((service) =>
+  service.client(portOf(service.name)),
+);
+const engine = new Engine(init.config, threadRegistry(composition.registry()), {
   logger,
   stateDir: init.stateDir,
   sharedListeners: true,
   ...(init.startTimeoutMs === undefined ? {} : { startTimeoutMs: init.startTimeoutMs }),
 });
 
+function portOf(service: string): MessagePort {
+  const port = init.ports[service];
+  if (port === undefined) throw new Error(`no port for thread service ${service}`);
+  return port;
+}
+
+/** The registry as every service's client adapts it for this thread, in composition order. */
+function threadRegistry(registry: BindingRegistry): BindingRegistry {
+  return registry.map((type, kind, factory) =>
+    clients.reduce((adapted, client) => client.factory(type, kind, adapted), factory),
+  );
+}
+
+function closeClients(): void {
+  for (const client of clients) client.close();
+}
+
 const reply = (message: ControlReply): void => control.postMessage(message);
 
 async function stop(drainMs: number): Promise<void> {
   await engine.stop(drainMs);
-  rpc.close();
+  closeClients();
   logger.flush();
   reply({ type: 'stopped' });
   control?.close();
@@ -53,7 +75,7 @@ if (failure === undefined) {
   if (process.env['KGATE_TEST_FAULT'] === 'worker-exit-after-start' && init.index === 1)
     setTimeout(() => process.exit(3), 1_000);
 } else {
-  rpc.close();
+  closeClients();
   reply({ type: 'start-failed', message: failure });
   control.close();
 }
