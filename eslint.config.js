@@ -12,6 +12,26 @@ export default tseslint.config(
     },
   },
   {
+    // The engine knows bindings through its registry and thread services only: the composition
+    // root (src/bindings/index.ts, src/cli/, src/index.ts) wires concrete bindings in. Type-only
+    // imports count too, since they tie the engine's interfaces to a binding's.
+    files: ['src/engine/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(\\.\\./)+(.*/)?bindings(/|$)',
+              message:
+                'src/engine/ must not import from src/bindings/; take what is needed through the registry or a thread service.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.js'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
   },
