@@ -99,11 +99,32 @@ export function workerCount(options: Pick<RunOptions, 'workers' | 'env'>): numbe
 export async function startGateway(options: RunOptions): Promise<Running> {
   // The text of the last load or reload attempt: file events that leave it as it was (touch, a
   // save without edits, the several events one save raises) change nothing and log nothing.
-  let lastText = await readFile(options.configFile, 'utf8').catch(() => undefined);
-  const config = await loadConfigFile(options.configFile, options.env ?? process.env);
-  for (const warning of config.warnings) options.logger.warn(formatDiagnostic(warning));
+  const text = await readFile(options.configFile, 'utf8').catch(() => undefined);
+  const config = await loadConfig(options);
   const workers = workerCount(options);
   const stateDir = options.stateDir ?? defaultStateDir(options.configFile, options.env);
+  const engine = await startEngine(config, options, stateDir, workers);
+  const pool = await startWorkers(engine, config, options, stateDir, workers);
+  const startTelemetry = telemetryStarter(engine, options.logger);
+  const telemetry = await startFirstTelemetry(startTelemetry, config, engine, pool);
+  options.logger.info({ config: config.name, bindings: config.bindings.size, workers }, 'kgate started');
+  return new RunningGateway(options, engine, pool, startTelemetry, telemetry, text);
+}
+
+/** The config file, validated, its warnings logged; a ConfigError lists every problem in it. */
+async function loadConfig(options: RunOptions): Promise<LoadedConfig> {
+  const config = await loadConfigFile(options.configFile, options.env ?? process.env);
+  for (const warning of config.warnings) options.logger.warn(formatDiagnostic(warning));
+  return config;
+}
+
+/** The main thread's bindings, started; with workers beside it, their listeners share ports. */
+async function startEngine(
+  config: LoadedConfig,
+  options: RunOptions,
+  stateDir: string,
+  workers: number,
+): Promise<Engine> {
   const engine = new Engine(config, options.composition.registry(), {
     logger: options.logger,
     stateDir,
@@ -112,99 +133,151 @@ export async function startGateway(options: RunOptions): Promise<Running> {
     ...(workers > 0 ? { sharedListeners: true } : {}),
   });
   await engine.start();
+  return engine;
+}
+
+/** The worker threads, once the main thread's bindings run; if they fail, the engine is stopped. */
+async function startWorkers(
+  engine: Engine,
+  config: LoadedConfig,
+  options: RunOptions,
+  stateDir: string,
+  workers: number,
+): Promise<WorkerPool | undefined> {
+  if (workers === 0) return undefined;
   const logger = options.logger;
-  let pool: WorkerPool | undefined;
-  if (workers > 0) {
-    try {
-      pool = await WorkerPool.start({
-        count: workers,
-        config,
-        stateDir,
-        logger,
-        ...(options.prettyLogs === true ? { prettyLogs: true } : {}),
-        ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
-        composition: options.composition,
-        bindings: (name) => engine.binding(name),
-        onFatal: (error) => exitFatally(logger, error, 'worker'),
-      });
-    } catch (error) {
-      await engine.stop(5_000);
-      throw error;
-    }
+  try {
+    return await WorkerPool.start({
+      count: workers,
+      config,
+      stateDir,
+      logger,
+      ...(options.prettyLogs === true ? { prettyLogs: true } : {}),
+      ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
+      composition: options.composition,
+      bindings: (name) => engine.binding(name),
+      onFatal: (error) => exitFatally(logger, error, 'worker'),
+    });
+  } catch (error) {
+    await engine.stop(5_000);
+    throw error;
   }
-  const telemetryFor = (current: LoadedConfig): Promise<Telemetry> =>
+}
+
+type TelemetryStarter = (config: LoadedConfig) => Promise<Telemetry>;
+
+/** Starts telemetry for a config, its readiness checking that config's bindings. */
+function telemetryStarter(engine: Engine, logger: Logger): TelemetryStarter {
+  return (config) =>
     startTelemetry({
-      config: current.telemetry,
+      config: config.telemetry,
       metrics: engine.metrics,
-      readiness: { config: current, binding: (name) => engine.binding(name) },
+      readiness: { config, binding: (name) => engine.binding(name) },
       logger: logger.child({ component: 'telemetry' }),
     });
-  let telemetry: Telemetry;
+}
+
+/** Telemetry at start; if it fails, the workers and the engine are stopped. */
+async function startFirstTelemetry(
+  start: TelemetryStarter,
+  config: LoadedConfig,
+  engine: Engine,
+  pool: WorkerPool | undefined,
+): Promise<Telemetry> {
   try {
-    telemetry = await telemetryFor(config);
+    return await start(config);
   } catch (error) {
     await pool?.stop(5_000);
     await engine.stop(5_000);
     throw error;
   }
-  logger.info({ config: config.name, bindings: config.bindings.size, workers }, 'kgate started');
+}
 
-  let watcher: ConfigWatcher | undefined;
-  let stopping = false;
-  let queue = Promise.resolve();
+/** A started gateway: reloads its config one at a time, watches the file, stops in order. */
+class RunningGateway implements Running {
+  readonly engine: Engine;
+  readonly workers: WorkerPool | undefined;
+  readonly #options: RunOptions;
+  readonly #logger: Logger;
+  readonly #startTelemetry: TelemetryStarter;
+  #telemetry: Telemetry;
+  #lastText: string | undefined;
+  #watcher: ConfigWatcher | undefined;
+  #stopping = false;
+  #queue = Promise.resolve();
 
-  const apply = async (trigger: string): Promise<void> => {
-    if (stopping) return;
-    let text: string;
-    try {
-      text = await readFile(options.configFile, 'utf8');
-    } catch {
-      // Between a delete and the rename of its replacement; the rename raises another event.
-      if (trigger === 'watch') return;
-      text = '';
-    }
-    if (trigger === 'watch' && text === lastText) return;
-    lastText = text;
-    let next: LoadedConfig;
-    try {
-      next = await loadConfigFile(options.configFile, options.env ?? process.env);
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      for (const diagnostic of error.diagnostics) logger.error(formatDiagnostic(diagnostic));
-      logger.error(
-        { trigger, errors: error.diagnostics.length },
-        'config reload rejected, the running config is kept',
-      );
-      return;
-    }
-    for (const warning of next.warnings) logger.warn(formatDiagnostic(warning));
-    const before = engine.config;
-    let plan: ReloadPlan;
-    try {
-      plan = await engine.reload(next);
-    } catch (error) {
-      logger.error({ trigger, err: error }, messageOf(error));
-      return;
-    }
-    // Workers follow only a config the main thread runs, since their cache is the main thread's.
-    await pool?.reload(next);
+  constructor(
+    options: RunOptions,
+    engine: Engine,
+    workers: WorkerPool | undefined,
+    startTelemetry: TelemetryStarter,
+    telemetry: Telemetry,
+    lastText: string | undefined,
+  ) {
+    this.#options = options;
+    this.#logger = options.logger;
+    this.engine = engine;
+    this.workers = workers;
+    this.#startTelemetry = startTelemetry;
+    this.#telemetry = telemetry;
+    this.#lastText = lastText;
+  }
+
+  get config(): LoadedConfig {
+    return this.engine.config;
+  }
+
+  get telemetry(): Telemetry {
+    return this.#telemetry;
+  }
+
+  reload(trigger: string): Promise<void> {
+    const run = this.#queue.then(() => this.#apply(trigger));
+    this.#queue = run.catch((error: unknown) =>
+      this.#logger.error({ trigger, err: error }, 'config reload failed'),
+    );
+    return this.#queue;
+  }
+
+  watchConfig(): void {
+    if (this.#watcher !== undefined || this.#stopping) return;
+    this.#watcher = watchConfigFile(
+      this.#options.configFile,
+      () => void this.reload('watch'),
+      (error) => this.#logger.warn({ err: error }, 'config file watch failed, reload on SIGHUP only'),
+    );
+  }
+
+  async stop(drainMs = 10_000): Promise<void> {
+    this.#stopping = true;
+    this.#watcher?.close();
+    // A reload in progress finishes first, so that every binding it started is stopped too.
+    await this.#queue;
+    // Readiness goes first so that load balancers stop sending work before the bindings drain.
+    await this.#telemetry.stop();
+    // Workers' listeners and streams drain first, while the main thread's bindings they reach
+    // through their thread services still run; the main thread gets what is left of the budget.
+    const started = Date.now();
+    await this.workers?.stop(drainMs);
+    await this.engine.stop(Math.max(drainMs - (Date.now() - started), 1_000));
+  }
+
+  async #apply(trigger: string): Promise<void> {
+    if (this.#stopping) return;
+    if (!(await this.#textChanged(trigger))) return;
+    const next = await this.#loadNext(trigger);
+    if (next === undefined) return;
+    const before = this.engine.config;
+    const plan = await this.#reloadEngine(next, trigger);
+    if (plan === undefined) return;
+    // Workers follow only a config the main thread runs, since their stand-ins reach the main
+    // thread's bindings.
+    await this.workers?.reload(next);
     // Readiness checks the bindings of the config it was started with, so a new set of names
     // needs a new telemetry server as much as a new telemetry section does.
-    if (plan.telemetry || plan.added.length > 0 || plan.removed.length > 0) {
-      await telemetry.stop();
-      try {
-        telemetry = await telemetryFor(next);
-      } catch (error) {
-        logger.error({ err: error }, 'telemetry failed to restart, restoring the previous one');
-        try {
-          telemetry = await telemetryFor({ ...before, bindings: next.bindings });
-        } catch (restoreError) {
-          logger.error({ err: restoreError }, 'telemetry could not be restored');
-          telemetry = { ports: [], stop: () => Promise.resolve() };
-        }
-      }
-    }
-    logger.info(
+    if (plan.telemetry || plan.added.length > 0 || plan.removed.length > 0)
+      await this.#restartTelemetry(next, before);
+    this.#logger.info(
       {
         trigger,
         config: next.name,
@@ -216,47 +289,66 @@ export async function startGateway(options: RunOptions): Promise<Running> {
       },
       'config reloaded',
     );
-  };
+  }
 
-  const reload = (trigger: string): Promise<void> => {
-    const run = queue.then(() => apply(trigger));
-    queue = run.catch((error: unknown) => logger.error({ trigger, err: error }, 'config reload failed'));
-    return queue;
-  };
+  /** Reads the file; false when a watch event left its text as the last attempt read it. */
+  async #textChanged(trigger: string): Promise<boolean> {
+    let text: string;
+    try {
+      text = await readFile(this.#options.configFile, 'utf8');
+    } catch {
+      // Between a delete and the rename of its replacement; the rename raises another event.
+      if (trigger === 'watch') return false;
+      text = '';
+    }
+    if (trigger === 'watch' && text === this.#lastText) return false;
+    this.#lastText = text;
+    return true;
+  }
 
-  const running: Running = {
-    engine,
-    get config() {
-      return engine.config;
-    },
-    get telemetry() {
-      return telemetry;
-    },
-    workers: pool,
-    reload,
-    watchConfig() {
-      if (watcher !== undefined || stopping) return;
-      watcher = watchConfigFile(
-        options.configFile,
-        () => void reload('watch'),
-        (error) => logger.warn({ err: error }, 'config file watch failed, reload on SIGHUP only'),
+  /** The file's config, or undefined (each problem logged) when it is not valid. */
+  async #loadNext(trigger: string): Promise<LoadedConfig | undefined> {
+    let next: LoadedConfig;
+    try {
+      next = await loadConfigFile(this.#options.configFile, this.#options.env ?? process.env);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      for (const diagnostic of error.diagnostics) this.#logger.error(formatDiagnostic(diagnostic));
+      this.#logger.error(
+        { trigger, errors: error.diagnostics.length },
+        'config reload rejected, the running config is kept',
       );
-    },
-    async stop(drainMs = 10_000) {
-      stopping = true;
-      watcher?.close();
-      // A reload in progress finishes first, so that every binding it started is stopped too.
-      await queue;
-      // Readiness goes first so that load balancers stop sending work before the bindings drain.
-      await telemetry.stop();
-      // Workers' listeners and streams drain first, while the cache and Kafka chain they use
-      // through the main thread still run; the main thread gets what is left of the budget.
-      const started = Date.now();
-      await pool?.stop(drainMs);
-      await engine.stop(Math.max(drainMs - (Date.now() - started), 1_000));
-    },
-  };
-  return running;
+      return undefined;
+    }
+    for (const warning of next.warnings) this.#logger.warn(formatDiagnostic(warning));
+    return next;
+  }
+
+  /** The main thread's bindings moved to `next`, or undefined (logged) when it kept the old ones. */
+  async #reloadEngine(next: LoadedConfig, trigger: string): Promise<ReloadPlan | undefined> {
+    try {
+      return await this.engine.reload(next);
+    } catch (error) {
+      this.#logger.error({ trigger, err: error }, messageOf(error));
+      return undefined;
+    }
+  }
+
+  /** Telemetry for `next`; if it cannot start, the previous section over the new bindings. */
+  async #restartTelemetry(next: LoadedConfig, before: LoadedConfig): Promise<void> {
+    await this.#telemetry.stop();
+    try {
+      this.#telemetry = await this.#startTelemetry(next);
+    } catch (error) {
+      this.#logger.error({ err: error }, 'telemetry failed to restart, restoring the previous one');
+      try {
+        this.#telemetry = await this.#startTelemetry({ ...before, bindings: next.bindings });
+      } catch (restoreError) {
+        this.#logger.error({ err: restoreError }, 'telemetry could not be restored');
+        this.#telemetry = { ports: [], stop: () => Promise.resolve() };
+      }
+    }
+  }
 }
 
 /**
