@@ -1,19 +1,19 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { decodeApiVersions } from '../../src/bindings/kafka/client/connection.ts';
-import { decodeMetadata } from '../../src/bindings/kafka/client/control-codecs.ts';
+import { decodeApiVersions } from '../../src/bindings/kafka/client/apis/api-versions.ts';
+import { decodeFetch } from '../../src/bindings/kafka/client/apis/fetch.ts';
+import { Api, negotiateVersions } from '../../src/bindings/kafka/client/apis/index.ts';
+import { decodeMetadata } from '../../src/bindings/kafka/client/apis/metadata.ts';
+import { decodeProduce, encodeProduce } from '../../src/bindings/kafka/client/apis/produce.ts';
 import { KafkaProtocolError, MalformedResponseError } from '../../src/bindings/kafka/client/errors.ts';
-import { decodeFetch } from '../../src/bindings/kafka/client/fetch-codec.ts';
-import { FrameDecoder } from '../../src/bindings/kafka/client/frames.ts';
-import { decodeProduce, encodeProduce } from '../../src/bindings/kafka/client/produce-codec.ts';
+import { FrameDecoder } from '../../src/bindings/kafka/client/protocol/frames.ts';
+import { Cursor } from '../../src/bindings/kafka/client/protocol/reader.ts';
 import {
   type Compression,
   decodeBatches,
   dropAborted,
   encodeBatch,
-} from '../../src/bindings/kafka/client/records.ts';
-import { negotiateVersions } from '../../src/bindings/kafka/client/versions.ts';
-import { Cursor } from '../../src/bindings/kafka/client/wire.ts';
+} from '../../src/bindings/kafka/client/protocol/records.ts';
 
 /** Tiny big-endian builder for hand-made broker responses. */
 class Bytes {
@@ -334,6 +334,26 @@ describe('kafka client responses', () => {
     assert.equal(chosen.get(1), 17);
     assert.equal(chosen.get(0), 9);
     assert.equal(chosen.has(3), false);
+  });
+
+  it("reads every API's version range off its one table of codecs", () => {
+    const ranges = Object.values(Api).map((api) => [api.name, api.key, api.min, api.max, api.flexibleFrom]);
+    assert.deepEqual(ranges, [
+      ['Produce', 0, 3, 11, 9],
+      ['Fetch', 1, 4, 17, 12],
+      ['ListOffsets', 2, 1, 9, 6],
+      ['Metadata', 3, 1, 12, 9],
+      ['SaslHandshake', 17, 1, 1, 99],
+      ['ApiVersions', 18, 0, 4, 3],
+      ['InitProducerId', 22, 0, 5, 2],
+      ['DescribeConfigs', 32, 1, 4, 4],
+      ['SaslAuthenticate', 36, 0, 2, 2],
+    ]);
+    for (const api of Object.values(Api)) {
+      for (let version = api.min; version <= api.max; version++) assert.ok(api.codec(version));
+      assert.throws(() => api.codec(api.max + 1), /is not implemented/);
+      assert.throws(() => api.codec(api.min - 1), /is not implemented/);
+    }
   });
 
   it('reads an UNSUPPORTED_VERSION ApiVersions answer in the v0 layout', () => {

@@ -4,10 +4,9 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { backoffDelay } from '../../src/bindings/kafka/client/backoff.ts';
 import { parseSasl, parseServers, resolveTransport } from '../../src/bindings/kafka/client/config.ts';
+import { Api } from '../../src/bindings/kafka/client/apis/index.ts';
 import { BrokerConnection } from '../../src/bindings/kafka/client/connection.ts';
-import { decodeMetadata, encodeMetadata } from '../../src/bindings/kafka/client/control-codecs.ts';
 import { ConnectionError, MalformedResponseError } from '../../src/bindings/kafka/client/errors.ts';
-import { Api } from '../../src/bindings/kafka/client/versions.ts';
 import type { BindingConfig } from '../../src/config/index.ts';
 
 interface Request {
@@ -79,8 +78,7 @@ function connection(
   });
 }
 
-const metadataRequest = (c: BrokerConnection): Promise<unknown> =>
-  c.request(Api.Metadata, (v) => encodeMetadata(v, []), decodeMetadata);
+const metadataRequest = (c: BrokerConnection): Promise<unknown> => c.request(Api.Metadata, []);
 
 describe('kafka client connection', () => {
   const servers: Server[] = [];

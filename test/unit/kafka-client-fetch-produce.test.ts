@@ -1,12 +1,12 @@
 import { strict as assert } from 'node:assert';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
+import type { FetchResponse } from '../../src/bindings/kafka/client/apis/fetch.ts';
+import { Api, type ApiSpec } from '../../src/bindings/kafka/client/apis/index.ts';
+import type { ProducePartitionResponse } from '../../src/bindings/kafka/client/apis/produce.ts';
 import type { BrokerConnection } from '../../src/bindings/kafka/client/connection.ts';
-import type { FetchResponse } from '../../src/bindings/kafka/client/fetch-codec.ts';
 import { BrokerFetcher, type FetchSettings } from '../../src/bindings/kafka/client/fetcher.ts';
-import type { ProducePartitionResponse } from '../../src/bindings/kafka/client/produce-codec.ts';
 import { BrokerProducer, type ProduceUnit } from '../../src/bindings/kafka/client/producer.ts';
-import { Api, type ApiSpec } from '../../src/bindings/kafka/client/versions.ts';
-import { ZERO_UUID } from '../../src/bindings/kafka/client/wire.ts';
+import { ZERO_UUID } from '../../src/bindings/kafka/client/protocol/reader.ts';
 
 // Captured before the clock is mocked: lets the promise chains under test run between ticks.
 const realImmediate = setImmediate;
@@ -42,12 +42,7 @@ class SerialBroker {
     throw new Error('the fake broker connection never fails');
   }
 
-  request<T>(
-    spec: ApiSpec,
-    _build: unknown,
-    _decode: unknown,
-    options?: { extraTimeoutMs?: number },
-  ): Promise<T> {
+  request<T>(spec: ApiSpec, _request: unknown, options?: { extraTimeoutMs?: number }): Promise<T> {
     return new Promise<T>((resolve) => {
       const waitMs = spec === Api.Fetch ? (options?.extraTimeoutMs ?? 0) : 0;
       this.sent.push({ api: spec.name, at: Date.now(), waitMs });
@@ -292,16 +287,8 @@ describe('fetch and produce sharing one broker connection', { timeout: 30_000 },
     const startedAt = Date.now();
     const chain = (async () => {
       const connection = broker as unknown as BrokerConnection;
-      await connection.request(
-        Api.Metadata,
-        () => Buffer.alloc(0),
-        () => undefined,
-      );
-      await connection.request(
-        Api.InitProducerId,
-        () => Buffer.alloc(0),
-        () => undefined,
-      );
+      await connection.request(Api.Metadata, []);
+      await connection.request(Api.InitProducerId, undefined);
       return Date.now();
     })();
     await advance(3 * SETTINGS.maxWaitMs);

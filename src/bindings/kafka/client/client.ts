@@ -3,19 +3,8 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { backoffDelay, sleep } from './backoff.ts';
 import { BrokerConnection } from './connection.ts';
-import {
-  decodeDescribeConfigs,
-  decodeInitProducerId,
-  decodeListOffsets,
-  decodeMetadata,
-  encodeDescribeTopicConfigs,
-  encodeInitProducerId,
-  encodeListOffsets,
-  encodeMetadata,
-  type MetadataBroker,
-  type MetadataResponse,
-  type MetadataTopic,
-} from './control-codecs.ts';
+import { Api } from './apis/index.ts';
+import type { MetadataBroker, MetadataResponse, MetadataTopic } from './apis/metadata.ts';
 import {
   ConnectionError,
   isRetriable,
@@ -34,9 +23,8 @@ import {
   type ProduceResult,
   type ProduceUnit,
 } from './producer.ts';
-import type { Compression, ProduceRecord } from './records.ts';
+import type { Compression, ProduceRecord } from './protocol/records.ts';
 import type { SaslConfig } from './sasl.ts';
-import { Api } from './versions.ts';
 
 export interface KafkaClientOptions {
   /** Bootstrap servers, `host:port`. */
@@ -458,9 +446,7 @@ export class KafkaClient implements KafkaApi {
   }
 
   #fetchMetadata(topics: readonly string[] | null): Promise<MetadataResponse> {
-    return this.#anyBroker((connection) =>
-      connection.request(Api.Metadata, (version) => encodeMetadata(version, topics), decodeMetadata),
-    );
+    return this.#anyBroker((connection) => connection.request(Api.Metadata, topics));
   }
 
   #absorb(response: MetadataResponse, replaceBrokers: boolean): void {
@@ -527,13 +513,7 @@ export class KafkaClient implements KafkaApi {
     return this.#bounded(
       `describe configs ${topic}`,
       async () => {
-        const results = await this.#anyBroker((connection) =>
-          connection.request(
-            Api.DescribeConfigs,
-            (version) => encodeDescribeTopicConfigs(version, topic),
-            decodeDescribeConfigs,
-          ),
-        );
+        const results = await this.#anyBroker((connection) => connection.request(Api.DescribeConfigs, topic));
         const result = results.find((r) => r.name === topic) ?? results[0];
         if (result === undefined) throw new ConnectionError(`DescribeConfigs for ${topic} came back empty`);
         if (result.errorCode !== 0)
@@ -559,14 +539,11 @@ export class KafkaClient implements KafkaApi {
       async () => {
         const { nodeId } = await this.#leader(topic, partition);
         const connection = await this.#brokerConnection(nodeId);
-        const results = await connection.request(
-          Api.ListOffsets,
-          (version) =>
-            encodeListOffsets(version, isolation === 'read_committed' ? 1 : 0, topic, [
-              { partition, timestamp },
-            ]),
-          decodeListOffsets,
-        );
+        const results = await connection.request(Api.ListOffsets, {
+          isolationLevel: isolation === 'read_committed' ? 1 : 0,
+          topic,
+          partitions: [{ partition, timestamp }],
+        });
         const result = results.find((r) => r.topic === topic && r.partition === partition);
         if (result === undefined)
           throw new ConnectionError(`ListOffsets for ${topic}-${partition} came back empty`);
@@ -799,11 +776,7 @@ export class KafkaClient implements KafkaApi {
     if (this.#identity === undefined) {
       const pending = this.#retry('init producer id', async () => {
         const result = await this.#anyBroker((connection) =>
-          connection.request(
-            Api.InitProducerId,
-            (version) => encodeInitProducerId(version),
-            decodeInitProducerId,
-          ),
+          connection.request(Api.InitProducerId, undefined),
         );
         if (result.errorCode !== 0) throw new KafkaProtocolError(result.errorCode, 'InitProducerId');
         return { producerId: result.producerId, epoch: result.producerEpoch };

@@ -1,13 +1,6 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import {
-  saslAuthenticateV0,
-  saslAuthenticateV1,
-  saslAuthenticateV2,
-  saslHandshakeV1,
-  type Writer,
-} from '@platformatic/kafka';
-import {
   AuthenticationError,
   ConnectionError,
   KafkaClientError,
@@ -17,11 +10,18 @@ import {
   TlsError,
   UnsupportedVersionError,
 } from './errors.ts';
-import { FrameDecoder } from './frames.ts';
+import {
+  Api,
+  type ApiSpec,
+  bodyBuffers,
+  hasTaggedResponseHeader,
+  isFlexible,
+  negotiateVersions,
+  type VersionedApi,
+} from './apis/index.ts';
+import { correlationIdOf, FrameDecoder, requestHeader, responseBody } from './protocol/frames.ts';
+import type { Cursor } from './protocol/reader.ts';
 import { authenticate, failedMessage, type SaslConfig } from './sasl.ts';
-import { Api, type ApiSpec, type BrokerApiRange, isFlexible, negotiateVersions } from './versions.ts';
-import { Cursor } from './wire.ts';
-import { lenient } from './codec.ts';
 
 export interface ConnectionObserver {
   requestStarted(api: string): void;
@@ -41,9 +41,6 @@ export interface ConnectionConfig {
   readonly observer?: ConnectionObserver;
 }
 
-/** Turns the body of a response into a value; throws on bytes that do not decode. */
-export type ResponseDecoder<T> = (frame: Cursor, version: number) => T;
-
 export interface RequestOptions {
   /** Added to the request timeout, for requests the broker may hold (Fetch max wait). */
   readonly extraTimeoutMs?: number;
@@ -57,7 +54,7 @@ interface Pending {
   readonly spec: ApiSpec;
   readonly version: number;
   readonly body: readonly Buffer[];
-  readonly decode: ResponseDecoder<unknown>;
+  readonly decode: (body: Cursor) => unknown;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: Error) => void;
   readonly options: RequestOptions | undefined;
@@ -159,32 +156,33 @@ export class BrokerConnection {
     }
   }
 
-  /** Sends a request with the negotiated version of `spec`; `build` encodes the body for that version. */
-  request<T>(
-    spec: ApiSpec,
-    build: (version: number) => Writer | Buffer | readonly Buffer[],
-    decode: ResponseDecoder<T>,
+  /** Sends `request` in the negotiated version of `api`, encoded and decoded by that version's codec. */
+  request<Request, Response>(
+    api: VersionedApi<Request, Response>,
+    request: Request,
     options?: RequestOptions,
-  ): Promise<T> {
+  ): Promise<Response> {
     if (this.#closedWith !== undefined) return Promise.reject(this.#closedWith);
     let version: number;
     let body: readonly Buffer[];
+    let decode: (body: Cursor) => Response;
     try {
-      version = this.version(spec);
+      version = this.version(api);
       if (options?.maxVersion !== undefined && options.maxVersion < version) {
-        if (options.maxVersion < spec.min)
-          throw new UnsupportedVersionError(`${spec.name} v${options.maxVersion} is too old`);
+        if (options.maxVersion < api.min)
+          throw new UnsupportedVersionError(`${api.name} v${options.maxVersion} is too old`);
         version = options.maxVersion;
       }
-      const built = build(version);
-      body = Buffer.isBuffer(built) ? [built] : Array.isArray(built) ? built : (built as Writer).buffers;
+      const codec = api.codec(version);
+      body = bodyBuffers(codec.encode(request));
+      decode = codec.decode;
     } catch (error) {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
-    if (spec === Api.Fetch) return this.#enqueue<T>(spec, version, body, decode, options);
+    if (api === Api.Fetch) return this.#enqueue(api, version, body, decode, options);
     this.#othersPending++;
     this.#othersActiveAt = Date.now();
-    const answered = this.#enqueue<T>(spec, version, body, decode, options);
+    const answered = this.#enqueue(api, version, body, decode, options);
     const settled = (): void => {
       this.#othersPending--;
       this.#othersActiveAt = Date.now();
@@ -207,11 +205,20 @@ export class BrokerConnection {
   }
 
   /** Like `request` but with an explicit version (the handshake, before versions are known). */
+  #handshake<Request, Response>(
+    api: VersionedApi<Request, Response>,
+    version: number,
+    request: Request,
+  ): Promise<Response> {
+    const codec = api.codec(version);
+    return this.#enqueue(api, version, bodyBuffers(codec.encode(request)), codec.decode, undefined);
+  }
+
   #enqueue<T>(
     spec: ApiSpec,
     version: number,
     body: readonly Buffer[],
-    decode: ResponseDecoder<T>,
+    decode: (body: Cursor) => T,
     options: RequestOptions | undefined,
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -255,7 +262,16 @@ export class BrokerConnection {
     }
     this.#correlationId = (this.#correlationId + 1) & 0x7fffffff;
     pending.correlationId = this.#correlationId;
-    const header = this.#header(pending);
+    let bodyLength = 0;
+    for (const buffer of pending.body) bodyLength += buffer.length;
+    const header = requestHeader(
+      pending.spec.key,
+      pending.version,
+      pending.correlationId,
+      this.config.clientId,
+      isFlexible(pending.spec, pending.version),
+      bodyLength,
+    );
     socket.cork();
     socket.write(header);
     for (const buffer of pending.body) if (buffer.length > 0) socket.write(buffer);
@@ -276,26 +292,8 @@ export class BrokerConnection {
     }, timeout);
   }
 
-  #header(pending: Pending): Buffer {
-    const clientId = this.config.clientId;
-    const clientIdLength = Buffer.byteLength(clientId);
-    const flexible = isFlexible(pending.spec, pending.version);
-    let bodyLength = 0;
-    for (const buffer of pending.body) bodyLength += buffer.length;
-    const headerLength = 4 + 2 + 2 + 4 + 2 + clientIdLength + (flexible ? 1 : 0);
-    const header = Buffer.allocUnsafe(headerLength);
-    header.writeInt32BE(headerLength - 4 + bodyLength, 0);
-    header.writeInt16BE(pending.spec.key, 4);
-    header.writeInt16BE(pending.version, 6);
-    header.writeInt32BE(pending.correlationId, 8);
-    header.writeInt16BE(clientIdLength, 12);
-    header.write(clientId, 14, 'utf8');
-    if (flexible) header[headerLength - 1] = 0;
-    return header;
-  }
-
   #onFrame(frame: Buffer): void {
-    const correlationId = frame.readInt32BE(0);
+    const correlationId = correlationIdOf(frame);
     const pending = this.#inFlight.get(correlationId);
     if (pending === undefined) {
       throw new MalformedResponseError(
@@ -305,11 +303,7 @@ export class BrokerConnection {
     this.#inFlight.delete(correlationId);
     let value: unknown;
     try {
-      const cursor = new Cursor(frame, 4);
-      // ApiVersions keeps the v0 response header at every version, so clients can always read it.
-      if (isFlexible(pending.spec, pending.version) && pending.spec.key !== Api.ApiVersions.key)
-        cursor.taggedFields();
-      value = pending.decode(cursor, pending.version);
+      value = pending.decode(responseBody(frame, hasTaggedResponseHeader(pending.spec, pending.version)));
     } catch (error) {
       const failure =
         error instanceof KafkaClientError && !(error instanceof MalformedResponseError)
@@ -395,13 +389,10 @@ export class BrokerConnection {
     const spec = Api.ApiVersions;
     let version: number = spec.max;
     for (let attempt = 0; attempt < 2; attempt++) {
-      const response = await this.#enqueue(
-        spec,
-        version,
-        [apiVersionsBody(version)],
-        decodeApiVersions,
-        undefined,
-      );
+      const response = await this.#handshake(spec, version, {
+        softwareName: CLIENT_SOFTWARE_NAME,
+        softwareVersion: CLIENT_SOFTWARE_VERSION,
+      });
       if (response.errorCode === 0) {
         this.#versions = negotiateVersions(response.apiKeys);
         this.version(Api.Metadata);
@@ -416,12 +407,10 @@ export class BrokerConnection {
   }
 
   async #authenticate(sasl: SaslConfig): Promise<void> {
-    const handshake = await this.#enqueue(
+    const handshake = await this.#handshake(
       Api.SaslHandshake,
       this.version(Api.SaslHandshake),
-      saslHandshakeV1.createRequest(sasl.mechanism).buffers,
-      (cursor) => lenient(saslHandshakeV1.parseResponse, cursor, Api.SaslHandshake, 1),
-      undefined,
+      sasl.mechanism,
     );
     if (handshake.errorCode !== 0) {
       throw new AuthenticationError(
@@ -429,16 +418,8 @@ export class BrokerConnection {
       );
     }
     const authVersion = this.version(Api.SaslAuthenticate);
-    const codec =
-      authVersion >= 2 ? saslAuthenticateV2 : authVersion === 1 ? saslAuthenticateV1 : saslAuthenticateV0;
     await authenticate(sasl, async (authBytes) => {
-      const response = await this.#enqueue(
-        Api.SaslAuthenticate,
-        authVersion,
-        codec.createRequest(authBytes).buffers,
-        (cursor, version) => lenient(codec.parseResponse, cursor, Api.SaslAuthenticate, version),
-        undefined,
-      );
+      const response = await this.#handshake(Api.SaslAuthenticate, authVersion, authBytes);
       if (response.errorCode !== 0) {
         // The broker's text says which check failed; the message stays fixed so it can be matched.
         throw new AuthenticationError(failedMessage(sasl), {
@@ -448,36 +429,4 @@ export class BrokerConnection {
       return response.authBytes;
     });
   }
-}
-
-interface ApiVersionsResponse {
-  readonly errorCode: number;
-  readonly apiKeys: BrokerApiRange[];
-}
-
-function apiVersionsBody(version: number): Buffer {
-  if (version < 3) return Buffer.alloc(0);
-  // client_software_name, client_software_version (compact strings), tagged fields
-  const name = Buffer.from(CLIENT_SOFTWARE_NAME);
-  const ver = Buffer.from(CLIENT_SOFTWARE_VERSION);
-  return Buffer.concat([
-    Buffer.from([name.length + 1]),
-    name,
-    Buffer.from([ver.length + 1]),
-    ver,
-    Buffer.from([0]),
-  ]);
-}
-
-/** Own decoder: an UNSUPPORTED_VERSION answer comes back in v0 layout whatever version was asked. */
-export function decodeApiVersions(cursor: Cursor, version: number): ApiVersionsResponse {
-  const errorCode = cursor.int16();
-  const compact = version >= 3 && errorCode !== 35;
-  const count = cursor.arrayLength(compact);
-  const apiKeys: BrokerApiRange[] = [];
-  for (let i = 0; i < count; i++) {
-    apiKeys.push({ apiKey: cursor.int16(), minVersion: cursor.int16(), maxVersion: cursor.int16() });
-    if (compact) cursor.taggedFields();
-  }
-  return { errorCode, apiKeys };
 }

@@ -1,16 +1,10 @@
 import { sleep } from './backoff.ts';
 import type { BrokerConnection } from './connection.ts';
 import { ConnectionError, KafkaClientError, KafkaProtocolError, MalformedResponseError } from './errors.ts';
-import {
-  decodeFetch,
-  encodeFetch,
-  type FetchPartitionResponse,
-  type FetchResponse,
-  type FetchTopicRequest,
-} from './fetch-codec.ts';
-import { decodeBatches, dropAborted, type RecordBatch } from './records.ts';
-import { Api } from './versions.ts';
-import { ZERO_UUID } from './wire.ts';
+import { Api } from './apis/index.ts';
+import type { FetchPartitionResponse, FetchResponse, FetchTopicRequest } from './apis/fetch.ts';
+import { ZERO_UUID } from './protocol/reader.ts';
+import { decodeBatches, dropAborted, type RecordBatch } from './protocol/records.ts';
 
 export interface FetchResult {
   readonly topic: string;
@@ -207,15 +201,13 @@ export class BrokerFetcher {
       this.#lastSentAt = Date.now();
       response = await connection.request(
         Api.Fetch,
-        (v) =>
-          encodeFetch(v, {
-            maxWaitMs: waitMs,
-            minBytes: this.#settings.minBytes,
-            maxBytes,
-            isolationLevel: this.#isolation,
-            topics,
-          }),
-        decodeFetch,
+        {
+          maxWaitMs: waitMs,
+          minBytes: this.#settings.minBytes,
+          maxBytes,
+          isolationLevel: this.#isolation,
+          topics,
+        },
         { extraTimeoutMs: waitMs, maxVersion: version },
       );
     } catch (error) {

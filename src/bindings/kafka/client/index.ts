@@ -14,7 +14,7 @@ import {
 import { parseClientSettings, resolveTransport } from './config.ts';
 import type { FetchResult } from './fetcher.ts';
 import type { ProduceResult } from './producer.ts';
-import type { ProduceRecord } from './records.ts';
+import type { ProduceRecord } from './protocol/records.ts';
 
 export { KafkaClient } from './client.ts';
 export type {
@@ -31,7 +31,13 @@ export type {
 } from './client.ts';
 export type { FetchResult } from './fetcher.ts';
 export type { Acks, ProduceResult } from './producer.ts';
-export type { Compression, KafkaRecord, ProduceRecord, RecordBatch, RecordHeader } from './records.ts';
+export type {
+  Compression,
+  KafkaRecord,
+  ProduceRecord,
+  RecordBatch,
+  RecordHeader,
+} from './protocol/records.ts';
 export type { SaslConfig, SaslMechanism } from './sasl.ts';
 export {
   AuthenticationError,

@@ -1,14 +1,9 @@
 import type { BrokerConnection } from './connection.ts';
 import { ConnectionError, KafkaProtocolError } from './errors.ts';
 import type { ProduceActivity } from './fetcher.ts';
-import {
-  decodeProduce,
-  encodeProduce,
-  type ProducePartitionResponse,
-  type ProduceTopicData,
-} from './produce-codec.ts';
-import { type Compression, encodeBatch, type ProduceRecord, type RecordHeader } from './records.ts';
-import { Api } from './versions.ts';
+import { Api } from './apis/index.ts';
+import type { ProducePartitionResponse, ProduceTopicData } from './apis/produce.ts';
+import { type Compression, encodeBatch, type ProduceRecord, type RecordHeader } from './protocol/records.ts';
 
 export type Acks = 0 | 1 | -1;
 
@@ -226,8 +221,7 @@ export class BrokerProducer implements ProduceActivity {
       const topics = [...byTopic.values()];
       responses = await connection.request(
         Api.Produce,
-        (version) => encodeProduce(version, acks, this.#hooks.timeoutMs, topics),
-        decodeProduce,
+        { acks, timeoutMs: this.#hooks.timeoutMs, topics },
         { noResponse: acks === 0, extraTimeoutMs: this.#hooks.timeoutMs },
       );
     } catch (error) {

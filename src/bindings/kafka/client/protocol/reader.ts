@@ -1,4 +1,4 @@
-import { MalformedResponseError } from './errors.ts';
+import { MalformedResponseError } from '../errors.ts';
 
 /**
  * A bounds-checked cursor over one response frame. Decoders written on it read straight from the
@@ -143,32 +143,5 @@ export class Cursor {
   }
 }
 
-export function uuidToBytes(uuid: string): Buffer {
-  const hex = uuid.replaceAll('-', '');
-  if (hex.length !== 32) throw new Error(`invalid uuid ${uuid}`);
-  return Buffer.from(hex, 'hex');
-}
-
+/** Kafka's "no topic id"; also what kgate keeps when a broker's Metadata version predates topic ids. */
 export const ZERO_UUID = '00000000-0000-0000-0000-000000000000';
-
-export function sizeOfUvarint(value: number): number {
-  let size = 1;
-  while (value >= 0x80) {
-    value = Math.floor(value / 128);
-    size++;
-  }
-  return size;
-}
-
-export function writeUvarint(buf: Buffer, pos: number, value: number): number {
-  while (value >= 0x80) {
-    buf[pos++] = (value & 0x7f) | 0x80;
-    value = Math.floor(value / 128);
-  }
-  buf[pos++] = value;
-  return pos;
-}
-
-export function zigzag(value: number): number {
-  return value >= 0 ? value * 2 : -value * 2 - 1;
-}

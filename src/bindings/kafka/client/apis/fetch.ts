@@ -15,24 +15,8 @@ import {
   fetchV17,
   type Writer,
 } from '@platformatic/kafka';
-import { Cursor } from './wire.ts';
-
-const REQUEST_CODECS = [
-  fetchV4,
-  fetchV5,
-  fetchV6,
-  fetchV7,
-  fetchV8,
-  fetchV9,
-  fetchV10,
-  fetchV11,
-  fetchV12,
-  fetchV13,
-  fetchV14,
-  fetchV15,
-  fetchV16,
-  fetchV17,
-];
+import type { Cursor } from '../protocol/reader.ts';
+import { defineApi, libraryVersions } from './api.ts';
 
 export interface FetchPartitionRequest {
   readonly partition: number;
@@ -52,32 +36,6 @@ export interface FetchRequest {
   readonly maxBytes: number;
   readonly isolationLevel: 0 | 1;
   readonly topics: readonly FetchTopicRequest[];
-}
-
-/** Sessionless full fetch (session id 0, epoch -1), so a lost response never desynchronises a session. */
-export function encodeFetch(version: number, request: FetchRequest): Writer {
-  const codec = REQUEST_CODECS[version - 4];
-  if (codec === undefined) throw new Error(`Fetch v${version} is not implemented`);
-  return codec.createRequest(
-    request.maxWaitMs,
-    request.minBytes,
-    request.maxBytes,
-    request.isolationLevel,
-    0,
-    -1,
-    request.topics.map((t) => ({
-      topicId: t.topic,
-      partitions: t.partitions.map((p) => ({
-        partition: p.partition,
-        currentLeaderEpoch: -1,
-        fetchOffset: p.fetchOffset,
-        lastFetchedEpoch: -1,
-        partitionMaxBytes: p.maxBytes,
-      })),
-    })),
-    [],
-    '',
-  );
 }
 
 export interface AbortedTransaction {
@@ -165,3 +123,57 @@ export function decodeFetch(c: Cursor, version: number): FetchResponse {
   if (flexible) c.taggedFields();
   return { errorCode, partitions };
 }
+
+/**
+ * v4 (the oldest Kafka 4.x accepts, KIP-896) up to the newest the protocol library writes. Each is
+ * a sessionless full fetch (session id 0, epoch -1), so a lost response never desynchronises a
+ * session.
+ */
+export const Fetch = defineApi({
+  key: 1,
+  name: 'Fetch',
+  flexibleFrom: 12,
+  versions: libraryVersions(
+    4,
+    [
+      fetchV4,
+      fetchV5,
+      fetchV6,
+      fetchV7,
+      fetchV8,
+      fetchV9,
+      fetchV10,
+      fetchV11,
+      fetchV12,
+      fetchV13,
+      fetchV14,
+      fetchV15,
+      fetchV16,
+      fetchV17,
+    ],
+    (library, version) => ({
+      encode: (request: FetchRequest): Writer =>
+        library.createRequest(
+          request.maxWaitMs,
+          request.minBytes,
+          request.maxBytes,
+          request.isolationLevel,
+          0,
+          -1,
+          request.topics.map((t) => ({
+            topicId: t.topic,
+            partitions: t.partitions.map((p) => ({
+              partition: p.partition,
+              currentLeaderEpoch: -1,
+              fetchOffset: p.fetchOffset,
+              lastFetchedEpoch: -1,
+              partitionMaxBytes: p.maxBytes,
+            })),
+          })),
+          [],
+          '',
+        ),
+      decode: (body) => decodeFetch(body, version),
+    }),
+  ),
+});

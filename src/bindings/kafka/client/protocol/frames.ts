@@ -1,4 +1,5 @@
-import { MalformedResponseError } from './errors.ts';
+import { MalformedResponseError } from '../errors.ts';
+import { Cursor } from './reader.ts';
 
 /**
  * Splits a broker's byte stream into size-prefixed frames. A frame that arrived in one chunk is
@@ -68,4 +69,41 @@ export class FrameDecoder {
     }
     return out;
   }
+}
+
+/**
+ * The size prefix and request header written in front of a request body of `bodyLength` bytes:
+ * header v1, or v2 (an empty tagged-field section) for flexible versions.
+ */
+export function requestHeader(
+  apiKey: number,
+  version: number,
+  correlationId: number,
+  clientId: string,
+  flexible: boolean,
+  bodyLength: number,
+): Buffer {
+  const clientIdLength = Buffer.byteLength(clientId);
+  const headerLength = 4 + 2 + 2 + 4 + 2 + clientIdLength + (flexible ? 1 : 0);
+  const header = Buffer.allocUnsafe(headerLength);
+  header.writeInt32BE(headerLength - 4 + bodyLength, 0);
+  header.writeInt16BE(apiKey, 4);
+  header.writeInt16BE(version, 6);
+  header.writeInt32BE(correlationId, 8);
+  header.writeInt16BE(clientIdLength, 12);
+  header.write(clientId, 14, 'utf8');
+  if (flexible) header[headerLength - 1] = 0;
+  return header;
+}
+
+/** The correlation id that opens every response frame. */
+export function correlationIdOf(frame: Buffer): number {
+  return frame.readInt32BE(0);
+}
+
+/** A cursor over a response's body, past its header (and the header's tagged fields when it has them). */
+export function responseBody(frame: Buffer, taggedHeader: boolean): Cursor {
+  const cursor = new Cursor(frame, 4);
+  if (taggedHeader) cursor.taggedFields();
+  return cursor;
 }

@@ -1,7 +1,8 @@
 import { crc32c } from '@node-rs/crc32';
 import { compressionsAlgorithms, compressionsAlgorithmsByBitmask } from '@platformatic/kafka';
-import { KafkaClientError, MalformedResponseError, messageOf } from './errors.ts';
-import { Cursor, sizeOfUvarint, writeUvarint, zigzag } from './wire.ts';
+import { KafkaClientError, MalformedResponseError, messageOf } from '../errors.ts';
+import { Cursor } from './reader.ts';
+import { sizeOfUvarint, writeUvarint, zigzag } from './writer.ts';
 
 export type Compression = 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
 

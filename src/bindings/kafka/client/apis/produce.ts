@@ -1,4 +1,6 @@
-import { Cursor, sizeOfUvarint, writeUvarint } from './wire.ts';
+import type { Cursor } from '../protocol/reader.ts';
+import { sizeOfUvarint, writeUvarint } from '../protocol/writer.ts';
+import { defineApi, versionRange } from './api.ts';
 
 export interface ProducePartitionData {
   readonly partition: number;
@@ -8,6 +10,12 @@ export interface ProducePartitionData {
 export interface ProduceTopicData {
   readonly topic: string;
   readonly partitions: readonly ProducePartitionData[];
+}
+
+export interface ProduceRequest {
+  readonly acks: number;
+  readonly timeoutMs: number;
+  readonly topics: readonly ProduceTopicData[];
 }
 
 /**
@@ -123,3 +131,15 @@ export function decodeProduce(c: Cursor, version: number): ProducePartitionRespo
   if (flexible) c.taggedFields();
   return out;
 }
+
+/** v3 (the oldest Kafka 4.x accepts, KIP-896) up to v11, the newest the protocol library knows. */
+export const Produce = defineApi({
+  key: 0,
+  name: 'Produce',
+  flexibleFrom: 9,
+  versions: versionRange(3, 11, (version) => ({
+    encode: (request: ProduceRequest): Buffer[] =>
+      encodeProduce(version, request.acks, request.timeoutMs, request.topics),
+    decode: (body) => decodeProduce(body, version),
+  })),
+});
