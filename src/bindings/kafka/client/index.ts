@@ -1,18 +1,18 @@
 import type { Logger } from 'pino';
 import { resolveExit, type BindingConfig } from '../../../config/index.ts';
 import type { Binding, BindingContext, BindingFactory } from '../../../engine/binding.ts';
-import {
-  KafkaClient,
-  type CallOptions,
-  type ClusterMetadata,
-  type FetchOptions,
-  type Isolation,
-  type KafkaApi,
-  type OffsetSpec,
-  type ProduceOptions,
-} from './client.ts';
+import { KafkaClient } from './client.ts';
 import { parseClientSettings, resolveTransport } from './config.ts';
 import type { FetchResult } from './fetcher.ts';
+import type {
+  CallOptions,
+  ClusterMetadata,
+  FetchOptions,
+  Isolation,
+  KafkaApi,
+  OffsetSpec,
+  ProduceOptions,
+} from './kafka-api.ts';
 import type { ProduceResult } from './producer.ts';
 import type { ProduceRecord } from './protocol/records.ts';
 
@@ -23,12 +23,12 @@ export type {
   FetchOptions,
   Isolation,
   KafkaApi,
-  KafkaClientOptions,
   OffsetSpec,
   PartitionMetadata,
   ProduceOptions,
   TopicMetadata,
-} from './client.ts';
+} from './kafka-api.ts';
+export type { KafkaClientOptions } from './options.ts';
 export type { FetchResult } from './fetcher.ts';
 export type { Acks, ProduceResult } from './producer.ts';
 export type {

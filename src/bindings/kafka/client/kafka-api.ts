@@ -1,0 +1,80 @@
+import type { MetadataBroker } from './apis/metadata.ts';
+import type { KafkaProtocolError } from './errors.ts';
+import type { FetchResult } from './fetcher.ts';
+import type { Acks, ProduceResult } from './producer.ts';
+import type { Compression, ProduceRecord } from './protocol/records.ts';
+
+export type Isolation = 'read_uncommitted' | 'read_committed';
+
+export interface FetchOptions {
+  readonly isolation?: Isolation;
+  /** Per-partition bytes per fetch; a larger first batch is still returned whole. */
+  readonly maxBytes?: number;
+  /** Aborting ends the iteration without an error. */
+  readonly signal?: AbortSignal;
+}
+
+export interface ProduceOptions {
+  /** Default -1 (all in-sync replicas), which also makes the write idempotent. */
+  readonly acks?: Acks;
+  readonly compression?: Compression;
+}
+
+export type OffsetSpec = 'earliest' | 'latest' | number;
+
+/** Bounds a call that otherwise retries for as long as the error stays retriable. */
+export interface CallOptions {
+  /** Aborting stops the retries and rejects with a non-retriable error whose cause is the reason. */
+  readonly signal?: AbortSignal;
+}
+
+export interface PartitionMetadata {
+  readonly partition: number;
+  readonly leader: number;
+  readonly leaderEpoch: number;
+  readonly replicas: readonly number[];
+  readonly isr: readonly number[];
+  readonly offlineReplicas: readonly number[];
+  readonly error: KafkaProtocolError | null;
+}
+
+export interface TopicMetadata {
+  readonly name: string;
+  readonly topicId: string;
+  readonly internal: boolean;
+  readonly error: KafkaProtocolError | null;
+  readonly partitions: readonly PartitionMetadata[];
+}
+
+export interface ClusterMetadata {
+  readonly clusterId: string | null;
+  readonly controllerId: number;
+  readonly brokers: readonly MetadataBroker[];
+  readonly topics: readonly TopicMetadata[];
+}
+
+/** What other bindings and embedding applications use to talk to Kafka. */
+export interface KafkaApi {
+  metadata(topics?: readonly string[], options?: CallOptions): Promise<ClusterMetadata>;
+  /** Retries UNKNOWN_TOPIC_OR_PARTITION too (a topic just created), so only a signal bounds it. */
+  describeTopicConfigs(topic: string, options?: CallOptions): Promise<Record<string, string>>;
+  listOffsets(
+    topic: string,
+    partition: number,
+    spec: OffsetSpec,
+    isolation?: Isolation,
+    options?: CallOptions,
+  ): Promise<bigint>;
+  fetch(
+    topic: string,
+    partition: number,
+    fromOffset: bigint,
+    options?: FetchOptions,
+  ): AsyncIterableIterator<FetchResult>;
+  produce(
+    topic: string,
+    partition: number,
+    records: readonly ProduceRecord[],
+    options?: ProduceOptions,
+  ): Promise<ProduceResult>;
+}
