@@ -5,7 +5,7 @@ import { decodeFetch } from '../../src/bindings/kafka/client/apis/fetch.ts';
 import { Api, negotiateVersions } from '../../src/bindings/kafka/client/apis/index.ts';
 import { decodeMetadata } from '../../src/bindings/kafka/client/apis/metadata.ts';
 import { decodeProduce, encodeProduce } from '../../src/bindings/kafka/client/apis/produce.ts';
-import { KafkaProtocolError, MalformedResponseError } from '../../src/bindings/kafka/client/errors.ts';
+import { KafkaProtocolError, MalformedResponseError } from '../../src/bindings/kafka/client/index.ts';
 import { FrameDecoder } from '../../src/bindings/kafka/client/protocol/frames.ts';
 import { Cursor } from '../../src/bindings/kafka/client/protocol/reader.ts';
 import {

@@ -2,11 +2,14 @@ import { strict as assert } from 'node:assert';
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
-import { backoffDelay } from '../../src/bindings/kafka/client/backoff.ts';
 import { parseSasl, parseServers, resolveTransport } from '../../src/bindings/kafka/client/config.ts';
 import { Api } from '../../src/bindings/kafka/client/apis/index.ts';
 import { BrokerConnection } from '../../src/bindings/kafka/client/connection.ts';
-import { ConnectionError, MalformedResponseError } from '../../src/bindings/kafka/client/errors.ts';
+import {
+  backoffDelay,
+  ConnectionError,
+  MalformedResponseError,
+} from '../../src/bindings/kafka/client/index.ts';
 import type { BindingConfig } from '../../src/config/index.ts';
 
 interface Request {

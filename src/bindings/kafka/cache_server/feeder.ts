@@ -1,7 +1,12 @@
 import type { Logger } from 'pino';
 import type { PartitionStore } from '../cache/index.ts';
-import { backoffDelay, sleep } from '../client/backoff.ts';
-import { type FetchResult, type KafkaApi, OffsetOutOfRangeError } from '../client/index.ts';
+import {
+  backoffDelay,
+  type FetchResult,
+  type KafkaApi,
+  OffsetOutOfRangeError,
+  sleep,
+} from '../client/index.ts';
 import type { TopicChange } from './api.ts';
 import type { CommitCoalescer } from './commits.ts';
 import { type IngestGate, IngestPausedError } from './ingest.ts';

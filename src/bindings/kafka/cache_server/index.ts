@@ -4,7 +4,7 @@ import { matchTopic, resolveExit, type BindingConfig } from '../../../config/ind
 import { untilAborted } from '../../../engine/abort.ts';
 import type { Binding, BindingContext, BindingFactory } from '../../../engine/binding.ts';
 import { CacheStore } from '../cache/index.ts';
-import { sleep } from '../client/backoff.ts';
+import { sleep } from '../client/index.ts';
 import type { KafkaApi, ProduceOptions, ProduceRecord, ProduceResult } from '../client/index.ts';
 import type { CachedTopic, CachedTopicConfig, CacheServerApi, DefaultOffset } from './api.ts';
 import { evictToBudget } from './budget.ts';

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { type BackoffOptions, backoffDelay, sleep } from '../client/backoff.ts';
+import { type BackoffOptions, backoffDelay, sleep } from '../client/index.ts';
 import type { StorageErrorKind } from './storage-errors.ts';
 
 /** An append refused, uncommitted, because ingest is paused. */

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { CacheStore, PartitionStore } from '../cache/index.ts';
-import { backoffDelay } from '../client/backoff.ts';
+import { backoffDelay } from '../client/index.ts';
 import type { KafkaApi, TopicMetadata } from '../client/index.ts';
 import type { CachedTopic, CachedTopicConfig, DefaultOffset, TopicChange } from './api.ts';
 import type { CommitCoalescer } from './commits.ts';

@@ -29,6 +29,7 @@ export type {
   TopicMetadata,
 } from './kafka-api.ts';
 export type { KafkaClientOptions } from './options.ts';
+export { type BackoffOptions, backoffDelay, sleep } from './backoff.ts';
 export type { FetchResult } from './fetcher.ts';
 export type { Acks, ProduceResult } from './producer.ts';
 export type {
