@@ -1,9 +1,3 @@
-export function uuidToBytes(uuid: string): Buffer {
-  const hex = uuid.replaceAll('-', '');
-  if (hex.length !== 32) throw new Error(`invalid uuid ${uuid}`);
-  return Buffer.from(hex, 'hex');
-}
-
 /** Bytes an unsigned varint of `value` takes. */
 export function sizeOfUvarint(value: number): number {
   let size = 1;
