@@ -17,7 +17,7 @@ import { BrokerProcess, formatStorage, type JvmOptions } from './broker-process.
 import { createTestCa, issueCertificate } from './certificates.ts';
 import { produceWithKcat } from './kcat.ts';
 import { ensureKafkaLibs, type KafkaLibs } from './libs.ts';
-import { freePorts, LOOPBACK } from './ports.ts';
+import { LOOPBACK, reservePorts, type PortReservation } from './ports.ts';
 import { startWatchdog, trackTemporaryDir, untrackTemporaryDir, type Watchdog } from './reaper.ts';
 import type { KafkaCluster, KafkaClusterOptions, ListenerName, ProducedMessage, TopicSpec } from './types.ts';
 
@@ -68,6 +68,7 @@ class EmbeddedKafkaCluster implements KafkaCluster {
   readonly #verbose: boolean;
   readonly #temporary: boolean;
   readonly #watchdog: Watchdog;
+  readonly #ports: PortReservation;
   readonly #processes = new Map<number, BrokerProcess>();
   #stopping: Promise<void> | undefined;
 
@@ -80,6 +81,7 @@ class EmbeddedKafkaCluster implements KafkaCluster {
     verbose: boolean;
     temporary: boolean;
     watchdog: Watchdog;
+    ports: PortReservation;
   }) {
     this.dir = init.dir;
     this.#layout = init.layout;
@@ -88,6 +90,7 @@ class EmbeddedKafkaCluster implements KafkaCluster {
     this.#verbose = init.verbose;
     this.#temporary = init.temporary;
     this.#watchdog = init.watchdog;
+    this.#ports = init.ports;
     this.caFile = init.caFile;
     this.users = init.layout.users;
     this.brokerIds = init.layout.nodes.map((n) => n.id);
@@ -242,6 +245,7 @@ class EmbeddedKafkaCluster implements KafkaCluster {
     // about to be deleted anyway.
     const grace = this.#temporary && this.brokerIds.length > 1 ? 1500 : 5000;
     await Promise.all([...this.#processes.values()].map((broker) => broker.stop(grace)));
+    this.#ports.release();
     this.#watchdog.dismiss();
     if (this.#temporary) {
       await rm(this.dir, { recursive: true, force: true });
@@ -255,22 +259,9 @@ export type EmbeddedKafka = KafkaCluster;
 
 /**
  * Starts real Apache Kafka: `brokers` combined broker+controller KRaft nodes as `java` child
- * processes on free loopback ports, ready to serve once the returned promise resolves.
+ * processes on reserved loopback ports, ready to serve once the returned promise resolves.
  */
 export async function startKafka(options: KafkaClusterOptions = {}): Promise<KafkaCluster> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startOnce(options);
-    } catch (error) {
-      // A probed port can be taken by another process before the broker binds it (test files
-      // start brokers in parallel); fresh ports almost always fix that.
-      const portTaken = error instanceof Error && /BindException|Address already in use/.test(error.message);
-      if (!portTaken || attempt >= 3) throw error;
-    }
-  }
-}
-
-async function startOnce(options: KafkaClusterOptions): Promise<EmbeddedKafkaCluster> {
   const size = options.brokers ?? 1;
   if (size !== 1 && size !== 3) throw new Error(`brokers must be 1 or 3, got ${String(size)}`);
   const verbose = options.verbose ?? process.env['KGATE_KAFKA_VERBOSE'] === '1';
@@ -283,8 +274,14 @@ async function startOnce(options: KafkaClusterOptions): Promise<EmbeddedKafkaClu
 
   let cluster: EmbeddedKafkaCluster | undefined;
   let watchdog: Watchdog | undefined;
+  let reservation: PortReservation | undefined;
   try {
-    const ports = await freePorts(size * PORTS_PER_NODE);
+    // Every listener's port is reserved rather than left to the broker to pick (port 0): the
+    // controller quorum's ports must be in every node's configuration before any node starts, and
+    // a broker restarted by startBroker() must come back where `bootstrap` and the other nodes
+    // expect it. The reservation holds the ports for as long as the cluster lives.
+    reservation = await reservePorts(size * PORTS_PER_NODE);
+    const ports = reservation.ports;
     const nodes: NodeLayout[] = Array.from({ length: size }, (_, index) => {
       const id = index + 1;
       const nodeDir = join(dir, `node-${id}`);
@@ -339,12 +336,14 @@ async function startOnce(options: KafkaClusterOptions): Promise<EmbeddedKafkaClu
       verbose,
       temporary,
       watchdog,
+      ports: reservation,
     });
     await cluster.start();
     return cluster;
   } catch (error) {
     if (cluster !== undefined) await cluster.stop().catch(() => undefined);
     else {
+      reservation?.release();
       watchdog?.dismiss();
       if (temporary) {
         await rm(dir, { recursive: true, force: true });
