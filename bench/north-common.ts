@@ -14,7 +14,7 @@ import { TcpServerBinding } from '../src/bindings/tcp/server.ts';
 import { parseConfig } from '../src/config/index.ts';
 import { Engine } from '../src/engine/engine.ts';
 import { startGateway as startRuntime } from '../src/engine/runtime.ts';
-import { freePort } from '../test/support/ports.ts';
+import { reservePort } from '../test/support/ports.ts';
 import { fmt, percentile } from './lib/common.ts';
 
 export interface Gateway {
@@ -27,7 +27,7 @@ export interface Gateway {
  * Starts kgate from `bindings` (YAML lines below `bindings:`), which must name a tcp server
  * `north_tcp` listening on port 0; the system-chosen port is returned. With `workers`, kgate runs
  * as `kgate start --workers N` does (the runtime, worker threads in this process), and port 0 is
- * replaced by a free port first, since every thread must listen on the same one.
+ * replaced by a reserved port first, since every thread must listen on the same one.
  */
 export async function startGateway(
   name: string,
@@ -37,7 +37,7 @@ export async function startGateway(
   const stateDir = await mkdtemp(join(tmpdir(), `kgate-bench-${name}-`));
   const workers = options.workers ?? 0;
   if (workers > 0) {
-    const port = await freePort();
+    const port = await reservePort();
     const lines = bindings.map((line) =>
       line.includes('north_tcp:') ? line.replace('port: 0', `port: ${port}`) : line,
     );

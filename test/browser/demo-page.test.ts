@@ -12,7 +12,7 @@ import { loadConfigFile } from '../../src/config/index.ts';
 import { startKafka, type KafkaCluster } from '../../src/embedded/kafka/index.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import { BindingRegistry } from '../../src/engine/registry.ts';
-import { freePort } from '../support/ports.ts';
+import { reservePort } from '../support/ports.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed`;
@@ -89,7 +89,7 @@ before(async () => {
   kafka = await startKafka();
   await kafka.createTopic('items', { partitions: 3, configs: { 'cleanup.policy': 'compact' } });
   stateDir = await mkdtemp(join(tmpdir(), 'kgate-demo-page-'));
-  port = await freePort();
+  port = await reservePort();
   engine = await startDemo();
 });
 

@@ -3,12 +3,12 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../support/ports.ts';
+import { reservePort } from '../support/ports.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 it('kgate demo serves the sample items over HTTP and stops on SIGINT', { timeout: 180_000 }, async () => {
-  const port = await freePort();
+  const port = await reservePort();
   const env: Record<string, string> = { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '' };
   env['KGATE_DEMO_PORT'] = String(port);
   env['KGATE_LOG_LEVEL'] = 'warn';

@@ -8,7 +8,7 @@ import { after, before, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { startKafka, type KafkaCluster } from '../../src/embedded/kafka/index.ts';
 import { consumeMessages } from '../integration/embedded-kafka-clients.ts';
-import { freePort } from '../support/ports.ts';
+import { reservePort } from '../support/ports.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'bin', 'kgate.js');
@@ -95,7 +95,7 @@ it(
   'answers every request in flight at SIGTERM, produces each one, and exits 0',
   { timeout: 60_000 },
   async () => {
-    const port = await freePort();
+    const port = await reservePort();
     const file = join(dir, 'kgate.yaml');
     await writeFile(file, config(kafka.bootstrap, port));
     const kgate = spawn(process.execPath, [BIN, 'start', '-c', file, '--cache-dir', join(dir, 'cache')], {

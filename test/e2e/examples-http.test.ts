@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { startKafka, type KafkaCluster } from '../../src/embedded/kafka/index.ts';
 import { openEventStream } from '../support/event-stream.ts';
-import { freePort } from '../support/ports.ts';
+import { reservePort } from '../support/ports.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const JSON_HEADERS = { 'content-type': 'application/json' };
@@ -60,7 +60,7 @@ after(async () => {
 
 /** Starts `kgate start -c examples/<file>` and waits until `ready` answers 200. */
 async function startExample(file: string, portVariable: string, ready: string): Promise<Kgate> {
-  const port = await freePort();
+  const port = await reservePort();
   const env: Record<string, string> = { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '' };
   env['KAFKA_BOOTSTRAP_SERVER'] = kafka.bootstrap.split(',')[0] ?? '';
   env[portVariable] = String(port);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { connectError, freePort } from '../support/ports.ts';
+import { connectError, reservePort } from '../support/ports.ts';
 import { staticSiteYaml } from '../support/static-site.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -25,7 +25,7 @@ it(
   'exits non-zero with a fatal last log line on an uncaught error, leaving no port open',
   { timeout: 30_000 },
   async () => {
-    const port = await freePort();
+    const port = await reservePort();
     const site = join(dir, 'site');
     await mkdir(site);
     await writeFile(join(site, 'index.html'), '<p>up</p>');

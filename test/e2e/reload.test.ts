@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { startKafka, type KafkaCluster } from '../../src/embedded/kafka/index.ts';
-import { freePort } from '../support/ports.ts';
+import { reservePort } from '../support/ports.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'bin', 'kgate.js');
@@ -103,7 +103,7 @@ it(
   'applies edits of the config file and SIGHUP without dropping untouched streams',
   { timeout: 90_000 },
   async () => {
-    const [restPort, ssePort] = [await freePort(), await freePort()];
+    const [restPort, ssePort] = [await reservePort(), await reservePort()];
     const file = join(dir, 'kgate.yaml');
     await writeFile(file, config(kafka.bootstrap, restPort, ssePort));
     const kgate = spawn(process.execPath, [BIN, 'start', '-c', file, '--cache-dir', join(dir, 'cache')], {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { startKafka, type KafkaCluster } from '../../src/embedded/kafka/index.ts';
-import { freePort } from '../support/ports.ts';
+import { reservePort } from '../support/ports.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'bin', 'kgate.js');
@@ -78,7 +78,7 @@ describe('kgate status', () => {
       { key: 'd', value: '4', partition: 1 },
       { key: 'e', value: '5', partition: 1 },
     ]);
-    const port = await freePort();
+    const port = await reservePort();
     const file = join(dir, 'kgate.yaml');
     await writeFile(file, config(kafka.bootstrap, port));
     const child = spawn(process.execPath, [BIN, 'start', '-c', file, '--cache-dir', join(dir, 'cache')], {
@@ -126,7 +126,7 @@ describe('kgate status', () => {
   });
 
   it('says in one line that no kgate answers, and exits 1', async () => {
-    const port = await freePort();
+    const port = await reservePort();
     const file = join(dir, 'idle.yaml');
     await writeFile(file, config(kafka.bootstrap, port));
     const result = await run(['status', '-c', file]);

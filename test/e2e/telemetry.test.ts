@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { startKafka, type KafkaCluster } from '../../src/embedded/kafka/index.ts';
-import { freePort } from '../support/ports.ts';
+import { reservePort } from '../support/ports.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'bin', 'kgate.js');
@@ -98,7 +98,7 @@ describe('kgate telemetry', () => {
   });
 
   it('serves metrics, health and readiness that follows the broker, and stops on SIGTERM', async () => {
-    const port = await freePort();
+    const port = await reservePort();
     const file = join(dir, 'kgate.yaml');
     await writeFile(file, config(kafka.bootstrap, port));
     const kgate = new Kgate(['start', '-c', file, '--cache-dir', join(dir, 'cache')]);

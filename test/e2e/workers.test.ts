@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { connectError, freePort } from '../support/ports.ts';
+import { connectError, reservePort } from '../support/ports.ts';
 import { staticSiteYaml } from '../support/static-site.ts';
 
 // `kgate start --workers 2` as users run it (bin/kgate.js, from dist): the worker threads serve on
@@ -84,7 +84,7 @@ function get(port: number): Promise<number> {
 
 describe('kgate start --workers', { timeout: 60_000 }, () => {
   it('serves from three threads on one port and stops cleanly on SIGTERM', async () => {
-    const port = await freePort();
+    const port = await reservePort();
     const started = start(await configFile(port));
     await waitForLog(started, /"msg":"kgate started"/);
     const listening = started.stderr().match(/"msg":"listening"/g) ?? [];
@@ -97,7 +97,7 @@ describe('kgate start --workers', { timeout: 60_000 }, () => {
   });
 
   it('exits 1 with a fatal last line when a worker thread dies', async () => {
-    const port = await freePort();
+    const port = await reservePort();
     const started = start(await configFile(port), { KGATE_TEST_FAULT: 'worker-exit-after-start' });
     const code = await started.exited;
     const stderr = started.stderr();

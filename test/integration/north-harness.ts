@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import type { BindingConfig, LoadedConfig } from '../../src/config/index.ts';
@@ -103,29 +102,4 @@ export async function startChain(bindings: BindingConfig[], options: ChainOption
 /** A handler binding config of type `test` named after its kind. */
 export function handlerConfig(name: string): BindingConfig {
   return bindingConfig(name, 'test', name);
-}
-
-/** `count` consecutive ports that were free a moment ago. */
-export async function freePorts(count: number): Promise<number[]> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 40_000);
-    const ports = Array.from({ length: count }, (_, i) => base + i);
-    const servers = [];
-    let ok = true;
-    for (const port of ports) {
-      const server = createServer();
-      const listening = await new Promise<boolean>((resolve) => {
-        server.once('error', () => resolve(false));
-        server.listen(port, '127.0.0.1', () => resolve(true));
-      });
-      if (!listening) {
-        ok = false;
-        break;
-      }
-      servers.push(server);
-    }
-    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-    if (ok) return ports;
-  }
-  throw new Error(`no ${count} consecutive free ports found`);
 }

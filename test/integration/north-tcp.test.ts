@@ -3,7 +3,8 @@ import { connect, createServer, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
 import type { ConnectionInfo } from '../../src/bindings/north.ts';
-import { bindingConfig, freePorts, handlerConfig, startChain } from './north-harness.ts';
+import { reserveConsecutivePorts, reservePort } from '../support/ports.ts';
+import { bindingConfig, handlerConfig, startChain } from './north-harness.ts';
 
 /** A ConnectionHandler that greets each connection with the port and exit it arrived on. */
 function greeter(label: string, accepted: ConnectionInfo[] = []): object {
@@ -26,7 +27,7 @@ async function readAll(port: number): Promise<string> {
 
 describe('tcp server', () => {
   it('listens on a list with a range and routes by port', async () => {
-    const [a, b, c] = await freePorts(3);
+    const [a, b, c] = await reserveConsecutivePorts(3);
     assert.ok(a !== undefined && b !== undefined && c !== undefined);
     const accepted: ConnectionInfo[] = [];
     const chain = await startChain(
@@ -71,10 +72,12 @@ describe('tcp server', () => {
   });
 
   it('says which port is in use, and releases the ports it did open', async () => {
-    const [free, taken] = await freePorts(2);
-    assert.ok(free !== undefined && taken !== undefined);
+    const free = await reservePort();
     const blocker = createServer();
-    await new Promise<void>((resolve) => blocker.listen(taken, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const address = blocker.address();
+    assert.ok(address !== null && typeof address === 'object');
+    const taken = address.port;
     try {
       await assert.rejects(
         startChain(

@@ -12,7 +12,7 @@ import { kafkaCacheThreads } from '../../src/bindings/kafka/threads/index.ts';
 import { CacheHost } from '../../src/bindings/kafka/threads/cache-host.ts';
 import { startKafka, type KafkaCluster } from '../../src/embedded/kafka/index.ts';
 import { startGateway, type Running } from '../../src/engine/runtime.ts';
-import { freePort } from '../support/ports.ts';
+import { reservePort } from '../support/ports.ts';
 import { openEventStream } from '../support/event-stream.ts';
 
 // kgate with two worker threads beside the main thread, in front of a real broker: connections
@@ -30,7 +30,7 @@ before(async () => {
   kafka = await startKafka();
   await kafka.createTopic(TOPIC, { partitions: 2 });
   dir = await mkdtemp(join(tmpdir(), 'kgate-workers-it-'));
-  port = await freePort();
+  port = await reservePort();
   const file = join(dir, 'kgate.yaml');
   await writeFile(
     file,

@@ -1,16 +1,21 @@
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
+import { reservePorts } from '../../src/embedded/kafka/ports.ts';
 
-/** A loopback port that was free a moment ago: the OS picks it, then it is released for the test. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address !== 'object') throw new Error('no port assigned');
-  return address.port;
+/**
+ * A loopback port for a listener the test cannot open on port 0 itself (a kgate child process, a
+ * port written into a config, one that must stay the same across a restart). It stays reserved for
+ * this test process until it exits, so it is never handed to another test file in between, and a
+ * check that nothing listens on it any more cannot be fooled by someone else's listener.
+ */
+export async function reservePort(): Promise<number> {
+  const [port] = (await reservePorts(1)).ports;
+  if (port === undefined) throw new Error('no port reserved');
+  return port;
+}
+
+/** `count` ports that follow each other, for a port range in a config, reserved like reservePort()'s. */
+export async function reserveConsecutivePorts(count: number): Promise<number[]> {
+  return [...(await reservePorts(count, { consecutive: true })).ports];
 }
 
 /** The error code of connecting to a loopback port (ECONNREFUSED: nothing listens), undefined if it connects. */

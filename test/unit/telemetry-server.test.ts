@@ -7,7 +7,7 @@ import { KafkaClient, KafkaClientBinding } from '../../src/bindings/kafka/client
 import { parseConfig, type TelemetryConfig } from '../../src/config/index.ts';
 import type { Binding } from '../../src/engine/binding.ts';
 import { startTelemetry, type Telemetry } from '../../src/telemetry/index.ts';
-import { freePort } from '../support/ports.ts';
+import { reservePort } from '../support/ports.ts';
 
 const logger = pino({ level: 'silent' });
 const CONFIG = parseConfig(
@@ -60,7 +60,7 @@ async function get(
 
 describe('telemetry server', () => {
   it('serves metrics, health and readiness on the configured port and path', async () => {
-    const port = await freePort();
+    const port = await reservePort();
     const registry = new Registry();
     new Counter({ name: 'kgate_test_total', help: 'test', registers: [registry] }).inc(3);
     const kafka = new FakeKafka();
@@ -129,7 +129,7 @@ describe('telemetry server', () => {
   });
 
   it('shares one port between endpoints and does nothing without exporters', async () => {
-    const port = await freePort();
+    const port = await reservePort();
     const none = await startTelemetry({
       config: undefined,
       metrics: new Registry(),
@@ -163,7 +163,7 @@ describe('telemetry server', () => {
     await new Promise<void>((resolve) => blocker.listen(0, resolve));
     const address = blocker.address();
     assert.ok(address !== null && typeof address === 'object');
-    const free = await freePort();
+    const free = await reservePort();
     try {
       await assert.rejects(
         startTelemetry({
@@ -203,7 +203,7 @@ describe('telemetry server', () => {
   });
 
   it('closes kept-alive scraper connections on stop', async () => {
-    const port = await freePort();
+    const port = await reservePort();
     const telemetry: Telemetry = await startTelemetry({
       config: prometheus(port),
       metrics: new Registry(),
