@@ -14,6 +14,7 @@ import {
   storageErrorKind,
   type StorageErrorKind,
 } from '../../src/bindings/kafka/cache_server/storage-errors.ts';
+import { until } from '../support/until.ts';
 
 const dirs: string[] = [];
 after(() => {
@@ -116,7 +117,7 @@ describe('cache_server ingest gate', () => {
       a.read(0n).records.map((rec) => rec.value?.toString()),
       ['v0', 'v1', 'v2'],
     );
-    await delay(150);
+    await until('a second probe', () => r.counts.probes >= 2);
     assert.ok(r.counts.probes >= 2, `probed while full (${r.counts.probes})`);
     assert.equal(r.gate.paused, true);
 

@@ -11,6 +11,7 @@ import {
   MalformedResponseError,
 } from '../../src/bindings/kafka/client/index.ts';
 import type { BindingConfig } from '../../src/config/index.ts';
+import { until } from '../support/until.ts';
 
 interface Request {
   readonly apiKey: number;
@@ -158,6 +159,8 @@ describe('kafka client connection', () => {
     const c = connection(broker.port, { maxInFlight: 2 });
     await c.connect();
     const requests = [metadataRequest(c), metadataRequest(c), metadataRequest(c)];
+    await until('two requests at the broker', () => held.length >= 2);
+    // A third one sent too early would arrive right behind them.
     await new Promise((resolve) => setTimeout(resolve, 100));
     assert.equal(held.length, 2);
     assert.equal(c.inFlight, 2);
@@ -165,7 +168,7 @@ describe('kafka client connection', () => {
     const first = held.shift();
     if (first !== undefined) socketRef?.write(frame(first.correlationId, body));
     await requests[0];
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await until('the third request at the broker', () => held.length >= 2);
     assert.equal(held.length, 2);
     for (const r of held.splice(0)) socketRef?.write(frame(r.correlationId, body));
     await Promise.all(requests);
