@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { HeadReader } from '../../src/bindings/http-kafka/head-reader.ts';
 import { CacheStore, type PartitionStore, type RecordInput } from '../../src/bindings/kafka/cache/index.ts';
 import {
+  HeadReader,
   lookupKey,
   NotCaughtUpError,
   type Filter,

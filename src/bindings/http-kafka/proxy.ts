@@ -5,6 +5,7 @@ import { resolveRoute, type BindingConfig, type RouteConfig } from '../../config
 import type { Binding, BindingContext, BindingFactory } from '../../engine/binding.ts';
 import { HttpError, type HttpHandler, type HttpRouteMatch } from '../north.ts';
 import {
+  HeadReader,
   lookupKey,
   NotCaughtUpError,
   type CacheMessage,
@@ -15,7 +16,6 @@ import type { Acks } from '../kafka/client/index.ts';
 import type { CachedTopic } from '../kafka/cache_server/api.ts';
 import { kafkaErrorStatus, lookupCacheClients, messageOf, type CacheClient } from './cache-client.ts';
 import { etagOf, parseIfNoneMatch, parsePrefer, progressFromIfNoneMatch } from './etag.ts';
-import { HeadReader } from './head-reader.ts';
 import { pinnedKey, type PinnedKey } from './pinned-key.ts';
 import { kafkaHeader, ReplyWatcher, replyOf, type Reply } from './replies.ts';
 import {

@@ -19,6 +19,8 @@ export type {
   SkipMany,
   SkipOne,
 } from './filters.ts';
+export { HeadReader } from './head-reader.ts';
+export type { HeadStep } from './head-reader.ts';
 export { DEFAULT_CATCH_UP_MS, lookupKey, NotCaughtUpError } from './lookup.ts';
 export type { KeyLookup, KeyLookupOptions } from './lookup.ts';
 export { MessageTooLargeError, StagedMessage } from './produce.ts';

@@ -4,14 +4,18 @@
 // stream over the same topic would deliver for that key, and its progress is the progress such a
 // stream would report, so the two can hand positions to each other.
 
-import type { CachedRecord, PartitionStore } from '../cache/index.ts';
+import type { CachedRecord } from '../cache/index.ts';
 import type { CachedTopic, TopicChange } from '../cache_server/api.ts';
 import { partitionForKey } from '../cache_server/murmur2.ts';
 import { compileFilters, type Filter, type FilterSet } from './filters.ts';
-import type { CacheMessage } from './stream.ts';
+import type { CacheMessage, Isolation } from './stream.ts';
+import { UpToNow, visibleEnd } from './up-to-now.ts';
 
 /** Longest a lookup waits for the cache to catch up with the topic unless told otherwise. */
 export const DEFAULT_CATCH_UP_MS = 30_000;
+
+/** A lookup answers what a read_committed stream would deliver, and reads "up to now" as one. */
+const ISOLATION: Isolation = 'read_committed';
 
 export interface KeyLookupOptions {
   /**
@@ -73,15 +77,15 @@ export async function lookupKey(
   const signal = options.signal;
   signal?.throwIfAborted();
   const conditions = compileFilters(options.conditions === undefined ? undefined : [options.conditions]);
-  const targets = new Map<number, bigint>();
+  const upToNow = new UpToNow(topic, ISOLATION);
   let watch: TopicWatch | undefined;
   try {
-    if (!caughtUp(topic, targets)) {
+    if (!upToNow.cacheCaughtUp()) {
       // Subscribed in the same turn as the check above, so no change can fall between the two.
       watch = new TopicWatch(topic);
       const catchUpMs = options.catchUpMs ?? DEFAULT_CATCH_UP_MS;
       const by = Date.now() + catchUpMs;
-      while (!caughtUp(topic, targets)) {
+      while (!upToNow.cacheCaughtUp()) {
         watch.check(signal);
         if (Date.now() >= by) throw new NotCaughtUpError(topic.topic, catchUpMs);
         await watch.next(by, signal);
@@ -109,35 +113,6 @@ export async function lookupKey(
   }
 }
 
-/** Offset up to which a read_committed stream may read the partition now. */
-function visibleEnd(store: PartitionStore): bigint {
-  return store.lastStableOffset < store.nextOffset ? store.lastStableOffset : store.nextOffset;
-}
-
-/**
- * Every partition is fed and has reached the stable offset the broker reported when the lookup
- * first saw it ready, and the end of what was produced through the cache_server by then: the
- * same test a stream reading a topic "up to now" uses.
- */
-function caughtUp(topic: CachedTopic, targets: Map<number, bigint>): boolean {
-  let all = true;
-  for (const partition of topic.partitions()) {
-    if (!topic.isReady(partition)) {
-      all = false;
-      continue;
-    }
-    const store = topic.store(partition);
-    let target = targets.get(partition);
-    if (target === undefined) {
-      const produced = topic.producedEnd(partition);
-      target = store.lastStableOffset > produced ? store.lastStableOffset : produced;
-      targets.set(partition, target);
-    }
-    if (visibleEnd(store) < target) all = false;
-  }
-  return all;
-}
-
 /** The key's state now. Synchronous, so every partition is read at the same committed state. */
 function probe(
   topic: CachedTopic,
@@ -157,7 +132,7 @@ function probe(
     const logStart = store.logStartOffset;
     const given = since?.get(partition);
     const from = given !== undefined && given > logStart ? given : logStart;
-    const end = visibleEnd(store);
+    const end = visibleEnd(store, ISOLATION);
     progress.set(partition, end > from ? end : from);
     const offset = store.latestOffsetOf(key);
     // Past the visible end the newest record is in an undecided transaction: a stream would not

@@ -4,6 +4,7 @@ import type { CacheServerApi, CachedTopic, DefaultOffset, TopicChange } from '..
 import { compileFilters, type Filter, type FilterSet } from './filters.ts';
 import { StagedMessage, type ProduceAck, type ProduceMessage, type StagedMessageInit } from './produce.ts';
 import { StagingBudget } from './staging.ts';
+import { visibleEnd } from './up-to-now.ts';
 
 export type Capabilities = 'fetch' | 'produce' | 'produce_and_fetch';
 export type Isolation = 'read_committed' | 'read_uncommitted';
@@ -413,16 +414,10 @@ export class CacheStream implements AsyncIterableIterator<CacheMessage> {
     this.#progress.set(c.partition, next);
   }
 
-  #visibleEnd(store: PartitionStore): bigint {
-    if (this.isolation === 'read_uncommitted') return store.nextOffset;
-    const lso = store.lastStableOffset;
-    return lso < store.nextOffset ? lso : store.nextOffset;
-  }
-
   /** Reads the next chunk of a partition into its buffer; false when nothing is readable now. */
   #fill(c: Cursor, store: PartitionStore): boolean {
     if (c.next < store.logStartOffset) this.#advance(c, store.logStartOffset);
-    const limit = this.#visibleEnd(store);
+    const limit = visibleEnd(store, this.isolation);
     if (c.next >= limit) return false;
     this.#makeRoom(c);
     const result = store.readShared(c.next, { maxRecords: READ_RECORDS, maxBytes: READ_BYTES });

@@ -1,8 +1,8 @@
-import type { PartitionStore } from '../kafka/cache/index.ts';
-import type { CacheMessage, CacheStream, Isolation } from '../kafka/cache_client/index.ts';
-import type { CachedTopic } from '../kafka/cache_server/api.ts';
+import type { CachedTopic } from '../cache_server/api.ts';
+import type { CacheMessage, CacheStream } from './stream.ts';
+import { UpToNow } from './up-to-now.ts';
 
-export type Step =
+export type HeadStep =
   | { readonly type: 'message'; readonly message: CacheMessage }
   /** The stream has read everything the topic held when reading began, and what came since. */
   | { readonly type: 'head' }
@@ -14,38 +14,18 @@ export type Step =
 // remaining records are all filtered out advances without delivering, and says nothing about it.
 const POLL_MS = 20;
 
-function visibleEnd(store: PartitionStore, isolation: Isolation): bigint {
-  if (isolation === 'read_uncommitted') return store.nextOffset;
-  return store.lastStableOffset < store.nextOffset ? store.lastStableOffset : store.nextOffset;
-}
-
-/** Where the broker's log ended as the cache last heard, for what the stream may read. */
-function brokerEnd(store: PartitionStore, isolation: Isolation): bigint {
-  return isolation === 'read_uncommitted' ? store.highWatermark : store.lastStableOffset;
-}
-
 /**
- * Reads a cache stream up to "now". Caught up means, for every partition of the topic:
- *   - the partition is ready (fetched) in the cache, and
- *   - the stream's progress has reached the broker's end offset as the cache knew it when the
- *     partition was first looked at (high watermark, or last stable offset for read_committed), and
- *     the end of what was produced through the cache_server by then, so a cache still catching up
- *     with Kafka is waited for, not answered from, and
- *   - the progress has reached what the cache can serve right now, so that a record superseded
- *     during the read (conflation skips it) is always followed by the record that superseded it.
- * The stream's progress is compared, not the delivered messages, since records that filters
- * or conflation leave out move it too.
+ * Reads a cache stream up to "now" (see UpToNow for when a read is caught up): what an HTTP fetch
+ * answers with, and the progress its ETag names. `topic` is an attachment to the stream's topic.
  */
 export class HeadReader {
   readonly #stream: CacheStream;
-  readonly #topic: CachedTopic;
-  readonly #targets = new Map<number, bigint>();
+  readonly #upToNow: UpToNow;
   #pending: Promise<IteratorResult<CacheMessage, undefined>> | undefined;
 
   constructor(stream: CacheStream, topic: CachedTopic) {
     this.#stream = stream;
-    this.#topic = topic;
-    this.caughtUp();
+    this.#upToNow = new UpToNow(topic, stream.isolation);
   }
 
   /** What the stream has consumed; final once finish() has resolved. */
@@ -54,33 +34,14 @@ export class HeadReader {
   }
 
   caughtUp(): boolean {
-    const progress = this.#stream.progress;
-    const isolation = this.#stream.isolation;
-    let all = true;
-    for (const partition of this.#topic.partitions()) {
-      if (!this.#topic.isReady(partition)) {
-        all = false;
-        continue;
-      }
-      const store = this.#topic.store(partition);
-      let target = this.#targets.get(partition);
-      if (target === undefined) {
-        const broker = brokerEnd(store, isolation);
-        const produced = this.#topic.producedEnd(partition);
-        target = broker > produced ? broker : produced;
-        this.#targets.set(partition, target);
-      }
-      const at = progress.get(partition);
-      if (at === undefined || at < target || at < visibleEnd(store, isolation)) all = false;
-    }
-    return all;
+    return this.#upToNow.caughtUp(this.#stream.progress);
   }
 
   /**
    * The next message; `head` once caught up (when `stopAtHead`), `timeout` at `until` (epoch ms).
    * After `head` or `timeout` call finish(): a message the stream had already taken may be waiting.
    */
-  async step(until: number, stopAtHead: boolean, signal?: AbortSignal): Promise<Step> {
+  async step(until: number, stopAtHead: boolean, signal?: AbortSignal): Promise<HeadStep> {
     for (;;) {
       if (signal?.aborted === true) return { type: 'end' };
       if (stopAtHead && this.caughtUp()) return { type: 'head' };

@@ -3,9 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { HeadReader, type Step } from '../../src/bindings/http-kafka/head-reader.ts';
 import { CacheStore, type PartitionStore, type RecordInput } from '../../src/bindings/kafka/cache/index.ts';
-import type { OpenOptions } from '../../src/bindings/kafka/cache_client/index.ts';
+import { HeadReader, type HeadStep, type OpenOptions } from '../../src/bindings/kafka/cache_client/index.ts';
 import { CacheStream } from '../../src/bindings/kafka/cache_client/stream.ts';
 import type {
   CacheServerApi,
@@ -93,7 +92,7 @@ function reader(topic: FakeTopic, options: OpenOptions = {}): HeadReader {
   );
 }
 
-async function readAll(r: HeadReader, ms = 1_000, each?: (step: Step) => void): Promise<string[]> {
+async function readAll(r: HeadReader, ms = 1_000, each?: (step: HeadStep) => void): Promise<string[]> {
   const out: string[] = [];
   const until = Date.now() + ms;
   for (;;) {
@@ -109,7 +108,7 @@ async function readAll(r: HeadReader, ms = 1_000, each?: (step: Step) => void): 
   }
 }
 
-describe('http-kafka head reader', () => {
+describe('cache_client head reader', () => {
   it('stops at the head even when the last records are filtered out', async () => {
     const topic = new FakeTopic(2);
     topic.append(0, [rec(0, 'a', '1'), rec(1, 'b', '2'), rec(2, 'c', '3')]);
