@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { CacheClient } from '../../src/bindings/http-kafka/cache-client.ts';
+import type { CacheClient } from '../../src/bindings/proxies/cache-clients.ts';
 import { kafkaHeader } from '../../src/bindings/http-kafka/replies.ts';
 import type { CacheStream } from '../../src/bindings/kafka/cache_client/index.ts';
 import { startKafka, type KafkaCluster } from '../../src/embedded/kafka/index.ts';

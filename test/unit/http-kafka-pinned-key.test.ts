@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { pinnedKey } from '../../src/bindings/http-kafka/pinned-key.ts';
-import { buildFilters, filterTemplates } from '../../src/bindings/http-kafka/templates.ts';
+import { buildFilters, filterTemplates } from '../../src/bindings/proxies/filter-templates.ts';
 import type { Filter } from '../../src/bindings/kafka/cache_client/index.ts';
 
 const params = new Set(['id']);

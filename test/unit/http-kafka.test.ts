@@ -1,24 +1,17 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { kafkaErrorStatus } from '../../src/bindings/http-kafka/cache-client.ts';
+import { etagOf, parseIfNoneMatch, progressFromIfNoneMatch } from '../../src/bindings/http-kafka/etag.ts';
+import { MAX_WAIT_SECONDS, parsePrefer } from '../../src/bindings/http-kafka/prefer.ts';
+import { kafkaErrorStatus } from '../../src/bindings/proxies/cache-clients.ts';
+import { buildFilters, filterTemplates } from '../../src/bindings/proxies/filter-templates.ts';
+import { decodeProgress, encodeProgress } from '../../src/bindings/proxies/progress-token.ts';
 import {
-  decodeProgress,
-  encodeProgress,
-  etagOf,
-  MAX_WAIT_SECONDS,
-  parseIfNoneMatch,
-  parsePrefer,
-  progressFromIfNoneMatch,
-} from '../../src/bindings/http-kafka/etag.ts';
-import {
-  buildFilters,
   capturedParams,
   checkTemplate,
   expand,
-  filterTemplates,
   paramsLookup,
   TemplateError,
-} from '../../src/bindings/http-kafka/templates.ts';
+} from '../../src/bindings/proxies/templates.ts';
 import { MessageTooLargeError } from '../../src/bindings/kafka/cache_client/index.ts';
 import { KafkaProtocolError } from '../../src/bindings/kafka/client/index.ts';
 

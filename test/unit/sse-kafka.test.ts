@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import type { SseEvent, SseRequest, SseStream } from '../../src/bindings/north.ts';
 import type { CacheMessage } from '../../src/bindings/kafka/cache_client/index.ts';
-import { encodeProgress } from '../../src/bindings/http-kafka/etag.ts';
+import { encodeProgress } from '../../src/bindings/proxies/progress-token.ts';
 import { compileEventId } from '../../src/bindings/sse-kafka/event-id.ts';
 import { formatEvent } from '../../src/bindings/sse/framing.ts';
 import { frameOf, SseKafkaProxyBinding, toEvent } from '../../src/bindings/sse-kafka/proxy.ts';
@@ -160,7 +160,7 @@ async function proxyWith(open: (topic: string, options: unknown) => Promise<unkn
     stop: async () => {},
     open,
     lookup: async () => undefined,
-    exitFor: () => ({}),
+    attach: () => Promise.reject(new Error('unused')),
   };
   const proxy = new SseKafkaProxyBinding({
     config: { name: 'events', type: 'sse-kafka', kind: 'proxy', options: {}, routes },

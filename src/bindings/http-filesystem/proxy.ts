@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { resolveRoute, type BindingConfig, type RouteConfig } from '../../config/index.ts';
 import type { Binding, BindingContext, BindingFactory } from '../../engine/binding.ts';
 import { isFileSource, type FileEntry, type FileSource } from '../filesystem/server.ts';
-import { capturedParams, checkTemplate, expand, paramsLookup } from '../http-kafka/templates.ts';
+import { capturedParams, checkTemplate, expand, paramsLookup } from '../proxies/templates.ts';
 import { HttpError, lookupExits, type HttpHandler, type HttpRouteMatch } from '../north.ts';
 import { contentTypeOf } from './content-types.ts';
 

@@ -6,27 +6,26 @@ import type { Binding, BindingContext, BindingFactory } from '../../engine/bindi
 import { HttpError, type HttpHandler, type HttpRouteMatch } from '../north.ts';
 import {
   HeadReader,
+  type Acks,
   lookupKey,
   NotCaughtUpError,
+  type CachedTopic,
   type CacheMessage,
   type CacheStream,
   type KeyLookup,
 } from '../kafka/cache_client/index.ts';
-import type { Acks } from '../kafka/client/index.ts';
-import type { CachedTopic } from '../kafka/cache_server/api.ts';
-import { kafkaErrorStatus, lookupCacheClients, messageOf, type CacheClient } from './cache-client.ts';
-import { etagOf, parseIfNoneMatch, parsePrefer, progressFromIfNoneMatch } from './etag.ts';
-import { pinnedKey, type PinnedKey } from './pinned-key.ts';
-import { kafkaHeader, ReplyWatcher, replyOf, type Reply } from './replies.ts';
 import {
-  buildFilters,
-  capturedParams,
-  checkTemplate,
-  expand,
-  filterTemplates,
-  paramsLookup,
-  type FilterTemplate,
-} from './templates.ts';
+  kafkaErrorStatus,
+  lookupCacheClients,
+  messageOf,
+  type CacheClient,
+} from '../proxies/cache-clients.ts';
+import { buildFilters, filterTemplates, type FilterTemplate } from '../proxies/filter-templates.ts';
+import { capturedParams, checkTemplate, expand, paramsLookup } from '../proxies/templates.ts';
+import { etagOf, parseIfNoneMatch, progressFromIfNoneMatch } from './etag.ts';
+import { pinnedKey, type PinnedKey } from './pinned-key.ts';
+import { parsePrefer } from './prefer.ts';
+import { kafkaHeader, ReplyWatcher, replyOf, type Reply } from './replies.ts';
 
 /** Longest a fetch waits for the cache to catch up with the topic before answering 504. */
 export const CATCH_UP_MS = 30_000;
@@ -355,7 +354,7 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
 
   async #attach(client: CacheClient, topic: string): Promise<CachedTopic> {
     try {
-      return await client.exitFor(topic).attach(topic);
+      return await client.attach(topic);
     } catch (error) {
       throw new HttpError(kafkaErrorStatus(error), `topic ${topic}: ${messageOf(error)}`, { cause: error });
     }

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { CacheMessage, CacheStream } from '../kafka/cache_client/index.ts';
-import type { CacheClient } from './cache-client.ts';
+import type { CacheClient } from '../proxies/cache-clients.ts';
 
 /** A reply as the HTTP response it becomes. */
 export interface Reply {
@@ -247,7 +247,7 @@ export class ReplyWatcher {
     const stream = await this.#client.open(this.topic, { defaultOffset: 'live', signal: this.#stop.signal });
     this.#stream = stream;
     // "Live" is fixed per partition when the cache has it; until then a reply could be missed.
-    const topic = await this.#client.exitFor(this.topic).attach(this.topic);
+    const topic = await this.#client.attach(this.topic);
     try {
       const by = Date.now() + timeoutMs;
       while (!topic.partitions().every((p) => topic.isReady(p))) {

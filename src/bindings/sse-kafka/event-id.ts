@@ -1,5 +1,5 @@
-import { decodeProgress, encodeProgress } from '../http-kafka/etag.ts';
-import { expressionsOf } from '../http-kafka/templates.ts';
+import { decodeProgress, encodeProgress } from '../proxies/progress-token.ts';
+import { expressionsOf } from '../proxies/templates.ts';
 
 /** Zilla's default: the id is the stream progress alone. */
 export const DEFAULT_EVENT_ID = '${etag}';

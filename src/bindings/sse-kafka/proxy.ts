@@ -3,13 +3,9 @@ import { resolveRoute, type BindingConfig, type RouteConfig } from '../../config
 import type { Binding, BindingContext, BindingFactory } from '../../engine/binding.ts';
 import type { SseEvent, SseHandler, SseRequest, SseStream } from '../north.ts';
 import type { CacheMessage, CacheStream } from '../kafka/cache_client/index.ts';
-import { lookupCacheClients, messageOf, type CacheClient } from '../http-kafka/cache-client.ts';
-import {
-  buildFilters,
-  capturedParams,
-  filterTemplates,
-  type FilterTemplate,
-} from '../http-kafka/templates.ts';
+import { lookupCacheClients, messageOf, type CacheClient } from '../proxies/cache-clients.ts';
+import { buildFilters, filterTemplates, type FilterTemplate } from '../proxies/filter-templates.ts';
+import { capturedParams } from '../proxies/templates.ts';
 import { formatData } from '../sse/framing.ts';
 import { compileEventId, type EventIdFormat } from './event-id.ts';
 import { sseKafkaMetrics, type SseKafkaMetrics } from './metrics.ts';

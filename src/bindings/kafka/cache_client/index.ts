@@ -4,11 +4,16 @@ import { matchTopic, resolveExit, type BindingConfig } from '../../../config/ind
 import { untilAborted } from '../../../engine/abort.ts';
 import type { Binding, BindingContext, BindingFactory } from '../../../engine/binding.ts';
 import type { CachedTopic, CacheServerApi, DefaultOffset } from '../cache_server/api.ts';
+import type { CacheClientApi } from './api.ts';
 import { lookupKey, type KeyLookup, type KeyLookupOptions } from './lookup.ts';
 import { produceOnlyTopic } from './produce-topic.ts';
 import { DEFAULT_STAGING_MAX_BYTES, StagingBudget } from './staging.ts';
 import { CacheStream, type OpenOptions } from './stream.ts';
 
+export type { CachedTopic } from '../cache_server/api.ts';
+export type { Acks } from '../client/index.ts';
+export { isCacheClient } from './api.ts';
+export type { CacheClientApi } from './api.ts';
 export { compileFilters, matchedIndexes, MAX_FILTERS } from './filters.ts';
 export type {
   Condition,
@@ -135,7 +140,7 @@ function registerMetrics(registry: Registry, binding: CacheClientBinding): () =>
  * cache_server its routes lead to, and produces through it. North-side bindings and embedding
  * applications call open().
  */
-export class CacheClientBinding implements Binding {
+export class CacheClientBinding implements Binding, CacheClientApi {
   readonly name: string;
   readonly config: BindingConfig;
   readonly #context: BindingContext;
@@ -197,6 +202,11 @@ export class CacheClientBinding implements Binding {
     if (!isCacheServer(binding))
       throw new Error(`binding ${this.name}: exit ${exit} is not a kafka cache_server`);
     return binding;
+  }
+
+  /** For lookups and head reads on one attachment; the open() of a stream attaches on its own. */
+  async attach(topic: string): Promise<CachedTopic> {
+    return this.exitFor(topic).attach(topic);
   }
 
   /**

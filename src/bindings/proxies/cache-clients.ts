@@ -1,19 +1,10 @@
 import type { BindingContext, Binding } from '../../engine/binding.ts';
 import { exitNames } from '../north.ts';
 import { KafkaClientError, KafkaProtocolError } from '../kafka/client/index.ts';
-import { MessageTooLargeError, type CacheStream, type OpenOptions } from '../kafka/cache_client/index.ts';
-import type { CacheServerApi } from '../kafka/cache_server/api.ts';
+import { isCacheClient, MessageTooLargeError, type CacheClientApi } from '../kafka/cache_client/index.ts';
 
-/** What the proxies need of a `kafka cache_client` exit. */
-export interface CacheClient extends Binding {
-  open(topic: string, options?: OpenOptions): Promise<CacheStream>;
-  exitFor(topic: string): CacheServerApi;
-}
-
-function isCacheClient(binding: Binding): binding is CacheClient {
-  const candidate = binding as Partial<CacheClient>;
-  return typeof candidate.open === 'function' && typeof candidate.exitFor === 'function';
-}
+/** A `kafka cache_client` exit of a proxy. */
+export type CacheClient = Binding & CacheClientApi;
 
 /** Every exit of the binding, checked to be a cache_client so that miswiring fails at start. */
 export function lookupCacheClients(context: BindingContext): Map<string, CacheClient> {

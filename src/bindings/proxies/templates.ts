@@ -1,9 +1,8 @@
 import type { RouteConfig } from '../../config/index.ts';
-import type { Condition, Filter } from '../kafka/cache_client/index.ts';
 
 /**
- * Zilla's `${...}` templates as the http-kafka and sse-kafka proxies use them: `${params.id}` in
- * filters, keys and header overrides, `${idempotencyKey}` and `${correlationId}` in produce keys,
+ * Zilla's `${...}` templates as the proxies use them: `${params.id}` in filters, keys, header
+ * overrides and file paths, `${idempotencyKey}` and `${correlationId}` in produce keys,
  * `${etag}` and `${base64(key)}` in SSE event ids. Templates are checked when the binding starts so
  * that a typo fails the config instead of every request.
  */
@@ -87,54 +86,4 @@ export function checkTemplate(
       throw new Error(`${where}: unknown expression \${${name}}; known here: ${known}`);
     }
   }
-}
-
-/** One configured filter before substitution: a key and/or header values, all of which must hold. */
-export interface FilterTemplate {
-  readonly key?: string;
-  readonly headers: readonly (readonly [string, string])[];
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** Reads `with.filters` (already schema-checked) and checks its templates. */
-export function filterTemplates(raw: unknown, where: string, params: ReadonlySet<string>): FilterTemplate[] {
-  if (raw === undefined) return [];
-  if (!Array.isArray(raw)) throw new Error(`${where}: filters must be a list`);
-  return raw.map((item: unknown, i) => {
-    const at = `${where}.filters[${i}]`;
-    if (!isRecord(item)) throw new Error(`${at}: a filter is an object with key and/or headers`);
-    const key = item['key'];
-    const headersRaw = item['headers'];
-    if (key !== undefined && typeof key !== 'string') throw new Error(`${at}.key must be a string`);
-    if (key !== undefined) checkTemplate(key, `${at}.key`, params, []);
-    const headers: [string, string][] = [];
-    if (headersRaw !== undefined) {
-      if (!isRecord(headersRaw)) throw new Error(`${at}.headers must map names to values`);
-      for (const [name, value] of Object.entries(headersRaw)) {
-        if (typeof value !== 'string') throw new Error(`${at}.headers.${name} must be a string`);
-        checkTemplate(value, `${at}.headers.${name}`, params, []);
-        headers.push([name, value]);
-      }
-    }
-    return key === undefined ? { headers } : { key, headers };
-  });
-}
-
-/** The cache_client filters for one request: templates expanded with its path parameters. */
-export function buildFilters(
-  templates: readonly FilterTemplate[],
-  params: Readonly<Record<string, string>>,
-): Filter[] | undefined {
-  if (templates.length === 0) return undefined;
-  const lookup = paramsLookup(params);
-  return templates.map((t) => {
-    const conditions: Condition[] = [];
-    if (t.key !== undefined) conditions.push({ key: Buffer.from(expand(t.key, lookup), 'utf8') });
-    for (const [name, value] of t.headers)
-      conditions.push({ header: { name, value: Buffer.from(expand(value, lookup), 'utf8') } });
-    return conditions;
-  });
 }
