@@ -1,80 +1,15 @@
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { CacheStore, type PartitionStore, type RecordInput } from '../../src/bindings/kafka/cache/index.ts';
+import type { RecordInput } from '../../src/bindings/kafka/cache/index.ts';
 import { HeadReader, type HeadStep, type OpenOptions } from '../../src/bindings/kafka/cache_client/index.ts';
-import { CacheStream } from '../../src/bindings/kafka/cache_client/stream.ts';
-import type {
-  CacheServerApi,
-  CachedTopic,
-  CachedTopicConfig,
-  TopicChange,
-} from '../../src/bindings/kafka/cache_server/api.ts';
-import { topicConfig } from '../support/topic-config.ts';
+import { closeFakeTopics, FakeTopic, fakeStream } from '../support/fake-cache.ts';
 
-const dirs: string[] = [];
-const stores: CacheStore[] = [];
-after(async () => {
-  for (const s of stores) await s.close();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+after(closeFakeTopics);
 
-const CONFIG: CachedTopicConfig = topicConfig({ cleanupPolicy: ['compact'] });
-
-/** A compacted CachedTopic over real partition stores, fed by the test. */
-class FakeTopic implements CachedTopic {
-  readonly topic = 't';
-  readonly config = CONFIG;
-  readonly compacted = true;
-  readonly defaultOffset = 'historical' as const;
-  readonly cache: CacheStore;
-  readonly ready: Set<number>;
-  readonly #count: number;
-  readonly #listeners = new Set<(change: TopicChange) => void>();
-
-  constructor(partitions: number, notReady: number[] = []) {
-    const dir = mkdtempSync(join(tmpdir(), 'kgate-head-reader-'));
-    dirs.push(dir);
-    this.cache = CacheStore.open(dir, { durability: 'none', mapSize: 64 * 1024 * 1024 });
-    stores.push(this.cache);
-    this.#count = partitions;
-    this.ready = new Set(
-      Array.from({ length: partitions }, (_, i) => i).filter((p) => !notReady.includes(p)),
-    );
-  }
-  partitions(): readonly number[] {
-    return Array.from({ length: this.#count }, (_, i) => i);
-  }
-  producedEnd(): bigint {
-    return -1n;
-  }
-  isReady(partition: number): boolean {
-    return this.ready.has(partition);
-  }
-  store(partition: number): PartitionStore {
-    return this.cache.partition(this.topic, partition);
-  }
-  onChange(listener: (change: TopicChange) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
-  }
-  release(): void {}
-  append(partition: number, records: RecordInput[], highWatermark?: bigint): void {
-    const store = this.store(partition);
-    const last = records[records.length - 1];
-    const end = last === undefined ? store.nextOffset : last.offset + 1n;
-    const hwm = highWatermark ?? end;
-    store.append(records, { highWatermark: hwm, lastStableOffset: hwm });
-    for (const l of this.#listeners) l({ type: 'appended', partition, nextOffset: store.nextOffset });
-  }
+/** A compacted topic over real partition stores, fed by the test. */
+function compactedTopic(partitions: number, notReady: number[] = []): FakeTopic {
+  return new FakeTopic('t', { partitions, compacted: true, notReady });
 }
-
-const server: CacheServerApi = {
-  attach: () => Promise.reject(new Error('unused')),
-  produce: () => Promise.reject(new Error('unused')),
-};
 
 function rec(offset: number, key: string, value: string | null): RecordInput {
   return {
@@ -86,10 +21,7 @@ function rec(offset: number, key: string, value: string | null): RecordInput {
 }
 
 function reader(topic: FakeTopic, options: OpenOptions = {}): HeadReader {
-  return new HeadReader(
-    new CacheStream({ topic, exit: server, options, defaultOffset: 'historical' }),
-    topic,
-  );
+  return new HeadReader(fakeStream(topic, options), topic);
 }
 
 async function readAll(r: HeadReader, ms = 1_000, each?: (step: HeadStep) => void): Promise<string[]> {
@@ -110,7 +42,7 @@ async function readAll(r: HeadReader, ms = 1_000, each?: (step: HeadStep) => voi
 
 describe('cache_client head reader', () => {
   it('stops at the head even when the last records are filtered out', async () => {
-    const topic = new FakeTopic(2);
+    const topic = compactedTopic(2);
     topic.append(0, [rec(0, 'a', '1'), rec(1, 'b', '2'), rec(2, 'c', '3')]);
     const r = reader(topic, { filters: [[{ key: Buffer.from('a') }]] });
     assert.deepEqual(await readAll(r), ['a=1', 'head']);
@@ -124,15 +56,15 @@ describe('cache_client head reader', () => {
   });
 
   it('waits for a partition the cache has not fetched yet, then gives up', async () => {
-    const topic = new FakeTopic(2, [1]);
+    const topic = compactedTopic(2, [1]);
     topic.append(0, [rec(0, 'a', '1')]);
     assert.deepEqual(await readAll(reader(topic), 100), ['a=1', 'timeout']);
   });
 
   it('waits for the cache to reach the broker end it knew of', async () => {
-    const topic = new FakeTopic(1);
+    const topic = compactedTopic(1);
     // The broker has 3 records; the cache holds the first only so far.
-    topic.append(0, [rec(0, 'a', '1')], 3n);
+    topic.append(0, [rec(0, 'a', '1')], { highWatermark: 3n });
     const r = reader(topic);
     const pending = readAll(r, 2_000);
     setTimeout(() => topic.append(0, [rec(1, 'b', '2'), rec(2, 'c', '3')]), 50);
@@ -140,7 +72,7 @@ describe('cache_client head reader', () => {
   });
 
   it('never loses a key whose value is replaced while the snapshot is read', async () => {
-    const topic = new FakeTopic(1);
+    const topic = compactedTopic(1);
     topic.append(0, [rec(0, 'a', 'a1'), rec(1, 'b', 'b1'), rec(2, 'c', 'c1')]);
     const r = reader(topic);
     let replaced = false;

@@ -1,9 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { CacheStore, type PartitionStore, type RecordInput } from '../../src/bindings/kafka/cache/index.ts';
 import {
   HeadReader,
   lookupKey,
@@ -11,95 +7,16 @@ import {
   type Filter,
   type KeyLookup,
 } from '../../src/bindings/kafka/cache_client/index.ts';
-import { CacheStream } from '../../src/bindings/kafka/cache_client/stream.ts';
-import type {
-  CacheServerApi,
-  CachedTopic,
-  CachedTopicConfig,
-  TopicChange,
-} from '../../src/bindings/kafka/cache_server/api.ts';
 import { partitionForKey } from '../../src/bindings/kafka/cache_server/murmur2.ts';
-import { topicConfig } from '../support/topic-config.ts';
+import { closeFakeTopics, FakeTopic, fakeStream } from '../support/fake-cache.ts';
 
-const dirs: string[] = [];
-const stores: CacheStore[] = [];
-after(async () => {
-  for (const s of stores) await s.close();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-const CONFIG: CachedTopicConfig = topicConfig({ cleanupPolicy: ['compact'] });
+after(closeFakeTopics);
 
 const PARTITIONS = 4;
 
-/** A compacted CachedTopic over real partition stores, fed by the test instead of a broker. */
-class FakeTopic implements CachedTopic {
-  readonly topic = 'items';
-  readonly config = CONFIG;
-  readonly compacted = true;
-  readonly defaultOffset = 'historical' as const;
-  readonly cache: CacheStore;
-  readonly ready: Set<number>;
-  readonly #listeners = new Set<(change: TopicChange) => void>();
-
-  constructor(notReady: number[] = []) {
-    const dir = mkdtempSync(join(tmpdir(), 'kgate-lookup-'));
-    dirs.push(dir);
-    this.cache = CacheStore.open(dir, { durability: 'none', mapSize: 64 * 1024 * 1024 });
-    stores.push(this.cache);
-    this.ready = new Set(this.partitions().filter((p) => !notReady.includes(p)));
-  }
-  partitions(): readonly number[] {
-    return Array.from({ length: PARTITIONS }, (_, i) => i);
-  }
-  /** Ends of acknowledged produces, as a cache_server would report them. */
-  readonly produced = new Map<number, bigint>();
-  producedEnd(partition: number): bigint {
-    return this.produced.get(partition) ?? -1n;
-  }
-  isReady(partition: number): boolean {
-    return this.ready.has(partition);
-  }
-  store(partition: number): PartitionStore {
-    return this.cache.partition(this.topic, partition);
-  }
-  onChange(listener: (change: TopicChange) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
-  }
-  release(): void {}
-  get listeners(): number {
-    return this.#listeners.size;
-  }
-  emit(change: TopicChange): void {
-    for (const l of this.#listeners) l(change);
-  }
-
-  /** Appends after the partition's last record; the stable offset follows the end unless given. */
-  put(partition: number, key: string, value: string | null, extra: Partial<RecordInput> = {}): bigint {
-    const store = this.store(partition);
-    const offset = store.nextOffset;
-    const record: RecordInput = {
-      offset,
-      timestamp: extra.timestamp ?? 1_000 + Number(offset),
-      key: Buffer.from(key),
-      value: value === null ? null : Buffer.from(value),
-      ...extra,
-    };
-    store.append([record], { highWatermark: offset + 1n, lastStableOffset: offset + 1n });
-    this.emit({ type: 'appended', partition, nextOffset: store.nextOffset });
-    return offset;
-  }
-
-  /** Records offsets the broker holds that the cache has not fetched yet. */
-  behind(partition: number, highWatermark: bigint): void {
-    this.store(partition).setWatermarks({ highWatermark, lastStableOffset: highWatermark });
-  }
-
-  setReady(partition: number): void {
-    this.ready.add(partition);
-    this.emit({ type: 'ready', partition });
-  }
+/** A compacted topic over real partition stores, fed by the test instead of a broker. */
+function itemsTopic(notReady: number[] = []): FakeTopic {
+  return new FakeTopic('items', { partitions: PARTITIONS, compacted: true, notReady });
 }
 
 /** A key whose default partition is `partition`, so tests can say where a key "belongs". */
@@ -120,7 +37,7 @@ function ends(topic: FakeTopic): Map<number, bigint> {
 
 describe('cache_client key lookup', () => {
   it('finds a key in its default partition, with the progress of a read up to now', async () => {
-    const topic = new FakeTopic();
+    const topic = itemsTopic();
     const k = keyIn(2, 'a');
     topic.put(2, k, 'one');
     topic.put(0, keyIn(0, 'other'), 'x');
@@ -134,7 +51,7 @@ describe('cache_client key lookup', () => {
   });
 
   it('answers null for a key never written and for a tombstoned key', async () => {
-    const topic = new FakeTopic();
+    const topic = itemsTopic();
     const k = keyIn(1, 'gone');
     topic.put(1, k, 'alive');
     topic.put(1, k, null);
@@ -144,7 +61,7 @@ describe('cache_client key lookup', () => {
   });
 
   it('finds a key produced to a partition other than its default one', async () => {
-    const topic = new FakeTopic();
+    const topic = itemsTopic();
     const k = keyIn(0, 'moved');
     topic.put(3, k, 'explicit');
     const found = await lookupKey(topic, key(k));
@@ -153,7 +70,7 @@ describe('cache_client key lookup', () => {
   });
 
   it('takes the latest by timestamp when several partitions hold the key', async () => {
-    const topic = new FakeTopic();
+    const topic = itemsTopic();
     const k = keyIn(1, 'twice');
     topic.put(1, k, 'older', { timestamp: 5_000 });
     topic.put(3, k, 'newer', { timestamp: 6_000 });
@@ -168,7 +85,7 @@ describe('cache_client key lookup', () => {
   });
 
   it('applies header conditions to the key’s latest record only', async () => {
-    const topic = new FakeTopic();
+    const topic = itemsTopic();
     const k = keyIn(0, 'h');
     topic.put(0, k, 'for a', { headers: [{ name: 'tenant', value: Buffer.from('a') }] });
     let found = await lookupKey(topic, key(k), { conditions: header('tenant', 'a') });
@@ -182,7 +99,7 @@ describe('cache_client key lookup', () => {
   });
 
   it('leaves out a newest record past the stable offset, as a read_committed stream does', async () => {
-    const topic = new FakeTopic();
+    const topic = itemsTopic();
     const k = keyIn(1, 'txn');
     topic.put(1, k, 'committed');
     const store = topic.store(1);
@@ -196,7 +113,7 @@ describe('cache_client key lookup', () => {
   });
 
   it('tells whether the key changed since a progress, and moves the progress on', async () => {
-    const topic = new FakeTopic();
+    const topic = itemsTopic();
     const k = keyIn(0, 'since');
     topic.put(0, k, 'v1');
     const first = await lookupKey(topic, key(k));
@@ -217,7 +134,7 @@ describe('cache_client key lookup', () => {
   });
 
   it('does not count a new record that fails the conditions as a change', async () => {
-    const topic = new FakeTopic();
+    const topic = itemsTopic();
     const k = keyIn(2, 'cond');
     const conditions = header('tenant', 'a');
     topic.put(2, k, 'v1', { headers: [{ name: 'tenant', value: Buffer.from('a') }] });
@@ -229,7 +146,7 @@ describe('cache_client key lookup', () => {
   });
 
   it('waits for a change of the key, and only of the key', async () => {
-    const topic = new FakeTopic();
+    const topic = itemsTopic();
     const k = keyIn(3, 'wait');
     topic.put(3, k, 'v1');
     const first = await lookupKey(topic, key(k));
@@ -246,7 +163,7 @@ describe('cache_client key lookup', () => {
   });
 
   it('ends a wait without a change at its time or its signal, with the progress then', async () => {
-    const topic = new FakeTopic();
+    const topic = itemsTopic();
     const k = keyIn(1, 'idle');
     topic.put(1, k, 'v1');
     const first = await lookupKey(topic, key(k));
@@ -278,7 +195,7 @@ describe('cache_client key lookup', () => {
   });
 
   it('waits for the cache to catch up, and gives up with NotCaughtUpError', async () => {
-    const topic = new FakeTopic([2]);
+    const topic = itemsTopic([2]);
     const k = keyIn(2, 'late');
     const waiting = lookupKey(topic, key(k));
     setTimeout(() => {
@@ -293,7 +210,7 @@ describe('cache_client key lookup', () => {
   });
 
   it('waits for a record produced through the cache_server that the cache has not fetched yet', async () => {
-    const topic = new FakeTopic();
+    const topic = itemsTopic();
     const k = keyIn(1, 'written');
     topic.put(1, k, 'old');
     // The broker acknowledged offset 1 before the cache's fetch brought it, or heard of it.
@@ -309,7 +226,7 @@ describe('cache_client key lookup', () => {
   });
 
   it('answers what a filtered stream read to the head answers, with the same progress', async () => {
-    const topic = new FakeTopic();
+    const topic = itemsTopic();
     const keys = ['a', 'b', 'c', 'd', 'e'];
     let seed = 7;
     const random = (n: number): number => {
@@ -324,16 +241,12 @@ describe('cache_client key lookup', () => {
         topic.put(p, k, random(6) === 0 ? null : `${k}${i}`);
       }
     };
-    const server: CacheServerApi = {
-      attach: () => Promise.reject(new Error('unused')),
-      produce: () => Promise.reject(new Error('unused')),
-    };
     const readToHead = async (
       k: string,
       since?: ReadonlyMap<number, bigint>,
     ): Promise<{ values: (string | undefined)[]; progress: ReadonlyMap<number, bigint> }> => {
       const options = { filters: [[{ key: key(k) }]], ...(since === undefined ? {} : { partitions: since }) };
-      const stream = new CacheStream({ topic, exit: server, options, defaultOffset: 'historical' });
+      const stream = fakeStream(topic, options);
       const reader = new HeadReader(stream, topic);
       const values: (string | undefined)[] = [];
       for (;;) {

@@ -1,12 +1,9 @@
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
-import { CacheStore } from '../../src/bindings/kafka/cache/index.ts';
-import type { PartitionStore, RecordInput } from '../../src/bindings/kafka/cache/index.ts';
+import type { RecordInput } from '../../src/bindings/kafka/cache/index.ts';
 import {
   CacheClientBinding,
   createCacheClientBinding,
@@ -15,158 +12,14 @@ import {
   parseProgress,
   type CacheMessage,
   type CacheStream,
-  type OpenOptions,
 } from '../../src/bindings/kafka/cache_client/index.ts';
 import { CacheStream as StreamClass } from '../../src/bindings/kafka/cache_client/stream.ts';
-import type {
-  CacheServerApi,
-  CachedTopic,
-  CachedTopicConfig,
-  DefaultOffset,
-  TopicChange,
-} from '../../src/bindings/kafka/cache_server/api.ts';
-import type { ProduceOptions, ProduceRecord, ProduceResult } from '../../src/bindings/kafka/client/index.ts';
+import type { CacheServerApi, CachedTopic } from '../../src/bindings/kafka/cache_server/api.ts';
 import type { BindingConfig } from '../../src/config/index.ts';
 import type { Binding, BindingContext } from '../../src/engine/binding.ts';
-import { topicConfig } from '../support/topic-config.ts';
+import { closeFakeTopics, FakeCacheServer, FakeTopic, fakeStream } from '../support/fake-cache.ts';
 
-const dirs: string[] = [];
-const stores: CacheStore[] = [];
-after(async () => {
-  for (const s of stores) await s.close();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-function openStore(): CacheStore {
-  const dir = mkdtempSync(join(tmpdir(), 'kgate-cache-client-'));
-  dirs.push(dir);
-  const store = CacheStore.open(dir, { durability: 'none', mapSize: 256 * 1024 * 1024 });
-  stores.push(store);
-  return store;
-}
-
-const CONFIG: CachedTopicConfig = topicConfig();
-
-interface FakeOptions {
-  partitions?: number;
-  compacted?: boolean;
-  defaultOffset?: DefaultOffset;
-  notReady?: number[];
-}
-
-/** A CachedTopic over real partition stores, driven by the test instead of a broker. */
-class FakeTopic implements CachedTopic {
-  readonly topic: string;
-  readonly config: CachedTopicConfig;
-  readonly compacted: boolean;
-  readonly defaultOffset: DefaultOffset;
-  readonly cache: CacheStore;
-  readonly #partitions: number[];
-  readonly #ready = new Set<number>();
-  readonly #listeners = new Set<(change: TopicChange) => void>();
-  released = 0;
-  attached = 0;
-
-  constructor(name: string, options: FakeOptions = {}) {
-    this.topic = name;
-    this.cache = openStore();
-    this.compacted = options.compacted ?? false;
-    this.config = { ...CONFIG, cleanupPolicy: this.compacted ? ['compact'] : ['delete'] };
-    this.defaultOffset = options.defaultOffset ?? 'historical';
-    this.#partitions = Array.from({ length: options.partitions ?? 1 }, (_, i) => i);
-    for (const p of this.#partitions) if (!(options.notReady ?? []).includes(p)) this.#ready.add(p);
-  }
-
-  partitions(): readonly number[] {
-    return [...this.#partitions];
-  }
-  producedEnd(): bigint {
-    return -1n;
-  }
-  isReady(partition: number): boolean {
-    return this.#ready.has(partition);
-  }
-  store(partition: number): PartitionStore {
-    return this.cache.partition(this.topic, partition);
-  }
-  onChange(listener: (change: TopicChange) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
-  }
-  release(): void {
-    this.released++;
-  }
-  get listeners(): number {
-    return this.#listeners.size;
-  }
-
-  emit(change: TopicChange): void {
-    for (const l of this.#listeners) l(change);
-  }
-
-  /** Appends as the cache_server would; the stable offset follows the end unless given. */
-  append(partition: number, records: RecordInput[], lastStableOffset?: bigint): void {
-    const store = this.store(partition);
-    const last = records[records.length - 1];
-    const end = last === undefined ? store.nextOffset : last.offset + 1n;
-    store.append(records, { highWatermark: end, lastStableOffset: lastStableOffset ?? end });
-    this.emit({ type: 'appended', partition, nextOffset: store.nextOffset });
-  }
-
-  setStable(partition: number, lastStableOffset: bigint): void {
-    const store = this.store(partition);
-    store.setWatermarks({ lastStableOffset });
-    this.emit({ type: 'appended', partition, nextOffset: store.nextOffset });
-  }
-
-  setReady(partition: number): void {
-    this.#ready.add(partition);
-    this.emit({ type: 'ready', partition });
-  }
-
-  grow(count: number): void {
-    const added: number[] = [];
-    for (let p = this.#partitions.length; p < count; p++) added.push(p);
-    this.#partitions.push(...added);
-    this.emit({ type: 'partitions', partitions: this.partitions() });
-    for (const p of added) this.setReady(p);
-  }
-}
-
-class FakeServer implements CacheServerApi {
-  readonly topics = new Map<string, FakeTopic>();
-  readonly produced: {
-    topic: string;
-    partition: number | undefined;
-    records: readonly ProduceRecord[];
-    options?: ProduceOptions;
-  }[] = [];
-
-  attach(topic: string): Promise<CachedTopic> {
-    const t = this.topics.get(topic);
-    if (t === undefined) return Promise.reject(new Error(`topic ${topic} does not exist`));
-    t.attached++;
-    return Promise.resolve(t);
-  }
-
-  produce(
-    topic: string,
-    partition: number | undefined,
-    records: readonly ProduceRecord[],
-    options?: ProduceOptions,
-  ): Promise<ProduceResult & { readonly partition: number }> {
-    this.produced.push({ topic, partition, records, ...(options === undefined ? {} : { options }) });
-    const p = partition ?? 0;
-    const base = BigInt(this.produced.length - 1);
-    return Promise.resolve({
-      topic,
-      partition: p,
-      baseOffset: base,
-      offsets: records.map((_, i) => base + BigInt(i)),
-      logAppendTime: null,
-    });
-  }
-}
+after(closeFakeTopics);
 
 function rec(
   offset: number,
@@ -187,9 +40,7 @@ function values(start: number, count: number, prefix = 'v'): RecordInput[] {
   return Array.from({ length: count }, (_, i) => rec(start + i, null, `${prefix}${start + i}`));
 }
 
-function open(topic: FakeTopic, options: OpenOptions = {}, server = new FakeServer()): CacheStream {
-  return new StreamClass({ topic, exit: server, options, defaultOffset: topic.defaultOffset });
-}
+const open = fakeStream;
 
 /** Pulls from a stream, keeping an unanswered next() for later instead of losing its message. */
 class Reader {
@@ -453,7 +304,7 @@ describe('cache_client stream: merging partitions', () => {
     // The broker held 2 records at open; the cache's first fetch brings those and 3 produced since.
     const stream = new StreamClass({
       topic: t,
-      exit: new FakeServer(),
+      exit: new FakeCacheServer(),
       options: {},
       defaultOffset: 'live',
       liveStarts: new Map([[1, 2n]]),
@@ -510,7 +361,7 @@ describe('cache_client stream: isolation', () => {
         rec(4, null, 'marker', { control: true, producerId: 8n }),
         rec(5, 'k', 'open', { transactional: true, producerId: 9n }),
       ],
-      5n,
+      { lastStableOffset: 5n },
     );
   }
 
@@ -706,7 +557,7 @@ describe('cache_client stream: memory, truncation, errors, close', () => {
 describe('cache_client stream: produce', () => {
   it('produces through the exit with partition and acks', async () => {
     const t = new FakeTopic('produce');
-    const server = new FakeServer();
+    const server = new FakeCacheServer();
     const s = open(t, { capabilities: 'produce' }, server);
     const results = await Promise.all(
       Array.from({ length: 10 }, (_, i) =>
@@ -733,7 +584,7 @@ describe('cache_client stream: produce', () => {
 
   it('stages a value in chunks and produces it once ended', async () => {
     const t = new FakeTopic('staged');
-    const server = new FakeServer();
+    const server = new FakeCacheServer();
     const s = open(t, { capabilities: 'produce_and_fetch' }, server);
     const staged = s.produceStream({ key: 'k', headers: { h: 'v' } });
     staged.write('hello ');
@@ -752,7 +603,7 @@ describe('cache_client stream: produce', () => {
 
   it('fails the write that passes max.message.bytes, naming the limit', async () => {
     const t = new FakeTopic('toolarge');
-    const server = new FakeServer();
+    const server = new FakeCacheServer();
     const s = open(t, { capabilities: 'produce' }, server);
     const staged = s.produceStream({ key: 'k' });
     staged.write(Buffer.alloc(500));
@@ -789,7 +640,7 @@ describe('cache_client binding', () => {
     return created;
   }
 
-  function serverBinding(name: string, server: FakeServer): Binding & CacheServerApi {
+  function serverBinding(name: string, server: FakeCacheServer): Binding & CacheServerApi {
     return Object.assign(server, {
       name,
       start: () => Promise.resolve(),
@@ -798,8 +649,8 @@ describe('cache_client binding', () => {
   }
 
   it('routes topics to cache servers, applies per-topic defaultOffset, and closes streams on stop', async () => {
-    const a = new FakeServer();
-    const b = new FakeServer();
+    const a = new FakeCacheServer();
+    const b = new FakeCacheServer();
     const ta = new FakeTopic('orders', { defaultOffset: 'historical' });
     ta.append(0, values(0, 3));
     a.topics.set('orders', ta);
@@ -837,7 +688,7 @@ describe('cache_client binding', () => {
   it('releases an attachment that arrives after open was aborted', async () => {
     const t = new FakeTopic('slow');
     let resolveAttach: ((topic: CachedTopic) => void) | undefined;
-    const slow = serverBinding('s', new FakeServer());
+    const slow = serverBinding('s', new FakeCacheServer());
     slow.attach = () => new Promise<CachedTopic>((resolve) => (resolveAttach = resolve));
     const cc = binding({ exit: 's' }, { s: slow });
     await cc.start(AbortSignal.timeout(1000));
@@ -852,7 +703,7 @@ describe('cache_client binding', () => {
   });
 
   it('reports open streams as a metric', async () => {
-    const server = new FakeServer();
+    const server = new FakeCacheServer();
     const t = new FakeTopic('metrics');
     server.topics.set('metrics', t);
     const registry = new Registry();
