@@ -1,0 +1,275 @@
+import { strict as assert } from 'node:assert';
+import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { HttpKafkaProxyBinding } from '../../src/bindings/http-kafka/proxy.ts';
+import type { RouteConfig } from '../../src/config/index.ts';
+import { closeFakeTopics, FakeCacheServer, FakeTopic, fakeCacheClient } from '../support/fake-cache.ts';
+import { injector, type InjectResponse, type Injector } from '../support/http-inject.ts';
+
+// handleRequest driven through node:http over an in-memory socket pair, against a cache_client
+// exit over fake topics that the tests feed: what a client of the http-kafka proxy gets, status
+// by status, without a broker. The same behaviours run end to end in north-kafka.test.ts and
+// examples-http.test.ts.
+
+const JSON_TYPE: [string, string] = ['content-type', 'application/json'];
+
+/** Compacted: GET /items/{id} pins the key and is answered from the key index. */
+const items = new FakeTopic('items', { partitions: 2, compacted: true });
+/** Not compacted: GET /latest/{id} reads a stream up to now. */
+const events = new FakeTopic('events', { partitions: 2 });
+const server = new FakeCacheServer(items, events);
+
+const routes: RouteConfig[] = [
+  {
+    when: [{ method: 'GET', path: '/items' }],
+    exit: 'north',
+    with: { capability: 'fetch', topic: 'items', merge: { 'content-type': 'application/json' } },
+  },
+  {
+    when: [{ method: 'GET', path: '/items/{id}' }],
+    exit: 'north',
+    with: { capability: 'fetch', topic: 'items', filters: [{ key: '${params.id}' }] },
+  },
+  {
+    when: [
+      { method: 'PUT', path: '/items/{id}' },
+      { method: 'DELETE', path: '/items/{id}' },
+    ],
+    exit: 'north',
+    with: { capability: 'produce', topic: 'items', key: '${params.id}', overrides: { source: 'kgate' } },
+  },
+  {
+    when: [{ method: 'GET', path: '/latest/{id}' }],
+    exit: 'north',
+    with: { capability: 'fetch', topic: 'events', filters: [{ key: '${params.id}' }] },
+  },
+];
+
+const proxy = new HttpKafkaProxyBinding({
+  config: { name: 'rest', type: 'http-kafka', kind: 'proxy', options: {}, routes },
+  logger: pino({ level: 'silent' }),
+  metrics: new Registry(),
+  stateDir: '/nonexistent',
+  lookup: () => fakeCacheClient('north', server),
+});
+let http: Injector;
+
+before(async () => {
+  await proxy.start(AbortSignal.timeout(1_000));
+  http = injector(proxy);
+});
+
+after(async () => {
+  http.close();
+  await proxy.stop(AbortSignal.timeout(1_000));
+  await closeFakeTopics();
+});
+
+const get = (path: string, headers: Record<string, string> = {}): Promise<InjectResponse> =>
+  http.inject({ path, headers });
+
+/** What the cache would hold once the broker had the record: appended to the key's partition 0. */
+function write(topic: FakeTopic, key: string, value: string | null, partition = 0): void {
+  topic.put(partition, key, value, value === null ? {} : { headers: [header(...JSON_TYPE)] });
+}
+
+function header(name: string, value: string): { name: Buffer; value: Buffer } {
+  return { name: Buffer.from(name), value: Buffer.from(value) };
+}
+
+function etagOf(res: InjectResponse): string {
+  const etag = res.headers.etag;
+  assert.ok(etag !== undefined && etag !== '', 'an ETag');
+  return etag;
+}
+
+/** Every attachment a request took is given back by the time it is answered. */
+function assertReleased(): void {
+  assert.equal(items.released, items.attached, 'items attachments released');
+  assert.equal(events.released, events.attached, 'events attachments released');
+}
+
+describe('http-kafka proxy handleRequest, without a broker', () => {
+  it('answers a fetch with its ETag, and 304 to If-None-Match until a matching record arrives', async () => {
+    write(items, '1', '{"id":1}');
+    write(items, '2', '{"id":2}', 1);
+
+    const one = await get('/items/1');
+    assert.equal(one.status, 200);
+    assert.equal(one.headers['content-type'], 'application/json');
+    assert.equal(one.text, '{"id":1}');
+    const tag = etagOf(one);
+    const same = await get('/items/1', { 'if-none-match': tag });
+    assert.equal(same.status, 304);
+    assert.equal(same.text, '');
+    assert.equal(etagOf(same), tag);
+
+    // Another key moves the ETag on but is no change of this item.
+    write(items, '3', '{"id":3}');
+    const moved = await get('/items/1', { 'if-none-match': tag });
+    assert.equal(moved.status, 304);
+    assert.notEqual(etagOf(moved), tag);
+    write(items, '1', '{"id":1,"v":2}', 1);
+    const changed = await get('/items/1', { 'if-none-match': etagOf(moved) });
+    assert.equal(changed.status, 200);
+    assert.equal(changed.text, '{"id":1,"v":2}');
+
+    const list = await get('/items');
+    assert.equal(list.status, 200);
+    assert.equal(list.headers['content-type'], 'application/json');
+    assert.deepEqual((JSON.parse(list.text) as { id: number }[]).map((item) => item.id).sort(), [1, 2, 3]);
+    const listTag = etagOf(list);
+    assert.equal((await get('/items', { 'if-none-match': listTag })).status, 304);
+    assert.equal((await get('/items', { 'if-none-match': '*' })).status, 304);
+    write(items, '2', null, 1);
+    const shorter = await get('/items', { 'if-none-match': listTag });
+    assert.equal(shorter.status, 200);
+    assert.deepEqual((JSON.parse(shorter.text) as { id: number }[]).map((item) => item.id).sort(), [1, 3]);
+    assertReleased();
+  });
+
+  it('with Prefer: wait, answers as soon as a matching record arrives', async () => {
+    const listTag = etagOf(await get('/items'));
+    const itemTag = etagOf(await get('/items/1'));
+    const began = Date.now();
+    const list = get('/items', { 'if-none-match': listTag, prefer: 'wait=20' });
+    const item = get('/items/1', { 'if-none-match': itemTag, prefer: 'wait=20' });
+    const first = get('/latest/late', { prefer: 'wait=20' });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    write(items, '4', '{"id":4}', 1);
+    write(items, '1', '{"id":1,"v":3}');
+    write(events, 'other', 'not this one');
+    write(events, 'late', 'arrived', 1);
+
+    const listed = await list;
+    assert.equal(listed.status, 200);
+    assert.notEqual(etagOf(listed), listTag);
+    assert.ok((JSON.parse(listed.text) as { id: number }[]).some((entry) => entry.id === 4));
+    const one = await item;
+    assert.equal(one.status, 200);
+    assert.equal(one.text, '{"id":1,"v":3}');
+    const late = await first;
+    assert.equal(late.status, 200);
+    assert.equal(late.text, 'arrived');
+    // Woken by the records, not by the end of their 20 s wait.
+    assert.ok(Date.now() - began < 10_000, `answered after ${Date.now() - began} ms`);
+    assertReleased();
+  });
+
+  it('with Prefer: wait and no change, answers 304, or 404 for what never matched, when the wait ends', async () => {
+    const listTag = etagOf(await get('/items'));
+    const itemTag = etagOf(await get('/items/1'));
+    for (const [path, tag] of [
+      ['/items', listTag],
+      ['/items/1', itemTag],
+    ] as const) {
+      const began = Date.now();
+      const res = await get(path, { 'if-none-match': tag, prefer: 'wait=1' });
+      assert.equal(res.status, 304, path);
+      assert.ok(Date.now() - began >= 900, `${path} answered after ${Date.now() - began} ms`);
+    }
+    for (const path of ['/latest/never', '/items/never']) {
+      const began = Date.now();
+      const res = await get(path, { prefer: 'wait=1' });
+      assert.equal(res.status, 404, path);
+      assert.ok(Date.now() - began >= 900, `${path} answered after ${Date.now() - began} ms`);
+    }
+    assertReleased();
+  });
+
+  it('answers 404 for a key with no record and for a path no route takes', async () => {
+    write(items, 'gone', '{}');
+    write(items, 'gone', null);
+    for (const path of ['/items/unknown', '/items/gone', '/latest/unknown']) {
+      const res = await get(path);
+      assert.equal(res.status, 404, path);
+      assert.equal(res.headers['content-type'], 'application/json');
+      const topic = path.startsWith('/items') ? 'items' : 'events';
+      assert.deepEqual(JSON.parse(res.text), {
+        status: 404,
+        error: 'Not Found',
+        message: `no message in topic ${topic} matches`,
+      });
+    }
+    const nowhere = await get('/nowhere');
+    assert.equal(nowhere.status, 404);
+    assert.equal((JSON.parse(nowhere.text) as { message: string }).message, 'no route for GET /nowhere');
+    assertReleased();
+  });
+
+  it('answers 405 with Allow for a known path and another method', async () => {
+    const list = await http.inject({ method: 'PUT', path: '/items', body: '{}' });
+    assert.equal(list.status, 405);
+    assert.equal(list.headers.allow, 'GET, HEAD');
+    assert.deepEqual(JSON.parse(list.text), {
+      status: 405,
+      error: 'Method Not Allowed',
+      message: '/items takes GET, HEAD, not PUT',
+    });
+    const item = await http.inject({ method: 'POST', path: '/items/1', body: '{}' });
+    assert.equal(item.status, 405);
+    assert.equal(item.headers.allow, 'GET, HEAD, PUT, DELETE');
+    assert.equal(server.produced.length, 0);
+  });
+
+  it('answers HEAD from the GET route, headers without the body', async () => {
+    const full = await get('/items/1');
+    const head = await http.inject({ method: 'HEAD', path: '/items/1' });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers['content-length'], String(full.body.length));
+    assert.equal(head.headers['content-type'], 'application/json');
+    assert.equal(head.headers.etag, full.headers.etag);
+    assert.equal(head.body.length, 0);
+    assertReleased();
+  });
+
+  it('produces PUT and DELETE with the route key and overrides, and answers 204', async () => {
+    const put = await http.inject({
+      method: 'PUT',
+      path: '/items/7',
+      headers: { 'content-type': 'application/json' },
+      body: '{"id":7}',
+    });
+    assert.equal(put.status, 204);
+    assert.equal(put.text, '');
+    const del = await http.inject({ method: 'DELETE', path: '/items/7' });
+    assert.equal(del.status, 204);
+    const [written, deleted] = server.produced.splice(0);
+    assert.equal(written?.topic, 'items');
+    assert.deepEqual(written?.records, [
+      {
+        key: '7',
+        value: Buffer.from('{"id":7}'),
+        headers: { 'content-type': 'application/json', source: 'kgate' },
+      },
+    ]);
+    assert.deepEqual(deleted?.records, [{ key: '7', value: null, headers: { source: 'kgate' } }]);
+    assertReleased();
+  });
+
+  // Bounded: a proxy that read the body instead would wait for bytes that never come.
+  it(
+    "answers 413 before reading a body whose Content-Length is past the topic's max.message.bytes",
+    { timeout: 10_000 },
+    async () => {
+      const res = await http.inject({
+        method: 'PUT',
+        path: '/items/big',
+        headers: { 'content-length': '2000' },
+        body: Buffer.alloc(10, 0x61),
+        partial: true,
+      });
+      assert.equal(res.status, 413);
+      assert.equal(res.headers.connection, 'close');
+      const body = JSON.parse(res.text) as { status: number; error: string; message: string };
+      assert.deepEqual({ ...body, message: '' }, { status: 413, error: 'Payload Too Large', message: '' });
+      assert.match(
+        body.message,
+        /^message for topic items needs at least 2\d{3} bytes, more than its max\.message\.bytes \(1024\)$/,
+      );
+      assert.equal(server.produced.length, 0);
+      assertReleased();
+    },
+  );
+});
