@@ -1,0 +1,54 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { CachedTopic, CacheStream } from '../kafka/cache_client/index.ts';
+import { HttpError } from '../north.ts';
+import { kafkaErrorStatus, messageOf, type CacheClient } from '../proxies/cache-clients.ts';
+
+// One request on its way through the proxy, and the cache calls its handlers make for it, a
+// failure answered as the HTTP error it stands for.
+
+/** Longest a fetch waits for the cache to catch up with the topic before answering 504. */
+export const CATCH_UP_MS = 30_000;
+
+export interface Exchange {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  /** The cache_client exit of the route the request took. */
+  readonly client: CacheClient;
+  /** Path parameters the route captured. */
+  readonly params: Readonly<Record<string, string>>;
+  /** Aborts when the response closes: the work done for the client, cache streams included, ends. */
+  readonly gone: AbortSignal;
+  /** Aborts when the binding drains: long waits answer at once instead of holding shutdown. */
+  readonly draining: AbortSignal;
+}
+
+export function headerText(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+export async function attachTopic(client: CacheClient, topic: string): Promise<CachedTopic> {
+  try {
+    return await client.attach(topic);
+  } catch (error) {
+    throw new HttpError(kafkaErrorStatus(error), `topic ${topic}: ${messageOf(error)}`, { cause: error });
+  }
+}
+
+export async function openStream(
+  client: CacheClient,
+  topic: string,
+  options: Parameters<CacheClient['open']>[1],
+): Promise<CacheStream> {
+  try {
+    return await client.open(topic, options);
+  } catch (error) {
+    throw new HttpError(kafkaErrorStatus(error), `topic ${topic}: ${messageOf(error)}`, { cause: error });
+  }
+}
+
+export function notCaughtUp(topic: string): HttpError {
+  return new HttpError(
+    504,
+    `the cache did not catch up with topic ${topic} within ${CATCH_UP_MS / 1000} s; try again later`,
+  );
+}

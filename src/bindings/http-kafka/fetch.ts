@@ -1,0 +1,205 @@
+import type { CachedTopic, CacheMessage, KeyLookup } from '../kafka/cache_client/index.ts';
+import { HeadReader, lookupKey, NotCaughtUpError } from '../kafka/cache_client/index.ts';
+import { HttpError } from '../north.ts';
+import { kafkaErrorStatus, messageOf } from '../proxies/cache-clients.ts';
+import { buildFilters } from '../proxies/filter-templates.ts';
+import { etagOf, parseIfNoneMatch, progressFromIfNoneMatch } from './etag.ts';
+import { attachTopic, CATCH_UP_MS, headerText, notCaughtUp, openStream, type Exchange } from './exchange.ts';
+import { LatestMessage, MergedDocument, writeFetched } from './fetched.ts';
+import { pinnedKey, type PinnedKey } from './pinned-key.ts';
+import { parsePrefer } from './prefer.ts';
+import type { FetchRoute } from './routes.ts';
+
+// Fetch routes: GET (and HEAD) answered from the cache, up to now, with the progress read up to
+// as the ETag; If-None-Match and Prefer: wait resume from that progress.
+
+/** A fetch's answer read from the cache, and the progress it was read up to (its ETag). */
+interface Snapshot {
+  readonly progress: ReadonlyMap<number, bigint>;
+  readonly merged: MergedDocument | undefined;
+  readonly latest: LatestMessage;
+}
+
+/** Answers GET or HEAD on a fetch route. */
+export async function handleFetch(x: Exchange, route: FetchRoute): Promise<void> {
+  const { req, res, client, params, gone } = x;
+  const filters = buildFilters(route.filters, params);
+  const ifNoneMatch = headerText(req.headers['if-none-match']);
+  const since = progressFromIfNoneMatch(ifNoneMatch);
+  const wait = parsePrefer(req.headers.prefer).wait ?? 0;
+  const topic = await attachTopic(client, route.topic);
+  try {
+    if (since === undefined && parseIfNoneMatch(ifNoneMatch).includes('*')) {
+      // Any current representation matches `*`, and a topic always has one (possibly empty).
+      res.writeHead(304);
+      res.end();
+      return;
+    }
+    // On a compacted topic a filter pinning one key selects that key's newest record: the key
+    // index finds it without reading the topic.
+    const pinned = topic.compacted ? pinnedKey(filters) : undefined;
+    if (pinned !== undefined) {
+      await fetchByKey(x, route, topic, pinned, since, wait);
+      return;
+    }
+    if (since !== undefined) {
+      const unchanged = await unchangedSince(x, topic, route, filters, since, wait);
+      if (unchanged === 'gone') return;
+      if (unchanged !== undefined) {
+        res.writeHead(304, { ETag: etagOf(unchanged) });
+        res.end();
+        return;
+      }
+    }
+    const until = Date.now() + (since === undefined && route.merge === undefined ? wait * 1000 : 0);
+    for (;;) {
+      const snapshot = await readSnapshot(x, route, topic, filters);
+      if (snapshot === 'gone') return;
+      const remaining = until - Date.now();
+      // Nothing matches yet and the client asked to wait: wait for a change, then read again.
+      if (snapshot.latest.value === undefined && remaining > 0) {
+        const unchanged = await unchangedSince(x, topic, route, filters, snapshot.progress, remaining / 1000);
+        if (unchanged === 'gone' || gone.aborted) return;
+        // Unchanged means the wait ran out, or shutdown cut it short: the 404 stands.
+        if (unchanged === undefined) continue;
+      }
+      writeFetched(res, route, snapshot.progress, snapshot.merged, snapshot.latest);
+      return;
+    }
+  } finally {
+    topic.release();
+  }
+}
+
+/**
+ * A fetch of one key from the key index, with the same answers, ETags and waits as a stream
+ * read: the ETag is the progress a stream reading the topic up to now would have, and a
+ * conditional request is unchanged unless a record of the key matching the filter came since.
+ */
+async function fetchByKey(
+  x: Exchange,
+  route: FetchRoute,
+  topic: CachedTopic,
+  pinned: PinnedKey,
+  since: Map<number, bigint> | undefined,
+  waitSeconds: number,
+): Promise<void> {
+  const { res, gone } = x;
+  const until = Date.now() + waitSeconds * 1000;
+  const waitSignal = AbortSignal.any([gone, x.draining]);
+  const lookup = async (after: ReadonlyMap<number, bigint> | undefined): Promise<KeyLookup> => {
+    const waitMs = until - Date.now();
+    try {
+      // On the attachment the fetch already holds: attaching again per request costs more than the lookup.
+      return await lookupKey(topic, pinned.key, {
+        ...(pinned.conditions.length === 0 ? {} : { conditions: pinned.conditions }),
+        ...(after === undefined ? {} : { since: after }),
+        ...(after === undefined || waitMs <= 0 ? {} : { waitMs, waitSignal }),
+        catchUpMs: CATCH_UP_MS,
+        signal: gone,
+      });
+    } catch (error) {
+      if (error instanceof NotCaughtUpError) throw notCaughtUp(route.topic);
+      throw new HttpError(kafkaErrorStatus(error), `topic ${route.topic}: ${messageOf(error)}`, {
+        cause: error,
+      });
+    }
+  };
+  let found: KeyLookup;
+  try {
+    found = await lookup(since);
+    // An absent key with a wait asked for: the answer is the key once it appears.
+    while (since === undefined && route.merge === undefined && found.message === null) {
+      if (Date.now() >= until || waitSignal.aborted) break;
+      found = await lookup(found.progress);
+    }
+  } catch (error) {
+    if (gone.aborted) return;
+    throw error;
+  }
+  if (gone.aborted) return;
+  if (since !== undefined && !found.changed) {
+    res.writeHead(304, { ETag: etagOf(found.progress) });
+    res.end();
+    return;
+  }
+  const merged = route.merge === undefined ? undefined : new MergedDocument();
+  const latest = new LatestMessage();
+  if (found.message !== null) (merged ?? latest).add(found.message);
+  writeFetched(res, route, found.progress, merged, latest);
+}
+
+/**
+ * Resumes from the client's ETag: the progress when nothing matching arrived since (up to the
+ * head, or up to `wait` seconds past it), undefined when something did. The 304 then carries the
+ * newer progress as its ETag, so the client's next conditional request scans only what came after.
+ */
+async function unchangedSince(
+  x: Exchange,
+  topic: CachedTopic,
+  route: FetchRoute,
+  filters: ReturnType<typeof buildFilters>,
+  since: ReadonlyMap<number, bigint>,
+  waitSeconds: number,
+): Promise<ReadonlyMap<number, bigint> | undefined | 'gone'> {
+  const gone = x.gone;
+  const stream = await openStream(x.client, route.topic, {
+    ...(filters === undefined ? {} : { filters }),
+    partitions: since,
+    signal: gone,
+  });
+  const reader = new HeadReader(stream, topic);
+  let changed = false;
+  try {
+    const headBy = Date.now() + CATCH_UP_MS;
+    const step = await reader.step(headBy, true, gone);
+    if (step.type === 'message') changed = true;
+    else if (step.type === 'timeout') throw notCaughtUp(route.topic);
+    else if (step.type === 'end') return 'gone';
+    else if (waitSeconds > 0) {
+      const signal = AbortSignal.any([gone, x.draining]);
+      const waited = await reader.step(Date.now() + waitSeconds * 1000, false, signal);
+      if (waited.type === 'message') changed = true;
+      if (gone.aborted) return 'gone';
+    }
+  } finally {
+    // A message the stream took as the wait ended counts: the progress includes it.
+    if ((await reader.finish()) !== undefined) changed = true;
+  }
+  return changed ? undefined : reader.progress;
+}
+
+/** What the topic holds up to now that matches, merged or latest as the route answers it. */
+async function readSnapshot(
+  x: Exchange,
+  route: FetchRoute,
+  topic: CachedTopic,
+  filters: ReturnType<typeof buildFilters>,
+): Promise<Snapshot | 'gone'> {
+  const gone = x.gone;
+  // Historical on every topic: a fetch answers with what the topic holds, not what comes next.
+  const stream = await openStream(x.client, route.topic, {
+    ...(filters === undefined ? {} : { filters }),
+    defaultOffset: 'historical',
+    signal: gone,
+  });
+  const reader = new HeadReader(stream, topic);
+  const merged = route.merge === undefined ? undefined : new MergedDocument();
+  const latest = new LatestMessage();
+  const take = (message: CacheMessage): void =>
+    merged === undefined ? latest.add(message) : merged.add(message);
+  try {
+    const by = Date.now() + CATCH_UP_MS;
+    for (;;) {
+      const step = await reader.step(by, true, gone);
+      if (step.type === 'message') take(step.message);
+      else if (step.type === 'end') return 'gone';
+      else if (step.type === 'timeout') throw notCaughtUp(route.topic);
+      else break;
+    }
+  } finally {
+    const late = await reader.finish();
+    if (late !== undefined) take(late);
+  }
+  return { progress: reader.progress, merged, latest };
+}

@@ -1,0 +1,104 @@
+import type { ServerResponse } from 'node:http';
+import type { CacheMessage } from '../kafka/cache_client/index.ts';
+import { HttpError } from '../north.ts';
+import { etagOf } from './etag.ts';
+import { kafkaHeader } from './replies.ts';
+import type { FetchRoute } from './routes.ts';
+
+// What a fetch answers with: the body it builds from the messages read, and the response.
+
+/** Largest merged document a fetch builds in memory; past it the request fails with a clear error. */
+export const MAX_MERGED_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The merged document: the latest value per key, as a JSON array. Values are copied out as text
+ * because the stream's buffers are views the next read replaces.
+ */
+export class MergedDocument {
+  readonly #entries = new Map<string | symbol, string>();
+  #bytes = 2;
+
+  add(message: CacheMessage): void {
+    const id = message.key === null ? Symbol('no key') : message.key.toString('base64');
+    const previous = this.#entries.get(id);
+    if (previous !== undefined) {
+      this.#bytes -= Buffer.byteLength(previous) + 1;
+      this.#entries.delete(id);
+    }
+    if (message.value === null) return;
+    const text = message.value.toString('utf8');
+    let json = text;
+    try {
+      JSON.parse(text);
+    } catch {
+      // The document must stay JSON whatever producers wrote: such a value goes in as a string.
+      json = JSON.stringify(text);
+    }
+    this.#bytes += Buffer.byteLength(json) + 1;
+    if (this.#bytes > MAX_MERGED_BYTES)
+      throw new HttpError(
+        500,
+        `the merged response would exceed ${MAX_MERGED_BYTES} bytes; narrow the request with a more specific route`,
+      );
+    this.#entries.set(id, json);
+  }
+
+  toBuffer(): Buffer {
+    return Buffer.from(`[${[...this.#entries.values()].join(',')}]`, 'utf8');
+  }
+}
+
+/** The one latest matching message, for fetch routes without merge. */
+export class LatestMessage {
+  #value: Buffer | undefined;
+  #key: Buffer | null = null;
+  #contentType: string | undefined;
+
+  add(message: CacheMessage): void {
+    if (message.value === null) {
+      if (this.#key === null ? message.key === null : message.key !== null && this.#key.equals(message.key))
+        this.#value = undefined;
+      return;
+    }
+    this.#value = Buffer.from(message.value);
+    this.#key = message.key === null ? null : Buffer.from(message.key);
+    this.#contentType = kafkaHeader(message, 'content-type');
+  }
+
+  get value(): Buffer | undefined {
+    return this.#value;
+  }
+
+  get contentType(): string {
+    return this.#contentType ?? 'application/octet-stream';
+  }
+}
+
+/** The 200 of a fetch, or 404 when a fetch without merge found no message. */
+export function writeFetched(
+  res: ServerResponse,
+  route: FetchRoute,
+  progress: ReadonlyMap<number, bigint>,
+  merged: MergedDocument | undefined,
+  latest: LatestMessage,
+): void {
+  const etag = etagOf(progress);
+  if (merged !== undefined) {
+    const body = merged.toBuffer();
+    res.writeHead(200, {
+      'Content-Type': route.merge ?? 'application/json',
+      'Content-Length': String(body.length),
+      ETag: etag,
+    });
+    res.end(body);
+    return;
+  }
+  const value = latest.value;
+  if (value === undefined) throw new HttpError(404, `no message in topic ${route.topic} matches`);
+  res.writeHead(200, {
+    'Content-Type': latest.contentType,
+    'Content-Length': String(value.length),
+    ETag: etag,
+  });
+  res.end(value);
+}

@@ -1,0 +1,133 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { HttpError } from '../north.ts';
+import { kafkaErrorStatus, messageOf } from '../proxies/cache-clients.ts';
+import { expand, paramsLookup } from '../proxies/templates.ts';
+import { headerText, openStream, type Exchange } from './exchange.ts';
+import type { HttpKafkaOptions } from './options.ts';
+import { parsePrefer } from './prefer.ts';
+import { writeReply, type ReplyTopics } from './request-reply.ts';
+import type { ProduceRoute } from './routes.ts';
+
+/**
+ * How long a request-reply produce waits for its reply when the client sent no `Prefer: wait`;
+ * past it the answer is 202 with the route's async location when it has one, else 504.
+ */
+export const REPLY_WAIT_SECONDS = 60;
+
+/**
+ * Produce routes: the request body streamed into one message, bounded by the topic's
+ * max.message.bytes (checked up front when the body's length is announced) and the staging
+ * budget, then 204, or 202 to `Prefer: respond-async`; with `reply-to`, the reply with the
+ * request's correlation id, waited for.
+ */
+export class ProduceHandler {
+  readonly #idempotencyHeader: string;
+  readonly #replyToHeader: string;
+  readonly #correlationIdHeader: string;
+  readonly #replies: ReplyTopics;
+  readonly #log: Logger;
+
+  constructor(options: HttpKafkaOptions, replies: ReplyTopics, log: Logger) {
+    this.#idempotencyHeader = options.idempotencyHeader;
+    this.#replyToHeader = options.replyToHeader;
+    this.#correlationIdHeader = options.correlationIdHeader;
+    this.#replies = replies;
+    this.#log = log;
+  }
+
+  /** Answers one request on a produce route: POST, PUT, PATCH or DELETE. */
+  async handle(x: Exchange, route: ProduceRoute, method: string): Promise<void> {
+    const { req, res, client, params, gone } = x;
+    const idempotencyKey = headerText(req.headers[this.#idempotencyHeader]) ?? randomUUID();
+    const correlationId =
+      route.correlationId === undefined
+        ? randomUUID()
+        : expand(route.correlationId, paramsLookup(params, { idempotencyKey }));
+    const lookup = paramsLookup(params, { idempotencyKey, correlationId });
+    const key = route.key === undefined ? null : expand(route.key, lookup);
+    const headers: Record<string, string> = {};
+    const contentType = req.headers['content-type'];
+    if (contentType !== undefined && method !== 'DELETE') headers['content-type'] = contentType;
+    for (const [name, template] of route.overrides) headers[name] = expand(template, lookup);
+    // Watching starts before the request goes out: the watcher sees only what comes after it opened.
+    const watcher =
+      route.replyTo === undefined ? undefined : await this.#replies.watcher(client, route.replyTo);
+    if (route.replyTo !== undefined) {
+      headers[this.#replyToHeader] = route.replyTo;
+      headers[this.#correlationIdHeader] = correlationId;
+    }
+    watcher?.book.expect(correlationId);
+    const init = { key, headers, ...(route.acks === undefined ? {} : { acks: route.acks }) };
+
+    const stream = await openStream(client, route.topic, { capabilities: 'produce', signal: gone });
+    let partition: number;
+    let offset: bigint;
+    try {
+      if (method === 'DELETE') {
+        ({ partition, baseOffset: offset } = await stream.produce({ ...init, value: null }));
+      } else {
+        let staged;
+        try {
+          const message = stream.produceStream(init);
+          staged = message;
+          const announced = headerText(req.headers['content-length']);
+          if (announced !== undefined) message.expect(Number(announced));
+          // While a chunk waits for staging budget the body is not read, so the socket's buffers
+          // fill and TCP pushes back on the client. A client that leaves drops its message; while
+          // reading is paused its close goes unseen, so it keeps its place until its turn comes.
+          const drop = (): void => message.abort();
+          gone.addEventListener('abort', drop, { once: true });
+          try {
+            for await (const chunk of req) if (!message.write(chunk as Buffer)) await message.ready();
+          } finally {
+            gone.removeEventListener('abort', drop);
+          }
+        } catch (error) {
+          staged?.abort();
+          if (kafkaErrorStatus(error) === 413) {
+            // The rest of the body stays unread, so the connection cannot carry another request.
+            res.shouldKeepAlive = false;
+            throw new HttpError(413, messageOf(error), { cause: error });
+          }
+          if (gone.aborted) return;
+          throw new HttpError(400, `request body did not arrive: ${messageOf(error)}`, { cause: error });
+        }
+        ({ partition, baseOffset: offset } = await staged.end());
+      }
+    } catch (error) {
+      if (error instanceof HttpError) throw error;
+      const status = kafkaErrorStatus(error);
+      throw new HttpError(status, `producing to topic ${route.topic} failed: ${messageOf(error)}`, {
+        cause: error,
+      });
+    } finally {
+      stream.close();
+    }
+    this.#log.debug({ topic: route.topic, partition, offset: String(offset) }, 'produced');
+    const prefer = parsePrefer(req.headers.prefer);
+    const accepted = (): void => {
+      const location = route.async?.location;
+      res.writeHead(202, location === undefined ? {} : { Location: expand(location, lookup) });
+      res.end();
+    };
+    if (route.async !== undefined && prefer.respondAsync) return accepted();
+    if (watcher === undefined) {
+      res.writeHead(204);
+      res.end();
+      return;
+    }
+    const waitSeconds = prefer.wait ?? REPLY_WAIT_SECONDS;
+    const signal = AbortSignal.any([gone, x.draining]);
+    const reply = await watcher.book.wait(correlationId, waitSeconds * 1000, signal);
+    if (gone.aborted) return;
+    if (reply !== undefined) {
+      watcher.book.forget(correlationId);
+      return writeReply(res, reply);
+    }
+    // The reply may still come: a route that can be polled says where, the others give up.
+    if (route.async !== undefined) return accepted();
+    watcher.book.forget(correlationId);
+    throw new HttpError(504, `no reply on topic ${route.replyTo ?? ''} within ${waitSeconds} s`);
+  }
+}

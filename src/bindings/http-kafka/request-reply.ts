@@ -1,0 +1,125 @@
+import type { ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { HeadReader } from '../kafka/cache_client/index.ts';
+import { HttpError } from '../north.ts';
+import { kafkaErrorStatus, messageOf, type CacheClient } from '../proxies/cache-clients.ts';
+import { attachTopic, CATCH_UP_MS, notCaughtUp, openStream, type Exchange } from './exchange.ts';
+import type { HttpKafkaOptions } from './options.ts';
+import { parsePrefer } from './prefer.ts';
+import { ReplyWatcher, replyOf, type Reply } from './replies.ts';
+import { PRODUCE_METHODS, type ProduceRoute } from './routes.ts';
+
+export function writeReply(res: ServerResponse, reply: Reply): void {
+  res.writeHead(reply.status, {
+    ...(reply.contentType === undefined ? {} : { 'Content-Type': reply.contentType }),
+    'Content-Length': String(reply.body.length),
+  });
+  res.end(reply.body);
+}
+
+/**
+ * The reply topics of request-reply routes: one watcher per exit and reply topic, shared by every
+ * request waiting on that topic, and GET on a route's async location polling for a reply.
+ */
+export class ReplyTopics {
+  readonly #correlationIdHeader: string;
+  readonly #log: Logger;
+  readonly #watchers = new Map<string, ReplyWatcher>();
+
+  constructor(options: HttpKafkaOptions, log: Logger) {
+    this.#correlationIdHeader = options.correlationIdHeader;
+    this.#log = log;
+  }
+
+  async close(): Promise<void> {
+    const watchers = [...this.#watchers.values()];
+    this.#watchers.clear();
+    await Promise.all(watchers.map((w) => w.close()));
+  }
+
+  /**
+   * GET on the async location: the reply once it has arrived, waiting up to `Prefer: wait`, else
+   * 202 again with the same location. Replies to requests this instance produced come from its
+   * reply book (bounded in number, bytes and time); any other correlation id is looked for on the
+   * reply topic's cache, so a poll may reach any instance, also after a restart.
+   */
+  async poll(x: Exchange, route: ProduceRoute): Promise<void> {
+    const { req, res, client, gone } = x;
+    const correlationId = x.params['correlationId'];
+    if (route.replyTo === undefined || correlationId === undefined) {
+      res.setHeader('Allow', PRODUCE_METHODS.join(', '));
+      throw new HttpError(405, 'GET polls for a reply only on a path with {correlationId}');
+    }
+    const watcher = await this.watcher(client, route.replyTo);
+    const waitSeconds = parsePrefer(req.headers.prefer).wait ?? 0;
+    const signal = AbortSignal.any([gone, x.draining]);
+    // A request this instance did not produce (a load balancer sent the poll elsewhere, or this
+    // instance restarted) is answered from the reply topic's cache, as any instance can.
+    const reply = watcher.book.knows(correlationId)
+      ? await watcher.book.wait(correlationId, waitSeconds * 1000, signal)
+      : await this.#replyInTopic(client, route.replyTo, correlationId, waitSeconds, signal, gone);
+    if (gone.aborted) return;
+    if (reply !== undefined) return writeReply(res, reply);
+    res.writeHead(202, { Location: req.url ?? '/' });
+    res.end();
+  }
+
+  /**
+   * The first reply with `correlationId` on the reply topic, read from the cache up to now and
+   * then waited for up to `waitSeconds`; undefined when none came.
+   */
+  async #replyInTopic(
+    client: CacheClient,
+    replyTo: string,
+    correlationId: string,
+    waitSeconds: number,
+    waitSignal: AbortSignal,
+    gone: AbortSignal,
+  ): Promise<Reply | undefined> {
+    const topic = await attachTopic(client, replyTo);
+    let reply: Reply | undefined;
+    try {
+      const stream = await openStream(client, replyTo, {
+        filters: [[{ header: { name: this.#correlationIdHeader, value: Buffer.from(correlationId) } }]],
+        defaultOffset: 'historical',
+        signal: gone,
+      });
+      const reader = new HeadReader(stream, topic);
+      try {
+        const step = await reader.step(Date.now() + CATCH_UP_MS, true, gone);
+        if (step.type === 'message') reply = replyOf(step.message);
+        else if (step.type === 'timeout') throw notCaughtUp(replyTo);
+        else if (step.type === 'head' && waitSeconds > 0) {
+          const waited = await reader.step(Date.now() + waitSeconds * 1000, false, waitSignal);
+          if (waited.type === 'message') reply = replyOf(waited.message);
+        }
+      } finally {
+        const late = await reader.finish();
+        if (reply === undefined && late !== undefined) reply = replyOf(late);
+      }
+    } finally {
+      topic.release();
+    }
+    return reply;
+  }
+
+  /** The watcher of `topic` through `client`, ready: opened live and every partition fed. */
+  async watcher(client: CacheClient, topic: string): Promise<ReplyWatcher> {
+    const id = `${client.name}\0${topic}`;
+    let watcher = this.#watchers.get(id);
+    if (watcher === undefined) {
+      watcher = new ReplyWatcher(client, topic, this.#correlationIdHeader, this.#log);
+      this.#watchers.set(id, watcher);
+    }
+    try {
+      await watcher.ready();
+      return watcher;
+    } catch (error) {
+      // The next request tries again rather than inheriting a failure that may have passed.
+      if (this.#watchers.get(id) === watcher) this.#watchers.delete(id);
+      throw new HttpError(kafkaErrorStatus(error), `reply topic ${topic}: ${messageOf(error)}`, {
+        cause: error,
+      });
+    }
+  }
+}

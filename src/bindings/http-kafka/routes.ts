@@ -1,0 +1,159 @@
+import { resolveRoute, type BindingConfig, type RouteConfig } from '../../config/index.ts';
+import type { Acks } from '../kafka/cache_client/index.ts';
+import { filterTemplates, type FilterTemplate } from '../proxies/filter-templates.ts';
+import { capturedParams, checkTemplate } from '../proxies/templates.ts';
+
+// The binding's routes: each route's `with` read and checked once at start, and the route a
+// request takes, HEAD falling back to GET.
+
+export const PRODUCE_METHODS = ['POST', 'PUT', 'PATCH', 'DELETE'];
+const FETCH_METHODS = ['GET', 'HEAD'];
+const REQUEST_REPLY_METHODS = [...PRODUCE_METHODS, 'GET'];
+const ACKS: Record<string, Acks> = { none: 0, leader_only: 1, in_sync_replicas: -1 };
+
+export interface FetchRoute {
+  readonly capability: 'fetch';
+  readonly exit: string;
+  readonly topic: string;
+  readonly filters: readonly FilterTemplate[];
+  /** Content type of the merged document; absent: answer the one latest matching message. */
+  readonly merge?: string;
+}
+
+export interface ProduceRoute {
+  readonly capability: 'produce';
+  readonly exit: string;
+  readonly topic: string;
+  readonly key?: string;
+  readonly overrides: readonly (readonly [string, string])[];
+  readonly acks?: Acks;
+  /** Set when the route answers `Prefer: respond-async` with 202; the location may be absent. */
+  readonly async?: { readonly location?: string };
+  /** Topic the correlated reply comes back on; the request then answers with the reply. */
+  readonly replyTo?: string;
+  /** Template of the correlation id; a fresh UUID per request when absent. */
+  readonly correlationId?: string;
+}
+
+export type CompiledRoute = FetchRoute | ProduceRoute;
+
+function str(value: unknown, where: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw new Error(`${where} must be a string`);
+  return value;
+}
+
+function compileRoute(route: RouteConfig, index: number): CompiledRoute {
+  const where = `routes[${index}].with`;
+  const w = route.with ?? {};
+  const topic = str(w['topic'], `${where}.topic`);
+  if (topic === undefined) throw new Error(`${where}.topic is required`);
+  const params = capturedParams(route);
+  if (w['capability'] === 'fetch') {
+    const merge = w['merge'] as Record<string, unknown> | undefined;
+    const contentType =
+      merge === undefined ? undefined : str(merge['content-type'], `${where}.merge.content-type`);
+    const patch = merge?.['patch'] as Record<string, unknown> | undefined;
+    // Only the one merge Zilla configs use in practice: every message appended to an array.
+    if (patch !== undefined) {
+      const initial = str(patch['initial'], `${where}.merge.patch.initial`) ?? '[]';
+      const path = str(patch['path'], `${where}.merge.patch.path`) ?? '/-';
+      if (initial.replace(/\s/g, '') !== '[]' || path !== '/-')
+        throw new Error(`${where}.merge.patch: only initial "[]" with path "/-" is supported`);
+    }
+    const filters = filterTemplates(w['filters'], where, params);
+    return {
+      capability: 'fetch',
+      exit: route.exit,
+      topic,
+      filters,
+      ...(contentType === undefined ? {} : { merge: contentType }),
+    };
+  }
+  const produceNames = ['idempotencyKey', 'correlationId'];
+  const replyTo = str(w['reply-to'], `${where}.reply-to`);
+  const correlationId = str(w['correlation-id'], `${where}.correlation-id`);
+  if (correlationId !== undefined)
+    checkTemplate(correlationId, `${where}.correlation-id`, params, ['idempotencyKey']);
+  if (correlationId !== undefined && replyTo === undefined)
+    throw new Error(`${where}.correlation-id: only a route with reply-to correlates replies`);
+  const key = str(w['key'], `${where}.key`);
+  if (key !== undefined) checkTemplate(key, `${where}.key`, params, produceNames);
+  const overrides: [string, string][] = [];
+  const rawOverrides = w['overrides'];
+  if (rawOverrides !== undefined) {
+    for (const [name, value] of Object.entries(rawOverrides as Record<string, unknown>)) {
+      const text = str(value, `${where}.overrides.${name}`) ?? '';
+      checkTemplate(text, `${where}.overrides.${name}`, params, produceNames);
+      overrides.push([name, text]);
+    }
+  }
+  const acksName = str(w['acks'], `${where}.acks`);
+  const acks = acksName === undefined ? undefined : ACKS[acksName];
+  const asyncRaw = w['async'] as Record<string, unknown> | undefined;
+  const location = asyncRaw === undefined ? undefined : str(asyncRaw['location'], `${where}.async.location`);
+  if (location !== undefined) checkTemplate(location, `${where}.async.location`, params, produceNames);
+  return {
+    capability: 'produce',
+    exit: route.exit,
+    topic,
+    overrides,
+    ...(key === undefined ? {} : { key }),
+    ...(acks === undefined ? {} : { acks }),
+    ...(asyncRaw === undefined ? {} : { async: location === undefined ? {} : { location } }),
+    ...(replyTo === undefined ? {} : { replyTo }),
+    ...(correlationId === undefined ? {} : { correlationId }),
+  };
+}
+
+/** The methods a route answers: GET on a request-reply route polls for the reply of an earlier async request. */
+export function allowedMethods(route: CompiledRoute): readonly string[] {
+  if (route.capability === 'fetch') return FETCH_METHODS;
+  return route.replyTo === undefined ? PRODUCE_METHODS : REQUEST_REPLY_METHODS;
+}
+
+export interface ResolvedRoute {
+  readonly route: CompiledRoute;
+  readonly params: Readonly<Record<string, string>>;
+}
+
+/** The compiled routes of one binding config; empty until the binding starts. */
+export class RouteTable {
+  readonly #config: BindingConfig;
+  readonly #routes: ReadonlyMap<RouteConfig, CompiledRoute>;
+
+  constructor(config: BindingConfig, routes: ReadonlyMap<RouteConfig, CompiledRoute> = new Map()) {
+    this.#config = config;
+    this.#routes = routes;
+  }
+
+  /** Compiles every route of `config`; throws naming the first route that is wrong. */
+  static compile(config: BindingConfig): RouteTable {
+    const routes = new Map<RouteConfig, CompiledRoute>();
+    config.routes.forEach((route, i) => routes.set(route, compileRoute(route, i)));
+    return new RouteTable(config, routes);
+  }
+
+  /** The route a request takes; HEAD takes the routes of GET unless a route names HEAD itself. */
+  resolve(method: string, path: string): ResolvedRoute | undefined {
+    for (const candidate of method === 'HEAD' ? ['HEAD', 'GET'] : [method]) {
+      const resolved = resolveRoute(this.#config, {
+        method: candidate,
+        path,
+        ':method': candidate,
+        ':path': path,
+      });
+      const route = resolved?.route === undefined ? undefined : this.#routes.get(resolved.route);
+      if (resolved !== undefined && route !== undefined) return { route, params: resolved.params };
+    }
+    return undefined;
+  }
+
+  /** The methods some route takes on `path`: a request with another one gets 405, not 404. */
+  methodsOn(path: string): string[] {
+    return [...FETCH_METHODS, ...PRODUCE_METHODS].filter((method) => {
+      const route = this.resolve(method, path)?.route;
+      return route !== undefined && allowedMethods(route).includes(method);
+    });
+  }
+}
