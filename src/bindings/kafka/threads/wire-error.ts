@@ -26,7 +26,7 @@ export function encodeError(error: unknown, depth = 0): WireError {
   };
 }
 
-/** Rebuilds the error classes whose kind decides an HTTP status (see http-kafka/cache-client.ts). */
+/** Rebuilds the error classes whose kind decides an HTTP status (see proxies/cache-clients.ts). */
 export function decodeError(wire: WireError): Error {
   const cause = wire.cause === undefined ? undefined : decodeError(wire.cause);
   let error: Error;
