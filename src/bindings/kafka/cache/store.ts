@@ -1,10 +1,22 @@
 // Persistent per-partition cache of Kafka records on LMDB. Layout, encoding and the reasons for
 // them are in ./README.md.
 
-import { createHash } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { open } from 'lmdb';
 
+import {
+  FORMAT_VERSION,
+  allocatePid,
+  assignPid,
+  forgetGarbage,
+  garbagePids,
+  listPartitions,
+  markGarbage,
+  partitionPid,
+  storedFormat,
+  writeFormat,
+  writeProbe,
+} from './catalog.ts';
 import {
   FLAG_ABORTED,
   FLAG_CONTROL,
@@ -19,36 +31,31 @@ import {
   peekTimestamp,
 } from './codec.ts';
 import type { CachedRecord, RecordInput } from './codec.ts';
+import {
+  CHUNK,
+  TXN_FLAGS,
+  checkOpen,
+  checkWritable,
+  lastValueSize,
+  openContext,
+  type Context,
+  type Root,
+} from './context.ts';
+import {
+  INDEX_KEY_MAX,
+  PENDING_DEAD,
+  PENDING_GRAVE,
+  pendingKey,
+  pidKey,
+  recordKey,
+  timeSeekKey,
+  writeIndexKey,
+} from './layout.ts';
+import { checkTopicId, freshMeta, getMeta, putMeta, refreshBounds, removeMeta, type Meta } from './meta.ts';
 
 export type { CachedHeader, CachedRecord, RecordHeaderInput, RecordInput } from './codec.ts';
 
-const FORMAT_VERSION = 1;
-
-// ABORTABLE (a throw rolls the batch back) | SYNCHRONOUS_COMMIT (visible when transactionSync
-// returns) | NO_SYNC_FLUSH (with durability 'overlapped', return before the flush).
-const TXN_FLAGS = 0x10003;
-
-// Maintenance deletes at most this many records per write transaction and yields to the event
-// loop between transactions, so a large expiry neither blocks fetch handling nor grows one
-// transaction's dirty pages without bound.
-const CHUNK = 2048;
-
-// LMDB keys are limited (1978 bytes in lmdb-js builds, 511 in stock LMDB); longer Kafka keys are
-// indexed by their SHA-256 instead. 4 (partition id) + 1 (tag) + 475 stays under either limit.
-const RAW_KEY_MAX = 475;
-const KEY_TAG_RAW = 0;
-const KEY_TAG_SHA256 = 1;
-
-// Pending compaction work, keyed [pid][kind][offset of the record that created the work] so that
-// appends add to the end of the queue instead of dirtying a random page of it.
-// Dead: value = offset of a record superseded by a newer one with the same key, or aborted.
-const PENDING_DEAD = 0;
-// Grave: value = offset of a tombstone or transaction marker, removable after delete.retention.ms.
-const PENDING_GRAVE = 1;
-
 const EMPTY = Buffer.alloc(0);
-const META_SIZE = 160;
-const TOPIC_ID_MAX = 64;
 
 const DEFAULT_SEGMENT_BYTES = 1024 * 1024 * 1024;
 const DEFAULT_SEGMENT_MS = 7 * 24 * 3600 * 1000;
@@ -144,239 +151,6 @@ export interface PartitionStats {
   highWatermark: bigint;
   lastStableOffset: bigint;
   topicId: string;
-}
-
-export interface CacheStoreOptions {
-  /** Initial LMDB map size in bytes; lmdb-js grows it when full. Default 1 GiB. */
-  mapSize?: number;
-  /**
-   * When a commit reaches the disk. Every mode survives a killed process with nothing committed
-   * lost, since committed pages are in the OS page cache.
-   * - 'sync' (default): each commit fsyncs before returning; an OS crash loses nothing.
-   * - 'overlapped': lmdb-js's overlappingSync, the fsync runs on another thread after the commit
-   *   returns; an OS crash falls back to the last flushed commit, still consistent. On this
-   *   project's reference machine it measured slower than 'sync' for batches of random keys
-   *   (docs/dependencies.md), so it is not the default.
-   * - 'none': no fsync (LMDB's noSync); an OS crash may corrupt the file, which then has to be
-   *   deleted and refetched. For tests and throwaway caches.
-   */
-  durability?: 'sync' | 'overlapped' | 'none';
-  /**
-   * Opens an environment another thread of this process writes, for reading only: nothing is
-   * created or written, and partition metadata is re-read on `refresh()` rather than kept current
-   * by this store's own writes. The writer must have opened the directory first.
-   */
-  reader?: boolean;
-}
-
-export interface CacheStoreStats {
-  partitions: number;
-  records: number;
-  bytes: number;
-  /** Bytes of the LMDB file in use (last page × page size), free pages included. */
-  fileBytes: number;
-}
-
-interface RangeQuery {
-  start?: Buffer;
-  end?: Buffer;
-  limit?: number;
-  reverse?: boolean;
-}
-
-// The part of lmdb-js's Database used here, typed for the key and value encodings chosen below.
-interface Db<K> {
-  putSync(key: Buffer, value: Buffer): boolean;
-  removeSync(key: Buffer): boolean;
-  getBinaryFast(key: Buffer): Buffer | undefined;
-  getRange(query: RangeQuery): Iterable<{ key: K; value: Buffer }>;
-  getKeys(query: RangeQuery): Iterable<K>;
-}
-
-interface Root {
-  openDB(options: object): unknown;
-  transactionSync<T>(action: () => T, flags?: number): T;
-  getStats(): unknown;
-  /** Ends the current read snapshot, so the next read sees every commit made so far. */
-  resetReadTxn(): void;
-  close(): Promise<void>;
-}
-
-interface Meta {
-  logStartOffset: bigint;
-  nextOffset: bigint;
-  highWatermark: bigint;
-  lastStableOffset: bigint;
-  firstOffset: bigint;
-  lastOffset: bigint;
-  bytes: number;
-  records: number;
-  maxTimestamp: number;
-  topicId: string;
-}
-
-// The records database hands values to this decoder in lmdb-js's reusable read buffer, without
-// the copy its 'binary' encoding makes; the size arrives separately because the buffer is larger
-// than the value. Callers copy what they keep before the next read.
-let lastValueSize = 0;
-const rawValues = {
-  encode(value: Buffer): Buffer {
-    return value;
-  },
-  decode(bytes: Buffer, size: number): Buffer {
-    lastValueSize = size;
-    return bytes;
-  },
-};
-
-// Record keys are [pid u32 BE][offset u64 BE]; reading returns the offset alone, which saves
-// slicing a key buffer per record.
-const offsetKeys = {
-  writeKey(key: Buffer, target: Buffer, start: number): number {
-    return start + key.copy(target, start);
-  },
-  readKey(buf: Buffer, start: number): bigint {
-    return buf.readBigUInt64BE(start + 4);
-  },
-};
-
-function freshMeta(topicId: string): Meta {
-  return {
-    logStartOffset: 0n,
-    nextOffset: 0n,
-    highWatermark: 0n,
-    lastStableOffset: 0n,
-    firstOffset: -1n,
-    lastOffset: -1n,
-    bytes: 0,
-    records: 0,
-    maxTimestamp: -1,
-    topicId,
-  };
-}
-
-function pidKey(pid: number): Buffer {
-  const b = Buffer.allocUnsafe(4);
-  b.writeUInt32BE(pid, 0);
-  return b;
-}
-
-function recordKey(pid: number, offset: bigint): Buffer {
-  const b = Buffer.allocUnsafe(12);
-  b.writeUInt32BE(pid, 0);
-  b.writeBigUInt64BE(offset, 4);
-  return b;
-}
-
-function pendingKey(pid: number, kind: number, offset: bigint): Buffer {
-  const b = Buffer.allocUnsafe(13);
-  b.writeUInt32BE(pid, 0);
-  b[4] = kind;
-  b.writeBigUInt64BE(offset, 5);
-  return b;
-}
-
-function catalogKey(topic: string, partition: number): Buffer {
-  return Buffer.from(`p/${topic}/${partition}`, 'utf8');
-}
-
-function garbageKey(pid: number): Buffer {
-  const b = Buffer.allocUnsafe(5);
-  b[0] = 0x67; // 'g'
-  b.writeUInt32BE(pid, 1);
-  return b;
-}
-
-const CATALOG_FORMAT = Buffer.from('format', 'utf8');
-const CATALOG_NEXT_PID = Buffer.from('next-pid', 'utf8');
-// Outside the 'p/' (partitions) and 'g' (garbage) ranges that are listed.
-const CATALOG_PROBE = Buffer.from('space-probe', 'utf8');
-
-/**
- * Writes the key-index key [pid][tag][key bytes or SHA-256] into target; returns its length.
- * source[start..start+length) holds the Kafka key.
- */
-function writeIndexKey(
-  target: Buffer,
-  pid: number,
-  source: Uint8Array,
-  start: number,
-  length: number,
-): number {
-  target.writeUInt32BE(pid, 0);
-  if (length <= RAW_KEY_MAX) {
-    target[4] = KEY_TAG_RAW;
-    target.set(source.subarray(start, start + length), 5);
-    return 5 + length;
-  }
-  target[4] = KEY_TAG_SHA256;
-  const digest = createHash('sha256')
-    .update(source.subarray(start, start + length))
-    .digest();
-  digest.copy(target, 5);
-  return 5 + digest.length;
-}
-
-function encodeMeta(buf: Buffer, m: Meta): Buffer {
-  buf.fill(0);
-  buf[0] = 1;
-  buf.writeBigInt64LE(m.logStartOffset, 8);
-  buf.writeBigInt64LE(m.nextOffset, 16);
-  buf.writeBigInt64LE(m.highWatermark, 24);
-  buf.writeBigInt64LE(m.lastStableOffset, 32);
-  buf.writeBigInt64LE(m.firstOffset, 40);
-  buf.writeBigInt64LE(m.lastOffset, 48);
-  buf.writeDoubleLE(m.bytes, 56);
-  buf.writeDoubleLE(m.records, 64);
-  buf.writeDoubleLE(m.maxTimestamp, 72);
-  const n = buf.write(m.topicId, 81, TOPIC_ID_MAX, 'utf8');
-  buf[80] = n;
-  return buf.subarray(0, 81 + n);
-}
-
-function decodeMeta(buf: Buffer): Meta {
-  if (buf[0] !== 1) throw new Error(`partition metadata has unknown version ${buf[0]}`);
-  const n = buf[80] ?? 0;
-  return {
-    logStartOffset: buf.readBigInt64LE(8),
-    nextOffset: buf.readBigInt64LE(16),
-    highWatermark: buf.readBigInt64LE(24),
-    lastStableOffset: buf.readBigInt64LE(32),
-    firstOffset: buf.readBigInt64LE(40),
-    lastOffset: buf.readBigInt64LE(48),
-    bytes: buf.readDoubleLE(56),
-    records: buf.readDoubleLE(64),
-    maxTimestamp: buf.readDoubleLE(72),
-    topicId: buf.toString('utf8', 81, 81 + n),
-  };
-}
-
-/** Shared by a CacheStore and its partitions: one LMDB environment and the scratch buffers of its writers. */
-interface Context {
-  root: Root;
-  catalog: Db<Buffer>;
-  meta: Db<Buffer>;
-  records: Db<bigint>;
-  keys: Db<Buffer>;
-  times: Db<Buffer>;
-  pending: Db<Buffer>;
-  closed: boolean;
-  /** Opened with `reader`: every write refuses. */
-  reader: boolean;
-  running: Set<Promise<unknown>>;
-  /** Inside CacheStore.transaction: how to restore in-memory state if the outer transaction fails. */
-  group: Array<() => void> | null;
-  allocatePid(): number;
-  reclaim(): Promise<number>;
-  // Every use below is synchronous, so one set of scratch buffers serves all partitions.
-  recKey: Buffer;
-  idxKey: Buffer;
-  pendKey: Buffer;
-  timeKey: Buffer;
-  offsetValue: Buffer;
-  prevValue: Buffer;
-  metaBuf: Buffer;
-  encodeBuf: Buffer;
 }
 
 /**
@@ -632,9 +406,7 @@ export class PartitionStore {
    */
   offsetForTimestamp(timestamp: number): bigint | null {
     this.#checkOpen();
-    const start = Buffer.allocUnsafe(10);
-    start.writeUInt32BE(this.#pid, 0);
-    start.writeUIntBE(Math.max(0, Math.min(timestamp, 2 ** 48 - 1)), 4, 6);
+    const start = timeSeekKey(this.#pid, timestamp);
     for (const { value } of this.#ctx.times.getRange({ start, end: pidKey(this.#pid + 1), limit: 1 })) {
       return this.offsetAtOrAfter(value.readBigUInt64BE(0));
     }
@@ -746,8 +518,7 @@ export class PartitionStore {
     const m = this.#meta;
     if (m.topicId === topicId) return true;
     if (m.topicId !== '') return false;
-    if (Buffer.byteLength(topicId, 'utf8') > TOPIC_ID_MAX)
-      throw new Error(`topic id longer than ${TOPIC_ID_MAX} bytes`);
+    checkTopicId(topicId);
     const next = { ...m, topicId };
     this.#ctx.root.transactionSync(() => this.#putMeta(this.#pid, next), TXN_FLAGS);
     this.#commit(next);
@@ -770,13 +541,12 @@ export class PartitionStore {
   reload(): void {
     this.#checkOpen();
     const c = this.#ctx;
-    const v = c.catalog.getBinaryFast(catalogKey(this.topic, this.partition));
-    if (v === undefined) return;
-    const pid = v.readUInt32BE(0);
-    const mv = c.meta.getBinaryFast(pidKey(pid));
-    if (mv === undefined) return;
+    const pid = partitionPid(c, this.topic, this.partition);
+    if (pid === undefined) return;
+    const meta = getMeta(c, pid);
+    if (meta === undefined) return;
     this.#pid = pid;
-    this.#meta = decodeMeta(mv);
+    this.#meta = meta;
   }
 
   // Inside CacheStore.transaction the write above was a child transaction that the outer one may
@@ -798,8 +568,7 @@ export class PartitionStore {
   }
 
   #putMeta(pid: number, m: Meta): void {
-    const c = this.#ctx;
-    c.meta.putSync(pidKey(pid), encodeMeta(c.metaBuf, m));
+    putMeta(this.#ctx, pid, m);
   }
 
   #track<T>(p: Promise<T>): Promise<T> {
@@ -810,18 +579,6 @@ export class PartitionStore {
     };
     p.then(done, done);
     return p;
-  }
-
-  /** Re-reads the stored offset bounds of a partition inside the current write transaction. */
-  #refreshBounds(pid: number, m: Meta): void {
-    const c = this.#ctx;
-    const lo = recordKey(pid, 0n);
-    const hi = pidKey(pid + 1);
-    m.firstOffset = -1n;
-    m.lastOffset = -1n;
-    for (const o of c.records.getKeys({ start: lo, end: hi, limit: 1 })) m.firstOffset = o;
-    for (const o of c.records.getKeys({ start: hi, end: pidKey(pid), limit: 1, reverse: true }))
-      m.lastOffset = o;
   }
 
   /**
@@ -870,7 +627,7 @@ export class PartitionStore {
           chunkBytes += size;
           if ((flags & (FLAG_KEY | FLAG_CONTROL | FLAG_ABORTED)) === FLAG_KEY) {
             const ks = peekKeyStart(value, 0, flags);
-            const ik = Buffer.allocUnsafe(5 + Math.min(keyLength, RAW_KEY_MAX + 32));
+            const ik = Buffer.allocUnsafe(Math.min(5 + keyLength, INDEX_KEY_MAX));
             indexed.push({ key: ik.subarray(0, writeIndexKey(ik, pid, value, ks, keyLength)), offset });
           }
         }
@@ -903,7 +660,7 @@ export class PartitionStore {
           for (const k of pend) c.pending.removeSync(k);
           removed += pend.length;
         }
-        if (doomed.length > 0) this.#refreshBounds(pid, next);
+        if (doomed.length > 0) refreshBounds(c, pid, next);
         if (removed > 0) this.#putMeta(pid, next);
         more = removed > 0;
       }, TXN_FLAGS);
@@ -1089,7 +846,7 @@ export class PartitionStore {
             removedBytes += size;
             if (offset === next.firstOffset || offset === next.lastOffset) boundsMoved = true;
           }
-          if (boundsMoved) this.#refreshBounds(pid, next);
+          if (boundsMoved) refreshBounds(c, pid, next);
           if (changed) this.#putMeta(pid, next);
         }, TXN_FLAGS);
         if (pid === this.#pid) this.#commit(next);
@@ -1102,22 +859,19 @@ export class PartitionStore {
 
   async #reset(topicId: string): Promise<void> {
     this.#checkMaintenance();
-    if (Buffer.byteLength(topicId, 'utf8') > TOPIC_ID_MAX)
-      throw new Error(`topic id longer than ${TOPIC_ID_MAX} bytes`);
+    checkTopicId(topicId);
     const c = this.#ctx;
     const old = this.#pid;
     const fresh = freshMeta(topicId);
     let pid = 0;
     c.root.transactionSync(() => {
-      pid = c.allocatePid();
-      const pk = Buffer.allocUnsafe(4);
-      pk.writeUInt32BE(pid, 0);
-      c.catalog.putSync(catalogKey(this.topic, this.partition), pk);
-      c.catalog.putSync(garbageKey(old), EMPTY);
+      pid = allocatePid(c);
+      assignPid(c, this.topic, this.partition, pid);
+      markGarbage(c, old);
       this.#putMeta(pid, fresh);
     }, TXN_FLAGS);
     this.#commit(fresh, pid);
-    await c.reclaim();
+    await reclaim(c);
   }
 }
 
@@ -1127,6 +881,76 @@ function queue(c: Context, pendKey: Buffer, kind: number, at: Buffer, target: Bu
   pendKey[4] = kind;
   at.copy(pendKey, 5, 0, 8);
   c.pending.putSync(pendKey, target);
+}
+
+/** CacheStore.reclaim: deletes the ranges marked as garbage, a chunk per transaction. */
+export async function reclaim(c: Context): Promise<number> {
+  if (c.reader) throw new Error('cache store is open for reading only');
+  let removed = 0;
+  for (;;) {
+    if (c.closed) return removed;
+    const pids = garbagePids(c, 16);
+    if (pids.length === 0) return removed;
+    for (const pid of pids) {
+      for (;;) {
+        if (c.closed) return removed;
+        const n = c.root.transactionSync(() => {
+          const lo = pidKey(pid);
+          const hi = pidKey(pid + 1);
+          let n = 0;
+          const offsets: bigint[] = [];
+          for (const o of c.records.getKeys({ start: lo, end: hi, limit: CHUNK })) offsets.push(o);
+          for (const o of offsets) c.records.removeSync(recordKey(pid, o));
+          n += offsets.length;
+          for (const db of [c.keys, c.times, c.pending]) {
+            const doomed: Buffer[] = [];
+            for (const k of db.getKeys({ start: lo, end: hi, limit: CHUNK })) doomed.push(k);
+            for (const k of doomed) db.removeSync(k);
+            n += doomed.length;
+          }
+          if (n === 0) {
+            removeMeta(c, pid);
+            forgetGarbage(c, pid);
+          }
+          return n;
+        }, TXN_FLAGS);
+        removed += n;
+        if (n === 0) break;
+        await nextTurn();
+      }
+    }
+  }
+}
+
+export interface CacheStoreOptions {
+  /** Initial LMDB map size in bytes; lmdb-js grows it when full. Default 1 GiB. */
+  mapSize?: number;
+  /**
+   * When a commit reaches the disk. Every mode survives a killed process with nothing committed
+   * lost, since committed pages are in the OS page cache.
+   * - 'sync' (default): each commit fsyncs before returning; an OS crash loses nothing.
+   * - 'overlapped': lmdb-js's overlappingSync, the fsync runs on another thread after the commit
+   *   returns; an OS crash falls back to the last flushed commit, still consistent. On this
+   *   project's reference machine it measured slower than 'sync' for batches of random keys
+   *   (docs/dependencies.md), so it is not the default.
+   * - 'none': no fsync (LMDB's noSync); an OS crash may corrupt the file, which then has to be
+   *   deleted and refetched. For tests and throwaway caches.
+   */
+  durability?: 'sync' | 'overlapped' | 'none';
+  /**
+   * Opens an environment another thread of this process writes, for reading only: nothing is
+   * created or written, and partition metadata is re-read on `refresh()` rather than kept current
+   * by this store's own writes. The writer must have opened the directory first.
+   */
+  reader?: boolean;
+}
+
+export interface CacheStoreStats {
+  partitions: number;
+  records: number;
+  bytes: number;
+  /** Bytes of the LMDB file in use (last page × page size), free pages included. */
+  fileBytes: number;
 }
 
 /**
@@ -1156,55 +980,19 @@ export class CacheStore {
       overlappingSync: durability === 'overlapped',
       noSync: durability === 'none',
     }) as unknown as Root;
-    const binary = (name: string): Db<Buffer> =>
-      root.openDB({ name, encoding: 'binary', keyEncoding: 'binary' }) as Db<Buffer>;
-    const ctx: Context = {
-      root,
-      catalog: binary('catalog'),
-      meta: binary('meta'),
-      records: root.openDB({ name: 'records', encoder: rawValues, keyEncoder: offsetKeys }) as Db<bigint>,
-      keys: binary('keys'),
-      times: binary('times'),
-      pending: binary('pending'),
-      closed: false,
-      reader,
-      running: new Set(),
-      group: null,
-      allocatePid(): number {
-        const v = ctx.catalog.getBinaryFast(CATALOG_NEXT_PID);
-        const pid = v === undefined ? 1 : v.readUInt32BE(0);
-        const b = Buffer.allocUnsafe(4);
-        b.writeUInt32BE(pid + 1, 0);
-        ctx.catalog.putSync(CATALOG_NEXT_PID, b);
-        return pid;
-      },
-      reclaim: () => Promise.resolve(0),
-      recKey: Buffer.alloc(12),
-      idxKey: Buffer.alloc(5 + RAW_KEY_MAX + 32),
-      pendKey: Buffer.alloc(13),
-      timeKey: Buffer.alloc(10),
-      offsetValue: Buffer.alloc(8),
-      prevValue: Buffer.alloc(8),
-      metaBuf: Buffer.alloc(META_SIZE),
-      encodeBuf: Buffer.allocUnsafeSlow(64 * 1024),
-    };
-    const format = ctx.catalog.getBinaryFast(CATALOG_FORMAT);
+    const ctx = openContext(root, reader);
+    const format = storedFormat(ctx);
     if (format === undefined && reader) {
       void root.close();
       throw new Error(`cache store ${path} has not been created by its writer yet`);
     }
     if (format === undefined) {
-      const b = Buffer.alloc(4);
-      b.writeUInt32BE(FORMAT_VERSION, 0);
-      root.transactionSync(() => ctx.catalog.putSync(CATALOG_FORMAT, b), TXN_FLAGS);
-    } else if (format.readUInt32BE(0) !== FORMAT_VERSION) {
-      const found = format.readUInt32BE(0);
+      root.transactionSync(() => writeFormat(ctx), TXN_FLAGS);
+    } else if (format !== FORMAT_VERSION) {
       void root.close();
-      throw new Error(`cache store ${path} has format ${found}, this build reads ${FORMAT_VERSION}`);
+      throw new Error(`cache store ${path} has format ${format}, this build reads ${FORMAT_VERSION}`);
     }
-    const store = new CacheStore(path, ctx);
-    ctx.reclaim = () => store.reclaim();
-    return store;
+    return new CacheStore(path, ctx);
   }
 
   /** The store of one topic partition, created empty on first use. */
@@ -1213,16 +1001,10 @@ export class CacheStore {
     const known = this.#partitions.get(name);
     if (known !== undefined) return known;
     const c = this.#ctx;
-    if (c.closed) throw new Error('cache store is closed');
-    const ck = catalogKey(topic, partition);
-    let pid = 0;
-    let meta: Meta | undefined;
-    const v = c.catalog.getBinaryFast(ck);
-    if (v !== undefined) {
-      pid = v.readUInt32BE(0);
-      const mv = c.meta.getBinaryFast(pidKey(pid));
-      if (mv !== undefined) meta = decodeMeta(mv);
-    }
+    checkOpen(c);
+    const assigned = partitionPid(c, topic, partition);
+    let pid = assigned ?? 0;
+    let meta: Meta | undefined = assigned === undefined ? undefined : getMeta(c, assigned);
     if (meta === undefined && c.reader) {
       // Not fed yet: an empty view until reload() finds what the writer created.
       const empty = new PartitionStore(c, topic, partition, 0, freshMeta(''));
@@ -1233,12 +1015,10 @@ export class CacheStore {
       const fresh = freshMeta('');
       c.root.transactionSync(() => {
         if (pid === 0) {
-          pid = c.allocatePid();
-          const pk = Buffer.allocUnsafe(4);
-          pk.writeUInt32BE(pid, 0);
-          c.catalog.putSync(ck, pk);
+          pid = allocatePid(c);
+          assignPid(c, topic, partition, pid);
         }
-        c.meta.putSync(pidKey(pid), encodeMeta(c.metaBuf, fresh));
+        putMeta(c, pid, fresh);
       }, TXN_FLAGS);
       meta = fresh;
     }
@@ -1249,15 +1029,7 @@ export class CacheStore {
 
   /** Every topic partition the store has metadata for. */
   partitions(): Array<{ topic: string; partition: number }> {
-    const out: Array<{ topic: string; partition: number }> = [];
-    const start = Buffer.from('p/', 'utf8');
-    const end = Buffer.from('p0', 'utf8'); // '0' follows '/'
-    for (const key of this.#ctx.catalog.getKeys({ start, end })) {
-      const name = key.toString('utf8', 2);
-      const cut = name.lastIndexOf('/');
-      out.push({ topic: name.slice(0, cut), partition: Number(name.slice(cut + 1)) });
-    }
-    return out;
+    return listPartitions(this.#ctx);
   }
 
   /**
@@ -1268,8 +1040,7 @@ export class CacheStore {
    */
   transaction<T>(fn: () => T): T {
     const c = this.#ctx;
-    if (c.closed) throw new Error('cache store is closed');
-    if (c.reader) throw new Error('cache store is open for reading only');
+    checkWritable(c);
     if (c.group !== null) return fn();
     const undo: Array<() => void> = [];
     c.group = undo;
@@ -1296,10 +1067,9 @@ export class CacheStore {
    */
   probeWrite(): void {
     const c = this.#ctx;
-    if (c.closed) throw new Error('cache store is closed');
+    checkOpen(c);
     c.root.transactionSync(() => {
-      c.catalog.putSync(CATALOG_PROBE, CATALOG_PROBE);
-      c.catalog.removeSync(CATALOG_PROBE);
+      writeProbe(c);
       if (this.#writeFailure !== undefined) throw this.#writeFailure;
     }, TXN_FLAGS);
   }
@@ -1314,46 +1084,8 @@ export class CacheStore {
   }
 
   /** Deletes the data left by reset partitions, a chunk per transaction; returns the entries removed. */
-  async reclaim(): Promise<number> {
-    const c = this.#ctx;
-    if (c.reader) throw new Error('cache store is open for reading only');
-    let removed = 0;
-    for (;;) {
-      if (c.closed) return removed;
-      const pids: number[] = [];
-      for (const key of c.catalog.getKeys({ start: Buffer.from('g'), end: Buffer.from('h'), limit: 16 })) {
-        if (key.length === 5) pids.push(key.readUInt32BE(1));
-      }
-      if (pids.length === 0) return removed;
-      for (const pid of pids) {
-        for (;;) {
-          if (c.closed) return removed;
-          const n = c.root.transactionSync(() => {
-            const lo = pidKey(pid);
-            const hi = pidKey(pid + 1);
-            let n = 0;
-            const offsets: bigint[] = [];
-            for (const o of c.records.getKeys({ start: lo, end: hi, limit: CHUNK })) offsets.push(o);
-            for (const o of offsets) c.records.removeSync(recordKey(pid, o));
-            n += offsets.length;
-            for (const db of [c.keys, c.times, c.pending]) {
-              const doomed: Buffer[] = [];
-              for (const k of db.getKeys({ start: lo, end: hi, limit: CHUNK })) doomed.push(k);
-              for (const k of doomed) db.removeSync(k);
-              n += doomed.length;
-            }
-            if (n === 0) {
-              c.meta.removeSync(lo);
-              c.catalog.removeSync(garbageKey(pid));
-            }
-            return n;
-          }, TXN_FLAGS);
-          removed += n;
-          if (n === 0) break;
-          await nextTurn();
-        }
-      }
-    }
+  reclaim(): Promise<number> {
+    return reclaim(this.#ctx);
   }
 
   stats(): CacheStoreStats {
