@@ -1,19 +1,9 @@
+// The partition store's public face: code outside this folder imports from here only.
+
 export { CacheStore, PartitionStore } from './store.ts';
-export type {
-  AppendOptions,
-  AppendResult,
-  CacheStoreOptions,
-  CacheStoreStats,
-  CachedHeader,
-  CachedRecord,
-  CompactOptions,
-  CompactResult,
-  ExpireOptions,
-  MaintenanceResult,
-  PartitionStats,
-  ReadLimits,
-  ReadResult,
-  RecordHeaderInput,
-  RecordInput,
-  RemovalListener,
-} from './store.ts';
+export type { CacheStoreOptions, CacheStoreStats } from './store.ts';
+export type { CachedHeader, CachedRecord, RecordHeaderInput, RecordInput } from './codec.ts';
+export type { AppendOptions, AppendResult, PartitionStats, ReadLimits, ReadResult } from './store.ts';
+export type { CompactOptions, CompactResult } from './compaction.ts';
+export type { ExpireOptions } from './expiry.ts';
+export type { MaintenanceResult, RemovalListener } from './purge.ts';

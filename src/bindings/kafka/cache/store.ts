@@ -1,36 +1,23 @@
-// Persistent per-partition cache of Kafka records on LMDB. Layout, encoding and the reasons for
-// them are in ./README.md.
+// Persistent per-partition cache of Kafka records on LMDB: the CacheStore owning the environment,
+// and the PartitionStore of each topic partition with its appends, reads and lookups; maintenance
+// is in purge.ts, expiry.ts, compaction.ts and reset.ts. Layout, encoding and the reasons for them
+// are in ./README.md.
 
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import { open } from 'lmdb';
 
 import {
   FORMAT_VERSION,
   allocatePid,
   assignPid,
-  forgetGarbage,
-  garbagePids,
   listPartitions,
-  markGarbage,
   partitionPid,
   storedFormat,
   writeFormat,
   writeProbe,
 } from './catalog.ts';
-import {
-  FLAG_ABORTED,
-  FLAG_CONTROL,
-  FLAG_KEY,
-  decodeRecord,
-  encodeRecord,
-  encodedSize,
-  isTombstoneFlags,
-  keyLength,
-  peekFlags,
-  peekKeyStart,
-  peekTimestamp,
-} from './codec.ts';
+import { decodeRecord, encodeRecord, encodedSize } from './codec.ts';
 import type { CachedRecord, RecordInput } from './codec.ts';
+import { compact, queue, type CompactOptions, type CompactResult } from './compaction.ts';
 import {
   CHUNK,
   TXN_FLAGS,
@@ -38,28 +25,18 @@ import {
   checkWritable,
   lastValueSize,
   openContext,
+  track,
   type Context,
   type Root,
 } from './context.ts';
-import {
-  INDEX_KEY_MAX,
-  PENDING_DEAD,
-  PENDING_GRAVE,
-  pendingKey,
-  pidKey,
-  recordKey,
-  timeSeekKey,
-  writeIndexKey,
-} from './layout.ts';
-import { checkTopicId, freshMeta, getMeta, putMeta, refreshBounds, removeMeta, type Meta } from './meta.ts';
-
-export type { CachedHeader, CachedRecord, RecordHeaderInput, RecordInput } from './codec.ts';
+import { expire, type ExpireOptions } from './expiry.ts';
+import { PENDING_DEAD, PENDING_GRAVE, pidKey, recordKey, timeSeekKey, writeIndexKey } from './layout.ts';
+import { checkTopicId, freshMeta, getMeta, putMeta, type Meta } from './meta.ts';
+import { PartitionState } from './partition-state.ts';
+import { truncateBefore, type MaintenanceResult, type RemovalListener } from './purge.ts';
+import { reclaim, reset } from './reset.ts';
 
 const EMPTY = Buffer.alloc(0);
-
-const DEFAULT_SEGMENT_BYTES = 1024 * 1024 * 1024;
-const DEFAULT_SEGMENT_MS = 7 * 24 * 3600 * 1000;
-const DEFAULT_DELETE_RETENTION_MS = 24 * 3600 * 1000;
 
 export interface AppendOptions {
   /** Fetch position after this batch when it ends past its last record (a gap left by compaction upstream). */
@@ -104,41 +81,6 @@ interface SharedRead {
 // from one offset, the others are catching up and rarely meet.
 const SHARED_READS = 16;
 
-export interface ExpireOptions {
-  /** retention.ms; negative means unlimited. */
-  retentionMs?: number;
-  /** retention.bytes; negative means unlimited. */
-  retentionBytes?: number;
-  /** segment.bytes: the size of the granules the head is deleted in. Default 1 GiB. */
-  segmentBytes?: number;
-  /** segment.ms: a granule also ends when its records span more than this. Default 7 days. */
-  segmentMs?: number;
-  now?: number;
-}
-
-export interface CompactOptions {
-  minCompactionLagMs?: number;
-  /** Only bounds the nextDueAt hint: compaction runs whenever it is called. */
-  maxCompactionLagMs?: number;
-  /** delete.retention.ms: how long tombstones and transaction markers outlive their age. Default 1 day. */
-  deleteRetentionMs?: number;
-  now?: number;
-}
-
-/** Told of records a maintenance call removed, one committed chunk at a time. */
-export type RemovalListener = (records: number, bytes: number) => void;
-
-export interface MaintenanceResult {
-  removedRecords: number;
-  removedBytes: number;
-  logStartOffset: bigint;
-}
-
-export interface CompactResult extends MaintenanceResult {
-  /** When calling compact again could remove more (epoch ms), or null when nothing is queued. */
-  nextDueAt: number | null;
-}
-
 export interface PartitionStats {
   records: number;
   /** Sum of encoded record sizes (keys and LMDB page overhead excluded). */
@@ -161,47 +103,41 @@ export interface PartitionStats {
 export class PartitionStore {
   readonly topic: string;
   readonly partition: number;
-  #ctx: Context;
-  #pid: number;
-  #meta: Meta;
+  readonly #state: PartitionState;
   #sharedMeta: Meta | undefined;
   readonly #sharedReads = new Map<bigint, SharedRead>();
-  /** The purge of this partition running now, if any: purges take turns (see #purgeBelow). */
-  #purging: Promise<unknown> | undefined;
 
   /** @internal use CacheStore.partition */
   constructor(ctx: Context, topic: string, partition: number, pid: number, meta: Meta) {
-    this.#ctx = ctx;
     this.topic = topic;
     this.partition = partition;
-    this.#pid = pid;
-    this.#meta = meta;
+    this.#state = new PartitionState(ctx, topic, partition, pid, meta);
   }
 
   /** Offset of the next record to fetch from Kafka: the last cached offset + 1, or further. */
   get nextOffset(): bigint {
-    return this.#meta.nextOffset;
+    return this.#state.meta.nextOffset;
   }
 
   get logStartOffset(): bigint {
-    return this.#meta.logStartOffset;
+    return this.#state.meta.logStartOffset;
   }
 
   get highWatermark(): bigint {
-    return this.#meta.highWatermark;
+    return this.#state.meta.highWatermark;
   }
 
   get lastStableOffset(): bigint {
-    return this.#meta.lastStableOffset;
+    return this.#state.meta.lastStableOffset;
   }
 
   /** Kafka topic id the cached records belong to; '' until bound. */
   get topicId(): string {
-    return this.#meta.topicId;
+    return this.#state.meta.topicId;
   }
 
   stats(): PartitionStats {
-    const m = this.#meta;
+    const m = this.#state.meta;
     return {
       records: m.records,
       bytes: m.bytes,
@@ -220,10 +156,11 @@ export class PartitionStore {
    * Offsets below nextOffset are skipped, so refetching after a crash is harmless.
    */
   append(records: readonly RecordInput[], options: AppendOptions = {}): AppendResult {
-    this.#checkWritable();
-    const c = this.#ctx;
-    const pid = this.#pid;
-    const m = this.#meta;
+    const s = this.#state;
+    const c = s.ctx;
+    checkWritable(c);
+    const pid = s.pid;
+    const m = s.meta;
     const next = { ...m };
     let lastStored = m.nextOffset - 1n;
     let appended = 0;
@@ -283,9 +220,9 @@ export class PartitionStore {
         next.nextOffset = options.nextOffset;
       if (options.highWatermark !== undefined) next.highWatermark = options.highWatermark;
       if (options.lastStableOffset !== undefined) next.lastStableOffset = options.lastStableOffset;
-      this.#putMeta(pid, next);
+      putMeta(c, pid, next);
     }, TXN_FLAGS);
-    this.#commit(next);
+    s.commit(next);
     return { appended, nextOffset: next.nextOffset };
   }
 
@@ -294,7 +231,7 @@ export class PartitionStore {
    * empty while a partition is idle, each of which would otherwise cost a commit (an fsync).
    */
   isCurrent(options: AppendOptions): boolean {
-    const m = this.#meta;
+    const m = this.#state.meta;
     return (
       (options.nextOffset === undefined || options.nextOffset <= m.nextOffset) &&
       (options.highWatermark === undefined || options.highWatermark === m.highWatermark) &&
@@ -314,8 +251,9 @@ export class PartitionStore {
    * once, into that buffer, and nowhere else.
    */
   read(fromOffset: bigint, limits: ReadLimits = {}): ReadResult {
-    this.#checkOpen();
-    const m = this.#meta;
+    const s = this.#state;
+    checkOpen(s.ctx);
+    const m = s.meta;
     const from = fromOffset < m.logStartOffset ? m.logStartOffset : fromOffset;
     if (from >= m.nextOffset) return { records: [], nextOffset: from };
     const maxRecords = limits.maxRecords ?? 500;
@@ -328,11 +266,11 @@ export class PartitionStore {
     let chunk = 16 * 1024;
     let total = 0;
     const range = {
-      start: recordKey(this.#pid, from),
-      end: recordKey(this.#pid, m.nextOffset),
+      start: recordKey(s.pid, from),
+      end: recordKey(s.pid, m.nextOffset),
       limit: maxRecords,
     };
-    for (const { key: offset, value } of this.#ctx.records.getRange(range)) {
+    for (const { key: offset, value } of s.ctx.records.getRange(range)) {
       const size = lastValueSize;
       if (out.length > 0 && total + size > maxBytes) break;
       if (pos + size > arena.length) {
@@ -362,8 +300,8 @@ export class PartitionStore {
    * still holds its records. Callers must not modify what they get.
    */
   readShared(fromOffset: bigint, limits: Required<ReadLimits>): SharedReadResult {
-    this.#checkOpen();
-    const meta = this.#meta;
+    checkOpen(this.#state.ctx);
+    const meta = this.#state.meta;
     if (this.#sharedMeta !== meta) {
       this.#sharedMeta = meta;
       this.#sharedReads.clear();
@@ -386,13 +324,14 @@ export class PartitionStore {
 
   /** The first stored offset at or after offset (compaction leaves holes), or null past the end. */
   offsetAtOrAfter(offset: bigint): bigint | null {
-    this.#checkOpen();
-    const m = this.#meta;
+    const s = this.#state;
+    checkOpen(s.ctx);
+    const m = s.meta;
     const from = offset < m.logStartOffset ? m.logStartOffset : offset;
     if (from >= m.nextOffset) return null;
-    for (const o of this.#ctx.records.getKeys({
-      start: recordKey(this.#pid, from),
-      end: recordKey(this.#pid, m.nextOffset),
+    for (const o of s.ctx.records.getKeys({
+      start: recordKey(s.pid, from),
+      end: recordKey(s.pid, m.nextOffset),
       limit: 1,
     })) {
       return o;
@@ -405,9 +344,10 @@ export class PartitionStore {
    * null when there is none. Records removed by compaction are skipped to the next stored one.
    */
   offsetForTimestamp(timestamp: number): bigint | null {
-    this.#checkOpen();
-    const start = timeSeekKey(this.#pid, timestamp);
-    for (const { value } of this.#ctx.times.getRange({ start, end: pidKey(this.#pid + 1), limit: 1 })) {
+    const s = this.#state;
+    checkOpen(s.ctx);
+    const start = timeSeekKey(s.pid, timestamp);
+    for (const { value } of s.ctx.times.getRange({ start, end: pidKey(s.pid + 1), limit: 1 })) {
       return this.offsetAtOrAfter(value.readBigUInt64BE(0));
     }
     return null;
@@ -420,10 +360,11 @@ export class PartitionStore {
    * caller's.
    */
   recordAt(offset: bigint): CachedRecord | undefined {
-    this.#checkOpen();
-    const m = this.#meta;
+    const s = this.#state;
+    checkOpen(s.ctx);
+    const m = s.meta;
     if (offset < m.logStartOffset || offset >= m.nextOffset) return undefined;
-    const shared = this.#ctx.records.getBinaryFast(recordKey(this.#pid, offset));
+    const shared = s.ctx.records.getBinaryFast(recordKey(s.pid, offset));
     if (shared === undefined) return undefined;
     // lmdb-js's read buffer is overwritten by the next read: the record gets a copy of its own.
     const own = Buffer.allocUnsafe(shared.length);
@@ -433,9 +374,10 @@ export class PartitionStore {
 
   /** Offset of the newest committed record with this key, or null (never seen, expired, or deleted by a tombstone's removal). */
   latestOffsetOf(key: Buffer): bigint | null {
-    this.#checkOpen();
-    const c = this.#ctx;
-    const kl = writeIndexKey(c.idxKey, this.#pid, key, 0, key.length);
+    const s = this.#state;
+    const c = s.ctx;
+    checkOpen(c);
+    const kl = writeIndexKey(c.idxKey, s.pid, key, 0, key.length);
     const v = c.keys.getBinaryFast(c.idxKey.subarray(0, kl));
     return v === undefined ? null : v.readBigUInt64BE(0);
   }
@@ -453,7 +395,7 @@ export class PartitionStore {
    * goes only by time. The log start moves to the first record kept.
    */
   expire(options: ExpireOptions): Promise<MaintenanceResult> {
-    return this.#track(this.#expire(options));
+    return track(this.#state.ctx, expire(this.#state, options));
   }
 
   /**
@@ -463,7 +405,7 @@ export class PartitionStore {
    * key-index entry with it). Work is queued at append, so a run costs the records it removes.
    */
   compact(options: CompactOptions): Promise<CompactResult> {
-    return this.#track(this.#compact(options));
+    return track(this.#state.ctx, compact(this.#state, options));
   }
 
   /**
@@ -472,17 +414,18 @@ export class PartitionStore {
    * covered). The log start when the partition holds nothing. For evicting by size.
    */
   headEnd(bytes: number, maxRecords = CHUNK): bigint {
-    this.#checkOpen();
-    const m = this.#meta;
+    const s = this.#state;
+    checkOpen(s.ctx);
+    const m = s.meta;
     let end = m.logStartOffset;
     if (m.records === 0 || maxRecords <= 0) return end;
     let total = 0;
     const range = {
-      start: recordKey(this.#pid, m.logStartOffset),
-      end: recordKey(this.#pid, m.nextOffset),
+      start: recordKey(s.pid, m.logStartOffset),
+      end: recordKey(s.pid, m.nextOffset),
       limit: maxRecords,
     };
-    for (const { key: offset } of this.#ctx.records.getRange(range)) {
+    for (const { key: offset } of s.ctx.records.getRange(range)) {
       total += lastValueSize;
       end = offset + 1n;
       if (total >= bytes) break;
@@ -497,7 +440,7 @@ export class PartitionStore {
    * of the event loop.
    */
   truncateBefore(offset: bigint, onRemoved?: RemovalListener): Promise<MaintenanceResult> {
-    return this.#track(this.#truncateBefore(offset, onRemoved));
+    return track(this.#state.ctx, truncateBefore(this.#state, offset, onRemoved));
   }
 
   /**
@@ -506,7 +449,7 @@ export class PartitionStore {
    * by CacheStore.reclaim if this process dies first).
    */
   reset(topicId: string): Promise<void> {
-    return this.#track(this.#reset(topicId));
+    return track(this.#state.ctx, reset(this.#state, topicId));
   }
 
   /**
@@ -514,24 +457,16 @@ export class PartitionStore {
    * under this name, which calls for reset(topicId).
    */
   bindTopicId(topicId: string): boolean {
-    this.#checkWritable();
-    const m = this.#meta;
+    const s = this.#state;
+    checkWritable(s.ctx);
+    const m = s.meta;
     if (m.topicId === topicId) return true;
     if (m.topicId !== '') return false;
     checkTopicId(topicId);
     const next = { ...m, topicId };
-    this.#ctx.root.transactionSync(() => this.#putMeta(this.#pid, next), TXN_FLAGS);
-    this.#commit(next);
+    s.ctx.root.transactionSync(() => putMeta(s.ctx, s.pid, next), TXN_FLAGS);
+    s.commit(next);
     return true;
-  }
-
-  #checkOpen(): void {
-    if (this.#ctx.closed) throw new Error('cache store is closed');
-  }
-
-  #checkWritable(): void {
-    this.#checkOpen();
-    if (this.#ctx.reader) throw new Error('cache store is open for reading only');
   }
 
   /**
@@ -539,386 +474,14 @@ export class PartitionStore {
    * the writing thread; for stores opened with `reader`, after `CacheStore.refresh()`.
    */
   reload(): void {
-    this.#checkOpen();
-    const c = this.#ctx;
-    const pid = partitionPid(c, this.topic, this.partition);
+    const s = this.#state;
+    checkOpen(s.ctx);
+    const pid = partitionPid(s.ctx, this.topic, this.partition);
     if (pid === undefined) return;
-    const meta = getMeta(c, pid);
+    const meta = getMeta(s.ctx, pid);
     if (meta === undefined) return;
-    this.#pid = pid;
-    this.#meta = meta;
-  }
-
-  // Inside CacheStore.transaction the write above was a child transaction that the outer one may
-  // still roll back, taking this state change with it.
-  #commit(meta: Meta, pid = this.#pid): void {
-    const before = this.#meta;
-    const beforePid = this.#pid;
-    this.#meta = meta;
-    this.#pid = pid;
-    this.#ctx.group?.push(() => {
-      this.#meta = before;
-      this.#pid = beforePid;
-    });
-  }
-
-  #checkMaintenance(): void {
-    this.#checkWritable();
-    if (this.#ctx.group !== null) throw new Error('maintenance cannot run inside CacheStore.transaction');
-  }
-
-  #putMeta(pid: number, m: Meta): void {
-    putMeta(this.#ctx, pid, m);
-  }
-
-  #track<T>(p: Promise<T>): Promise<T> {
-    const running = this.#ctx.running;
-    running.add(p);
-    const done = (): void => {
-      running.delete(p);
-    };
-    p.then(done, done);
-    return p;
-  }
-
-  /**
-   * Deletes records (and their index entries) below limit, one chunk per transaction. Purges of
-   * one partition take turns: a second purge started while the first waits between its chunks
-   * would otherwise delete the rest of the first's records and report them as its own, leaving
-   * the first to report less than its log start move dropped (as little as nothing).
-   */
-  async #purgeBelow(limit: bigint, onRemoved?: RemovalListener): Promise<{ records: number; bytes: number }> {
-    // No await when no purge runs, so that a caller's first chunk commits in its own turn.
-    while (this.#purging !== undefined) await this.#purging.then(ignore, ignore);
-    const run = this.#purgeChunks(limit, onRemoved);
-    this.#purging = run;
-    try {
-      return await run;
-    } finally {
-      if (this.#purging === run) this.#purging = undefined;
-    }
-  }
-
-  async #purgeChunks(
-    limit: bigint,
-    onRemoved?: RemovalListener,
-  ): Promise<{ records: number; bytes: number }> {
-    const c = this.#ctx;
-    let records = 0;
-    let bytes = 0;
-    const pid = this.#pid;
-    for (;;) {
-      if (c.closed || pid !== this.#pid) break;
-      let more = false;
-      let chunkRecords = 0;
-      let chunkBytes = 0;
-      const next = { ...this.#meta };
-      c.root.transactionSync(() => {
-        const start = recordKey(pid, 0n);
-        const end = recordKey(pid, limit);
-        const doomed: bigint[] = [];
-        const indexed: Array<{ key: Buffer; offset: bigint }> = [];
-        for (const { key: offset, value } of c.records.getRange({ start, end, limit: CHUNK })) {
-          const size = lastValueSize;
-          const flags = peekFlags(value, 0);
-          doomed.push(offset);
-          next.bytes -= size;
-          next.records--;
-          chunkBytes += size;
-          if ((flags & (FLAG_KEY | FLAG_CONTROL | FLAG_ABORTED)) === FLAG_KEY) {
-            const ks = peekKeyStart(value, 0, flags);
-            const ik = Buffer.allocUnsafe(Math.min(5 + keyLength, INDEX_KEY_MAX));
-            indexed.push({ key: ik.subarray(0, writeIndexKey(ik, pid, value, ks, keyLength)), offset });
-          }
-        }
-        for (const offset of doomed) c.records.removeSync(recordKey(pid, offset));
-        for (const { key, offset } of indexed) {
-          const v = c.keys.getBinaryFast(key);
-          if (v !== undefined && v.readBigUInt64BE(0) === offset) c.keys.removeSync(key);
-        }
-        chunkRecords = doomed.length;
-        let removed = doomed.length;
-        // Time-index values rise with their keys, so the entries to drop are a prefix.
-        const timeStart = pidKey(pid);
-        const timeEnd = pidKey(pid + 1);
-        const timeKeys: Buffer[] = [];
-        for (const { key, value } of c.times.getRange({ start: timeStart, end: timeEnd, limit: CHUNK })) {
-          if (value.readBigUInt64BE(0) >= limit) break;
-          timeKeys.push(key);
-        }
-        for (const k of timeKeys) c.times.removeSync(k);
-        removed += timeKeys.length;
-        for (const kind of [PENDING_DEAD, PENDING_GRAVE]) {
-          const pend: Buffer[] = [];
-          for (const k of c.pending.getKeys({
-            start: pendingKey(pid, kind, 0n),
-            end: pendingKey(pid, kind, limit),
-            limit: CHUNK,
-          })) {
-            pend.push(k);
-          }
-          for (const k of pend) c.pending.removeSync(k);
-          removed += pend.length;
-        }
-        if (doomed.length > 0) refreshBounds(c, pid, next);
-        if (removed > 0) this.#putMeta(pid, next);
-        more = removed > 0;
-      }, TXN_FLAGS);
-      if (pid === this.#pid) this.#commit(next);
-      records += chunkRecords;
-      bytes += chunkBytes;
-      if (chunkRecords > 0) onRemoved?.(chunkRecords, chunkBytes);
-      if (!more) break;
-      await nextTurn();
-    }
-    return { records, bytes };
-  }
-
-  #moveLogStart(offset: bigint): void {
-    const m = this.#meta;
-    if (offset <= m.logStartOffset) return;
-    const next = { ...m, logStartOffset: offset };
-    if (next.nextOffset < offset) next.nextOffset = offset;
-    this.#ctx.root.transactionSync(() => this.#putMeta(this.#pid, next), TXN_FLAGS);
-    this.#commit(next);
-  }
-
-  async #truncateBefore(offset: bigint, onRemoved?: RemovalListener): Promise<MaintenanceResult> {
-    this.#checkMaintenance();
-    this.#moveLogStart(offset);
-    const r = await this.#purgeBelow(this.#meta.logStartOffset, onRemoved);
-    return { removedRecords: r.records, removedBytes: r.bytes, logStartOffset: this.#meta.logStartOffset };
-  }
-
-  async #expire(o: ExpireOptions): Promise<MaintenanceResult> {
-    this.#checkMaintenance();
-    const c = this.#ctx;
-    const startPid = this.#pid;
-    // Leftovers of a truncation interrupted by a crash.
-    const m0 = this.#meta;
-    const left =
-      m0.firstOffset >= 0n && m0.firstOffset < m0.logStartOffset
-        ? await this.#purgeBelow(m0.logStartOffset)
-        : { records: 0, bytes: 0 };
-    const retentionMs = o.retentionMs ?? -1;
-    const retentionBytes = o.retentionBytes ?? -1;
-    const segmentBytes = o.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
-    const segmentMs = o.segmentMs ?? DEFAULT_SEGMENT_MS;
-    const now = o.now ?? Date.now();
-    let deleteEnd = -1n;
-    if (retentionMs >= 0 || retentionBytes >= 0) {
-      let remaining = this.#meta.bytes;
-      let gBytes = 0;
-      let gFirstTs = 0;
-      let gMaxTs = -1;
-      let gOpen = false;
-      let scanFrom = this.#meta.logStartOffset;
-      let stopped = false;
-      const expired = (maxTs: number): boolean => retentionMs >= 0 && now - maxTs > retentionMs;
-      scan: while (!c.closed && this.#pid === startPid) {
-        const pid = this.#pid;
-        const m = this.#meta;
-        let seen = 0;
-        let lastSeen = -1n;
-        const range = { start: recordKey(pid, scanFrom), end: recordKey(pid, m.nextOffset), limit: CHUNK };
-        for (const { key: offset, value } of c.records.getRange(range)) {
-          const size = lastValueSize;
-          const ts = peekTimestamp(value, 0);
-          seen++;
-          lastSeen = offset;
-          if (gOpen && (gBytes + size > segmentBytes || ts - gFirstTs > segmentMs)) {
-            // The granule before this record is closed: it goes whole or the walk stops.
-            const sizeExpired = retentionBytes >= 0 && remaining - gBytes >= retentionBytes;
-            if (!expired(gMaxTs) && !sizeExpired) {
-              stopped = true;
-              break scan;
-            }
-            deleteEnd = offset;
-            remaining -= gBytes;
-            gOpen = false;
-          }
-          if (!gOpen) {
-            gOpen = true;
-            gBytes = 0;
-            gFirstTs = ts;
-            gMaxTs = ts;
-          }
-          gBytes += size;
-          if (ts > gMaxTs) gMaxTs = ts;
-        }
-        if (seen < CHUNK) break;
-        scanFrom = lastSeen + 1n;
-        await nextTurn();
-      }
-      if (this.#pid !== startPid) deleteEnd = -1n;
-      else if (!stopped && !c.closed && gOpen && expired(gMaxTs)) deleteEnd = this.#meta.nextOffset;
-    }
-    let removed = left;
-    if (deleteEnd > this.#meta.logStartOffset) {
-      this.#moveLogStart(deleteEnd);
-      const r = await this.#purgeBelow(this.#meta.logStartOffset);
-      removed = { records: left.records + r.records, bytes: left.bytes + r.bytes };
-    }
-    return {
-      removedRecords: removed.records,
-      removedBytes: removed.bytes,
-      logStartOffset: this.#meta.logStartOffset,
-    };
-  }
-
-  async #compact(o: CompactOptions): Promise<CompactResult> {
-    this.#checkMaintenance();
-    const c = this.#ctx;
-    const now = o.now ?? Date.now();
-    const minLag = Math.max(0, o.minCompactionLagMs ?? 0);
-    const maxLag = o.maxCompactionLagMs ?? Number.POSITIVE_INFINITY;
-    const graveLag = Math.max(minLag, o.deleteRetentionMs ?? DEFAULT_DELETE_RETENTION_MS);
-    let removedRecords = 0;
-    let removedBytes = 0;
-    let nextDueAt: number | null = null;
-    const due = (t: number): void => {
-      if (nextDueAt === null || t < nextDueAt) nextDueAt = t;
-    };
-    const startPid = this.#pid;
-    for (const kind of [PENDING_DEAD, PENDING_GRAVE]) {
-      const lag = kind === PENDING_DEAD ? minLag : graveLag;
-      let done = false;
-      let from = 0n;
-      while (!done && !c.closed && this.#pid === startPid) {
-        const pid = startPid;
-        const next = { ...this.#meta };
-        let changed = false;
-        c.root.transactionSync(() => {
-          const queued: Array<{ key: Buffer; value: Buffer }> = [];
-          for (const entry of c.pending.getRange({
-            start: pendingKey(pid, kind, from),
-            end: pendingKey(pid, kind + 1, 0n),
-            limit: CHUNK,
-          })) {
-            queued.push(entry);
-          }
-          if (queued.length < CHUNK) done = true;
-          let boundsMoved = false;
-          for (const { key: pk, value } of queued) {
-            from = pk.readBigUInt64BE(5) + 1n;
-            const offset = value.readBigUInt64BE(0);
-            const rk = recordKey(pid, offset);
-            const rec = c.records.getBinaryFast(rk);
-            if (rec === undefined) {
-              c.pending.removeSync(pk);
-              changed = true;
-              continue;
-            }
-            const size = rec.length;
-            const flags = peekFlags(rec, 0);
-            const ts = peekTimestamp(rec, 0);
-            let indexKey: Buffer | null = null;
-            if (kind === PENDING_GRAVE && isTombstoneFlags(flags)) {
-              const ks = peekKeyStart(rec, 0, flags);
-              const kl = writeIndexKey(c.idxKey, pid, rec, ks, keyLength);
-              indexKey = Buffer.from(c.idxKey.subarray(0, kl));
-              const latest = c.keys.getBinaryFast(indexKey);
-              if (latest === undefined || latest.readBigUInt64BE(0) !== offset) {
-                // Superseded since: the dead queue owns it now.
-                c.pending.removeSync(pk);
-                changed = true;
-                continue;
-              }
-            }
-            if (ts + lag > now) {
-              due(ts + lag);
-              // Graves leave in offset order, like the broker's cleaner passing over a segment.
-              // Dead records are queued in the order they were superseded, not by age, so the
-              // walk goes on; what it passes over is what arrived within the last lag.
-              if (kind === PENDING_GRAVE) {
-                done = true;
-                break;
-              }
-              continue;
-            }
-            c.records.removeSync(rk);
-            if (indexKey !== null) c.keys.removeSync(indexKey);
-            c.pending.removeSync(pk);
-            changed = true;
-            next.records--;
-            next.bytes -= size;
-            removedRecords++;
-            removedBytes += size;
-            if (offset === next.firstOffset || offset === next.lastOffset) boundsMoved = true;
-          }
-          if (boundsMoved) refreshBounds(c, pid, next);
-          if (changed) this.#putMeta(pid, next);
-        }, TXN_FLAGS);
-        if (pid === this.#pid) this.#commit(next);
-        if (!done) await nextTurn();
-      }
-    }
-    if (nextDueAt !== null && maxLag < Number.POSITIVE_INFINITY) due(now + maxLag);
-    return { removedRecords, removedBytes, logStartOffset: this.#meta.logStartOffset, nextDueAt };
-  }
-
-  async #reset(topicId: string): Promise<void> {
-    this.#checkMaintenance();
-    checkTopicId(topicId);
-    const c = this.#ctx;
-    const old = this.#pid;
-    const fresh = freshMeta(topicId);
-    let pid = 0;
-    c.root.transactionSync(() => {
-      pid = allocatePid(c);
-      assignPid(c, this.topic, this.partition, pid);
-      markGarbage(c, old);
-      this.#putMeta(pid, fresh);
-    }, TXN_FLAGS);
-    this.#commit(fresh, pid);
-    await reclaim(c);
-  }
-}
-
-function ignore(): void {}
-
-function queue(c: Context, pendKey: Buffer, kind: number, at: Buffer, target: Buffer): void {
-  pendKey[4] = kind;
-  at.copy(pendKey, 5, 0, 8);
-  c.pending.putSync(pendKey, target);
-}
-
-/** CacheStore.reclaim: deletes the ranges marked as garbage, a chunk per transaction. */
-export async function reclaim(c: Context): Promise<number> {
-  if (c.reader) throw new Error('cache store is open for reading only');
-  let removed = 0;
-  for (;;) {
-    if (c.closed) return removed;
-    const pids = garbagePids(c, 16);
-    if (pids.length === 0) return removed;
-    for (const pid of pids) {
-      for (;;) {
-        if (c.closed) return removed;
-        const n = c.root.transactionSync(() => {
-          const lo = pidKey(pid);
-          const hi = pidKey(pid + 1);
-          let n = 0;
-          const offsets: bigint[] = [];
-          for (const o of c.records.getKeys({ start: lo, end: hi, limit: CHUNK })) offsets.push(o);
-          for (const o of offsets) c.records.removeSync(recordKey(pid, o));
-          n += offsets.length;
-          for (const db of [c.keys, c.times, c.pending]) {
-            const doomed: Buffer[] = [];
-            for (const k of db.getKeys({ start: lo, end: hi, limit: CHUNK })) doomed.push(k);
-            for (const k of doomed) db.removeSync(k);
-            n += doomed.length;
-          }
-          if (n === 0) {
-            removeMeta(c, pid);
-            forgetGarbage(c, pid);
-          }
-          return n;
-        }, TXN_FLAGS);
-        removed += n;
-        if (n === 0) break;
-        await nextTurn();
-      }
-    }
+    s.pid = pid;
+    s.meta = meta;
   }
 }
 

@@ -1,0 +1,37 @@
+// The in-memory state of one partition that its reads, writes and maintenance share: the key range
+// that holds it (a reset moves it to a fresh pid) and the metadata of its last commit.
+
+import type { Context } from './context.ts';
+import type { Meta } from './meta.ts';
+
+export class PartitionState {
+  readonly ctx: Context;
+  readonly topic: string;
+  readonly partition: number;
+  pid: number;
+  meta: Meta;
+  /** The purge of this partition running now, if any: purges take turns (see purgeBelow). */
+  purging: Promise<unknown> | undefined;
+
+  constructor(ctx: Context, topic: string, partition: number, pid: number, meta: Meta) {
+    this.ctx = ctx;
+    this.topic = topic;
+    this.partition = partition;
+    this.pid = pid;
+    this.meta = meta;
+  }
+
+  /** Takes the state a write transaction just committed. */
+  commit(meta: Meta, pid = this.pid): void {
+    const before = this.meta;
+    const beforePid = this.pid;
+    this.meta = meta;
+    this.pid = pid;
+    // Inside CacheStore.transaction the write was a child transaction that the outer one may still
+    // roll back, taking this state change with it.
+    this.ctx.group?.push(() => {
+      this.meta = before;
+      this.pid = beforePid;
+    });
+  }
+}
