@@ -39,9 +39,9 @@ export interface Root {
 }
 
 /**
- * Size of the value the records database decoded last. The decoder below hands values over in
- * lmdb-js's reusable read buffer, which is larger than the value; readers of `records` take the size
- * from here right after each step of their iteration.
+ * Size of the value the records database decoded last: values arrive in lmdb-js's reusable read
+ * buffer, which is larger than they are. Read it right after each step of an iteration over
+ * `records`; importers see every update (an ES module's live binding).
  */
 export let lastValueSize = 0;
 
