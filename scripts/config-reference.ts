@@ -1,6 +1,6 @@
 // Renders docs/config-reference.md from the `description` fields of schema/kgate.schema.json, so the
 // reference cannot drift from what the loader accepts. `node scripts/config-reference.ts` rewrites the
-// file; `--check` only compares (a unit test does the same).
+// file (`npm run schema` rewrites the schema first); `--check` only compares (a unit test does the same).
 import { readFile, writeFile } from 'node:fs/promises';
 import { format, resolveConfig } from 'prettier';
 
@@ -150,7 +150,7 @@ class Renderer {
     const out: string[] = [
       '# Configuration reference',
       '',
-      '<!-- Generated from schema/kgate.schema.json by scripts/config-reference.ts; edit the schema, then run `node scripts/config-reference.ts`. -->',
+      '<!-- Generated from schema/kgate.schema.json by scripts/config-reference.ts; edit the schema fragments (src/config/core-schema.ts, src/bindings/**/schema.ts), then run `npm run schema`. -->',
       '',
       String(this.root['description'] ?? ''),
       '',

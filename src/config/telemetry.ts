@@ -20,6 +20,17 @@ export interface PrometheusEndpoint {
 
 export const DEFAULT_METRICS_PATH = '/metrics';
 
+/** The options of a prometheus exporter as the schema admits them (telemetry-schema.ts). */
+export interface PrometheusOptionsJson {
+  readonly endpoints: readonly PrometheusEndpointJson[];
+}
+
+export interface PrometheusEndpointJson {
+  readonly scheme?: 'http';
+  readonly path?: string;
+  readonly port: number;
+}
+
 /** What kgate ignores in a telemetry section, as found by the loader. */
 export interface TelemetryWarning {
   segments: Segment[];

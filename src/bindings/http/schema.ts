@@ -1,0 +1,167 @@
+import { COMMON_BINDING_PROPERTIES, EXIT_REQUIRED_WITHOUT_ROUTES } from '../../config/core-schema.ts';
+import type { BindingSchema, JsonSchema } from '../../config/json-schema.ts';
+import { NET_DEFINITIONS } from '../tcp/schema.ts';
+
+const HTTP_DEFINITIONS: { readonly [name: string]: JsonSchema } = {
+  httpVersions: {
+    description: 'HTTP versions to speak.',
+    type: 'array',
+    uniqueItems: true,
+    items: { enum: ['http/1.1', 'h2'] },
+  },
+  httpOverrides: {
+    description: 'Headers to set on every request, by name.',
+    $ref: '#/definitions/stringMap',
+  },
+};
+
+export const httpServerSchema: BindingSchema = {
+  binding: {
+    description: 'Serves HTTP on accepted connections and routes requests by their headers.',
+    type: 'object',
+    properties: {
+      ...COMMON_BINDING_PROPERTIES,
+      options: {
+        description: 'HTTP server options.',
+        type: 'object',
+        properties: {
+          versions: { $ref: '#/definitions/httpVersions' },
+          'access-control': {
+            description: 'Cross-origin resource sharing (CORS).',
+            type: 'object',
+            required: ['policy'],
+            properties: {
+              policy: {
+                description:
+                  '`same-origin` rejects cross-origin requests; `cross-origin` allows those described by `allow`.',
+                enum: ['same-origin', 'cross-origin'],
+              },
+              allow: {
+                description: 'What cross-origin requests may use; each list defaults to everything.',
+                type: 'object',
+                properties: {
+                  origins: { description: 'Allowed origins.', $ref: '#/definitions/stringList' },
+                  methods: { description: 'Allowed methods.', $ref: '#/definitions/stringList' },
+                  headers: { description: 'Allowed request headers.', $ref: '#/definitions/stringList' },
+                  credentials: {
+                    description: 'Allow credentials (cookies, authorization).',
+                    type: 'boolean',
+                  },
+                },
+                additionalProperties: false,
+              },
+              'max-age': {
+                description: 'Seconds a browser may cache a preflight response.',
+                type: 'integer',
+                minimum: 0,
+              },
+              expose: {
+                description: 'Response headers scripts may read.',
+                type: 'object',
+                properties: {
+                  headers: { description: 'Exposed response headers.', $ref: '#/definitions/stringList' },
+                },
+                additionalProperties: false,
+              },
+            },
+            additionalProperties: false,
+          },
+          authorization: {
+            description:
+              'Zilla guard credentials by guard name. Accepted for compatibility and ignored, with a warning: kgate does not enforce guards.',
+            type: 'object',
+            additionalProperties: {
+              type: 'object',
+              properties: {
+                credentials: {
+                  type: 'object',
+                  properties: {
+                    headers: { $ref: '#/definitions/stringMap' },
+                    query: { $ref: '#/definitions/stringMap' },
+                    cookies: { $ref: '#/definitions/stringMap' },
+                  },
+                  additionalProperties: false,
+                },
+              },
+              additionalProperties: false,
+            },
+          },
+          overrides: { $ref: '#/definitions/httpOverrides' },
+        },
+        additionalProperties: false,
+      },
+      routes: {
+        description: 'Conditional routes, tried in order; the first match wins.',
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['exit'],
+          properties: {
+            when: {
+              description: 'Conditions; the route matches if any of them does.',
+              type: 'array',
+              items: {
+                type: 'object',
+                properties: {
+                  headers: {
+                    description: 'Request headers that must all match; values may use `*`.',
+                    type: 'object',
+                    properties: {
+                      ':scheme': { description: '`http` or `https`.', type: 'string' },
+                      ':authority': {
+                        description: 'Host and port, such as `localhost:7114`.',
+                        type: 'string',
+                      },
+                      ':path': { description: 'Request path, such as `/items/*`.', type: 'string' },
+                      ':method': { description: 'Request method, such as `GET`.', type: 'string' },
+                    },
+                    additionalProperties: { type: 'string' },
+                  },
+                },
+                additionalProperties: false,
+              },
+            },
+            exit: { $ref: '#/definitions/exit' },
+            guarded: { $ref: '#/definitions/guarded' },
+          },
+          additionalProperties: false,
+        },
+      },
+      exit: {
+        description: 'Binding for requests no route matches. Required unless there are routes.',
+        $ref: '#/definitions/name',
+      },
+    },
+    additionalProperties: false,
+    ...EXIT_REQUIRED_WITHOUT_ROUTES,
+  },
+  definitions: HTTP_DEFINITIONS,
+};
+
+/** Accepted so that Zilla files with an http client load; this build cannot run one. */
+export const httpClientSchema: BindingSchema = {
+  binding: {
+    description: 'Sends HTTP requests over its exit.',
+    type: 'object',
+    properties: {
+      ...COMMON_BINDING_PROPERTIES,
+      options: {
+        description: 'HTTP client options.',
+        type: 'object',
+        properties: {
+          versions: { $ref: '#/definitions/httpVersions' },
+          overrides: { $ref: '#/definitions/httpOverrides' },
+        },
+        additionalProperties: false,
+      },
+      routes: { $ref: '#/definitions/netRoutes' },
+      exit: {
+        description: 'The `tcp` or `tls` client that carries requests. Required unless there are routes.',
+        $ref: '#/definitions/name',
+      },
+    },
+    additionalProperties: false,
+    ...EXIT_REQUIRED_WITHOUT_ROUTES,
+  },
+  definitions: { ...HTTP_DEFINITIONS, ...NET_DEFINITIONS },
+};

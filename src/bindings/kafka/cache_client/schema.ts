@@ -1,0 +1,44 @@
+import { COMMON_BINDING_PROPERTIES, EXIT_REQUIRED_WITHOUT_ROUTES } from '../../../config/core-schema.ts';
+import type { BindingSchema } from '../../../config/json-schema.ts';
+import { KAFKA_DEFINITIONS } from '../schema.ts';
+
+export const cacheClientSchema: BindingSchema = {
+  binding: {
+    description: 'Serves readers from the cache filled by a cache server.',
+    type: 'object',
+    properties: {
+      ...COMMON_BINDING_PROPERTIES,
+      options: {
+        description: 'Cache client options.',
+        type: 'object',
+        properties: {
+          topics: { $ref: '#/definitions/kafkaTopics' },
+          staging: {
+            description:
+              'Memory for values produced in pieces (HTTP request bodies), held from their first byte until the broker acknowledges them.',
+            type: 'object',
+            properties: {
+              maxBytes: {
+                description:
+                  'Bytes all producers of this binding may stage at once (default 64 MiB). A write past it waits, and the HTTP request body is not read further, until acknowledgements free room. Keep it well above the largest `max.message.bytes` of the topics produced to; a single value larger than the budget is refused (HTTP 413).',
+                type: 'integer',
+                minimum: 1024,
+              },
+            },
+            additionalProperties: false,
+          },
+        },
+        additionalProperties: false,
+      },
+      routes: { $ref: '#/definitions/kafkaRoutes' },
+      exit: {
+        description:
+          'The `kafka` cache server to read from when no route matches. Required unless there are routes.',
+        $ref: '#/definitions/name',
+      },
+    },
+    additionalProperties: false,
+    ...EXIT_REQUIRED_WITHOUT_ROUTES,
+  },
+  definitions: KAFKA_DEFINITIONS,
+};

@@ -1,0 +1,74 @@
+import { COMMON_BINDING_PROPERTIES } from '../../../config/core-schema.ts';
+import type { BindingSchema } from '../../../config/json-schema.ts';
+import { KAFKA_DEFINITIONS } from '../schema.ts';
+
+const HOST_PORT = '(\\[[0-9a-fA-F:.]+\\]|[^\\s:,\\[\\]]+):[0-9]{1,5}';
+
+export const kafkaClientSchema: BindingSchema = {
+  binding: {
+    description: 'Connects to Kafka brokers; cache servers fetch through it.',
+    type: 'object',
+    properties: {
+      ...COMMON_BINDING_PROPERTIES,
+      options: {
+        description: 'Kafka client options.',
+        type: 'object',
+        properties: {
+          servers: {
+            description:
+              'Bootstrap brokers as `host:port`. An entry may hold a comma-separated list, which is split into separate entries.',
+            type: 'array',
+            minItems: 1,
+            items: {
+              type: 'string',
+              pattern: `^\\s*${HOST_PORT}\\s*(,\\s*${HOST_PORT}\\s*)*$`,
+              patternErrorMessage: 'must be host:port',
+            },
+          },
+          sasl: {
+            description: 'SASL authentication with the brokers.',
+            type: 'object',
+            required: ['mechanism', 'username', 'password'],
+            properties: {
+              mechanism: {
+                description: 'SASL mechanism.',
+                enum: ['plain', 'scram-sha-256', 'scram-sha-512'],
+              },
+              username: { description: 'User name.', type: 'string' },
+              password: {
+                description: 'Password; use `${{env.NAME}}` rather than writing it in the file.',
+                type: 'string',
+              },
+            },
+            additionalProperties: false,
+          },
+          authorization: {
+            description:
+              'Credentials by guard name, in the form of later Zilla releases; an alternative to `sasl`.',
+            type: 'object',
+            additionalProperties: {
+              type: 'object',
+              required: ['credentials'],
+              properties: {
+                credentials: {
+                  description: 'Credential fields, such as `username` and `password`.',
+                  $ref: '#/definitions/stringMap',
+                },
+              },
+              additionalProperties: false,
+            },
+          },
+        },
+        additionalProperties: false,
+      },
+      routes: { $ref: '#/definitions/kafkaRoutes' },
+      exit: {
+        description:
+          'Optional binding that carries the broker connections, such as a `tls` client; without it kgate connects directly.',
+        $ref: '#/definitions/name',
+      },
+    },
+    additionalProperties: false,
+  },
+  definitions: KAFKA_DEFINITIONS,
+};

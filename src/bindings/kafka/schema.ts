@@ -1,0 +1,87 @@
+import type { JsonSchema } from '../../config/json-schema.ts';
+
+/**
+ * Schema definitions the kafka kinds share: per-topic settings, routes by topic, and the message
+ * filters that the http-kafka and sse-kafka proxies hand to a cache_client.
+ */
+export const KAFKA_DEFINITIONS: { readonly [name: string]: JsonSchema } = {
+  kafkaTopicName: { type: 'string', minLength: 1 },
+  kafkaTopic: {
+    type: 'object',
+    required: ['name'],
+    properties: {
+      name: { description: 'Topic name.', $ref: '#/definitions/kafkaTopicName' },
+      defaultOffset: {
+        description:
+          'Where a new reader starts when it gives no offset: `live` (only new messages) or `historical` (from the earliest retained message).',
+        enum: ['live', 'historical'],
+      },
+      deltaType: {
+        description:
+          'Zilla delta encoding between successive values of a key. Accepted for compatibility; kgate always serves whole values.',
+        enum: ['none', 'json_patch'],
+      },
+      key: {
+        description: 'Zilla model for the message key. Accepted for compatibility and not enforced.',
+        type: 'object',
+      },
+      value: {
+        description: 'Zilla model for the message value. Accepted for compatibility and not enforced.',
+        type: 'object',
+      },
+      transforms: {
+        description: 'Zilla message transforms. Accepted for compatibility and not applied.',
+        type: 'array',
+      },
+    },
+    additionalProperties: false,
+  },
+  kafkaTopics: {
+    description: 'Per-topic settings.',
+    type: 'array',
+    items: { $ref: '#/definitions/kafkaTopic' },
+  },
+  kafkaFilter: {
+    type: 'object',
+    properties: {
+      key: { description: 'Only messages with this key (after `${params.*}` substitution).', type: 'string' },
+      headers: {
+        description: 'Only messages carrying all of these header values.',
+        $ref: '#/definitions/stringMap',
+      },
+    },
+    additionalProperties: false,
+  },
+  kafkaFilters: {
+    description: 'Message filters; a message passes if it matches any filter.',
+    type: 'array',
+    items: { $ref: '#/definitions/kafkaFilter' },
+  },
+  kafkaRoutes: {
+    description: 'Conditional routes, tried in order; the first match wins.',
+    type: 'array',
+    items: {
+      type: 'object',
+      required: ['exit'],
+      properties: {
+        when: {
+          description: 'Conditions; the route matches if any of them does.',
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: {
+              topic: {
+                description: 'Topic name; `*` matches any run of characters and `?` a single one.',
+                type: 'string',
+              },
+            },
+            additionalProperties: false,
+          },
+        },
+        exit: { $ref: '#/definitions/exit' },
+        guarded: { $ref: '#/definitions/guarded' },
+      },
+      additionalProperties: false,
+    },
+  },
+};

@@ -1,0 +1,46 @@
+import { COMMON_BINDING_PROPERTIES, EXIT_REQUIRED_WITHOUT_ROUTES } from '../../config/core-schema.ts';
+import type { BindingSchema } from '../../config/json-schema.ts';
+import { PATH_DEFINITIONS } from '../path-conditions.ts';
+
+export const sseServerSchema: BindingSchema = {
+  binding: {
+    description: 'Serves server-sent events (`text/event-stream`) on HTTP requests.',
+    type: 'object',
+    properties: {
+      ...COMMON_BINDING_PROPERTIES,
+      options: {
+        description: 'SSE server options.',
+        type: 'object',
+        properties: {
+          retry: {
+            description: 'Reconnect delay sent to clients, in milliseconds.',
+            type: 'integer',
+            minimum: 0,
+          },
+        },
+        additionalProperties: false,
+      },
+      routes: {
+        description: 'Conditional routes, tried in order; the first match wins.',
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['exit'],
+          properties: {
+            when: { $ref: '#/definitions/pathConditions' },
+            exit: { $ref: '#/definitions/exit' },
+            guarded: { $ref: '#/definitions/guarded' },
+          },
+          additionalProperties: false,
+        },
+      },
+      exit: {
+        description: 'Binding for event streams no route matches. Required unless there are routes.',
+        $ref: '#/definitions/name',
+      },
+    },
+    additionalProperties: false,
+    ...EXIT_REQUIRED_WITHOUT_ROUTES,
+  },
+  definitions: PATH_DEFINITIONS,
+};

@@ -1,0 +1,106 @@
+import type { JsonSchema, JsonSchemaObject } from './json-schema.ts';
+import { TELEMETRY_DEFINITIONS } from './telemetry-schema.ts';
+
+/**
+ * The part of the config schema that is not any one binding's: the top-level sections, telemetry,
+ * and the definitions every binding's schema fragment may refer to. The `binding` definition, which
+ * picks a fragment by type and kind, is assembled from the kinds (see assemble-schema.ts).
+ */
+export const CORE_SCHEMA = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  title: 'kgate configuration',
+  description:
+    "A kgate configuration file: named bindings wired together by exits and routes, in the shape of Zilla's zilla.yaml.",
+  type: 'object',
+  required: ['bindings'],
+  properties: {
+    name: {
+      description: 'Name of this configuration, used in logs and metrics. Defaults to `kgate`.',
+      $ref: '#/definitions/name',
+    },
+    bindings: {
+      description:
+        'Bindings by name. Each binding has a `type` and a `kind`; the pair selects which options, routes and exits it accepts.',
+      type: 'object',
+      minProperties: 1,
+      propertyNames: { $ref: '#/definitions/name' },
+      additionalProperties: { $ref: '#/definitions/binding' },
+    },
+    telemetry: {
+      description:
+        "Telemetry in Zilla's shape. Exporters of type `prometheus` serve metrics, `/health` and `/ready` over HTTP; other exporter types, `attributes` and `metrics` are accepted and ignored, with a warning.",
+      $ref: '#/definitions/telemetry',
+    },
+    guards: {
+      description:
+        'Zilla guards. Accepted for compatibility and ignored, with a warning; routes that rely on them are not protected by kgate.',
+      type: 'object',
+    },
+    vaults: {
+      description:
+        'Zilla vaults. Accepted for compatibility and ignored, with a warning; give TLS material to kgate as PEM file paths (`key`, `cert`, `ca`).',
+      type: 'object',
+    },
+    catalogs: {
+      description: 'Zilla schema catalogs. Accepted for compatibility and ignored, with a warning.',
+      type: 'object',
+    },
+  },
+  additionalProperties: false,
+} satisfies JsonSchemaObject;
+
+const PORT_ITEM: readonly JsonSchema[] = [
+  { type: 'integer', minimum: 0, maximum: 65535 },
+  {
+    type: 'string',
+    pattern: '^[0-9]+(-[0-9]+)?$',
+    patternErrorMessage: 'must be a port number or a range like "8080-8089"',
+  },
+];
+
+export const CORE_DEFINITIONS: { readonly [name: string]: JsonSchema } = {
+  name: {
+    type: 'string',
+    pattern: '^[a-zA-Z]+[a-zA-Z0-9._\\-]*$',
+    patternErrorMessage: 'must start with a letter and contain only letters, digits, ".", "_" and "-"',
+  },
+  exit: {
+    description: 'Name of the binding that receives streams from this one.',
+    $ref: '#/definitions/name',
+  },
+  vault: {
+    description: 'Zilla vault name for TLS material. Accepted for compatibility and ignored, with a warning.',
+    type: 'string',
+  },
+  bindingTelemetry: {
+    description: 'Zilla per-binding telemetry (`metrics`). Accepted for compatibility and ignored.',
+    type: 'object',
+  },
+  ...TELEMETRY_DEFINITIONS,
+  guarded: {
+    description:
+      'Roles required by each named guard. Accepted for compatibility and ignored, with a warning: kgate does not enforce guards.',
+    type: 'object',
+    additionalProperties: { type: 'array', items: { type: 'string' } },
+  },
+  port: {
+    description: 'A port number, a range string such as `"8080-8089"`, or an array of either.',
+    anyOf: [...PORT_ITEM, { type: 'array', minItems: 1, items: { anyOf: PORT_ITEM } }],
+  },
+  stringList: { type: 'array', items: { type: 'string' } },
+  stringMap: { type: 'object', additionalProperties: { type: 'string' } },
+};
+
+/** The fields every binding has besides its own: `type` and `kind` are checked by the selector. */
+export const COMMON_BINDING_PROPERTIES = {
+  type: true,
+  kind: true,
+  vault: { $ref: '#/definitions/vault' },
+  telemetry: { $ref: '#/definitions/bindingTelemetry' },
+} satisfies { readonly [name: string]: JsonSchema };
+
+/** For a binding that needs a default exit unless it has routes to choose one. */
+export const EXIT_REQUIRED_WITHOUT_ROUTES = {
+  if: { not: { required: ['routes'] } },
+  then: { required: ['exit'] },
+} satisfies JsonSchemaObject;
