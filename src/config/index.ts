@@ -10,8 +10,17 @@ import type { TelemetryConfig } from './telemetry.ts';
 
 export { ConfigError, formatDiagnostic } from './diagnostics.ts';
 export type { ConfigDiagnostic } from './diagnostics.ts';
-export { matchCondition, matchPath, matchTopic, resolveExit, resolveRoute } from './routes.ts';
-export type { ResolvedRoute } from './routes.ts';
+export {
+  compileCidr,
+  compileGlob,
+  compilePath,
+  compilePorts,
+  matchPath,
+  matchTopic,
+  NO_PARAMS,
+  RouteTable,
+} from './routes.ts';
+export type { ConditionMatcher, PathMatcher, PortSpec, ResolvedRoute } from './routes.ts';
 export { DEFAULT_METRICS_PATH } from './telemetry.ts';
 export type { PrometheusEndpoint, PrometheusExporterConfig, TelemetryConfig } from './telemetry.ts';
 

@@ -2,15 +2,86 @@ import { BlockList, isIP } from 'node:net';
 import type { BindingConfig, RouteConfig } from './index.ts';
 
 /**
- * Route matching. `facts` describe the stream being routed, flat and stringly typed so that every binding
- * kind can use the same call:
- *   topic                                    kafka: topic name
- *   method, path                             http-kafka / sse-kafka / sse: request method and path (no query)
- *   ":scheme", ":authority", ":path", ...    http: request headers by lower-case name
- *   address, port, authority, alpn           tcp / tls: remote address, local port, requested host, ALPN
- * A route matches when any of its `when` conditions matches (or it has none); a condition matches when all
- * of its entries do.
+ * Route matching. A binding compiles the `when` conditions of its routes once, when it is built,
+ * into matchers of what it routes: a topic (kafka), a connection (tcp, tls), a request's headers
+ * (http) or its method and path (the proxies and sse). Resolving a stream then runs the matchers in
+ * order. A route matches when any of its conditions matches (or it has none); a condition matches
+ * when all of its entries do. The first matching route wins; the binding's `exit` is the fallback.
  */
+
+/** One compiled `when` condition. */
+export interface ConditionMatcher<S> {
+  /** The path parameters the condition captured, or undefined when `subject` does not match it. */
+  match(subject: S): Readonly<Record<string, string>> | undefined;
+}
+
+export interface ResolvedRoute {
+  exit: string;
+  /** The matched route; absent when the binding's default `exit` was taken. */
+  route?: RouteConfig;
+  /** Path parameters captured by the matched condition, for `${params.name}` templates. */
+  params: Readonly<Record<string, string>>;
+}
+
+/** What a condition without path parameters answers on a match; never written to. */
+export const NO_PARAMS: Readonly<Record<string, string>> = Object.freeze({});
+
+interface CompiledRoute<S> {
+  readonly route: RouteConfig;
+  /** Empty: the route matches everything. */
+  readonly conditions: readonly ConditionMatcher<S>[];
+}
+
+/**
+ * A binding's routes with their conditions compiled, and its default exit. `S` is what the binding
+ * routes, `C` the shape of one `when` entry as the binding's schema admits it.
+ */
+export class RouteTable<S, C = Readonly<Record<string, unknown>>> {
+  readonly #routes: readonly CompiledRoute<S>[];
+  readonly #exit: string | undefined;
+
+  /** `compile` runs once per condition, here; what it throws names the binding and the condition. */
+  constructor(
+    binding: Pick<BindingConfig, 'name' | 'routes' | 'exit'>,
+    compile: (condition: C) => ConditionMatcher<S>,
+  ) {
+    this.#routes = binding.routes.map((route, i) => ({
+      route,
+      conditions: route.when.map((condition, j) => {
+        try {
+          // The loader checked every condition against the binding's schema, which C describes.
+          return compile(condition as C);
+        } catch (error) {
+          const reason = error instanceof Error ? error.message : String(error);
+          throw new Error(`binding ${binding.name}: routes[${i}].when[${j}]: ${reason}`, { cause: error });
+        }
+      }),
+    }));
+    this.#exit = binding.exit;
+  }
+
+  /** The first route `subject` matches, else the default exit; undefined when there is neither. */
+  resolve(subject: S): ResolvedRoute | undefined {
+    for (const { route, conditions } of this.#routes) {
+      if (conditions.length === 0) return { exit: route.exit, route, params: NO_PARAMS };
+      for (const condition of conditions) {
+        const params = condition.match(subject);
+        if (params !== undefined) return { exit: route.exit, route, params };
+      }
+    }
+    return this.#exit === undefined ? undefined : { exit: this.#exit, params: NO_PARAMS };
+  }
+
+  /** The exit of resolve(subject). */
+  exitFor(subject: S): string | undefined {
+    return this.resolve(subject)?.exit;
+  }
+
+  /** The binding's default exit, taken when no route matches. */
+  get defaultExit(): string | undefined {
+    return this.#exit;
+  }
+}
 
 const globCache = new Map<string, RegExp>();
 
@@ -18,29 +89,33 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.+^${}()|[\]\\/?*]/g, '\\$&');
 }
 
-function globRegExp(pattern: string, flags = ''): RegExp {
-  const cacheKey = `${flags}:${pattern}`;
+/** Glob: `*` is any run of characters (including none), `?` exactly one; everything else is literal. */
+export function compileGlob(pattern: string, ignoreCase = false): RegExp {
+  const cacheKey = `${ignoreCase ? 'i' : ''}:${pattern}`;
   let re = globCache.get(cacheKey);
   if (!re) {
     const source = [...pattern].map((c) => (c === '*' ? '.*' : c === '?' ? '.' : escapeRegExp(c))).join('');
-    re = new RegExp(`^${source}$`, `s${flags}`);
+    re = new RegExp(`^${source}$`, ignoreCase ? 'si' : 's');
     globCache.set(cacheKey, re);
   }
   return re;
 }
 
-/** Glob match: `*` is any run of characters (including none), `?` exactly one; everything else is literal. */
+/** Whether `topic` matches the glob `pattern`. */
 export function matchTopic(pattern: string, topic: string): boolean {
-  return globRegExp(pattern).test(topic);
+  return compileGlob(pattern).test(topic);
 }
 
-const templateCache = new Map<string, { re: RegExp; names: string[] }>();
+/** A compiled path template: the parameters a path captures, or undefined when it does not match. */
+export type PathMatcher = (path: string) => Record<string, string> | undefined;
+
+const templateCache = new Map<string, PathMatcher>();
 
 /**
- * Matches a request path against a Zilla path template: `{name}` captures one segment (up to `/` or `;`),
- * `*` matches any run of characters. Returns the captured parameters, or undefined when it does not match.
+ * Compiles a Zilla path template: `{name}` captures one segment (up to `/` or `;`), `*` matches any
+ * run of characters.
  */
-export function matchPath(template: string, path: string): Record<string, string> | undefined {
+export function compilePath(template: string): PathMatcher {
   let compiled = templateCache.get(template);
   if (!compiled) {
     const names: string[] = [];
@@ -52,16 +127,24 @@ export function matchPath(template: string, path: string): Record<string, string
         source += '([^/;]+)';
       } else source += escapeRegExp(part);
     }
-    compiled = { re: new RegExp(`^${source}$`, 's'), names };
+    const re = new RegExp(`^${source}$`, 's');
+    compiled = (path) => {
+      const match = re.exec(path);
+      if (!match) return undefined;
+      const params: Record<string, string> = {};
+      names.forEach((name, i) => {
+        params[name] = decodeURIComponentSafe(match[i + 1] ?? '');
+      });
+      return params;
+    };
     templateCache.set(template, compiled);
   }
-  const match = compiled.re.exec(path);
-  if (!match) return undefined;
-  const params: Record<string, string> = {};
-  compiled.names.forEach((name, i) => {
-    params[name] = decodeURIComponentSafe(match[i + 1] ?? '');
-  });
-  return params;
+  return compiled;
+}
+
+/** Matches a request path against a path template; the captured parameters, or undefined. */
+export function matchPath(template: string, path: string): Record<string, string> | undefined {
+  return compilePath(template)(path);
 }
 
 function decodeURIComponentSafe(text: string): string {
@@ -72,93 +155,36 @@ function decodeURIComponentSafe(text: string): string {
   }
 }
 
-function portMatches(spec: unknown, port: number): boolean {
-  if (Array.isArray(spec)) return spec.some((s) => portMatches(s, port));
-  if (typeof spec === 'number') return spec === port;
-  if (typeof spec === 'string') {
-    const [from, to] = spec.split('-').map(Number);
-    if (from === undefined || Number.isNaN(from)) return false;
-    return port >= from && port <= (to ?? from);
-  }
-  return false;
+/** A port, a range such as `"8080-8089"`, or a list of either, as routes and listeners take them. */
+export type PortSpec = number | string | readonly (number | string)[];
+
+/** Whether a port is among those `spec` names. */
+export function compilePorts(spec: PortSpec): (port: number) => boolean {
+  const ranges = (Array.isArray(spec) ? spec : [spec]).map((item: number | string): [number, number] => {
+    if (typeof item === 'number') return [item, item];
+    const [from, to] = item.split('-').map(Number);
+    // A string the schema lets through but that names no port matches none.
+    if (from === undefined || Number.isNaN(from)) return [1, 0];
+    return [from, to ?? from];
+  });
+  return (port) => ranges.some(([from, to]) => port >= from && port <= to);
 }
 
-function cidrMatches(cidr: string, address: string): boolean {
+/**
+ * Whether an address is in the range `cidr` (`10.0.0.0/8`, `fd00::/8`). A range whose network is
+ * no address matches nothing; a prefix longer than its family allows is refused.
+ */
+export function compileCidr(cidr: string): (address: string) => boolean {
   const [network, bits] = cidr.split('/');
   const family = isIP(network ?? '');
-  const addressFamily = isIP(address);
-  if (family === 0 || addressFamily === 0 || bits === undefined) return false;
+  if (family === 0 || bits === undefined) return () => false;
+  const longest = family === 6 ? 128 : 32;
+  if (Number(bits) > longest)
+    throw new Error(`cidr ${cidr}: an IPv${family} prefix has at most ${longest} bits`);
   const list = new BlockList();
   list.addSubnet(network ?? '', Number(bits), family === 6 ? 'ipv6' : 'ipv4');
-  return list.check(address, addressFamily === 6 ? 'ipv6' : 'ipv4');
-}
-
-/** The path parameters if the condition matches, undefined if it does not. */
-export function matchCondition(
-  condition: Record<string, unknown>,
-  facts: Readonly<Record<string, string>>,
-): Record<string, string> | undefined {
-  let params: Record<string, string> = {};
-  for (const [key, expected] of Object.entries(condition)) {
-    if (key === 'headers') {
-      if (typeof expected !== 'object' || expected === null) return undefined;
-      for (const [name, pattern] of Object.entries(expected)) {
-        const actual = facts[name.toLowerCase()];
-        if (actual === undefined || !globRegExp(String(pattern)).test(actual)) return undefined;
-      }
-      continue;
-    }
-    const actual = key === 'cidr' ? facts['address'] : facts[key];
-    if (actual === undefined) return undefined;
-    switch (key) {
-      case 'path': {
-        const captured = matchPath(String(expected), actual);
-        if (!captured) return undefined;
-        params = { ...params, ...captured };
-        break;
-      }
-      case 'method':
-        if (String(expected).toUpperCase() !== actual.toUpperCase()) return undefined;
-        break;
-      case 'port':
-        if (!portMatches(expected, Number(actual))) return undefined;
-        break;
-      case 'cidr':
-        if (!cidrMatches(String(expected), actual)) return undefined;
-        break;
-      case 'authority':
-        if (!globRegExp(String(expected), 'i').test(actual)) return undefined;
-        break;
-      default:
-        if (!globRegExp(String(expected)).test(actual)) return undefined;
-    }
-  }
-  return params;
-}
-
-export interface ResolvedRoute {
-  exit: string;
-  /** The matched route; absent when the binding's default `exit` was taken. */
-  route?: RouteConfig;
-  /** Path parameters captured by the matched condition, for `${params.name}` templates. */
-  params: Record<string, string>;
-}
-
-/** First matching route wins; the binding's `exit` is the fallback. */
-export function resolveRoute(
-  binding: BindingConfig,
-  facts: Readonly<Record<string, string>>,
-): ResolvedRoute | undefined {
-  for (const route of binding.routes) {
-    if (route.when.length === 0) return { exit: route.exit, route, params: {} };
-    for (const condition of route.when) {
-      const params = matchCondition(condition, facts);
-      if (params) return { exit: route.exit, route, params };
-    }
-  }
-  return binding.exit === undefined ? undefined : { exit: binding.exit, params: {} };
-}
-
-export function resolveExit(binding: BindingConfig, facts: Record<string, string>): string | undefined {
-  return resolveRoute(binding, facts)?.exit;
+  return (address) => {
+    const addressFamily = isIP(address);
+    return addressFamily !== 0 && list.check(address, addressFamily === 6 ? 'ipv6' : 'ipv4');
+  };
 }

@@ -1,13 +1,26 @@
 import { strict as assert } from 'node:assert';
+import { Socket } from 'node:net';
 import { describe, it } from 'node:test';
+import { ConnectionConditionMatcher } from '../../src/bindings/connection-conditions.ts';
+import { HeaderConditionMatcher, type RequestHead } from '../../src/bindings/http/header-conditions.ts';
+import { topicRoutes } from '../../src/bindings/kafka/topic-conditions.ts';
+import type { ConnectionInfo } from '../../src/bindings/north.ts';
+import { PathConditionMatcher, pathRoutes } from '../../src/bindings/path-conditions.ts';
 import type { BindingConfig } from '../../src/config/index.ts';
-import { matchCondition, matchPath, matchTopic, resolveExit, resolveRoute } from '../../src/config/routes.ts';
+import { matchPath, matchTopic, NO_PARAMS, RouteTable } from '../../src/config/routes.ts';
 
 function binding(routes: BindingConfig['routes'], exit?: string): BindingConfig {
   const config: BindingConfig = { name: 'b', type: 'kafka', kind: 'cache_client', options: {}, routes };
   if (exit !== undefined) config.exit = exit;
   return config;
 }
+
+function connection(fields: Partial<ConnectionInfo>): ConnectionInfo {
+  return { localPort: 7114, remoteAddress: '127.0.0.1', remotePort: 50000, ...fields };
+}
+
+const resolveExit = (config: BindingConfig, topic: string): string | undefined =>
+  topicRoutes(config).exitFor(topic);
 
 describe('matchTopic', () => {
   it('matches literally without wildcards', () => {
@@ -54,39 +67,62 @@ describe('matchPath', () => {
   });
 });
 
-describe('matchCondition', () => {
+describe('conditions', () => {
   it('requires every field of a condition to match', () => {
     assert.deepEqual(
-      matchCondition({ method: 'GET', path: '/items/{id}' }, { method: 'get', path: '/items/7' }),
+      new PathConditionMatcher({ method: 'GET', path: '/items/{id}' }).match({
+        method: 'get',
+        path: '/items/7',
+      }),
       {
         id: '7',
       },
     );
     assert.equal(
-      matchCondition({ method: 'POST', path: '/items/{id}' }, { method: 'GET', path: '/items/7' }),
+      new PathConditionMatcher({ method: 'POST', path: '/items/{id}' }).match({
+        method: 'GET',
+        path: '/items/7',
+      }),
       undefined,
     );
-    assert.equal(matchCondition({ topic: 'a' }, {}), undefined);
+    assert.equal(new ConnectionConditionMatcher({ authority: 'a' }).match(connection({})), undefined);
   });
 
   it('matches http headers by name, with wildcards', () => {
-    const facts = { ':scheme': 'http', ':path': '/items/7', ':authority': 'localhost:7114' };
-    assert.deepEqual(matchCondition({ headers: { ':scheme': 'http', ':path': '/items*' } }, facts), {});
-    assert.equal(matchCondition({ headers: { ':scheme': 'https' } }, facts), undefined);
+    const request: RequestHead = {
+      headers: { host: 'localhost:7114' },
+      method: 'GET',
+      url: '/items/7',
+      socket: new Socket(),
+    };
+    assert.deepEqual(
+      new HeaderConditionMatcher({ headers: { ':scheme': 'http', ':path': '/items*' } }).match(request),
+      {},
+    );
+    assert.equal(new HeaderConditionMatcher({ headers: { ':scheme': 'https' } }).match(request), undefined);
   });
 
   it('matches ports, port ranges and address ranges', () => {
-    assert.deepEqual(matchCondition({ port: 7114 }, { port: '7114' }), {});
-    assert.deepEqual(matchCondition({ port: [80, '7000-7999'] }, { port: '7114' }), {});
-    assert.equal(matchCondition({ port: '8000-8999' }, { port: '7114' }), undefined);
-    assert.deepEqual(matchCondition({ cidr: '10.0.0.0/8' }, { address: '10.1.2.3' }), {});
-    assert.equal(matchCondition({ cidr: '10.0.0.0/8' }, { address: '192.168.0.1' }), undefined);
-    assert.deepEqual(matchCondition({ cidr: 'fd00::/8' }, { address: 'fd12::1' }), {});
-    assert.deepEqual(matchCondition({ authority: '*.example.com' }, { authority: 'API.example.com' }), {});
+    const port = (spec: number | string | (number | string)[]) =>
+      new ConnectionConditionMatcher({ port: spec }).match(connection({ localPort: 7114 }));
+    const cidr = (range: string, remoteAddress: string) =>
+      new ConnectionConditionMatcher({ cidr: range }).match(connection({ remoteAddress }));
+    assert.deepEqual(port(7114), {});
+    assert.deepEqual(port([80, '7000-7999']), {});
+    assert.equal(port('8000-8999'), undefined);
+    assert.deepEqual(cidr('10.0.0.0/8', '10.1.2.3'), {});
+    assert.equal(cidr('10.0.0.0/8', '192.168.0.1'), undefined);
+    assert.deepEqual(cidr('fd00::/8', 'fd12::1'), {});
+    assert.deepEqual(
+      new ConnectionConditionMatcher({ authority: '*.example.com' }).match(
+        connection({ authority: 'API.example.com' }),
+      ),
+      {},
+    );
   });
 });
 
-describe('resolveExit', () => {
+describe('route tables', () => {
   const routes = binding(
     [
       { when: [{ topic: 'items-*' }], exit: 'items' },
@@ -97,24 +133,21 @@ describe('resolveExit', () => {
   );
 
   it('takes the first matching route', () => {
-    assert.equal(resolveExit(routes, { topic: 'items-special' }), 'items');
-    assert.equal(resolveExit(routes, { topic: 'orders' }), 'orders');
-    assert.equal(resolveExit(routes, { topic: 'payments' }), 'everything');
+    assert.equal(resolveExit(routes, 'items-special'), 'items');
+    assert.equal(resolveExit(routes, 'orders'), 'orders');
+    assert.equal(resolveExit(routes, 'payments'), 'everything');
   });
 
   it('falls back to the binding exit, or to nothing', () => {
     const narrow = binding([{ when: [{ topic: 'items' }], exit: 'items' }], 'fallback');
-    assert.equal(resolveExit(narrow, { topic: 'orders' }), 'fallback');
-    assert.equal(resolveExit(narrow, {}), 'fallback');
-    assert.equal(
-      resolveExit(binding([{ when: [{ topic: 'items' }], exit: 'items' }]), { topic: 'orders' }),
-      undefined,
-    );
-    assert.equal(resolveExit(binding([], 'only'), { topic: 'x' }), 'only');
+    assert.equal(resolveExit(narrow, 'orders'), 'fallback');
+    assert.equal(topicRoutes(narrow).defaultExit, 'fallback');
+    assert.equal(resolveExit(binding([{ when: [{ topic: 'items' }], exit: 'items' }]), 'orders'), undefined);
+    assert.equal(resolveExit(binding([], 'only'), 'x'), 'only');
   });
 
   it('treats a route without conditions as matching everything', () => {
-    assert.equal(resolveExit(binding([{ when: [], exit: 'all' }], 'fallback'), { topic: 'x' }), 'all');
+    assert.equal(resolveExit(binding([{ when: [], exit: 'all' }], 'fallback'), 'x'), 'all');
   });
 
   it('returns the route and its path parameters', () => {
@@ -126,9 +159,49 @@ describe('resolveExit', () => {
         with: { capability: 'fetch', key: '${params.id}' },
       },
     ]);
-    const resolved = resolveRoute(proxy, { method: 'GET', path: '/items/9' });
+    const resolved = pathRoutes(proxy).resolve({ method: 'GET', path: '/items/9' });
     assert.deepEqual(resolved?.params, { id: '9' });
     assert.equal(resolved?.route, proxy.routes[1]);
-    assert.deepEqual(resolveRoute(binding([], 'x'), {}), { exit: 'x', params: {} });
+    assert.deepEqual(topicRoutes(binding([], 'x')).resolve('x'), { exit: 'x', params: {} });
+  });
+});
+
+describe('route compilation', () => {
+  it('compiles each condition once, when the table is built', () => {
+    const compiled: unknown[] = [];
+    const table = new RouteTable(
+      binding([{ when: [{ topic: 'a' }, { topic: 'b' }], exit: 'x' }], 'y'),
+      (condition: { topic?: string }) => {
+        compiled.push(condition);
+        return { match: (topic: string) => (topic === condition.topic ? NO_PARAMS : undefined) };
+      },
+    );
+    assert.deepEqual(compiled, [{ topic: 'a' }, { topic: 'b' }]);
+    assert.equal(table.exitFor('b'), 'x');
+    assert.equal(table.exitFor('c'), 'y');
+    assert.equal(compiled.length, 2);
+  });
+
+  it('refuses a cidr prefix longer than its family allows, naming the binding and condition', () => {
+    const tcp = binding([{ when: [{ port: 1 }, { cidr: '10.0.0.0/33' }], exit: 'x' }]);
+    assert.throws(
+      () => new RouteTable(tcp, (condition) => new ConnectionConditionMatcher(condition)),
+      /^Error: binding b: routes\[0\]\.when\[1\]: cidr 10\.0\.0\.0\/33: an IPv4 prefix has at most 32 bits$/,
+    );
+  });
+
+  it('reads the pseudo-headers of a request from what it was sent with', () => {
+    const matcher = new HeaderConditionMatcher({
+      headers: { ':authority': 'h2.example:*', ':method': 'POST', 'X-Tenant': 'a*' },
+    });
+    const request: RequestHead = {
+      headers: { ':authority': 'h2.example:443', host: 'other', 'x-tenant': ['ab', 'c'] },
+      method: 'POST',
+      url: '/',
+      socket: new Socket(),
+    };
+    assert.deepEqual(matcher.match(request), {});
+    assert.equal(matcher.match({ ...request, method: 'GET' }), undefined);
+    assert.equal(new HeaderConditionMatcher({ headers: { 'x-missing': '*' } }).match(request), undefined);
   });
 });

@@ -2,11 +2,12 @@ import { createReadStream } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
-import { resolveRoute, type BindingConfig, type RouteConfig } from '../../config/index.ts';
+import type { BindingConfig, RouteConfig } from '../../config/index.ts';
 import type { Binding, BindingContext, BindingFactory } from '../../engine/binding.ts';
 import { isFileSource, type FileEntry, type FileSource } from '../filesystem/server.ts';
 import { capturedParams, checkTemplate, expand, paramsLookup } from '../proxies/templates.ts';
 import { HttpError, lookupExits, type HttpHandler, type HttpRouteMatch } from '../north.ts';
+import { pathRoutes, type PathRoutes } from '../path-conditions.ts';
 import { contentTypeOf } from './content-types.ts';
 
 const METHODS = ['GET', 'HEAD'];
@@ -56,6 +57,7 @@ export class HttpFilesystemProxyBinding implements Binding, HttpHandler {
   readonly #context: BindingContext;
   readonly #log: Logger;
   readonly #routes = new Map<RouteConfig, CompiledRoute>();
+  readonly #matchers: PathRoutes;
   #exits = new Map<string, Binding & FileSource>();
 
   constructor(context: BindingContext) {
@@ -63,6 +65,7 @@ export class HttpFilesystemProxyBinding implements Binding, HttpHandler {
     this.config = context.config;
     this.name = context.config.name;
     this.#log = context.logger;
+    this.#matchers = pathRoutes(context.config);
   }
 
   async start(_signal: AbortSignal): Promise<void> {
@@ -76,7 +79,7 @@ export class HttpFilesystemProxyBinding implements Binding, HttpHandler {
   async handleRequest(req: IncomingMessage, res: ServerResponse, _match: HttpRouteMatch): Promise<void> {
     const method = (req.method ?? 'GET').toUpperCase();
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    const resolved = resolveRoute(this.config, { method, path, ':method': method, ':path': path });
+    const resolved = this.#matchers.resolve({ method, path });
     if (resolved === undefined) throw new HttpError(404, `no route for ${path}`);
     if (!METHODS.includes(method)) {
       res.setHeader('Allow', METHODS.join(', '));

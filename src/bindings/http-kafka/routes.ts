@@ -1,5 +1,6 @@
-import { resolveRoute, type BindingConfig, type RouteConfig } from '../../config/index.ts';
+import type { BindingConfig, RouteConfig } from '../../config/index.ts';
 import type { Acks } from '../kafka/cache_client/index.ts';
+import { pathRoutes, type PathRoutes } from '../path-conditions.ts';
 import { filterTemplates, type FilterTemplate } from '../proxies/filter-templates.ts';
 import { capturedParams, checkTemplate } from '../proxies/templates.ts';
 
@@ -119,11 +120,11 @@ export interface ResolvedRoute {
 
 /** The compiled routes of one binding config; empty until the binding starts. */
 export class RouteTable {
-  readonly #config: BindingConfig;
+  readonly #matchers: PathRoutes;
   readonly #routes: ReadonlyMap<RouteConfig, CompiledRoute>;
 
   constructor(config: BindingConfig, routes: ReadonlyMap<RouteConfig, CompiledRoute> = new Map()) {
-    this.#config = config;
+    this.#matchers = pathRoutes(config);
     this.#routes = routes;
   }
 
@@ -137,12 +138,7 @@ export class RouteTable {
   /** The route a request takes; HEAD takes the routes of GET unless a route names HEAD itself. */
   resolve(method: string, path: string): ResolvedRoute | undefined {
     for (const candidate of method === 'HEAD' ? ['HEAD', 'GET'] : [method]) {
-      const resolved = resolveRoute(this.#config, {
-        method: candidate,
-        path,
-        ':method': candidate,
-        ':path': path,
-      });
+      const resolved = this.#matchers.resolve({ method: candidate, path });
       const route = resolved?.route === undefined ? undefined : this.#routes.get(resolved.route);
       if (resolved !== undefined && route !== undefined) return { route, params: resolved.params };
     }

@@ -16,7 +16,7 @@ import {
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { resolveRoute, type BindingConfig } from '../../config/index.ts';
+import type { BindingConfig, RouteTable } from '../../config/index.ts';
 import type { Binding, BindingContext } from '../../engine/binding.ts';
 import {
   HttpError,
@@ -28,6 +28,7 @@ import {
   type HttpRouteMatch,
 } from '../north.ts';
 import { applyCors, parseCorsPolicy, type CorsPolicy } from './cors.ts';
+import { headerRoutes, type HeaderCondition, type RequestHead } from './header-conditions.ts';
 import { createHttpServerMetrics, type HttpServerMetrics } from './metrics.ts';
 import { parseVersions, sniffVersion, type HttpVersion } from './versions.ts';
 
@@ -75,10 +76,6 @@ export function sendError(res: ServerResponse, status: number, message: string, 
   res.end(body);
 }
 
-function headerValue(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value.join(', ') : value;
-}
-
 /**
  * HTTP/2 clients are told a header list limit this much larger than `maxHeaderBytes`, so that a
  * request a little over the limit gets a 431 answer, as over HTTP/1.1, rather than a reset stream.
@@ -105,6 +102,7 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
   readonly #context: BindingContext;
   readonly #log: Logger;
   readonly #limits: Required<HttpServerLimits>;
+  readonly #routes: RouteTable<RequestHead, HeaderCondition>;
   readonly #sockets = new Set<Socket>();
   readonly #sessions = new Set<ServerHttp2Session>();
   readonly #cors: CorsPolicy | undefined;
@@ -123,6 +121,7 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
     this.name = context.config.name;
     this.#log = context.logger;
     this.#limits = { ...DEFAULTS, ...limits };
+    this.#routes = headerRoutes(context.config);
     this.#cors = parseCorsPolicy(context.config.options['access-control']);
     this.#metrics = createHttpServerMetrics(context.metrics, context.config.name);
     const overrides = context.config.options['overrides'];
@@ -367,16 +366,7 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
       }
     }
 
-    const facts: Record<string, string> = {};
-    for (const [name, value] of Object.entries(req.headers)) {
-      const text = headerValue(value);
-      if (text !== undefined) facts[name] = text;
-    }
-    facts[':scheme'] = (req.socket as Socket & { encrypted?: boolean }).encrypted === true ? 'https' : 'http';
-    facts[':authority'] = headerValue(req.headers[':authority']) ?? req.headers.host ?? '';
-    facts[':path'] = path;
-    facts[':method'] = method;
-    const resolved = resolveRoute(this.config, facts);
+    const resolved = this.#routes.resolve(req);
     const handler = resolved === undefined ? undefined : this.#exits.get(resolved.exit);
     if (resolved === undefined || handler === undefined) {
       this.#reject(res, 404, `no route for ${method} ${path}`);

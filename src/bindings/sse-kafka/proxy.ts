@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
-import { resolveRoute, type BindingConfig, type RouteConfig } from '../../config/index.ts';
+import type { BindingConfig, RouteConfig } from '../../config/index.ts';
 import type { Binding, BindingContext, BindingFactory } from '../../engine/binding.ts';
 import type { SseEvent, SseHandler, SseRequest, SseStream } from '../north.ts';
+import { pathRoutes, type PathRoutes } from '../path-conditions.ts';
 import type { CacheMessage, CacheStream } from '../kafka/cache_client/index.ts';
 import { lookupCacheClients, messageOf, type CacheClient } from '../proxies/cache-clients.ts';
 import { buildFilters, filterTemplates, type FilterTemplate } from '../proxies/filter-templates.ts';
@@ -114,6 +115,7 @@ export class SseKafkaProxyBinding implements Binding, SseHandler {
   readonly #context: BindingContext;
   readonly #log: Logger;
   readonly #routes = new Map<RouteConfig, SseRoute>();
+  readonly #matchers: PathRoutes;
   readonly #streams = new Set<CacheStream>();
   readonly #metrics: SseKafkaMetrics;
   #clients = new Map<string, CacheClient>();
@@ -123,6 +125,7 @@ export class SseKafkaProxyBinding implements Binding, SseHandler {
     this.config = context.config;
     this.name = context.config.name;
     this.#log = context.logger;
+    this.#matchers = pathRoutes(context.config);
     this.#metrics = sseKafkaMetrics(context.metrics, this.name);
   }
 
@@ -142,7 +145,7 @@ export class SseKafkaProxyBinding implements Binding, SseHandler {
       stream.send({ type: 'error', data: message });
       stream.close(ERROR_RETRY_MS);
     };
-    const resolved = resolveRoute(this.config, { path: request.path, method: 'GET' });
+    const resolved = this.#matchers.resolve({ method: 'GET', path: request.path });
     const route = resolved?.route === undefined ? undefined : this.#routes.get(resolved.route);
     const client = route === undefined ? undefined : this.#clients.get(route.exit);
     if (resolved === undefined || route === undefined || client === undefined) {

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { resolveRoute, type BindingConfig } from '../../config/index.ts';
+import type { BindingConfig } from '../../config/index.ts';
 import type { Binding, BindingContext } from '../../engine/binding.ts';
 import {
   HttpError,
@@ -11,6 +11,7 @@ import {
   type SseHandler,
   type SseRequest,
 } from '../north.ts';
+import { pathRoutes, type PathRoutes } from '../path-conditions.ts';
 import { sseServerMetrics, type SseServerMetrics } from './metrics.ts';
 import { ResponseSseStream } from './stream.ts';
 
@@ -45,6 +46,7 @@ export class SseServerBinding implements Binding, HttpHandler {
   readonly #context: BindingContext;
   readonly #log: Logger;
   readonly #tuning: Required<SseServerTuning>;
+  readonly #routes: PathRoutes;
   readonly #retryMs: number | undefined;
   readonly #metrics: SseServerMetrics;
   readonly #streams = new Set<ResponseSseStream>();
@@ -57,6 +59,7 @@ export class SseServerBinding implements Binding, HttpHandler {
     this.name = context.config.name;
     this.#log = context.logger;
     this.#tuning = { ...DEFAULTS, ...tuning };
+    this.#routes = pathRoutes(context.config);
     const retry = context.config.options['retry'];
     this.#retryMs = typeof retry === 'number' ? retry : undefined;
     this.#metrics = sseServerMetrics(context.metrics, this.name);
@@ -80,7 +83,7 @@ export class SseServerBinding implements Binding, HttpHandler {
       throw new HttpError(406, 'this resource serves text/event-stream only');
     }
     const url = new URL(req.url ?? '/', 'http://localhost');
-    const resolved = resolveRoute(this.config, { path: url.pathname, method: 'GET' });
+    const resolved = this.#routes.resolve({ method: 'GET', path: url.pathname });
     const handler = resolved === undefined ? undefined : this.#exits.get(resolved.exit);
     if (resolved === undefined || handler === undefined) {
       throw new HttpError(404, `no event stream at ${url.pathname}`);

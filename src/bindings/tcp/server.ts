@@ -1,7 +1,8 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { resolveRoute, type BindingConfig } from '../../config/index.ts';
+import type { BindingConfig, RouteTable } from '../../config/index.ts';
 import type { Binding, BindingContext } from '../../engine/binding.ts';
+import { connectionRoutes, type ConnectionCondition } from '../connection-conditions.ts';
 import {
   isConnectionHandler,
   lookupExits,
@@ -78,6 +79,7 @@ export class TcpServerBinding implements Binding {
   readonly config: BindingConfig;
   readonly #context: BindingContext;
   readonly #log: Logger;
+  readonly #routes: RouteTable<ConnectionInfo, ConnectionCondition>;
   readonly #servers: Server[] = [];
   readonly #sockets = new Set<Socket>();
   #exits = new Map<string, ConnectionHandler>();
@@ -90,6 +92,7 @@ export class TcpServerBinding implements Binding {
     this.config = context.config;
     this.name = context.config.name;
     this.#log = context.logger;
+    this.#routes = connectionRoutes(context.config);
   }
 
   /** The ports actually listened on, in config order; port 0 shows as the port the system chose. */
@@ -142,10 +145,7 @@ export class TcpServerBinding implements Binding {
       this.#metrics?.failed();
       this.#log.debug({ err: error.message, ...info }, 'connection error');
     });
-    const resolved = resolveRoute(this.config, {
-      port: String(info.localPort),
-      address: info.remoteAddress,
-    });
+    const resolved = this.#routes.resolve(info);
     const handler = resolved === undefined ? undefined : this.#exits.get(resolved.exit);
     if (handler === undefined) {
       this.#log.debug(info, 'no route for connection; closing it');

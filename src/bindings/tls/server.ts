@@ -2,8 +2,9 @@ import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
-import { matchTopic, resolveRoute, type BindingConfig } from '../../config/index.ts';
+import { matchTopic, type BindingConfig, type RouteTable } from '../../config/index.ts';
 import type { Binding, BindingContext } from '../../engine/binding.ts';
+import { connectionRoutes, type ConnectionCondition } from '../connection-conditions.ts';
 import { isConnectionHandler, lookupExits, type ConnectionHandler, type ConnectionInfo } from '../north.ts';
 
 /** A client that has not finished its handshake by then is holding a socket for nothing. */
@@ -91,6 +92,7 @@ export class TlsServerBinding implements Binding, ConnectionHandler {
   readonly config: BindingConfig;
   readonly #context: BindingContext;
   readonly #log: Logger;
+  readonly #routes: RouteTable<ConnectionInfo, ConnectionCondition>;
   readonly #pending = new Set<Socket>();
   #tls: ServerTls | undefined;
   #exits = new Map<string, ConnectionHandler>();
@@ -101,6 +103,7 @@ export class TlsServerBinding implements Binding, ConnectionHandler {
     this.config = context.config;
     this.name = context.config.name;
     this.#log = context.logger;
+    this.#routes = connectionRoutes(context.config);
   }
 
   async start(_signal: AbortSignal): Promise<void> {
@@ -164,10 +167,13 @@ export class TlsServerBinding implements Binding, ConnectionHandler {
       secure.destroy();
       return;
     }
-    const facts: Record<string, string> = { port: String(info.localPort), address: info.remoteAddress };
-    if (authority !== undefined) facts['authority'] = authority;
-    if (alpn !== undefined) facts['alpn'] = alpn;
-    const resolved = resolveRoute(this.config, facts);
+    const connection: ConnectionInfo = {
+      ...info,
+      secure: true,
+      ...(authority === undefined ? {} : { authority }),
+      ...(alpn === undefined ? {} : { alpn }),
+    };
+    const resolved = this.#routes.resolve(connection);
     const handler = resolved === undefined ? undefined : this.#exits.get(resolved.exit);
     if (handler === undefined) {
       this.#log.debug({ ...info, authority, alpn }, 'no route for connection; closing it');
@@ -175,12 +181,7 @@ export class TlsServerBinding implements Binding, ConnectionHandler {
       return;
     }
     try {
-      handler.acceptConnection(secure, {
-        ...info,
-        secure: true,
-        ...(authority === undefined ? {} : { authority }),
-        ...(alpn === undefined ? {} : { alpn }),
-      });
+      handler.acceptConnection(secure, connection);
     } catch (error) {
       this.#log.error({ err: error, exit: resolved?.exit }, 'exit failed to accept a connection');
       secure.destroy();

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { matchTopic, resolveExit, type BindingConfig } from '../../../config/index.ts';
+import { matchTopic, type BindingConfig, type RouteTable } from '../../../config/index.ts';
 import { untilAborted } from '../../../engine/abort.ts';
 import type { Binding, BindingContext, BindingFactory } from '../../../engine/binding.ts';
 import type { CachedTopic, CacheServerApi, DefaultOffset } from '../cache_server/api.ts';
@@ -9,6 +9,7 @@ import { lookupKey, type KeyLookup, type KeyLookupOptions } from './lookup.ts';
 import { produceOnlyTopic } from './produce-topic.ts';
 import { DEFAULT_STAGING_MAX_BYTES, StagingBudget } from './staging.ts';
 import { CacheStream, type OpenOptions } from './stream.ts';
+import { topicRoutes, type TopicCondition } from '../topic-conditions.ts';
 
 export type { CachedTopic } from '../cache_server/api.ts';
 export type { Acks } from '../client/index.ts';
@@ -146,6 +147,7 @@ export class CacheClientBinding implements Binding, CacheClientApi {
   readonly #context: BindingContext;
   readonly #log: Logger;
   readonly #topics: TopicOptions[];
+  readonly #routes: RouteTable<string, TopicCondition>;
   readonly #streams = new Set<CacheStream>();
   /** Bounds the produced values all this binding's streams stage at once. */
   readonly staging: StagingBudget;
@@ -158,6 +160,7 @@ export class CacheClientBinding implements Binding, CacheClientApi {
     this.name = context.config.name;
     this.#log = context.logger;
     this.#topics = topicOptions(context.config);
+    this.#routes = topicRoutes(context.config);
     this.staging = new StagingBudget(stagingMaxBytes(context.config));
   }
 
@@ -196,7 +199,7 @@ export class CacheClientBinding implements Binding, CacheClientApi {
 
   /** The cache_server serving `topic`, by this binding's routes. */
   exitFor(topic: string): CacheServerApi {
-    const exit = resolveExit(this.config, { topic });
+    const exit = this.#routes.exitFor(topic);
     if (exit === undefined) throw new Error(`binding ${this.name}: no route for topic ${topic}`);
     const binding = this.#context.lookup(exit);
     if (!isCacheServer(binding))

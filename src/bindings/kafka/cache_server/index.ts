@@ -1,11 +1,12 @@
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { matchTopic, resolveExit, type BindingConfig } from '../../../config/index.ts';
+import { matchTopic, type BindingConfig, type RouteTable } from '../../../config/index.ts';
 import { untilAborted } from '../../../engine/abort.ts';
 import type { Binding, BindingContext, BindingFactory } from '../../../engine/binding.ts';
 import { CacheStore } from '../cache/index.ts';
 import { sleep } from '../client/index.ts';
 import type { KafkaApi, ProduceOptions, ProduceRecord, ProduceResult } from '../client/index.ts';
+import { topicRoutes, type TopicCondition } from '../topic-conditions.ts';
 import type { CachedTopic, CachedTopicConfig, CacheServerApi, DefaultOffset } from './api.ts';
 import { evictToBudget } from './budget.ts';
 import { CommitCoalescer } from './commits.ts';
@@ -101,6 +102,7 @@ export class CacheServerBinding implements Binding, CacheServerApi {
   readonly #context: BindingContext;
   readonly #log: Logger;
   readonly #tuning: CacheServerTuning;
+  readonly #routes: RouteTable<string, TopicCondition>;
   readonly #bootstrap: readonly string[];
   readonly #topicOptions: readonly TopicOptions[];
   readonly #followers = new Map<string, TopicFollower>();
@@ -130,6 +132,7 @@ export class CacheServerBinding implements Binding, CacheServerApi {
     this.name = context.config.name;
     this.#log = context.logger;
     this.#tuning = { ...DEFAULT_TUNING, ...tuning };
+    this.#routes = topicRoutes(context.config);
     this.#configs = new Refreshed(this.#tuning.configRefreshMs);
     this.#partitionCounts = new Refreshed(this.#tuning.configRefreshMs);
     const { bootstrap, topics } = topicOptions(context.config);
@@ -409,7 +412,7 @@ export class CacheServerBinding implements Binding, CacheServerApi {
   }
 
   #client(topic: string): KafkaApi {
-    const exit = resolveExit(this.config, { topic }) ?? this.config.exit;
+    const exit = this.#routes.exitFor(topic);
     if (exit === undefined) throw new Error(`binding ${this.name}: no exit for topic "${topic}"`);
     const binding = this.#context.lookup(exit);
     if (!isKafkaApi(binding)) throw new Error(`binding ${this.name}: exit ${exit} is not a kafka client`);

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { resolveExit, type BindingConfig } from '../../../config/index.ts';
+import type { BindingConfig, RouteTable } from '../../../config/index.ts';
 import type { Binding, BindingContext, BindingFactory } from '../../../engine/binding.ts';
 import { KafkaClient } from './client.ts';
 import { parseClientSettings, resolveTransport } from './config.ts';
@@ -15,6 +15,7 @@ import type {
 } from './kafka-api.ts';
 import type { ProduceResult } from './producer.ts';
 import type { ProduceRecord } from './protocol/records.ts';
+import { topicRoutes, type TopicCondition } from '../topic-conditions.ts';
 
 export { KafkaClient } from './client.ts';
 export type {
@@ -68,6 +69,7 @@ function configOfBinding(binding: Binding): BindingConfig | undefined {
 export class KafkaClientBinding implements Binding, KafkaApi {
   readonly name: string;
   readonly #config: BindingConfig;
+  readonly #routes: RouteTable<string, TopicCondition>;
   readonly #context: BindingContext;
   readonly #log: Logger;
   readonly #clients = new Map<string, KafkaClient>();
@@ -78,6 +80,7 @@ export class KafkaClientBinding implements Binding, KafkaApi {
   constructor(context: BindingContext) {
     this.#context = context;
     this.#config = context.config;
+    this.#routes = topicRoutes(context.config);
     this.config = context.config;
     this.name = context.config.name;
     this.#log = context.logger;
@@ -141,7 +144,7 @@ export class KafkaClientBinding implements Binding, KafkaApi {
 
   /** The client serving `topic`. */
   client(topic?: string): KafkaClient {
-    const exit = topic === undefined ? this.#config.exit : resolveExit(this.#config, { topic });
+    const exit = topic === undefined ? this.#routes.defaultExit : this.#routes.exitFor(topic);
     const client = this.#clients.get(exit ?? '') ?? this.#default;
     if (client === undefined) throw new Error(`binding ${this.name} is not started`);
     return client;
