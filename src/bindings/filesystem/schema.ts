@@ -1,5 +1,6 @@
 import { COMMON_BINDING_PROPERTIES } from '../../config/core-schema.ts';
-import type { BindingSchema } from '../../config/json-schema.ts';
+import type { BindingSchema, ObjectSchemaFor } from '../../config/json-schema.ts';
+import type { FilesystemServerOptionsJson } from './options.ts';
 
 export const filesystemServerSchema: BindingSchema = {
   binding: {
@@ -22,7 +23,7 @@ export const filesystemServerSchema: BindingSchema = {
           },
         },
         additionalProperties: false,
-      },
+      } satisfies ObjectSchemaFor<FilesystemServerOptionsJson>,
     },
     additionalProperties: false,
   },

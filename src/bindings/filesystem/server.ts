@@ -1,8 +1,9 @@
 import { realpath, stat } from 'node:fs/promises';
-import { dirname, isAbsolute, resolve, sep } from 'node:path';
+import { resolve, sep } from 'node:path';
 import type { Logger } from 'pino';
 import type { BindingConfig } from '../../config/index.ts';
 import type { Binding, BindingContext, BindingFactory } from '../../engine/binding.ts';
+import { filesystemServerOptions } from './options.ts';
 
 /** A regular file found under a filesystem binding's location. */
 export interface FileEntry {
@@ -27,12 +28,6 @@ export function isFileSource(binding: Binding): binding is Binding & FileSource 
   return typeof (binding as Partial<FileSource>).findFile === 'function';
 }
 
-/**
- * The engine may hand bindings the config file they come from; relative locations are taken from
- * its directory so that a config serves the same files whatever directory kgate was started in.
- */
-type FilesystemContext = BindingContext & { readonly configFile?: string };
-
 function inside(root: string, path: string): boolean {
   return path === root || path.startsWith(root.endsWith(sep) ? root : root + sep);
 }
@@ -50,15 +45,11 @@ export class FilesystemServerBinding implements Binding, FileSource {
   readonly #log: Logger;
   #started = false;
 
-  constructor(context: FilesystemContext) {
+  constructor(context: BindingContext) {
     this.config = context.config;
     this.name = context.config.name;
     this.#log = context.logger;
-    const location = context.config.options['location'];
-    if (typeof location !== 'string' || location === '')
-      throw new Error(`binding ${this.name}: options.location must name a directory`);
-    const base = context.configFile === undefined ? process.cwd() : dirname(resolve(context.configFile));
-    this.#location = isAbsolute(location) ? location : resolve(base, location);
+    this.#location = filesystemServerOptions(context.config.options, context.configFile).location;
   }
 
   /** The directory served, as configured and resolved to an absolute path. */

@@ -17,35 +17,34 @@ export interface CorsPolicy {
   readonly expose: readonly string[];
 }
 
-function stringList(value: unknown): string[] | undefined {
-  if (typeof value === 'string') return [value];
-  if (Array.isArray(value)) return value.filter((v): v is string => typeof v === 'string');
-  return undefined;
-}
-
-function record(value: unknown): Record<string, unknown> {
-  return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
+/** The `access-control` option as the schema admits it. */
+export interface CorsJson {
+  readonly policy: 'same-origin' | 'cross-origin';
+  readonly allow?: {
+    readonly origins?: readonly string[];
+    readonly methods?: readonly string[];
+    readonly headers?: readonly string[];
+    readonly credentials?: boolean;
+  };
+  readonly 'max-age'?: number;
+  readonly expose?: { readonly headers?: readonly string[] };
 }
 
 /** The `access-control` option, or undefined when absent (no CORS handling at all). */
-export function parseCorsPolicy(option: unknown): CorsPolicy | undefined {
-  if (typeof option !== 'object' || option === null) return undefined;
-  const options = record(option);
-  const allow = record(options['allow']);
-  const maxAge = options['max-age'];
-  const origins = stringList(allow['origins']);
-  const methods = stringList(allow['methods']);
-  const headers = stringList(allow['headers']);
+export function parseCorsPolicy(option: CorsJson | undefined): CorsPolicy | undefined {
+  if (option === undefined) return undefined;
+  const { origins, methods, headers, credentials } = option.allow ?? {};
+  const maxAge = option['max-age'];
   return {
-    policy: options['policy'] === 'cross-origin' ? 'cross-origin' : 'same-origin',
+    policy: option.policy,
     ...(origins === undefined || origins.includes('*') ? {} : { origins }),
     ...(methods === undefined || methods.includes('*')
       ? {}
       : { methods: methods.map((m) => m.toUpperCase()) }),
     ...(headers === undefined || headers.includes('*') ? {} : { headers }),
-    credentials: allow['credentials'] === true,
-    ...(typeof maxAge === 'number' ? { maxAge } : {}),
-    expose: stringList(record(options['expose'])['headers']) ?? DEFAULT_EXPOSED,
+    credentials: credentials === true,
+    ...(maxAge === undefined ? {} : { maxAge }),
+    expose: option.expose?.headers ?? DEFAULT_EXPOSED,
   };
 }
 

@@ -1,6 +1,8 @@
 import { COMMON_BINDING_PROPERTIES, EXIT_REQUIRED_WITHOUT_ROUTES } from '../../config/core-schema.ts';
-import type { BindingSchema, JsonSchema } from '../../config/json-schema.ts';
+import type { BindingSchema, JsonSchema, ObjectSchemaFor } from '../../config/json-schema.ts';
 import { NET_DEFINITIONS } from '../tcp/schema.ts';
+import type { CorsJson } from './cors.ts';
+import type { HttpServerOptionsJson } from './options.ts';
 
 const HTTP_DEFINITIONS: { readonly [name: string]: JsonSchema } = {
   httpVersions: {
@@ -65,7 +67,7 @@ export const httpServerSchema: BindingSchema = {
               },
             },
             additionalProperties: false,
-          },
+          } satisfies ObjectSchemaFor<CorsJson>,
           authorization: {
             description:
               'Zilla guard credentials by guard name. Accepted for compatibility and ignored, with a warning: kgate does not enforce guards.',
@@ -89,7 +91,7 @@ export const httpServerSchema: BindingSchema = {
           overrides: { $ref: '#/definitions/httpOverrides' },
         },
         additionalProperties: false,
-      },
+      } satisfies ObjectSchemaFor<HttpServerOptionsJson>,
       routes: {
         description: 'Conditional routes, tried in order; the first match wins.',
         type: 'array',

@@ -27,9 +27,10 @@ import {
   type HttpHandler,
   type HttpRouteMatch,
 } from '../north.ts';
-import { applyCors, parseCorsPolicy, type CorsPolicy } from './cors.ts';
+import { applyCors } from './cors.ts';
 import { headerRoutes, type HeaderCondition, type RequestHead } from './header-conditions.ts';
 import { createHttpServerMetrics, type HttpServerMetrics } from './metrics.ts';
+import { httpServerOptions, type HttpServerOptions } from './options.ts';
 import { parseVersions, sniffVersion, type HttpVersion } from './versions.ts';
 
 export interface HttpServerLimits {
@@ -102,11 +103,10 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
   readonly #context: BindingContext;
   readonly #log: Logger;
   readonly #limits: Required<HttpServerLimits>;
+  readonly #options: HttpServerOptions;
   readonly #routes: RouteTable<RequestHead, HeaderCondition>;
   readonly #sockets = new Set<Socket>();
   readonly #sessions = new Set<ServerHttp2Session>();
-  readonly #cors: CorsPolicy | undefined;
-  readonly #overrides: [string, string][];
   readonly #metrics: HttpServerMetrics;
   #versions: ReadonlySet<HttpVersion> = new Set();
   #http1: Server | undefined;
@@ -121,22 +121,14 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
     this.name = context.config.name;
     this.#log = context.logger;
     this.#limits = { ...DEFAULTS, ...limits };
+    this.#options = httpServerOptions(context.config.options);
     this.#routes = headerRoutes(context.config);
-    this.#cors = parseCorsPolicy(context.config.options['access-control']);
     this.#metrics = createHttpServerMetrics(context.metrics, context.config.name);
-    const overrides = context.config.options['overrides'];
-    this.#overrides =
-      typeof overrides === 'object' && overrides !== null
-        ? Object.entries(overrides).map(([name, value]): [string, string] => [
-            name.toLowerCase(),
-            String(value),
-          ])
-        : [];
   }
 
   async start(_signal: AbortSignal): Promise<void> {
     this.#exits = lookupExits(this.#context, isHttpHandler, 'serve HTTP requests');
-    this.#versions = parseVersions(this.config.options['versions']);
+    this.#versions = parseVersions(this.#options.versions);
     const http1 = createServer(
       {
         maxHeaderSize: this.#limits.maxHeaderBytes,
@@ -353,12 +345,13 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
 
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
     this.#observe(req, res);
-    for (const [name, value] of this.#overrides) req.headers[name] = value;
+    for (const [name, value] of this.#options.overrides) req.headers[name] = value;
     const method = req.method ?? 'GET';
     const path = req.url ?? '/';
 
-    if (this.#cors !== undefined) {
-      const outcome = applyCors(this.#cors, req, res);
+    const cors = this.#options.cors;
+    if (cors !== undefined) {
+      const outcome = applyCors(cors, req, res);
       if (outcome.kind === 'answered') return;
       if (outcome.kind === 'forbidden') {
         this.#reject(res, 403, outcome.message);

@@ -1,6 +1,7 @@
 import { COMMON_BINDING_PROPERTIES, EXIT_REQUIRED_WITHOUT_ROUTES } from '../../config/core-schema.ts';
-import type { BindingSchema } from '../../config/json-schema.ts';
+import type { BindingSchema, ObjectSchemaFor } from '../../config/json-schema.ts';
 import { PATH_DEFINITIONS } from '../path-conditions.ts';
+import type { SseServerOptionsJson } from './options.ts';
 
 export const sseServerSchema: BindingSchema = {
   binding: {
@@ -19,7 +20,7 @@ export const sseServerSchema: BindingSchema = {
           },
         },
         additionalProperties: false,
-      },
+      } satisfies ObjectSchemaFor<SseServerOptionsJson>,
       routes: {
         description: 'Conditional routes, tried in order; the first match wins.',
         type: 'array',

@@ -12,6 +12,7 @@ import {
   type SseRequest,
 } from '../north.ts';
 import { pathRoutes, type PathRoutes } from '../path-conditions.ts';
+import { sseServerOptions } from './options.ts';
 import { sseServerMetrics, type SseServerMetrics } from './metrics.ts';
 import { ResponseSseStream } from './stream.ts';
 
@@ -60,8 +61,7 @@ export class SseServerBinding implements Binding, HttpHandler {
     this.#log = context.logger;
     this.#tuning = { ...DEFAULTS, ...tuning };
     this.#routes = pathRoutes(context.config);
-    const retry = context.config.options['retry'];
-    this.#retryMs = typeof retry === 'number' ? retry : undefined;
+    this.#retryMs = sseServerOptions(context.config.options).retryMs;
     this.#metrics = sseServerMetrics(context.metrics, this.name);
   }
 

@@ -1,5 +1,6 @@
 import { COMMON_BINDING_PROPERTIES, EXIT_REQUIRED_WITHOUT_ROUTES } from '../../config/core-schema.ts';
-import type { BindingSchema, JsonSchema } from '../../config/json-schema.ts';
+import type { BindingSchema, JsonSchema, ObjectSchemaFor } from '../../config/json-schema.ts';
+import type { TcpClientOptionsJson, TcpServerOptionsJson } from './options.ts';
 
 /** Routes by remote address and local port, shared with the http client's schema. */
 export const NET_DEFINITIONS: { readonly [name: string]: JsonSchema } = {
@@ -62,7 +63,7 @@ export const tcpServerSchema: BindingSchema = {
           keepalive: KEEPALIVE,
         },
         additionalProperties: false,
-      },
+      } satisfies ObjectSchemaFor<TcpServerOptionsJson>,
       routes: { $ref: '#/definitions/netRoutes' },
       exit: {
         description: 'Binding for connections no route matches. Required unless there are routes.',
@@ -91,7 +92,7 @@ export const tcpClientSchema: BindingSchema = {
           keepalive: KEEPALIVE,
         },
         additionalProperties: false,
-      },
+      } satisfies ObjectSchemaFor<TcpClientOptionsJson>,
       routes: {
         description:
           'Zilla restricts outbound destinations with these. Accepted for compatibility and ignored, with a warning.',

@@ -1,8 +1,9 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { BindingConfig, RouteTable } from '../../config/index.ts';
+import type { BindingConfig, PortSpec, RouteTable } from '../../config/index.ts';
 import type { Binding, BindingContext } from '../../engine/binding.ts';
 import { connectionRoutes, type ConnectionCondition } from '../connection-conditions.ts';
+import { tcpServerOptions, type TcpServerOptions } from './options.ts';
 import {
   isConnectionHandler,
   lookupExits,
@@ -12,15 +13,12 @@ import {
 } from '../north.ts';
 import { createTcpServerMetrics, type TcpServerMetrics } from './metrics.ts';
 
-/** Zilla listens on every interface unless told otherwise. */
-const DEFAULT_HOST = '0.0.0.0';
-
 /** On stop, the listener stays open until no connection arrived for this long, at most the max. */
 const ACCEPT_QUIET_MS = 50;
 const ACCEPT_QUIET_MAX_MS = 1_000;
 
 /** Expands `7114`, `"8080-8089"` or a list of either into port numbers, in order, without repeats. */
-export function parsePorts(spec: unknown): number[] {
+export function parsePorts(spec: PortSpec): number[] {
   const ports: number[] = [];
   const add = (item: unknown): void => {
     if (typeof item === 'number' && Number.isInteger(item)) ports.push(item);
@@ -79,6 +77,7 @@ export class TcpServerBinding implements Binding {
   readonly config: BindingConfig;
   readonly #context: BindingContext;
   readonly #log: Logger;
+  readonly #options: TcpServerOptions;
   readonly #routes: RouteTable<ConnectionInfo, ConnectionCondition>;
   readonly #servers: Server[] = [];
   readonly #sockets = new Set<Socket>();
@@ -92,6 +91,7 @@ export class TcpServerBinding implements Binding {
     this.config = context.config;
     this.name = context.config.name;
     this.#log = context.logger;
+    this.#options = tcpServerOptions(context.config.options);
     this.#routes = connectionRoutes(context.config);
   }
 
@@ -101,10 +101,8 @@ export class TcpServerBinding implements Binding {
   }
 
   async start(_signal: AbortSignal): Promise<void> {
-    const options = this.config.options;
-    const host = typeof options['host'] === 'string' ? options['host'] : DEFAULT_HOST;
-    const backlog = typeof options['backlog'] === 'number' ? options['backlog'] : undefined;
-    const ports = parsePorts(options['port']);
+    const { host, backlog, nodelay, keepalive } = this.#options;
+    const ports = parsePorts(this.#options.port);
     if (this.#context.sharedListeners === true && ports.includes(0))
       throw new Error(
         `options.port 0 would give every worker thread a port of its own; give a fixed port to serve with --workers`,
@@ -113,10 +111,7 @@ export class TcpServerBinding implements Binding {
     this.#metrics = createTcpServerMetrics(this.#context.metrics, this.name);
     try {
       for (const port of ports) {
-        const server = createServer({
-          noDelay: options['nodelay'] !== false,
-          keepAlive: options['keepalive'] === true,
-        });
+        const server = createServer({ noDelay: nodelay, keepAlive: keepalive });
         server.on('connection', (socket) => this.#accept(socket));
         server.on('error', (error) => this.#log.error({ err: error }, 'listener failed'));
         this.#servers.push(server);

@@ -1,5 +1,6 @@
 import { COMMON_BINDING_PROPERTIES, EXIT_REQUIRED_WITHOUT_ROUTES } from '../../config/core-schema.ts';
-import type { BindingSchema, JsonSchema } from '../../config/json-schema.ts';
+import type { BindingSchema, JsonSchema, ObjectSchemaFor } from '../../config/json-schema.ts';
+import type { TlsOptionsJson } from './options.ts';
 
 /** Options and routes the tls server and client have in common. */
 const TLS_DEFINITIONS: { readonly [name: string]: JsonSchema } = {
@@ -38,7 +39,7 @@ const TLS_DEFINITIONS: { readonly [name: string]: JsonSchema } = {
       ca: { description: 'Path of a PEM file holding certificate authorities to trust.', type: 'string' },
     },
     additionalProperties: false,
-  },
+  } satisfies ObjectSchemaFor<TlsOptionsJson>,
   tlsRoutes: {
     description: 'Conditional routes, tried in order; the first match wins.',
     type: 'array',

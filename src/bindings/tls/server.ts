@@ -2,19 +2,14 @@ import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
-import { matchTopic, type BindingConfig, type RouteTable } from '../../config/index.ts';
+import { compileGlob, type BindingConfig, type RouteTable } from '../../config/index.ts';
 import type { Binding, BindingContext } from '../../engine/binding.ts';
 import { connectionRoutes, type ConnectionCondition } from '../connection-conditions.ts';
 import { isConnectionHandler, lookupExits, type ConnectionHandler, type ConnectionInfo } from '../north.ts';
+import { tlsOptions, type TlsOptions } from './options.ts';
 
 /** A client that has not finished its handshake by then is holding a socket for nothing. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
-
-function stringList(value: unknown): string[] {
-  if (typeof value === 'string') return [value];
-  if (Array.isArray(value)) return value.filter((v): v is string => typeof v === 'string');
-  return [];
-}
 
 function readPem(path: string, what: string): string {
   try {
@@ -29,8 +24,10 @@ function readPem(path: string, what: string): string {
 
 interface ServerTls {
   readonly context: SecureContext;
+  /** Node's option takes a mutable array. */
   readonly alpn: string[];
-  readonly sni: string[];
+  /** Server names served, as globs; empty: any. */
+  readonly sni: readonly RegExp[];
   readonly requestCert: boolean;
   readonly rejectUnauthorized: boolean;
 }
@@ -40,12 +37,12 @@ interface ServerTls {
  * each `keys` entry is taken as a PEM file holding both key and certificate chain, and each `trust`
  * entry as a PEM file of CA certificates, as the kafka client does.
  */
-function serverTls(options: Record<string, unknown>): ServerTls {
+function serverTls(options: TlsOptions): ServerTls {
   const key: string[] = [];
   const cert: string[] = [];
-  if (typeof options['key'] === 'string') key.push(readPem(options['key'], 'key'));
-  if (typeof options['cert'] === 'string') cert.push(readPem(options['cert'], 'cert'));
-  for (const path of stringList(options['keys'])) {
+  if (options.key !== undefined) key.push(readPem(options.key, 'key'));
+  if (options.cert !== undefined) cert.push(readPem(options.cert, 'cert'));
+  for (const path of options.keys) {
     const bundle = readPem(path, 'keys');
     key.push(bundle);
     cert.push(bundle);
@@ -54,17 +51,17 @@ function serverTls(options: Record<string, unknown>): ServerTls {
     throw new Error('a tls server needs options.key and options.cert (PEM file paths)');
   }
   const ca: string[] = [];
-  if (typeof options['ca'] === 'string') ca.push(readPem(options['ca'], 'ca'));
-  for (const path of stringList(options['trust'])) ca.push(readPem(path, 'trust'));
-  const mutual = options['mutual'] ?? (ca.length > 0 ? 'required' : 'none');
-  const version = options['version'];
+  if (options.ca !== undefined) ca.push(readPem(options.ca, 'ca'));
+  for (const path of options.trust) ca.push(readPem(path, 'trust'));
+  const mutual = options.mutual ?? (ca.length > 0 ? 'required' : 'none');
+  const version = options.version;
   let context: SecureContext;
   try {
     context = createSecureContext({
       key,
       cert,
       ...(ca.length > 0 ? { ca } : {}),
-      ...(typeof version === 'string' ? { maxVersion: version as 'TLSv1.3' } : {}),
+      ...(version === undefined ? {} : { maxVersion: version as 'TLSv1.3' }),
     });
   } catch (error) {
     throw new Error(
@@ -76,8 +73,8 @@ function serverTls(options: Record<string, unknown>): ServerTls {
   }
   return {
     context,
-    alpn: stringList(options['alpn']),
-    sni: stringList(options['sni']),
+    alpn: [...options.alpn],
+    sni: options.sni.map((name) => compileGlob(name)),
     requestCert: mutual !== 'none',
     rejectUnauthorized: mutual === 'required',
   };
@@ -92,6 +89,7 @@ export class TlsServerBinding implements Binding, ConnectionHandler {
   readonly config: BindingConfig;
   readonly #context: BindingContext;
   readonly #log: Logger;
+  readonly #options: TlsOptions;
   readonly #routes: RouteTable<ConnectionInfo, ConnectionCondition>;
   readonly #pending = new Set<Socket>();
   #tls: ServerTls | undefined;
@@ -103,11 +101,12 @@ export class TlsServerBinding implements Binding, ConnectionHandler {
     this.config = context.config;
     this.name = context.config.name;
     this.#log = context.logger;
+    this.#options = tlsOptions(context.config.options);
     this.#routes = connectionRoutes(context.config);
   }
 
   async start(_signal: AbortSignal): Promise<void> {
-    this.#tls = serverTls(this.config.options);
+    this.#tls = serverTls(this.#options);
     this.#exits = lookupExits(this.#context, isConnectionHandler, 'accept connections');
   }
 
@@ -158,11 +157,7 @@ export class TlsServerBinding implements Binding, ConnectionHandler {
     const servername = (secure as TLSSocket & { servername?: string | false }).servername;
     const authority = typeof servername === 'string' ? servername : undefined;
     const alpn = typeof secure.alpnProtocol === 'string' ? secure.alpnProtocol : undefined;
-    if (
-      authority !== undefined &&
-      tls.sni.length > 0 &&
-      !tls.sni.some((name) => matchTopic(name, authority))
-    ) {
+    if (authority !== undefined && tls.sni.length > 0 && !tls.sni.some((name) => name.test(authority))) {
       this.#log.debug({ ...info, authority }, 'server name not served here; closing');
       secure.destroy();
       return;
