@@ -197,15 +197,6 @@ function toBindings(bindings: Record<string, Record<string, unknown>>): Map<stri
     const type = String(raw['type']);
     const kind = String(raw['kind']);
     const options = isObject(raw['options']) ? { ...raw['options'] } : {};
-    if (type === 'kafka' && kind === 'client' && Array.isArray(options['servers'])) {
-      // One environment variable commonly carries the whole bootstrap list.
-      options['servers'] = (options['servers'] as string[]).flatMap((s) =>
-        s
-          .split(',')
-          .map((part) => part.trim())
-          .filter((part) => part !== ''),
-      );
-    }
     // tcp client routes only restrict destinations in Zilla; they have no exit and kgate ignores them.
     const ignoreRoutes = type === 'tcp' && kind === 'client';
     const routes =

@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { clientBindingOptions } from '../../src/bindings/kafka/client/config.ts';
 import {
   ConfigError,
   formatDiagnostic,
@@ -300,11 +301,14 @@ describe('config warnings', () => {
 });
 
 describe('environment substitution', () => {
+  // The servers the kafka client connects to, as it reads them from the loaded options.
   const config = (servers: string, env: NodeJS.ProcessEnv) =>
-    load(
-      yaml('bindings:', ...KAFKA_CLIENT, '    options:', `      servers: [ ${servers} ]`),
-      env,
-    ).bindings.get('kafka_client')?.options['servers'];
+    clientBindingOptions(
+      load(
+        yaml('bindings:', ...KAFKA_CLIENT, '    options:', `      servers: [ ${servers} ]`),
+        env,
+      ).bindings.get('kafka_client')?.options,
+    ).servers;
 
   it('replaces a whole value', () => {
     assert.deepEqual(config('"${{env.BROKER}}"', { BROKER: 'kafka:9092' }), ['kafka:9092']);

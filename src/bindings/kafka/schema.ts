@@ -1,4 +1,5 @@
-import type { JsonSchema } from '../../config/json-schema.ts';
+import type { JsonSchema, ObjectSchemaFor } from '../../config/json-schema.ts';
+import type { KafkaTopicJson } from './topic-options.ts';
 
 /**
  * Schema definitions the kafka kinds share: per-topic settings, routes by topic, and the message
@@ -35,7 +36,7 @@ export const KAFKA_DEFINITIONS: { readonly [name: string]: JsonSchema } = {
       },
     },
     additionalProperties: false,
-  },
+  } satisfies ObjectSchemaFor<KafkaTopicJson>,
   kafkaTopics: {
     description: 'Per-topic settings.',
     type: 'array',

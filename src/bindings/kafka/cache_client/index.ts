@@ -1,15 +1,17 @@
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { matchTopic, type BindingConfig, type RouteTable } from '../../../config/index.ts';
+import type { BindingConfig, RouteTable } from '../../../config/index.ts';
 import { untilAborted } from '../../../engine/abort.ts';
 import type { Binding, BindingContext, BindingFactory } from '../../../engine/binding.ts';
 import type { CachedTopic, CacheServerApi, DefaultOffset } from '../cache_server/api.ts';
 import type { CacheClientApi } from './api.ts';
 import { lookupKey, type KeyLookup, type KeyLookupOptions } from './lookup.ts';
+import { cacheClientOptions } from './options.ts';
 import { produceOnlyTopic } from './produce-topic.ts';
-import { DEFAULT_STAGING_MAX_BYTES, StagingBudget } from './staging.ts';
+import { StagingBudget } from './staging.ts';
 import { CacheStream, type OpenOptions } from './stream.ts';
 import { topicRoutes, type TopicCondition } from '../topic-conditions.ts';
+import { defaultOffsets } from '../topic-options.ts';
 
 export type { CachedTopic } from '../cache_server/api.ts';
 export type { Acks } from '../client/index.ts';
@@ -62,29 +64,8 @@ function isCacheServer(binding: Binding): binding is Binding & CacheServerApi {
   return typeof candidate.attach === 'function' && typeof candidate.produce === 'function';
 }
 
-interface TopicOptions {
-  readonly name: string;
-  readonly defaultOffset?: DefaultOffset;
-}
-
 /** How long opening a live stream waits for the broker's end offsets of partitions not fed yet. */
 const LIVE_START_TIMEOUT_MS = 5_000;
-
-function stagingMaxBytes(config: BindingConfig): number {
-  const staging = config.options['staging'];
-  if (typeof staging !== 'object' || staging === null) return DEFAULT_STAGING_MAX_BYTES;
-  const maxBytes = (staging as { maxBytes?: unknown }).maxBytes;
-  return typeof maxBytes === 'number' ? maxBytes : DEFAULT_STAGING_MAX_BYTES;
-}
-
-function topicOptions(config: BindingConfig): TopicOptions[] {
-  const topics = config.options['topics'];
-  if (!Array.isArray(topics)) return [];
-  return topics.filter(
-    (t): t is TopicOptions =>
-      typeof t === 'object' && t !== null && typeof (t as TopicOptions).name === 'string',
-  );
-}
 
 // Metrics are shared by every cache_client binding of a registry; each collects its own label.
 const bindingsByRegistry = new WeakMap<Registry, Set<CacheClientBinding>>();
@@ -146,7 +127,7 @@ export class CacheClientBinding implements Binding, CacheClientApi {
   readonly config: BindingConfig;
   readonly #context: BindingContext;
   readonly #log: Logger;
-  readonly #topics: TopicOptions[];
+  readonly #defaultOffset: (topic: string) => DefaultOffset | undefined;
   readonly #routes: RouteTable<string, TopicCondition>;
   readonly #streams = new Set<CacheStream>();
   /** Bounds the produced values all this binding's streams stage at once. */
@@ -159,9 +140,10 @@ export class CacheClientBinding implements Binding, CacheClientApi {
     this.config = context.config;
     this.name = context.config.name;
     this.#log = context.logger;
-    this.#topics = topicOptions(context.config);
+    const options = cacheClientOptions(context.config.options);
+    this.#defaultOffset = defaultOffsets(options.topics);
     this.#routes = topicRoutes(context.config);
-    this.staging = new StagingBudget(stagingMaxBytes(context.config));
+    this.staging = new StagingBudget(options.stagingMaxBytes);
   }
 
   get streamCount(): number {
@@ -257,7 +239,7 @@ export class CacheClientBinding implements Binding, CacheClientApi {
       cached.release();
       throw new Error(`binding ${this.name} is stopped`);
     }
-    const configured = this.#topics.find((t) => matchTopic(t.name, topic))?.defaultOffset;
+    const configured = this.#defaultOffset(topic);
     const defaultOffset = options.defaultOffset ?? configured ?? cached.defaultOffset;
     let stream: CacheStream;
     try {

@@ -1,6 +1,7 @@
 import { COMMON_BINDING_PROPERTIES, EXIT_REQUIRED_WITHOUT_ROUTES } from '../../../config/core-schema.ts';
-import type { BindingSchema } from '../../../config/json-schema.ts';
+import type { BindingSchema, ObjectSchemaFor } from '../../../config/json-schema.ts';
 import { KAFKA_DEFINITIONS } from '../schema.ts';
+import type { CacheClientOptionsJson } from './options.ts';
 
 export const cacheClientSchema: BindingSchema = {
   binding: {
@@ -29,7 +30,7 @@ export const cacheClientSchema: BindingSchema = {
           },
         },
         additionalProperties: false,
-      },
+      } satisfies ObjectSchemaFor<CacheClientOptionsJson>,
       routes: { $ref: '#/definitions/kafkaRoutes' },
       exit: {
         description:

@@ -1,16 +1,18 @@
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { matchTopic, type BindingConfig, type RouteTable } from '../../../config/index.ts';
+import type { BindingConfig, RouteTable } from '../../../config/index.ts';
 import { untilAborted } from '../../../engine/abort.ts';
 import type { Binding, BindingContext, BindingFactory } from '../../../engine/binding.ts';
 import { CacheStore } from '../cache/index.ts';
 import { sleep } from '../client/index.ts';
 import type { KafkaApi, ProduceOptions, ProduceRecord, ProduceResult } from '../client/index.ts';
 import { topicRoutes, type TopicCondition } from '../topic-conditions.ts';
+import { defaultOffsets } from '../topic-options.ts';
 import type { CachedTopic, CachedTopicConfig, CacheServerApi, DefaultOffset } from './api.ts';
 import { evictToBudget } from './budget.ts';
 import { CommitCoalescer } from './commits.ts';
 import { IngestGate } from './ingest.ts';
+import { cacheServerOptions } from './options.ts';
 import { createCacheServerMetrics, type CacheServerMetrics } from './metrics.ts';
 import { partitionForKey } from './murmur2.ts';
 import { freeBytes, storageErrorKind } from './storage-errors.ts';
@@ -24,11 +26,6 @@ export type { CachedTopic, CachedTopicConfig, CacheServerApi, DefaultOffset, Top
 export { murmur2, partitionForKey } from './murmur2.ts';
 export { TopicNotFoundError } from './topic.ts';
 export { DEFAULT_TUNING, type CacheServerTuning } from './tuning.ts';
-
-interface TopicOptions {
-  readonly name: string;
-  readonly defaultOffset?: DefaultOffset;
-}
 
 const DEFAULT_OFFSET: DefaultOffset = 'historical';
 const CONFIG_TIMEOUT_MS = 30_000;
@@ -77,19 +74,6 @@ export function parseTopicConfig(configs: Record<string, string>): CachedTopicCo
   };
 }
 
-function topicOptions(config: BindingConfig): { bootstrap: string[]; topics: TopicOptions[] } {
-  const bootstrap = Array.isArray(config.options['bootstrap'])
-    ? config.options['bootstrap'].filter((t): t is string => typeof t === 'string')
-    : [];
-  const topics = Array.isArray(config.options['topics'])
-    ? config.options['topics'].filter(
-        (t): t is TopicOptions =>
-          typeof t === 'object' && t !== null && typeof (t as TopicOptions).name === 'string',
-      )
-    : [];
-  return { bootstrap, topics };
-}
-
 /**
  * The `kafka cache_server` binding: keeps an LMDB cache of the topics it follows under its state
  * directory and hands cache_clients read access to it. Bootstrap topics are followed from start;
@@ -104,7 +88,7 @@ export class CacheServerBinding implements Binding, CacheServerApi {
   readonly #tuning: CacheServerTuning;
   readonly #routes: RouteTable<string, TopicCondition>;
   readonly #bootstrap: readonly string[];
-  readonly #topicOptions: readonly TopicOptions[];
+  readonly #defaultOffset: (topic: string) => DefaultOffset | undefined;
   readonly #followers = new Map<string, TopicFollower>();
   readonly #configs: Refreshed<CachedTopicConfig>;
   readonly #roundRobin = new Map<string, number>();
@@ -135,9 +119,9 @@ export class CacheServerBinding implements Binding, CacheServerApi {
     this.#routes = topicRoutes(context.config);
     this.#configs = new Refreshed(this.#tuning.configRefreshMs);
     this.#partitionCounts = new Refreshed(this.#tuning.configRefreshMs);
-    const { bootstrap, topics } = topicOptions(context.config);
+    const { bootstrap, topics } = cacheServerOptions(context.config.options);
     this.#bootstrap = bootstrap;
-    this.#topicOptions = topics;
+    this.#defaultOffset = defaultOffsets(topics);
     const max = context.cacheMaxBytes;
     this.#maxBytes = max !== undefined && Number.isFinite(max) && max > 0 ? max : undefined;
   }
@@ -427,8 +411,7 @@ export class CacheServerBinding implements Binding, CacheServerApi {
     const ingest = this.#ingest;
     if (store === undefined || commits === undefined || ingest === undefined)
       throw new Error(`binding ${this.name} is not running`);
-    const defaultOffset =
-      this.#topicOptions.find((t) => matchTopic(t.name, topic))?.defaultOffset ?? DEFAULT_OFFSET;
+    const defaultOffset = this.#defaultOffset(topic) ?? DEFAULT_OFFSET;
     const host: TopicHost = {
       store,
       commits,

@@ -1,6 +1,7 @@
 import { COMMON_BINDING_PROPERTIES } from '../../../config/core-schema.ts';
-import type { BindingSchema } from '../../../config/json-schema.ts';
+import type { BindingSchema, ObjectSchemaFor } from '../../../config/json-schema.ts';
 import { KAFKA_DEFINITIONS } from '../schema.ts';
+import type { CacheServerOptionsJson } from './options.ts';
 
 export const cacheServerSchema: BindingSchema = {
   binding: {
@@ -22,7 +23,7 @@ export const cacheServerSchema: BindingSchema = {
           topics: { $ref: '#/definitions/kafkaTopics' },
         },
         additionalProperties: false,
-      },
+      } satisfies ObjectSchemaFor<CacheServerOptionsJson>,
       routes: { $ref: '#/definitions/kafkaRoutes' },
       exit: { description: 'The `kafka` client to fetch through.', $ref: '#/definitions/name' },
     },

@@ -1,7 +1,34 @@
 import { readFileSync } from 'node:fs';
 import { rootCertificates, type ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import type { BindingConfig } from '../../../config/index.ts';
+import { tcpClientOptions } from '../../tcp/options.ts';
+import { tlsOptions, type TlsOptions } from '../../tls/options.ts';
 import { parseMechanism, type SaslConfig } from './sasl.ts';
+
+/** A kafka client's options as the schema admits them. */
+export interface ClientBindingOptionsJson {
+  readonly servers?: readonly string[];
+  readonly sasl?: SaslJson;
+  readonly authorization?: { readonly [guard: string]: { readonly credentials: Credentials } };
+}
+
+// A type rather than an interface, so that it reads as Credentials too.
+type SaslJson = {
+  readonly mechanism: string;
+  readonly username: string;
+  readonly password: string;
+};
+
+/** Credential fields of the Zilla 2.x form, by name. */
+interface Credentials {
+  readonly [name: string]: string | undefined;
+}
+
+export interface ClientBindingOptions {
+  /** Bootstrap servers, each entry of the file split at commas. */
+  readonly servers: readonly string[];
+  readonly sasl: SaslConfig | undefined;
+}
 
 /** Where and how one group of topics reaches the brokers: the exit chain flattened. */
 export interface Transport {
@@ -10,24 +37,18 @@ export interface Transport {
   readonly tls: TlsConnectionOptions | undefined;
 }
 
-export interface ClientSettings {
-  readonly servers: readonly string[];
-  readonly sasl: SaslConfig | undefined;
+/**
+ * A kafka client's options that passed its schema. Throws for credentials of the Zilla 2.x form that
+ * lack a user name or password, which the schema cannot tell.
+ */
+export function clientBindingOptions(options: unknown): ClientBindingOptions {
+  const json = options as ClientBindingOptionsJson;
+  return { servers: parseServers(json.servers ?? []), sasl: parseSasl(json) };
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function stringList(value: unknown): string[] {
-  if (typeof value === 'string') return [value];
-  if (Array.isArray(value)) return value.filter((v): v is string => typeof v === 'string');
-  return [];
-}
-
-/** `servers` entries may each hold a comma-separated list. */
-export function parseServers(value: unknown): string[] {
-  return stringList(value)
+/** `servers` entries may each hold a comma-separated list: one environment variable often carries all. */
+export function parseServers(servers: readonly string[]): string[] {
+  return servers
     .flatMap((entry) => entry.split(','))
     .map((entry) => entry.trim())
     .filter((entry) => entry.length > 0);
@@ -37,37 +58,22 @@ export function parseServers(value: unknown): string[] {
  * SASL from `options.sasl`, or from the Zilla 2.x form `options.authorization.<guard>.credentials`
  * (mechanism defaulting to PLAIN there, as the guard form carries no mechanism of its own).
  */
-export function parseSasl(options: Record<string, unknown>): SaslConfig | undefined {
-  const sasl = options['sasl'];
-  if (isRecord(sasl)) return credentials(sasl, 'options.sasl', undefined);
-  const authorization = options['authorization'];
-  if (isRecord(authorization)) {
-    for (const [guard, entry] of Object.entries(authorization)) {
-      if (isRecord(entry) && isRecord(entry['credentials'])) {
-        return credentials(entry['credentials'], `options.authorization.${guard}.credentials`, 'PLAIN');
-      }
-    }
-  }
-  return undefined;
+export function parseSasl(options: ClientBindingOptionsJson): SaslConfig | undefined {
+  if (options.sasl !== undefined) return credentials(options.sasl, 'options.sasl', undefined);
+  const first = Object.entries(options.authorization ?? {})[0];
+  if (first === undefined) return undefined;
+  const [guard, entry] = first;
+  return credentials(entry.credentials, `options.authorization.${guard}.credentials`, 'PLAIN');
 }
 
-function credentials(
-  source: Record<string, unknown>,
-  where: string,
-  defaultMechanism: string | undefined,
-): SaslConfig {
+function credentials(source: Credentials, where: string, defaultMechanism: string | undefined): SaslConfig {
   const mechanism = source['mechanism'] ?? defaultMechanism;
   const username = source['username'];
   const password = source['password'];
-  if (typeof mechanism !== 'string') throw new Error(`${where}.mechanism is required`);
-  if (typeof username !== 'string' || username === '') throw new Error(`${where}.username is required`);
-  if (typeof password !== 'string') throw new Error(`${where}.password is required`);
+  if (mechanism === undefined) throw new Error(`${where}.mechanism is required`);
+  if (username === undefined || username === '') throw new Error(`${where}.username is required`);
+  if (password === undefined) throw new Error(`${where}.password is required`);
   return { mechanism: parseMechanism(mechanism), username, password };
-}
-
-export function parseClientSettings(config: BindingConfig): ClientSettings {
-  const options = config.options;
-  return { servers: parseServers(options['servers']), sasl: parseSasl(options) };
 }
 
 /**
@@ -87,11 +93,11 @@ export function resolveTransport(
     seen.add(next);
     const binding = configOf(next);
     if (binding === undefined) break;
-    if (binding.type === 'tls') tls = tlsOptions(binding);
+    if (binding.type === 'tls') tls = tlsConnectionOptions(tlsOptions(binding.options));
     else if (binding.type === 'tcp') {
-      const host = binding.options['host'];
-      const port = binding.options['port'];
-      if (typeof host === 'string' && (typeof port === 'number' || typeof port === 'string'))
+      const { host, port } = tcpClientOptions(binding.options);
+      // A list or range of ports names no one broker address.
+      if (host !== undefined && (typeof port === 'number' || typeof port === 'string'))
         resolved = [`${host}:${port}`];
       break;
     } else break;
@@ -113,22 +119,17 @@ function readPem(path: string, what: string): string {
 }
 
 /** `ca` is a PEM file; `trust` entries are taken as PEM file paths too (kgate has no vaults). */
-export function tlsOptions(binding: BindingConfig): TlsConnectionOptions {
-  const options = binding.options;
+export function tlsConnectionOptions(options: TlsOptions): TlsConnectionOptions {
   const ca: string[] = [];
-  const caFile = options['ca'];
-  if (typeof caFile === 'string') ca.push(readPem(caFile, 'ca'));
-  for (const path of stringList(options['trust'])) ca.push(readPem(path, 'trust'));
-  if (options['trustcacerts'] === true) ca.push(...rootCertificates);
+  if (options.ca !== undefined) ca.push(readPem(options.ca, 'ca'));
+  for (const path of options.trust) ca.push(readPem(path, 'trust'));
+  if (options.trustcacerts) ca.push(...rootCertificates);
   const tls: TlsConnectionOptions = { rejectUnauthorized: true };
   if (ca.length > 0) tls.ca = ca;
-  const sni = stringList(options['sni'])[0];
+  const sni = options.sni[0];
   if (sni !== undefined) tls.servername = sni;
-  const key = options['key'];
-  const cert = options['cert'];
-  if (typeof key === 'string') tls.key = readPem(key, 'key');
-  if (typeof cert === 'string') tls.cert = readPem(cert, 'cert');
-  const version = options['version'];
-  if (typeof version === 'string') tls.maxVersion = version as TlsConnectionOptions['maxVersion'];
+  if (options.key !== undefined) tls.key = readPem(options.key, 'key');
+  if (options.cert !== undefined) tls.cert = readPem(options.cert, 'cert');
+  if (options.version !== undefined) tls.maxVersion = options.version as TlsConnectionOptions['maxVersion'];
   return tls;
 }

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { BindingConfig, RouteTable } from '../../../config/index.ts';
 import type { Binding, BindingContext, BindingFactory } from '../../../engine/binding.ts';
 import { KafkaClient } from './client.ts';
-import { parseClientSettings, resolveTransport } from './config.ts';
+import { clientBindingOptions, resolveTransport } from './config.ts';
 import type { FetchResult } from './fetcher.ts';
 import type {
   CallOptions,
@@ -87,7 +87,7 @@ export class KafkaClientBinding implements Binding, KafkaApi {
   }
 
   async start(signal: AbortSignal): Promise<void> {
-    const settings = parseClientSettings(this.#config);
+    const settings = clientBindingOptions(this.#config.options);
     const exits = new Set<string | undefined>([this.#config.exit, ...this.#config.routes.map((r) => r.exit)]);
     const configOf = (name: string): BindingConfig | undefined => {
       try {

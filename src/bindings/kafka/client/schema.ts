@@ -1,5 +1,6 @@
 import { COMMON_BINDING_PROPERTIES } from '../../../config/core-schema.ts';
-import type { BindingSchema } from '../../../config/json-schema.ts';
+import type { BindingSchema, ObjectSchemaFor } from '../../../config/json-schema.ts';
+import type { ClientBindingOptionsJson } from './config.ts';
 import { KAFKA_DEFINITIONS } from '../schema.ts';
 
 const HOST_PORT = '(\\[[0-9a-fA-F:.]+\\]|[^\\s:,\\[\\]]+):[0-9]{1,5}';
@@ -60,7 +61,7 @@ export const kafkaClientSchema: BindingSchema = {
           },
         },
         additionalProperties: false,
-      },
+      } satisfies ObjectSchemaFor<ClientBindingOptionsJson>,
       routes: { $ref: '#/definitions/kafkaRoutes' },
       exit: {
         description:
