@@ -1,5 +1,5 @@
 import type { JsonSchema, ObjectSchemaFor } from './json-schema.ts';
-import type { PrometheusEndpointJson, PrometheusOptionsJson } from './telemetry.ts';
+import type { PrometheusEndpointJson, PrometheusOptionsJson, TelemetryJson } from './telemetry.ts';
 
 const prometheusEndpoint = {
   type: 'object',
@@ -59,7 +59,7 @@ export const TELEMETRY_DEFINITIONS: { readonly [name: string]: JsonSchema } = {
       },
     },
     additionalProperties: false,
-  },
+  } satisfies ObjectSchemaFor<TelemetryJson>,
   telemetryExporter: {
     type: 'object',
     required: ['type'],

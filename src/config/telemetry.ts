@@ -20,7 +20,18 @@ export interface PrometheusEndpoint {
 
 export const DEFAULT_METRICS_PATH = '/metrics';
 
-/** The options of a prometheus exporter as the schema admits them (telemetry-schema.ts). */
+/** The telemetry section as the schema admits it (telemetry-schema.ts). */
+export interface TelemetryJson {
+  readonly attributes?: object;
+  readonly metrics?: readonly string[];
+  readonly exporters?: { readonly [name: string]: ExporterJson };
+}
+
+/** The schema requires options of a prometheus exporter only. */
+type ExporterJson =
+  | { readonly type: 'prometheus'; readonly options: PrometheusOptionsJson }
+  | { readonly type: 'otlp' | 'stdout'; readonly options?: object };
+
 export interface PrometheusOptionsJson {
   readonly endpoints: readonly PrometheusEndpointJson[];
 }
@@ -37,52 +48,47 @@ export interface TelemetryWarning {
   message: string;
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /** Reads a telemetry section that has already passed the schema. */
 export function toTelemetry(raw: unknown): TelemetryConfig {
+  const section = raw as TelemetryJson;
   const exporters: PrometheusExporterConfig[] = [];
-  const declared = isObject(raw) && isObject(raw['exporters']) ? raw['exporters'] : {};
-  for (const [name, exporter] of Object.entries(declared)) {
-    if (!isObject(exporter) || exporter['type'] !== 'prometheus') continue;
-    const options = isObject(exporter['options']) ? exporter['options'] : {};
-    const endpoints = Array.isArray(options['endpoints']) ? (options['endpoints'] as unknown[]) : [];
+  for (const [name, exporter] of Object.entries(section.exporters ?? {})) {
+    if (exporter.type !== 'prometheus') continue;
     exporters.push({
       name,
       type: 'prometheus',
-      endpoints: endpoints.filter(isObject).map((endpoint) => ({
+      endpoints: exporter.options.endpoints.map((endpoint) => ({
         scheme: 'http',
-        path: typeof endpoint['path'] === 'string' ? endpoint['path'] : DEFAULT_METRICS_PATH,
-        port: Number(endpoint['port']),
+        path: endpoint.path ?? DEFAULT_METRICS_PATH,
+        port: endpoint.port,
       })),
     });
   }
   return { exporters };
 }
 
+/** What kgate ignores of a telemetry section that has already passed the schema. */
 export function telemetryWarnings(raw: unknown): TelemetryWarning[] {
-  if (!isObject(raw)) return [];
+  if (raw === undefined) return [];
+  const section = raw as TelemetryJson;
   const warnings: TelemetryWarning[] = [];
-  if ('attributes' in raw) {
+  if ('attributes' in section) {
     warnings.push({
       segments: ['telemetry', 'attributes'],
       message: 'not supported by kgate, ignored; metrics carry no resource attributes',
     });
   }
-  if ('metrics' in raw) {
+  if ('metrics' in section) {
     warnings.push({
       segments: ['telemetry', 'metrics'],
       message: 'not supported by kgate, ignored; kgate always exports all of its metrics',
     });
   }
-  const exporters = isObject(raw['exporters']) ? raw['exporters'] : {};
-  for (const [name, exporter] of Object.entries(exporters)) {
-    if (!isObject(exporter) || exporter['type'] === 'prometheus') continue;
+  for (const [name, exporter] of Object.entries(section.exporters ?? {})) {
+    if (exporter.type === 'prometheus') continue;
     warnings.push({
       segments: ['telemetry', 'exporters', name, 'type'],
-      message: `${String(exporter['type'])} exporters are not supported by kgate, ignored; use a prometheus exporter`,
+      message: `${exporter.type} exporters are not supported by kgate, ignored; use a prometheus exporter`,
     });
   }
   return warnings;
