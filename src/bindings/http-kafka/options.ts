@@ -1,8 +1,10 @@
-import type { BindingConfig } from '../../config/index.ts';
-
-const DEFAULT_IDEMPOTENCY_HEADER = 'idempotency-key';
-const DEFAULT_REPLY_TO_HEADER = 'zilla:reply-to';
-const DEFAULT_CORRELATION_ID_HEADER = 'zilla:correlation-id';
+/** The binding's options as the schema admits them. */
+export interface HttpKafkaOptionsJson {
+  readonly idempotency?: { readonly header: string };
+  readonly correlation?: {
+    readonly headers: { readonly 'reply-to'?: string; readonly 'correlation-id'?: string };
+  };
+}
 
 /** The binding's options, read once; routes are compiled apart (routes.ts). */
 export interface HttpKafkaOptions {
@@ -14,16 +16,13 @@ export interface HttpKafkaOptions {
   readonly correlationIdHeader: string;
 }
 
-export function httpKafkaOptions(config: BindingConfig): HttpKafkaOptions {
-  const idempotency = config.options['idempotency'] as Record<string, unknown> | undefined;
-  const header = idempotency?.['header'];
-  const correlation = config.options['correlation'] as Record<string, unknown> | undefined;
-  const names = correlation?.['headers'] as Record<string, unknown> | undefined;
-  const replyTo = names?.['reply-to'];
-  const correlationId = names?.['correlation-id'];
+/** The binding's options that passed its schema, with Zilla's defaults applied. */
+export function httpKafkaOptions(options: unknown): HttpKafkaOptions {
+  const json = options as HttpKafkaOptionsJson;
+  const headers = json.correlation?.headers;
   return {
-    idempotencyHeader: (typeof header === 'string' ? header : DEFAULT_IDEMPOTENCY_HEADER).toLowerCase(),
-    replyToHeader: typeof replyTo === 'string' ? replyTo : DEFAULT_REPLY_TO_HEADER,
-    correlationIdHeader: typeof correlationId === 'string' ? correlationId : DEFAULT_CORRELATION_ID_HEADER,
+    idempotencyHeader: (json.idempotency?.header ?? 'idempotency-key').toLowerCase(),
+    replyToHeader: headers?.['reply-to'] ?? 'zilla:reply-to',
+    correlationIdHeader: headers?.['correlation-id'] ?? 'zilla:correlation-id',
   };
 }

@@ -48,7 +48,7 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
     this.config = context.config;
     this.name = context.config.name;
     this.#log = context.logger;
-    const options = httpKafkaOptions(context.config);
+    const options = httpKafkaOptions(context.config.options);
     this.#replies = new ReplyTopics(options, this.#log);
     this.#produce = new ProduceHandler(options, this.#replies, this.#log);
     this.#routes = new RouteTable(this.config);

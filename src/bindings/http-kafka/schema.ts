@@ -1,6 +1,7 @@
 import { COMMON_BINDING_PROPERTIES } from '../../config/core-schema.ts';
-import type { BindingSchema } from '../../config/json-schema.ts';
+import type { BindingSchema, ObjectSchemaFor } from '../../config/json-schema.ts';
 import { KAFKA_DEFINITIONS } from '../kafka/schema.ts';
+import type { HttpKafkaOptionsJson } from './options.ts';
 
 export const httpKafkaProxySchema: BindingSchema = {
   binding: {
@@ -51,7 +52,7 @@ export const httpKafkaProxySchema: BindingSchema = {
           },
         },
         additionalProperties: false,
-      },
+      } satisfies ObjectSchemaFor<HttpKafkaOptionsJson>,
       routes: {
         description: 'Request mappings, tried in order; the first match wins.',
         type: 'array',
