@@ -32,6 +32,38 @@ export default tseslint.config(
     },
   },
   {
+    // The config loader validates against schema/kgate.schema.json, which scripts/schema.ts
+    // assembles from the bindings' fragments; it never imports a binding itself.
+    files: ['src/config/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(\\.\\./)+(.*/)?bindings(/|$)',
+              message: 'src/config/ must not import from src/bindings/.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // Options passed the schema; a binding reads them through its typed options module.
+    files: ['src/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector:
+            "MemberExpression[computed=true]:matches([object.name='options'], [object.property.name='options'])",
+          message: "Read options through the binding's typed options module, not by key.",
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.js'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
   },
