@@ -9,7 +9,8 @@ import { after, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { CacheStore, type RecordInput } from '../../src/bindings/kafka/cache/index.ts';
 import { CommitCoalescer } from '../../src/bindings/kafka/cache_server/commits.ts';
-import { IngestGate, IngestPausedError } from '../../src/bindings/kafka/cache_server/ingest.ts';
+import { IngestPausedError } from '../../src/bindings/kafka/cache_server/errors.ts';
+import { IngestGate } from '../../src/bindings/kafka/cache_server/ingest.ts';
 import {
   storageErrorKind,
   type StorageErrorKind,

@@ -259,7 +259,8 @@ describe('worker cache RPC', () => {
         (e: unknown) => e,
       );
       assert.ok(error instanceof KafkaProtocolError);
-      assert.equal(error.code, 29);
+      assert.equal(error.brokerCode, 29);
+      assert.equal(error.code, 'KGATE_NOT_AUTHORIZED');
       assert.equal(error.retriable, false);
       assert.match(error.message, /^produce to orders: TOPIC_AUTHORIZATION_FAILED \(29\)/);
     } finally {

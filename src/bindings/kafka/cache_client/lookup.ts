@@ -4,6 +4,7 @@
 // stream over the same topic would deliver for that key, and its progress is the progress such a
 // stream would report, so the two can hand positions to each other.
 
+import { KgateError } from '../../../engine/errors.ts';
 import type { CachedRecord } from '../cache/index.ts';
 import type { CachedTopic, TopicChange } from '../cache_server/api.ts';
 import { partitionForKey } from '../cache_server/murmur2.ts';
@@ -53,12 +54,14 @@ export interface KeyLookup {
 }
 
 /** The cache had not fetched up to the topic's end as known when the lookup began. */
-export class NotCaughtUpError extends Error {
+export class NotCaughtUpError extends KgateError {
   readonly topic: string;
 
   constructor(topic: string, waitedMs: number) {
-    super(`the cache did not catch up with topic ${topic} within ${waitedMs / 1000} s`);
-    this.name = 'NotCaughtUpError';
+    super(
+      'KGATE_NOT_CAUGHT_UP',
+      `the cache did not catch up with topic ${topic} within ${waitedMs / 1000} s`,
+    );
     this.topic = topic;
   }
 }

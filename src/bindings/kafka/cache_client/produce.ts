@@ -1,3 +1,4 @@
+import { KgateError } from '../../../engine/errors.ts';
 import type { Acks, ProduceRecord, ProduceResult } from '../client/index.ts';
 import type { StagingAccount, StagingBudget } from './staging.ts';
 
@@ -19,14 +20,20 @@ export interface ProduceMessage {
 /** The parts of a staged message known before its value. */
 export type StagedMessageInit = Omit<ProduceMessage, 'value'>;
 
-export class MessageTooLargeError extends Error {
+export class MessageTooLargeError extends KgateError {
   readonly limit: number;
   readonly size: number;
 
-  /** `bound` names what sets the limit, the topic's max.message.bytes unless given. */
-  constructor(topic: string, size: number, limit: number, bound = 'its max.message.bytes') {
-    super(`message for topic ${topic} needs at least ${size} bytes, more than ${bound} (${limit})`);
-    this.name = 'MessageTooLargeError';
+  /**
+   * `bound` names what sets the limit: the topic's max.message.bytes unless given, and given only
+   * for the staging budget, which then is what the code names.
+   */
+  constructor(topic: string, size: number, limit: number, bound?: string) {
+    const what = bound ?? 'its max.message.bytes';
+    super(
+      bound === undefined ? 'KGATE_MESSAGE_TOO_LARGE' : 'KGATE_STAGING_BUDGET_EXCEEDED',
+      `message for topic ${topic} needs at least ${size} bytes, more than ${what} (${limit})`,
+    );
     this.limit = limit;
     this.size = size;
   }

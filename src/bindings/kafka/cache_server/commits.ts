@@ -1,5 +1,5 @@
 import type { AppendOptions, AppendResult, CacheStore, PartitionStore, RecordInput } from '../cache/index.ts';
-import { IngestPausedError } from './ingest.ts';
+import { IngestPausedError } from './errors.ts';
 
 /** The part of IngestGate the coalescer drives. */
 export interface IngestControl {

@@ -9,7 +9,8 @@ import {
 } from '../client/index.ts';
 import type { TopicChange } from './api.ts';
 import type { CommitCoalescer } from './commits.ts';
-import { type IngestGate, IngestPausedError } from './ingest.ts';
+import { IngestPausedError } from './errors.ts';
+import type { IngestGate } from './ingest.ts';
 import { recordsOf, TransactionHold } from './transactions.ts';
 import type { CacheServerTuning } from './tuning.ts';
 

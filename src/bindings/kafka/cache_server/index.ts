@@ -18,13 +18,14 @@ import { partitionForKey } from './murmur2.ts';
 import { freeBytes, storageErrorKind } from './storage-errors.ts';
 import { ProducedEnds } from './produced-ends.ts';
 import { Refreshed } from './refreshed.ts';
-import { TopicFollower, TopicNotFoundError, type TopicHost } from './topic.ts';
+import { TopicNotFoundError } from './errors.ts';
+import { TopicFollower, type TopicHost } from './topic.ts';
 import { DEFAULT_TUNING, type CacheServerTuning } from './tuning.ts';
 import type { CachePartitionStatus } from '../../../telemetry/status.ts';
 
 export type { CachedTopic, CachedTopicConfig, CacheServerApi, DefaultOffset, TopicChange } from './api.ts';
 export { murmur2, partitionForKey } from './murmur2.ts';
-export { TopicNotFoundError } from './topic.ts';
+export { IngestPausedError, TopicNotFoundError } from './errors.ts';
 export { DEFAULT_TUNING, type CacheServerTuning } from './tuning.ts';
 
 const DEFAULT_OFFSET: DefaultOffset = 'historical';
@@ -377,7 +378,7 @@ export class CacheServerBinding implements Binding, CacheServerApi {
       async () => {
         const metadata = await this.#client(topic).metadata([topic], { signal: this.#stopping.signal });
         const found = metadata.topics.find((t) => t.name === topic);
-        if (found === undefined || found.error?.code === 3) throw new TopicNotFoundError(topic);
+        if (found === undefined || found.error?.brokerCode === 3) throw new TopicNotFoundError(topic);
         if (found.error !== null) throw found.error;
         if (found.partitions.length === 0) throw new Error(`topic "${topic}" has no partitions`);
         return found.partitions.length;

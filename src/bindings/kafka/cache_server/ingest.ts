@@ -1,14 +1,7 @@
 import type { Logger } from 'pino';
 import { type BackoffOptions, backoffDelay, sleep } from '../client/index.ts';
 import type { StorageErrorKind } from './storage-errors.ts';
-
-/** An append refused, uncommitted, because ingest is paused. */
-export class IngestPausedError extends Error {
-  constructor() {
-    super('cache ingest is paused: the disk is full');
-    this.name = 'IngestPausedError';
-  }
-}
+import { IngestPausedError } from './errors.ts';
 
 export interface IngestGateHost {
   readonly log: Logger;

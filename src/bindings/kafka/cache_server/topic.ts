@@ -9,19 +9,10 @@ import type { IngestGate } from './ingest.ts';
 import type { ProducedEnds } from './produced-ends.ts';
 import type { CacheServerTuning } from './tuning.ts';
 import { handleListeners } from './handle-listeners.ts';
+import { TopicNotFoundError } from './errors.ts';
 
 const UNKNOWN_TOPIC_OR_PARTITION = 3;
 const UNKNOWN_TOPIC_ID = 100;
-
-/** The topic is not in the cluster. */
-export class TopicNotFoundError extends Error {
-  readonly topic: string;
-  constructor(topic: string) {
-    super(`topic "${topic}" does not exist`);
-    this.name = 'TopicNotFoundError';
-    this.topic = topic;
-  }
-}
 
 export interface TopicHost {
   readonly store: CacheStore;
@@ -196,7 +187,7 @@ export class TopicFollower {
       try {
         const metadata = await this.#host.client(this.name).metadata([this.name], { signal });
         const topic = metadata.topics.find((t) => t.name === this.name);
-        const code = topic?.error?.code;
+        const code = topic?.error?.brokerCode;
         if (topic === undefined || code === UNKNOWN_TOPIC_OR_PARTITION || code === UNKNOWN_TOPIC_ID) {
           if (this.bootstrap && !warnedMissing)
             log.warn({ topic: this.name }, 'bootstrap topic does not exist yet; waiting for it');
@@ -223,7 +214,8 @@ export class TopicFollower {
           'topic metadata failed',
         );
         if (error instanceof Error && !('retriable' in error && error.retriable === true)) {
-          for (const w of this.#waiters) w.reject(new Error(`topic "${this.name}": ${error.message}`));
+          for (const w of this.#waiters)
+            w.reject(new Error(`topic "${this.name}": ${error.message}`, { cause: error }));
           this.#waiters = [];
         }
       }

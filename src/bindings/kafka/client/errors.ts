@@ -1,15 +1,20 @@
 import { protocolErrorsCodesById } from '@platformatic/kafka';
+import { type ErrorCode, KgateError } from '../../../engine/errors.ts';
+
+export interface KafkaClientErrorOptions extends ErrorOptions {
+  /** Default: KGATE_KAFKA_UNAVAILABLE when retriable, else KGATE_KAFKA_FAILED. */
+  readonly code?: ErrorCode;
+}
 
 /**
  * Every error the client raises. `retriable` tells the retry loops whether another attempt after a
  * metadata refresh can succeed; terminal errors surface to the caller at once so a wrong password
  * or an untrusted certificate never turns into a reconnect storm.
  */
-export class KafkaClientError extends Error {
+export class KafkaClientError extends KgateError {
   readonly retriable: boolean;
-  constructor(message: string, retriable: boolean, options?: ErrorOptions) {
-    super(message, options);
-    this.name = new.target.name;
+  constructor(message: string, retriable: boolean, options?: KafkaClientErrorOptions) {
+    super(options?.code ?? (retriable ? 'KGATE_KAFKA_UNAVAILABLE' : 'KGATE_KAFKA_FAILED'), message, options);
     this.retriable = retriable;
   }
 }
@@ -30,13 +35,13 @@ export class MalformedResponseError extends KafkaClientError {
 
 export class AuthenticationError extends KafkaClientError {
   constructor(message: string, options?: ErrorOptions) {
-    super(message, false, options);
+    super(message, false, { ...options, code: 'KGATE_KAFKA_AUTHENTICATION_FAILED' });
   }
 }
 
 export class TlsError extends KafkaClientError {
   constructor(message: string, options?: ErrorOptions) {
-    super(message, false, options);
+    super(message, false, { ...options, code: 'KGATE_KAFKA_TLS_FAILED' });
   }
 }
 
@@ -72,24 +77,48 @@ const RETRIABLE_CODES = new Set<number>([
 /** Codes meaning the partition has moved or its metadata is stale. */
 const STALE_METADATA_CODES = new Set<number>([3, 5, 6, 9, 56, 74, 75, 100, 103]);
 
+/**
+ * Broker error codes whose meaning a client can act on, as kgate's codes. Any other is
+ * KGATE_KAFKA_UNAVAILABLE when another attempt may pass, else KGATE_KAFKA_FAILED: the gateway's
+ * problem, not the client's.
+ */
+export const CODE_BY_BROKER_CODE: ReadonlyMap<number, ErrorCode> = new Map<number, ErrorCode>([
+  [2, 'KGATE_INVALID_REQUEST'], // CORRUPT_MESSAGE
+  [3, 'KGATE_TOPIC_NOT_FOUND'], // UNKNOWN_TOPIC_OR_PARTITION
+  [10, 'KGATE_MESSAGE_TOO_LARGE'], // MESSAGE_TOO_LARGE
+  [17, 'KGATE_INVALID_REQUEST'], // INVALID_TOPIC_EXCEPTION
+  [18, 'KGATE_MESSAGE_TOO_LARGE'], // RECORD_LIST_TOO_LARGE
+  [29, 'KGATE_NOT_AUTHORIZED'], // TOPIC_AUTHORIZATION_FAILED
+  [30, 'KGATE_NOT_AUTHORIZED'], // GROUP_AUTHORIZATION_FAILED
+  [31, 'KGATE_NOT_AUTHORIZED'], // CLUSTER_AUTHORIZATION_FAILED
+  [53, 'KGATE_NOT_AUTHORIZED'], // TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+  [65, 'KGATE_NOT_AUTHORIZED'], // DELEGATION_TOKEN_AUTHORIZATION_FAILED
+  [87, 'KGATE_INVALID_REQUEST'], // INVALID_RECORD
+  [100, 'KGATE_TOPIC_NOT_FOUND'], // UNKNOWN_TOPIC_ID
+]);
+
 export function errorName(code: number): string {
   return protocolErrorsCodesById[code] ?? `UNKNOWN_ERROR_CODE_${code}`;
 }
 
 /** An error code returned by a broker for one topic or partition. */
 export class KafkaProtocolError extends KafkaClientError {
-  readonly code: number;
+  /** The broker's error code; `code` is kgate's for it. */
+  readonly brokerCode: number;
   readonly errorName: string;
   readonly staleMetadata: boolean;
-  constructor(code: number, context: string, serverMessage?: string | null) {
-    const name = errorName(code);
+  constructor(brokerCode: number, context: string, serverMessage?: string | null) {
+    const name = errorName(brokerCode);
+    const retriable = RETRIABLE_CODES.has(brokerCode);
+    const code = CODE_BY_BROKER_CODE.get(brokerCode);
     super(
-      `${context}: ${name} (${code})${serverMessage ? `: ${serverMessage}` : ''}`,
-      RETRIABLE_CODES.has(code),
+      `${context}: ${name} (${brokerCode})${serverMessage ? `: ${serverMessage}` : ''}`,
+      retriable,
+      code === undefined ? undefined : { code },
     );
-    this.code = code;
+    this.brokerCode = brokerCode;
     this.errorName = name;
-    this.staleMetadata = STALE_METADATA_CODES.has(code);
+    this.staleMetadata = STALE_METADATA_CODES.has(brokerCode);
   }
 }
 

@@ -104,7 +104,7 @@ export class FetchRouter {
         );
       } catch (error) {
         if (signal.aborted) return;
-        if (error instanceof KafkaProtocolError && error.code === 1)
+        if (error instanceof KafkaProtocolError && error.brokerCode === 1)
           throw await this.#outOfRange(topic, partition, offset, error, signal);
         throw error;
       }

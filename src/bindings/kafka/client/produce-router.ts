@@ -144,7 +144,7 @@ export class ProduceRouter {
     const reject = (failure: Error): void => {
       for (const call of unit.calls) call.reject(failure);
     };
-    if (error instanceof KafkaProtocolError && [45, 47, 59].includes(error.code)) {
+    if (error instanceof KafkaProtocolError && [45, 47, 59].includes(error.brokerCode)) {
       // The broker lost or fenced our producer state: start over with a new producer id.
       this.#identity = undefined;
       unit.sequence = undefined;

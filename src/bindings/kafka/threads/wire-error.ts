@@ -1,44 +1,35 @@
-// Errors as they cross from the main thread to a worker. Structured cloning keeps only an Error's
-// message and name, so the kinds north-side bindings map to statuses are carried explicitly and
-// rebuilt on the other side.
-import { KafkaClientError, KafkaProtocolError } from '../client/index.ts';
+// Errors as they cross between the main thread's cache_servers and a worker: encoded and rebuilt
+// by the engine's generic wire format, as the classes below when they bear one of their names, so
+// that `instanceof` holds on the worker and the same code (hence the same status) comes out.
+import { decodeError as decodeAs, type WireError } from '../../../engine/wire-error.ts';
+import { IngestPausedError, TopicNotFoundError } from '../cache_server/errors.ts';
+import {
+  AuthenticationError,
+  ConnectionError,
+  KafkaClientError,
+  KafkaProtocolError,
+  MalformedResponseError,
+  OffsetOutOfRangeError,
+  TlsError,
+  UnsupportedVersionError,
+} from '../client/index.ts';
 
-/** An error as it crosses threads; the kinds north-side bindings map to statuses are kept. */
-export interface WireError {
-  readonly message: string;
-  readonly name: string;
-  /** Set for a KafkaClientError. */
-  readonly retriable?: boolean;
-  /** Set for a KafkaProtocolError: the broker's error code. */
-  readonly code?: number;
-  readonly cause?: WireError;
-}
+export { encodeError, type WireError } from '../../../engine/wire-error.ts';
 
-export function encodeError(error: unknown, depth = 0): WireError {
-  if (!(error instanceof Error)) return { message: String(error), name: 'Error' };
-  const cause = depth < 4 && error.cause !== undefined ? encodeError(error.cause, depth + 1) : undefined;
-  return {
-    message: error.message,
-    name: error.name,
-    ...(error instanceof KafkaClientError ? { retriable: error.retriable } : {}),
-    ...(error instanceof KafkaProtocolError ? { code: error.code } : {}),
-    ...(cause === undefined ? {} : { cause }),
-  };
-}
+/** What a cache_server may reject with or end an attachment with, rebuilt as itself. */
+const CACHE_SERVER_ERRORS = [
+  KafkaClientError,
+  ConnectionError,
+  MalformedResponseError,
+  AuthenticationError,
+  TlsError,
+  UnsupportedVersionError,
+  KafkaProtocolError,
+  OffsetOutOfRangeError,
+  TopicNotFoundError,
+  IngestPausedError,
+];
 
-/** Rebuilds the error classes whose kind decides an HTTP status (see proxies/cache-clients.ts). */
 export function decodeError(wire: WireError): Error {
-  const cause = wire.cause === undefined ? undefined : decodeError(wire.cause);
-  let error: Error;
-  if (wire.code !== undefined) {
-    error = new KafkaProtocolError(wire.code, '');
-    error.message = wire.message;
-    if (cause !== undefined) error.cause = cause;
-  } else if (wire.retriable !== undefined) {
-    error = new KafkaClientError(wire.message, wire.retriable, cause === undefined ? undefined : { cause });
-  } else {
-    error = new Error(wire.message, cause === undefined ? undefined : { cause });
-  }
-  error.name = wire.name;
-  return error;
+  return decodeAs(wire, CACHE_SERVER_ERRORS);
 }
