@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { Socket } from 'node:net';
 import type { RouteConfig } from '../config/index.ts';
 import type { Binding, BindingContext } from '../engine/binding.ts';
+import { KgateError } from '../engine/errors.ts';
 
 /**
  * The contracts between the bindings that face clients: a `tcp server` hands connections to a
@@ -45,7 +46,8 @@ export interface HttpRouteMatch {
   readonly route?: RouteConfig;
   /**
    * Reads the whole request body, at most the server's body limit. Past the limit it rejects with
-   * an HttpError(413), which the handler should let propagate: the server answers it.
+   * an HttpError (KGATE_BODY_TOO_LARGE, 413), which the handler should let propagate: the server
+   * answers it.
    */
   readBody(): Promise<Buffer>;
 }
@@ -53,7 +55,8 @@ export interface HttpRouteMatch {
 export interface HttpHandler {
   /**
    * Answers one request. A thrown error or rejected promise is answered by the http server: an
-   * HttpError with its status, anything else with 500, provided no response header went out yet.
+   * HttpError with its code's status, anything else with 500, provided no response header went
+   * out yet.
    */
   handleRequest(req: IncomingMessage, res: ServerResponse, match: HttpRouteMatch): void | Promise<void>;
   /** The server in front is shutting down: end long-lived responses. */
@@ -119,15 +122,11 @@ export interface SseHandler {
   drain?(): void;
 }
 
-/** An error carrying the HTTP status it should be answered with. */
-export class HttpError extends Error {
-  readonly status: number;
-  constructor(status: number, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'HttpError';
-    this.status = status;
-  }
-}
+/**
+ * An error whose message is meant for the client, answered with its code's status. Wrapping a
+ * failure, it takes the code that failure is answered with (see proxies/cache-clients.ts).
+ */
+export class HttpError extends KgateError {}
 
 function hasMethod(value: unknown, method: string): boolean {
   return (

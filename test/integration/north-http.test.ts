@@ -78,7 +78,7 @@ const echo = {
 
 const failing = {
   handleRequest(req: IncomingMessage): void {
-    if (req.url === '/fail/upstream') throw new HttpError(502, 'kafka is unavailable');
+    if (req.url === '/fail/upstream') throw new HttpError('KGATE_KAFKA_FAILED', 'kafka is unavailable');
     throw new Error('boom');
   },
 };

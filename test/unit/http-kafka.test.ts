@@ -2,7 +2,8 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { etagOf, parseIfNoneMatch, progressFromIfNoneMatch } from '../../src/bindings/http-kafka/etag.ts';
 import { MAX_WAIT_SECONDS, parsePrefer } from '../../src/bindings/http-kafka/prefer.ts';
-import { kafkaErrorStatus } from '../../src/bindings/proxies/cache-clients.ts';
+import { statusOf } from '../../src/engine/errors.ts';
+import { kafkaErrorCode } from '../../src/bindings/proxies/cache-clients.ts';
 import { buildFilters, filterTemplates } from '../../src/bindings/proxies/filter-templates.ts';
 import { decodeProgress, encodeProgress } from '../../src/bindings/proxies/progress-token.ts';
 import {
@@ -99,6 +100,9 @@ describe('http-kafka templates', () => {
     );
   });
 });
+
+/** The status a proxy answers a failed cache call with. */
+const kafkaErrorStatus = (error: unknown): number => statusOf(kafkaErrorCode(error));
 
 describe('http-kafka error statuses', () => {
   it('maps broker and client errors to what a caller can act on', () => {

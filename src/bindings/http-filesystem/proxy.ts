@@ -32,7 +32,7 @@ function decodePath(path: string): string {
   try {
     return decodeURIComponent(path);
   } catch {
-    throw new HttpError(404, `${path} is not a valid path`);
+    throw new HttpError('KGATE_NOT_FOUND', `${path} is not a valid path`);
   }
 }
 
@@ -80,19 +80,19 @@ export class HttpFilesystemProxyBinding implements Binding, HttpHandler {
     const method = (req.method ?? 'GET').toUpperCase();
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     const resolved = this.#matchers.resolve({ method, path });
-    if (resolved === undefined) throw new HttpError(404, `no route for ${path}`);
+    if (resolved === undefined) throw new HttpError('KGATE_NOT_FOUND', `no route for ${path}`);
     if (!METHODS.includes(method)) {
       res.setHeader('Allow', METHODS.join(', '));
-      throw new HttpError(405, `${path} takes ${METHODS.join(', ')}, not ${method}`);
+      throw new HttpError('KGATE_METHOD_NOT_ALLOWED', `${path} takes ${METHODS.join(', ')}, not ${method}`);
     }
     const route = resolved.route === undefined ? undefined : this.#routes.get(resolved.route);
     const source = this.#exits.get(resolved.exit);
-    if (source === undefined) throw new HttpError(500, `exit ${resolved.exit} is not started`);
+    if (source === undefined) throw new HttpError('KGATE_INTERNAL', `exit ${resolved.exit} is not started`);
     let relative =
       route?.path === undefined ? decodePath(path) : expand(route.path, paramsLookup(resolved.params));
     if (relative === '' || relative.endsWith('/')) relative += INDEX;
     const file = await source.findFile(relative);
-    if (file === undefined) throw new HttpError(404, `${path} not found`);
+    if (file === undefined) throw new HttpError('KGATE_NOT_FOUND', `${path} not found`);
     await this.#send(req, res, method, file);
   }
 

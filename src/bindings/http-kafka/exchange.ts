@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CachedTopic, CacheStream } from '../kafka/cache_client/index.ts';
 import { HttpError } from '../north.ts';
-import { kafkaErrorStatus, messageOf, type CacheClient } from '../proxies/cache-clients.ts';
+import { kafkaErrorCode, messageOf, type CacheClient } from '../proxies/cache-clients.ts';
 
 // One request on its way through the proxy, and the cache calls its handlers make for it, a
 // failure answered as the HTTP error it stands for.
@@ -30,7 +30,7 @@ export async function attachTopic(client: CacheClient, topic: string): Promise<C
   try {
     return await client.attach(topic);
   } catch (error) {
-    throw new HttpError(kafkaErrorStatus(error), `topic ${topic}: ${messageOf(error)}`, { cause: error });
+    throw new HttpError(kafkaErrorCode(error), `topic ${topic}: ${messageOf(error)}`, { cause: error });
   }
 }
 
@@ -42,13 +42,13 @@ export async function openStream(
   try {
     return await client.open(topic, options);
   } catch (error) {
-    throw new HttpError(kafkaErrorStatus(error), `topic ${topic}: ${messageOf(error)}`, { cause: error });
+    throw new HttpError(kafkaErrorCode(error), `topic ${topic}: ${messageOf(error)}`, { cause: error });
   }
 }
 
 export function notCaughtUp(topic: string): HttpError {
   return new HttpError(
-    504,
+    'KGATE_NOT_CAUGHT_UP',
     `the cache did not catch up with topic ${topic} within ${CATCH_UP_MS / 1000} s; try again later`,
   );
 }

@@ -1,7 +1,7 @@
 import type { CachedTopic, CacheMessage, KeyLookup } from '../kafka/cache_client/index.ts';
 import { HeadReader, lookupKey, NotCaughtUpError } from '../kafka/cache_client/index.ts';
 import { HttpError } from '../north.ts';
-import { kafkaErrorStatus, messageOf } from '../proxies/cache-clients.ts';
+import { kafkaErrorCode, messageOf } from '../proxies/cache-clients.ts';
 import { buildFilters } from '../proxies/filter-templates.ts';
 import { etagOf, parseIfNoneMatch, progressFromIfNoneMatch } from './etag.ts';
 import { attachTopic, CATCH_UP_MS, headerText, notCaughtUp, openStream, type Exchange } from './exchange.ts';
@@ -100,7 +100,7 @@ async function fetchByKey(
       });
     } catch (error) {
       if (error instanceof NotCaughtUpError) throw notCaughtUp(route.topic);
-      throw new HttpError(kafkaErrorStatus(error), `topic ${route.topic}: ${messageOf(error)}`, {
+      throw new HttpError(kafkaErrorCode(error), `topic ${route.topic}: ${messageOf(error)}`, {
         cause: error,
       });
     }

@@ -37,7 +37,7 @@ export class MergedDocument {
     this.#bytes += Buffer.byteLength(json) + 1;
     if (this.#bytes > MAX_MERGED_BYTES)
       throw new HttpError(
-        500,
+        'KGATE_RESPONSE_TOO_LARGE',
         `the merged response would exceed ${MAX_MERGED_BYTES} bytes; narrow the request with a more specific route`,
       );
     this.#entries.set(id, json);
@@ -94,7 +94,8 @@ export function writeFetched(
     return;
   }
   const value = latest.value;
-  if (value === undefined) throw new HttpError(404, `no message in topic ${route.topic} matches`);
+  if (value === undefined)
+    throw new HttpError('KGATE_NOT_FOUND', `no message in topic ${route.topic} matches`);
   res.writeHead(200, {
     'Content-Type': latest.contentType,
     'Content-Length': String(value.length),

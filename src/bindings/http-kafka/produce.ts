@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { statusOf } from '../../engine/errors.ts';
 import { HttpError } from '../north.ts';
-import { kafkaErrorStatus, messageOf } from '../proxies/cache-clients.ts';
+import { kafkaErrorCode, messageOf } from '../proxies/cache-clients.ts';
 import { expand, paramsLookup } from '../proxies/templates.ts';
 import { headerText, openStream, type Exchange } from './exchange.ts';
 import type { HttpKafkaOptions } from './options.ts';
@@ -85,22 +86,26 @@ export class ProduceHandler {
           }
         } catch (error) {
           staged?.abort();
-          if (kafkaErrorStatus(error) === 413) {
+          const code = kafkaErrorCode(error);
+          if (statusOf(code) === 413) {
             // The rest of the body stays unread, so the connection cannot carry another request.
             res.shouldKeepAlive = false;
-            throw new HttpError(413, messageOf(error), { cause: error });
+            throw new HttpError(code, messageOf(error), { cause: error });
           }
           if (gone.aborted) return;
-          throw new HttpError(400, `request body did not arrive: ${messageOf(error)}`, { cause: error });
+          throw new HttpError('KGATE_BAD_REQUEST', `request body did not arrive: ${messageOf(error)}`, {
+            cause: error,
+          });
         }
         ({ partition, baseOffset: offset } = await staged.end());
       }
     } catch (error) {
       if (error instanceof HttpError) throw error;
-      const status = kafkaErrorStatus(error);
-      throw new HttpError(status, `producing to topic ${route.topic} failed: ${messageOf(error)}`, {
-        cause: error,
-      });
+      throw new HttpError(
+        kafkaErrorCode(error),
+        `producing to topic ${route.topic} failed: ${messageOf(error)}`,
+        { cause: error },
+      );
     } finally {
       stream.close();
     }
@@ -128,6 +133,9 @@ export class ProduceHandler {
     // The reply may still come: a route that can be polled says where, the others give up.
     if (route.async !== undefined) return accepted();
     watcher.book.forget(correlationId);
-    throw new HttpError(504, `no reply on topic ${route.replyTo ?? ''} within ${waitSeconds} s`);
+    throw new HttpError(
+      'KGATE_REPLY_TIMEOUT',
+      `no reply on topic ${route.replyTo ?? ''} within ${waitSeconds} s`,
+    );
   }
 }

@@ -75,17 +75,17 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
     const resolved = this.#routes.resolve(method, path);
     if (resolved === undefined) {
       const allowed = this.#routes.methodsOn(path);
-      if (allowed.length === 0) throw new HttpError(404, `no route for ${method} ${path}`);
+      if (allowed.length === 0) throw new HttpError('KGATE_NOT_FOUND', `no route for ${method} ${path}`);
       res.setHeader('Allow', allowed.join(', '));
-      throw new HttpError(405, `${path} takes ${allowed.join(', ')}, not ${method}`);
+      throw new HttpError('KGATE_METHOD_NOT_ALLOWED', `${path} takes ${allowed.join(', ')}, not ${method}`);
     }
     const { route, params } = resolved;
     const client = this.#clients.get(route.exit);
-    if (client === undefined) throw new HttpError(500, `exit ${route.exit} is not started`);
+    if (client === undefined) throw new HttpError('KGATE_INTERNAL', `exit ${route.exit} is not started`);
     const allowed = allowedMethods(route);
     if (!allowed.includes(method)) {
       res.setHeader('Allow', allowed.join(', '));
-      throw new HttpError(405, `${path} takes ${allowed.join(', ')}, not ${method}`);
+      throw new HttpError('KGATE_METHOD_NOT_ALLOWED', `${path} takes ${allowed.join(', ')}, not ${method}`);
     }
     // The client going away ends the work done for it, cache streams included.
     const gone = new AbortController();

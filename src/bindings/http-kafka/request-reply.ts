@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { HeadReader } from '../kafka/cache_client/index.ts';
 import { HttpError } from '../north.ts';
-import { kafkaErrorStatus, messageOf, type CacheClient } from '../proxies/cache-clients.ts';
+import { kafkaErrorCode, messageOf, type CacheClient } from '../proxies/cache-clients.ts';
 import { attachTopic, CATCH_UP_MS, notCaughtUp, openStream, type Exchange } from './exchange.ts';
 import type { HttpKafkaOptions } from './options.ts';
 import { parsePrefer } from './prefer.ts';
@@ -48,7 +48,10 @@ export class ReplyTopics {
     const correlationId = x.params['correlationId'];
     if (route.replyTo === undefined || correlationId === undefined) {
       res.setHeader('Allow', PRODUCE_METHODS.join(', '));
-      throw new HttpError(405, 'GET polls for a reply only on a path with {correlationId}');
+      throw new HttpError(
+        'KGATE_METHOD_NOT_ALLOWED',
+        'GET polls for a reply only on a path with {correlationId}',
+      );
     }
     const watcher = await this.watcher(client, route.replyTo);
     const waitSeconds = parsePrefer(req.headers.prefer).wait ?? 0;
@@ -117,7 +120,7 @@ export class ReplyTopics {
     } catch (error) {
       // The next request tries again rather than inheriting a failure that may have passed.
       if (this.#watchers.get(id) === watcher) this.#watchers.delete(id);
-      throw new HttpError(kafkaErrorStatus(error), `reply topic ${topic}: ${messageOf(error)}`, {
+      throw new HttpError(kafkaErrorCode(error), `reply topic ${topic}: ${messageOf(error)}`, {
         cause: error,
       });
     }

@@ -18,6 +18,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { BindingConfig, RouteTable } from '../../config/index.ts';
 import type { Binding, BindingContext } from '../../engine/binding.ts';
+import { statusOf } from '../../engine/errors.ts';
 import {
   HttpError,
   isHttpHandler,
@@ -407,7 +408,7 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
           req.pause();
           // The rest of the body is never read, so the connection cannot carry another request.
           res.shouldKeepAlive = false;
-          reject(new HttpError(413, this.#bodyTooLarge()));
+          reject(new HttpError('KGATE_BODY_TOO_LARGE', this.#bodyTooLarge()));
           return;
         }
         chunks.push(chunk);
@@ -418,7 +419,11 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
       };
       const onError = (error: Error): void => {
         cleanup();
-        reject(new HttpError(400, `request body did not arrive: ${error.message}`, { cause: error }));
+        reject(
+          new HttpError('KGATE_BAD_REQUEST', `request body did not arrive: ${error.message}`, {
+            cause: error,
+          }),
+        );
       };
       req.on('data', onData);
       req.on('end', onEnd);
@@ -427,7 +432,7 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
   }
 
   #handlerFailed(req: IncomingMessage, res: ServerResponse, exit: string, error: unknown): void {
-    const status = error instanceof HttpError ? error.status : 500;
+    const status = error instanceof HttpError ? error.status : statusOf('KGATE_INTERNAL');
     const message = error instanceof Error ? error.message : String(error);
     if (status >= 500) {
       this.#log.error({ err: error, exit, method: req.method, path: req.url }, 'request handler failed');

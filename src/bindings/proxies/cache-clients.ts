@@ -1,6 +1,6 @@
 import type { BindingContext, Binding } from '../../engine/binding.ts';
 import { exitNames } from '../north.ts';
-import { errorCodeOf, statusOf, type ErrorCode } from '../../engine/errors.ts';
+import { errorCodeOf, type ErrorCode } from '../../engine/errors.ts';
 import { isCacheClient, type CacheClientApi } from '../kafka/cache_client/index.ts';
 
 /** A `kafka cache_client` exit of a proxy. */
@@ -25,11 +25,6 @@ export function lookupCacheClients(context: BindingContext): Map<string, CacheCl
  */
 export function kafkaErrorCode(error: unknown): ErrorCode {
   return errorCodeOf(error) ?? 'KGATE_KAFKA_FAILED';
-}
-
-/** The HTTP status for a failure to open, fetch from or produce to a topic. */
-export function kafkaErrorStatus(error: unknown): number {
-  return statusOf(kafkaErrorCode(error));
 }
 
 export function messageOf(error: unknown): string {

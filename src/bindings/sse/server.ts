@@ -77,20 +77,23 @@ export class SseServerBinding implements Binding, HttpHandler {
   handleRequest(req: IncomingMessage, res: ServerResponse, _match: HttpRouteMatch): void {
     if (req.method !== 'GET') {
       res.setHeader('Allow', 'GET');
-      throw new HttpError(405, `event streams are opened with GET, not ${req.method ?? 'no method'}`);
+      throw new HttpError(
+        'KGATE_METHOD_NOT_ALLOWED',
+        `event streams are opened with GET, not ${req.method ?? 'no method'}`,
+      );
     }
     if (!acceptsEventStream(req.headers.accept)) {
-      throw new HttpError(406, 'this resource serves text/event-stream only');
+      throw new HttpError('KGATE_NOT_ACCEPTABLE', 'this resource serves text/event-stream only');
     }
     const url = new URL(req.url ?? '/', 'http://localhost');
     const resolved = this.#routes.resolve({ method: 'GET', path: url.pathname });
     const handler = resolved === undefined ? undefined : this.#exits.get(resolved.exit);
     if (resolved === undefined || handler === undefined) {
-      throw new HttpError(404, `no event stream at ${url.pathname}`);
+      throw new HttpError('KGATE_NOT_FOUND', `no event stream at ${url.pathname}`);
     }
     if (this.#draining) {
       res.setHeader('Retry-After', '1');
-      throw new HttpError(503, 'shutting down');
+      throw new HttpError('KGATE_SHUTTING_DOWN', 'shutting down');
     }
     const header = req.headers['last-event-id'];
     const lastEventId =
