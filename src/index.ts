@@ -14,6 +14,7 @@ import {
 } from './bindings/kafka/cache_client/index.ts';
 import { loadConfigFile, parseConfig, type LoadedConfig } from './config/index.ts';
 import { Engine } from './engine/engine.ts';
+import { KgateError } from './engine/errors.ts';
 
 export type {
   CacheMessage,
@@ -31,6 +32,14 @@ export {
 } from './bindings/kafka/cache_client/index.ts';
 export type { Filter } from './bindings/kafka/cache_client/filters.ts';
 export { ConfigError, formatDiagnostic } from './config/index.ts';
+export {
+  ERROR_CODES,
+  errorCodeOf,
+  httpStatusOf,
+  KgateError,
+  type ErrorCode,
+  type ErrorSpec,
+} from './engine/errors.ts';
 export type { ConfigDiagnostic, LoadedConfig } from './config/index.ts';
 
 export interface GatewayOptions {
@@ -95,7 +104,8 @@ export class Gateway {
       .map((b) => b.name);
     const name = via ?? (names.length === 1 ? names[0] : undefined);
     if (name === undefined) {
-      throw new Error(
+      throw new KgateError(
+        'KGATE_INVALID_ARGUMENT',
         names.length === 0
           ? 'the config has no kafka cache_client binding to open streams through'
           : `the config has several kafka cache_client bindings (${names.join(', ')}): pass { via: name }`,
@@ -103,7 +113,7 @@ export class Gateway {
     }
     const binding = this.#engine.binding(name);
     if (!(binding instanceof CacheClientBinding)) {
-      throw new Error(`binding ${name} is not a started kafka cache_client`);
+      throw new KgateError('KGATE_INVALID_ARGUMENT', `binding ${name} is not a started kafka cache_client`);
     }
     return binding;
   }

@@ -1,5 +1,6 @@
 import { access } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { KgateError } from '../engine/errors.ts';
 
 const DEFAULT_FILES = ['kgate.yaml', 'zilla.yaml'];
 
@@ -19,6 +20,8 @@ export async function findConfigFile(explicit: string | undefined, cwd = process
 }
 
 /** An error whose message is the whole story for the user: printed as one line, no stack. */
-export class CliError extends Error {
-  override readonly name = 'CliError';
+export class CliError extends KgateError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('KGATE_CLI_USAGE', message, options);
+  }
 }

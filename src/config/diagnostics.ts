@@ -1,4 +1,5 @@
 import { basename } from 'node:path';
+import { KgateError } from '../engine/errors.ts';
 
 /** One problem found in a configuration file, located at a YAML node. */
 export interface ConfigDiagnostic {
@@ -18,12 +19,11 @@ export function formatDiagnostic(d: ConfigDiagnostic): string {
   return d.path === '' ? `${where} ${d.message}` : `${where} ${d.path}: ${d.message}`;
 }
 
-export class ConfigError extends Error {
+export class ConfigError extends KgateError {
   readonly diagnostics: ConfigDiagnostic[];
 
   constructor(diagnostics: ConfigDiagnostic[]) {
-    super(diagnostics.map(formatDiagnostic).join('\n'));
-    this.name = 'ConfigError';
+    super('KGATE_CONFIG_INVALID', diagnostics.map(formatDiagnostic).join('\n'));
     this.diagnostics = diagnostics;
   }
 }

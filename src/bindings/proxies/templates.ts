@@ -1,4 +1,5 @@
 import type { RouteConfig } from '../../config/index.ts';
+import { KgateError } from '../../engine/errors.ts';
 
 /**
  * Zilla's `${...}` templates as the proxies use them: `${params.id}` in filters, keys, header
@@ -14,10 +15,9 @@ export function expressionsOf(template: string): string[] {
   return [...template.matchAll(EXPRESSION)].map((m) => (m[1] ?? '').trim());
 }
 
-export class TemplateError extends Error {
+export class TemplateError extends KgateError {
   constructor(message: string) {
-    super(message);
-    this.name = 'TemplateError';
+    super('KGATE_TEMPLATE_NO_VALUE', message);
   }
 }
 

@@ -3,6 +3,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { BindingConfig, RouteTable } from '../../../config/index.ts';
 import { untilAborted } from '../../../engine/abort.ts';
 import type { Binding, BindingContext, BindingFactory } from '../../../engine/binding.ts';
+import { KgateError } from '../../../engine/errors.ts';
 import type { CachedTopic, CacheServerApi, DefaultOffset } from '../cache_server/api.ts';
 import type { CacheClientApi } from './api.ts';
 import { lookupKey, type KeyLookup, type KeyLookupOptions } from './lookup.ts';
@@ -53,7 +54,11 @@ export function parseProgress(text: string): Map<number, bigint> {
   if (text.trim() === '') return out;
   for (const part of text.split(',')) {
     const match = /^\s*(\d+):(\d+)\s*$/.exec(part);
-    if (match === null) throw new Error(`progress entry ${JSON.stringify(part)} is not partition:offset`);
+    if (match === null)
+      throw new KgateError(
+        'KGATE_INVALID_ARGUMENT',
+        `progress entry ${JSON.stringify(part)} is not partition:offset`,
+      );
     out.set(Number(match[1]), BigInt(match[2] ?? '0'));
   }
   return out;

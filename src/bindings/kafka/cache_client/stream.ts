@@ -1,4 +1,5 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { KgateError } from '../../../engine/errors.ts';
 import type { CachedHeader, CachedRecord, PartitionStore } from '../cache/index.ts';
 import type { CacheServerApi, CachedTopic, DefaultOffset, TopicChange } from '../cache_server/api.ts';
 import { compileFilters, type Filter, type FilterSet } from './filters.ts';
@@ -87,7 +88,11 @@ export interface CacheStreamInit {
 
 function parseOffset(value: bigint | string, partition: number): bigint {
   if (typeof value === 'bigint') return value;
-  if (!/^\d+$/.test(value)) throw new Error(`progress of partition ${partition} is not an offset: ${value}`);
+  if (!/^\d+$/.test(value))
+    throw new KgateError(
+      'KGATE_INVALID_ARGUMENT',
+      `progress of partition ${partition} is not an offset: ${value}`,
+    );
   return BigInt(value);
 }
 
@@ -98,7 +103,8 @@ function toProgress(given: OpenOptions['partitions']): Map<number, bigint> {
     given instanceof Map ? given.entries() : Object.entries(given);
   for (const [key, value] of entries) {
     const partition = Number(key);
-    if (!Number.isInteger(partition) || partition < 0) throw new Error(`progress names partition ${key}`);
+    if (!Number.isInteger(partition) || partition < 0)
+      throw new KgateError('KGATE_INVALID_ARGUMENT', `progress names partition ${key}`);
     out.set(partition, parseOffset(value, partition));
   }
   return out;
