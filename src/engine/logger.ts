@@ -28,6 +28,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     {
       level: options.level ?? process.env['KGATE_LOG_LEVEL'] ?? 'info',
       base: { pid: process.pid },
+      // pino's default, relied on: errors are logged whole as `err`, with their stack, cause
+      // chain and code, never as their message alone.
+      serializers: { err: pino.stdSerializers.err },
       redact: {
         paths: ['*.password', '*.*.password', '*.*.*.password', 'options.sasl.password', '*.credentials'],
         censor: '[redacted]',

@@ -156,7 +156,7 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
     });
     http2.on('request', (req, res) => this.#onHttp2Request(req, res));
     http2.on('session', (session) => this.#onSession(session));
-    http2.on('sessionError', (error) => this.#log.debug({ err: error.message }, 'HTTP/2 session failed'));
+    http2.on('sessionError', (error) => this.#log.debug({ err: error }, 'HTTP/2 session failed'));
     this.#http1 = http1;
     this.#http2 = http2;
   }
@@ -216,7 +216,7 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
   /** Closes sessions that stay without a stream for the keep-alive time, as HTTP/1.1 connections are. */
   #onSession(session: ServerHttp2Session): void {
     this.#sessions.add(session);
-    session.on('error', (error) => this.#log.debug({ err: error.message }, 'HTTP/2 session error'));
+    session.on('error', (error) => this.#log.debug({ err: error }, 'HTTP/2 session error'));
     let open = 0;
     let idle: NodeJS.Timeout | undefined;
     const armIdle = (): void => {
@@ -290,7 +290,7 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
       message = 'request headers did not arrive in time';
     }
     this.#metrics.rejected(status);
-    this.#log.debug({ err: error.message, code: error.code, status }, 'bad request');
+    this.#log.debug({ err: error, code: error.code, status }, 'bad request');
     const body = errorBody(status, message);
     socket.end(
       `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json\r\n` +

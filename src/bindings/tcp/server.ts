@@ -138,7 +138,7 @@ export class TcpServerBinding implements Binding {
     // Whoever takes the socket adds its own handlers; this one keeps a reset from crashing the process.
     socket.on('error', (error) => {
       this.#metrics?.failed();
-      this.#log.debug({ err: error.message, ...info }, 'connection error');
+      this.#log.debug({ err: error, ...info }, 'connection error');
     });
     const resolved = this.#routes.resolve(info);
     const handler = resolved === undefined ? undefined : this.#exits.get(resolved.exit);

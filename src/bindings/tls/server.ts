@@ -132,7 +132,7 @@ export class TlsServerBinding implements Binding, ConnectionHandler {
     const onError = (error: Error): void => {
       clearTimeout(timer);
       this.#pending.delete(secure);
-      this.#log.debug({ err: error.message, ...info }, 'TLS handshake failed');
+      this.#log.debug({ err: error, ...info }, 'TLS handshake failed');
       secure.destroy();
       socket.destroy();
     };
@@ -153,7 +153,7 @@ export class TlsServerBinding implements Binding, ConnectionHandler {
   }
 
   #handOver(secure: TLSSocket, info: ConnectionInfo, tls: ServerTls): void {
-    secure.on('error', (error) => this.#log.debug({ err: error.message, ...info }, 'connection error'));
+    secure.on('error', (error) => this.#log.debug({ err: error, ...info }, 'connection error'));
     const servername = (secure as TLSSocket & { servername?: string | false }).servername;
     const authority = typeof servername === 'string' ? servername : undefined;
     const alpn = typeof secure.alpnProtocol === 'string' ? secure.alpnProtocol : undefined;

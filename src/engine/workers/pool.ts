@@ -2,7 +2,6 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../../config/index.ts';
 import type { Composition } from '../composition.ts';
-import { messageOf } from '../engine.ts';
 import type { ControlReply, ControlRequest, WorkerInit } from './protocol.ts';
 import type { BindingLookup, ServiceHost } from './service.ts';
 
@@ -185,7 +184,7 @@ export class WorkerPool {
         t
           .stop(drainMs)
           .catch((error: unknown) =>
-            this.#logger.error({ worker: t.index, err: messageOf(error) }, 'worker thread failed to stop'),
+            this.#logger.error({ worker: t.index, err: error }, 'worker thread failed to stop'),
           ),
       ),
     );

@@ -298,7 +298,7 @@ export class CacheClientBinding implements Binding, CacheClientApi {
         {
           topic: cached.topic,
           partitions: pending,
-          err: error instanceof Error ? error.message : String(error),
+          err: error,
         },
         'could not ask the broker where live starts; those partitions start at the cache head once fed',
       );

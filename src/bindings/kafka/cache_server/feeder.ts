@@ -29,10 +29,6 @@ export interface FeederHost {
   currentTopicId(): Promise<string | undefined>;
 }
 
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 /**
  * Keeps one partition's store fed from Kafka: one fetch loop from the store's next offset, which
  * is what makes a restart resume without refetching. Each partition has its own loop, so one
@@ -121,7 +117,7 @@ export class PartitionFeeder {
           {
             topic: this.topic,
             partition: this.partition,
-            err: describe(failure),
+            err: failure,
             retryInMs: Math.round(delay),
           },
           'cache feed failed; retrying',

@@ -164,7 +164,7 @@ export class CacheServerBinding implements Binding, CacheServerApi {
     );
     // Data of partitions reset before a restart is still on disk until reclaimed.
     this.#reclaim = store.reclaim().catch((error: unknown) => {
-      this.#log.warn({ err: error instanceof Error ? error.message : String(error) }, 'cache reclaim failed');
+      this.#log.warn({ err: error }, 'cache reclaim failed');
     });
     // Following runs in the background and retries for ever: a bootstrap topic missing or a
     // broker down at startup must not fail the binding, and must be picked up once it is there.
@@ -470,10 +470,7 @@ export class CacheServerBinding implements Binding, CacheServerApi {
         await this.maintainOnce(signal);
       } catch (error) {
         if (signal.aborted) break;
-        this.#log.warn(
-          { err: error instanceof Error ? error.message : String(error) },
-          'cache maintenance failed',
-        );
+        this.#log.warn({ err: error }, 'cache maintenance failed');
       }
     }
   }
@@ -571,10 +568,7 @@ export class CacheServerBinding implements Binding, CacheServerApi {
       if (found === undefined || found.error !== null) return cached?.value;
       return await this.#topicConfig(topic, signal);
     } catch (error) {
-      this.#log.debug(
-        { topic, err: error instanceof Error ? error.message : String(error) },
-        'no config for maintenance',
-      );
+      this.#log.debug({ topic, err: error }, 'no config for maintenance');
       return cached?.value;
     }
   }

@@ -115,10 +115,7 @@ export class IngestGate {
     this.#running.abort();
     this.#host.changed(true);
     const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;
-    this.#host.log.error(
-      { path: this.#host.path, err: describe(error), code },
-      'cache disk full, ingest paused',
-    );
+    this.#host.log.error({ path: this.#host.path, err: error, code }, 'cache disk full, ingest paused');
     this.#probing = this.#probe();
   }
 
@@ -130,7 +127,7 @@ export class IngestGate {
       try {
         this.#host.probe();
       } catch (error) {
-        this.#host.log.debug({ path: this.#host.path, err: describe(error) }, 'cache disk still full');
+        this.#host.log.debug({ path: this.#host.path, err: error }, 'cache disk still full');
         continue;
       }
       this.#resume();

@@ -31,10 +31,6 @@ export interface TopicHost {
   used(topic: string): void;
 }
 
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 interface Waiter {
   resolve(): void;
   reject(error: Error): void;
@@ -103,7 +99,7 @@ export class TopicFollower {
       try {
         listener(change);
       } catch (error) {
-        this.#host.log.error({ topic: this.name, err: describe(error) }, 'topic change listener threw');
+        this.#host.log.error({ topic: this.name, err: error }, 'topic change listener threw');
       }
     }
   }
@@ -209,10 +205,7 @@ export class TopicFollower {
       } catch (error) {
         if (signal.aborted) break;
         delay = backoffDelay(failures++, { initialMs: tuning.retryInitialMs, maxMs: tuning.retryMaxMs });
-        log.warn(
-          { topic: this.name, err: describe(error), retryInMs: Math.round(delay) },
-          'topic metadata failed',
-        );
+        log.warn({ topic: this.name, err: error, retryInMs: Math.round(delay) }, 'topic metadata failed');
         if (error instanceof Error && !('retriable' in error && error.retriable === true)) {
           for (const w of this.#waiters)
             w.reject(new Error(`topic "${this.name}": ${error.message}`, { cause: error }));

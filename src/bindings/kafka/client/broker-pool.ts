@@ -143,7 +143,7 @@ export class BrokerPool {
       if (!this.#closing.aborted) this.#lastError = error.message;
       if (this.#connections.get(address) === opening) this.#connections.delete(address);
       if (!this.#closing.aborted)
-        this.#log?.debug({ broker: address, err: error.message }, 'broker connection closed');
+        this.#log?.debug({ broker: address, err: error }, 'broker connection closed');
     });
     opening.then(
       () => {

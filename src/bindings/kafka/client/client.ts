@@ -96,7 +96,7 @@ export class KafkaClient implements KafkaApi {
             },
           );
         }
-        if (attempt === 0) this.#log?.warn({ err: messageOf(error) }, 'Kafka not reachable yet, retrying');
+        if (attempt === 0) this.#log?.warn({ err: error }, 'Kafka not reachable yet, retrying');
         await sleep(backoffDelay(attempt, { initialMs: 100, maxMs: 2_000 }), signal);
       }
     }

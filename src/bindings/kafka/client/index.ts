@@ -93,10 +93,7 @@ export class KafkaClientBinding implements Binding, KafkaApi {
       try {
         return configOfBinding(this.#context.lookup(name));
       } catch (error) {
-        this.#log.warn(
-          { exit: name, err: error instanceof Error ? error.message : String(error) },
-          'exit binding not available; connecting directly',
-        );
+        this.#log.warn({ exit: name, err: error }, 'exit binding not available; connecting directly');
         return undefined;
       }
     };

@@ -163,10 +163,7 @@ export class ProduceRouter {
       initialMs: this.#options.retryInitialMs ?? DEFAULTS.retryInitialMs,
       maxMs: this.#options.retryMaxMs ?? DEFAULTS.retryMaxMs,
     });
-    this.#log?.debug(
-      { topic: unit.topic, partition: unit.partition, err: error.message, delay },
-      'produce retry',
-    );
+    this.#log?.debug({ topic: unit.topic, partition: unit.partition, err: error, delay }, 'produce retry');
     await sleep(delay, this.#closing);
     try {
       await this.#metadata.refreshQuietly();

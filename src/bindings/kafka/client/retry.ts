@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { backoffDelay, sleep } from './backoff.ts';
-import { isRetriable, KafkaClientError, messageOf } from './errors.ts';
+import { isRetriable, KafkaClientError } from './errors.ts';
 import { DEFAULTS, type KafkaClientOptions } from './options.ts';
 
 export interface RetrySettings {
@@ -41,7 +41,7 @@ export class Retrier {
           initialMs: this.#options.retryInitialMs ?? DEFAULTS.retryInitialMs,
           maxMs: this.#options.retryMaxMs ?? DEFAULTS.retryMaxMs,
         });
-        this.#log?.debug({ what, attempt, delay: Math.round(delay), err: messageOf(error) }, 'retrying');
+        this.#log?.debug({ what, attempt, delay: Math.round(delay), err: error }, 'retrying');
         await sleep(Math.min(delay, Math.max(0, deadline - Date.now())), signal);
         // The signal may have aborted during the sleep.
         if (isAborted(signal)) throw error;
