@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { MessageChannel } from 'node:worker_threads';
 import {
@@ -86,6 +87,19 @@ describe('error codes', () => {
     }
     assert.ok(!isErrorCode('ECONNRESET'));
     assert.ok(!isErrorCode('toString'));
+  });
+
+  it('is what docs/http-api.md lists per status', () => {
+    const doc = readFileSync(new URL('../../docs/http-api.md', import.meta.url), 'utf8');
+    let listed = 0;
+    for (const row of doc.matchAll(/^\|\s+(\d{3}) \|.*\|(.*)\|$/gm)) {
+      for (const [, code] of (row[2] ?? '').matchAll(/`(KGATE_[A-Z_]+)`/g)) {
+        assert.ok(isErrorCode(code), `${code} is in the table`);
+        assert.equal(statusOf(code), Number(row[1]), `${code} is answered with ${row[1]}`);
+        listed++;
+      }
+    }
+    assert.ok(listed >= 15, `${listed} codes listed`);
   });
 
   it('maps broker error codes onto the statuses they were answered with before', () => {
