@@ -4,14 +4,13 @@ import type { BindingConfig, RouteTable } from '../../../config/index.ts';
 import { untilAborted } from '../../../engine/abort.ts';
 import type { Binding, BindingContext, BindingFactory } from '../../../engine/binding.ts';
 import { CacheStore } from '../cache/index.ts';
-import { sleep } from '../client/index.ts';
 import type { KafkaApi, ProduceOptions, ProduceRecord, ProduceResult } from '../client/index.ts';
 import { topicRoutes, type TopicCondition } from '../topic-conditions.ts';
 import { defaultOffsets } from '../topic-options.ts';
 import type { CachedTopic, CachedTopicConfig, CacheServerApi, DefaultOffset } from './api.ts';
-import { evictToBudget } from './budget.ts';
 import { CommitCoalescer } from './commits.ts';
 import { IngestGate } from './ingest.ts';
+import { CacheMaintenance } from './maintenance.ts';
 import { cacheServerOptions } from './options.ts';
 import { createCacheServerMetrics, type CacheServerMetrics } from './metrics.ts';
 import { partitionForKey } from './murmur2.ts';
@@ -20,24 +19,18 @@ import { ProducedEnds } from './produced-ends.ts';
 import { Refreshed } from './refreshed.ts';
 import { TopicNotFoundError } from './errors.ts';
 import { TopicFollower, type TopicHost } from './topic.ts';
+import { CONFIG_TIMEOUT_MS, parseTopicConfig } from './topic-config.ts';
 import { DEFAULT_TUNING, type CacheServerTuning } from './tuning.ts';
+import { WarmupReports } from './warmup.ts';
 import type { CachePartitionStatus } from '../../../telemetry/status.ts';
 
 export type { CachedTopic, CachedTopicConfig, CacheServerApi, DefaultOffset, TopicChange } from './api.ts';
 export { murmur2, partitionForKey } from './murmur2.ts';
 export { IngestPausedError, TopicNotFoundError } from './errors.ts';
+export { parseTopicConfig } from './topic-config.ts';
 export { DEFAULT_TUNING, type CacheServerTuning } from './tuning.ts';
 
 const DEFAULT_OFFSET: DefaultOffset = 'historical';
-const CONFIG_TIMEOUT_MS = 30_000;
-/** Often enough to show a warm-up moving, rarely enough not to flood the log of a long one. */
-const WARMUP_REPORT_MS = 5_000;
-
-/** Where a bootstrap topic's warm-up stood at the last report. */
-interface WarmupMark {
-  readonly fetched: bigint;
-  readonly at: number;
-}
 
 function isKafkaApi(binding: Binding): binding is Binding & KafkaApi {
   const candidate = binding as Partial<KafkaApi>;
@@ -47,32 +40,6 @@ function isKafkaApi(binding: Binding): binding is Binding & KafkaApi {
     typeof candidate.describeTopicConfigs === 'function' &&
     typeof candidate.produce === 'function'
   );
-}
-
-function int(configs: Record<string, string>, name: string, fallback: number): number {
-  const raw = configs[name];
-  if (raw === undefined) return fallback;
-  const value = Number(raw);
-  return Number.isFinite(value) ? value : fallback;
-}
-
-/** The topic config as DescribeConfigs reports it, with the broker defaults for anything missing. */
-export function parseTopicConfig(configs: Record<string, string>): CachedTopicConfig {
-  const policies = (configs['cleanup.policy'] ?? 'delete')
-    .split(',')
-    .map((p) => p.trim())
-    .filter((p): p is 'compact' | 'delete' => p === 'compact' || p === 'delete');
-  return {
-    cleanupPolicy: policies.length === 0 ? ['delete'] : policies,
-    retentionMs: int(configs, 'retention.ms', 7 * 24 * 3600 * 1000),
-    retentionBytes: int(configs, 'retention.bytes', -1),
-    segmentBytes: int(configs, 'segment.bytes', 1024 * 1024 * 1024),
-    segmentMs: int(configs, 'segment.ms', 7 * 24 * 3600 * 1000),
-    deleteRetentionMs: int(configs, 'delete.retention.ms', 24 * 3600 * 1000),
-    minCompactionLagMs: int(configs, 'min.compaction.lag.ms', 0),
-    maxCompactionLagMs: int(configs, 'max.compaction.lag.ms', Number.MAX_SAFE_INTEGER),
-    maxMessageBytes: int(configs, 'max.message.bytes', 1024 * 1024 + 12),
-  };
 }
 
 /**
@@ -101,15 +68,13 @@ export class CacheServerBinding implements Binding, CacheServerApi {
   #commits: CommitCoalescer | undefined;
   #ingest: IngestGate | undefined;
   #metrics: CacheServerMetrics | undefined;
-  #maintenance: Promise<void> = Promise.resolve();
+  #maintenance: CacheMaintenance | undefined;
+  #maintaining: Promise<void> = Promise.resolve();
   #reclaim: Promise<unknown> = Promise.resolve();
-  #warmupTimer: NodeJS.Timeout | undefined;
-  readonly #warmup = new Map<string, WarmupMark>();
+  readonly #warmup: WarmupReports;
   readonly #maxBytes: number | undefined;
   /** Last attach or release per topic (epoch ms), for evicting the least recently used first. */
   readonly #lastUsed = new Map<string, number>();
-  /** Bootstrap topics alone are past the budget: warned once until it is met again. */
-  #overBudget = false;
 
   constructor(context: BindingContext, tuning: Partial<CacheServerTuning> = {}) {
     this.#context = context;
@@ -125,6 +90,17 @@ export class CacheServerBinding implements Binding, CacheServerApi {
     this.#defaultOffset = defaultOffsets(topics);
     const max = context.cacheMaxBytes;
     this.#maxBytes = max !== undefined && Number.isFinite(max) && max > 0 ? max : undefined;
+    this.#warmup = new WarmupReports({
+      log: this.#log,
+      topics: this.#bootstrap,
+      handle: (topic) => {
+        try {
+          return this.#followers.get(topic)?.handle();
+        } catch {
+          return undefined; // metadata not known yet
+        }
+      },
+    });
   }
 
   /** The store, for diagnostics and tests; undefined before start and after stop. */
@@ -154,7 +130,8 @@ export class CacheServerBinding implements Binding, CacheServerApi {
     await mkdir(this.#context.stateDir, { recursive: true });
     const store = CacheStore.open(this.#context.stateDir, { durability: this.#tuning.durability });
     this.#store = store;
-    this.#metrics = createCacheServerMetrics(this.#context.metrics, this.name, store);
+    const metrics = createCacheServerMetrics(this.#context.metrics, this.name, store);
+    this.#metrics = metrics;
     this.#ingest = this.#ingestGate(store);
     this.#commits = new CommitCoalescer(
       store,
@@ -169,19 +146,20 @@ export class CacheServerBinding implements Binding, CacheServerApi {
     // Following runs in the background and retries for ever: a bootstrap topic missing or a
     // broker down at startup must not fail the binding, and must be picked up once it is there.
     for (const topic of this.#bootstrap) this.#follower(topic, true);
-    this.#maintenance = this.#maintain(this.#stopping.signal);
-    this.#startWarmupReports();
+    this.#maintenance = this.#cacheMaintenance(store, metrics);
+    this.#maintaining = this.#maintenance.run(this.#stopping.signal);
+    this.#warmup.start();
     this.#log.info({ dir: this.#context.stateDir, bootstrap: this.#bootstrap }, 'cache server started');
   }
 
   async stop(_signal: AbortSignal): Promise<void> {
     this.#stopping.abort();
-    clearInterval(this.#warmupTimer);
+    this.#warmup.stop();
     const followers = [...this.#followers.values()];
     this.#followers.clear();
     await Promise.all(followers.map((f) => f.stop()));
     await this.#ingest?.stop();
-    await this.#maintenance;
+    await this.#maintaining;
     await this.#reclaim;
     this.#metrics?.close();
     // A feeder that stopped mid-append may have left one queued; it is committed, not dropped.
@@ -190,6 +168,7 @@ export class CacheServerBinding implements Binding, CacheServerApi {
     this.#ingest = undefined;
     await this.#store?.close();
     this.#store = undefined;
+    this.#maintenance = undefined;
   }
 
   /**
@@ -248,79 +227,6 @@ export class CacheServerBinding implements Binding, CacheServerApi {
           bootstrap: this.#bootstrap.includes(topic),
         };
       });
-  }
-
-  #startWarmupReports(): void {
-    this.#warmup.clear();
-    const pending = new Set(this.#bootstrap);
-    if (pending.size === 0) return;
-    this.#warmupTimer = setInterval(() => {
-      for (const topic of pending) if (this.#reportWarmup(topic)) pending.delete(topic);
-      if (pending.size === 0) clearInterval(this.#warmupTimer);
-    }, WARMUP_REPORT_MS);
-    this.#warmupTimer.unref();
-  }
-
-  /**
-   * Offsets fetched and offsets the broker has, summed over the topic's partitions; undefined
-   * until every partition is known and fed, since a partition not fed yet has no watermark.
-   */
-  #fetched(topic: string): { fetched: bigint; highWatermark: bigint } | undefined {
-    const follower = this.#followers.get(topic);
-    let handle: CachedTopic;
-    try {
-      if (follower === undefined) return undefined;
-      handle = follower.handle();
-    } catch {
-      return undefined; // metadata not known yet
-    }
-    const partitions = handle.partitions();
-    if (partitions.length === 0 || !partitions.every((p) => handle.isReady(p))) return undefined;
-    let fetched = 0n;
-    let highWatermark = 0n;
-    for (const p of partitions) {
-      const store = handle.store(p);
-      highWatermark += store.highWatermark;
-      fetched += store.nextOffset < store.highWatermark ? store.nextOffset : store.highWatermark;
-    }
-    return { fetched, highWatermark };
-  }
-
-  /** Logs one bootstrap topic's progress; true once it has caught up (and said so). */
-  #reportWarmup(topic: string): boolean {
-    const now = Date.now();
-    const position = this.#fetched(topic);
-    const mark = this.#warmup.get(topic);
-    if (position === undefined) {
-      this.#log.info({ topic }, 'bootstrap topic waiting for its partitions');
-      return false;
-    }
-    const { fetched, highWatermark } = position;
-    if (fetched >= highWatermark) {
-      this.#log.info(
-        { topic, cached: Number(fetched), highWatermark: Number(highWatermark) },
-        'bootstrap topic caught up',
-      );
-      this.#warmup.delete(topic);
-      return true;
-    }
-    // The first sight of a topic is only a baseline: offsets resumed from disk are no rate.
-    const rate =
-      mark === undefined
-        ? 0
-        : Math.max(Number(fetched - mark.fetched), 0) / Math.max((now - mark.at) / 1000, 0.001);
-    this.#warmup.set(topic, { fetched, at: now });
-    this.#log.info(
-      {
-        topic,
-        cached: Number(fetched),
-        highWatermark: Number(highWatermark),
-        rate: Math.round(rate),
-        etaSeconds: rate > 0 ? Math.ceil(Number(highWatermark - fetched) / rate) : null,
-      },
-      'bootstrap topic warming up',
-    );
-    return false;
   }
 
   async attach(topic: string): Promise<CachedTopic> {
@@ -462,147 +368,29 @@ export class CacheServerBinding implements Binding, CacheServerApi {
     return untilAborted(loading, signal);
   }
 
-  async #maintain(signal: AbortSignal): Promise<void> {
-    while (!signal.aborted) {
-      await sleep(this.#tuning.maintenanceIntervalMs, signal);
-      if (signal.aborted) break;
-      try {
-        await this.maintainOnce(signal);
-      } catch (error) {
-        if (signal.aborted) break;
-        this.#log.warn({ err: error }, 'cache maintenance failed');
-      }
-    }
-  }
-
   /**
    * Expires and compacts every cached partition per its topic's config, then evicts down to the
    * byte budget if there is one. Runs on the binding's own timer; exposed so that an embedding
    * application can force a pass.
    */
   async maintainOnce(signal: AbortSignal = this.#stopping.signal): Promise<void> {
-    const store = this.#store;
-    if (store === undefined) return;
-    const byTopic = new Map<string, number[]>();
-    for (const { topic, partition } of store.partitions())
-      byTopic.set(topic, [...(byTopic.get(topic) ?? []), partition]);
-    for (const [topic, partitions] of byTopic) {
-      if (signal.aborted) return;
-      const config = await this.#maintenanceConfig(topic, signal);
-      if (config === undefined) continue;
-      for (const partition of partitions) {
-        if (signal.aborted) return;
-        await this.#maintainPartition(store, topic, partition, config);
-      }
-    }
-    // After expiry and compaction, which may already have brought the cache within budget.
-    if (!signal.aborted) await this.#enforceBudget(store, signal);
+    await this.#maintenance?.once(signal);
   }
 
-  async #enforceBudget(store: CacheStore, signal: AbortSignal): Promise<void> {
-    const maxBytes = this.#maxBytes;
-    if (maxBytes === undefined) return;
-    const round = await evictToBudget(
-      {
-        store,
-        isBootstrap: (topic) => this.#bootstrap.includes(topic),
-        // A topic attached now is in use now, however long ago it was attached.
-        lastUsed: (topic) =>
-          (this.#followers.get(topic)?.attachments ?? 0) > 0 ? Date.now() : (this.#lastUsed.get(topic) ?? 0),
-        truncated: (topic, partition, logStartOffset) =>
-          this.#followers.get(topic)?.emit({ type: 'truncated', partition, logStartOffset }),
-        evicted: (topic, partition, records, bytes) =>
-          this.#metrics?.evicted(topic, partition, records, bytes),
-      },
-      maxBytes,
-      signal,
-    );
-    if (round === undefined) {
-      this.#overBudget = false;
-      return;
-    }
-    if (round.evictedBytes > 0)
-      this.#log.info(
-        {
-          evictedBytes: round.evictedBytes,
-          evictedRecords: round.evictedRecords,
-          topics: round.topics,
-          bytesBefore: round.bytesBefore,
-          bytesAfter: round.bytesAfter,
-          maxBytes,
-        },
-        'cache over its byte budget; evicted the oldest records of least recently used topics',
-      );
-    if (round.bootstrapBytes > maxBytes) {
-      if (!this.#overBudget) {
-        this.#overBudget = true;
-        this.#metrics?.budgetExceeded();
-        this.#log.warn(
-          {
-            bootstrapBytes: round.bootstrapBytes,
-            bytes: round.bytesAfter,
-            maxBytes,
-            bootstrap: this.#bootstrap,
-          },
-          'bootstrap topics alone exceed the cache budget; they are never evicted, so the cache stays over it',
-        );
-      }
-    } else this.#overBudget = false;
-  }
-
-  /** The config of a cached topic; for one no longer followed, only if it still exists. */
-  async #maintenanceConfig(topic: string, signal: AbortSignal): Promise<CachedTopicConfig | undefined> {
-    const cached = this.#configs.peek(topic);
-    if (
-      cached !== undefined &&
-      (this.#followers.has(topic) || Date.now() - cached.at < this.#tuning.configRefreshMs)
-    )
-      return cached.value;
-    try {
-      // A topic deleted since it was cached has no config to ask for; DescribeConfigs would only
-      // retry UNKNOWN_TOPIC_OR_PARTITION until the timeout.
-      const metadata = await this.#client(topic).metadata([topic], {
-        signal: AbortSignal.any([signal, AbortSignal.timeout(CONFIG_TIMEOUT_MS)]),
-      });
-      const found = metadata.topics.find((t) => t.name === topic);
-      if (found === undefined || found.error !== null) return cached?.value;
-      return await this.#topicConfig(topic, signal);
-    } catch (error) {
-      this.#log.debug({ topic, err: error }, 'no config for maintenance');
-      return cached?.value;
-    }
-  }
-
-  async #maintainPartition(
-    store: CacheStore,
-    topic: string,
-    partition: number,
-    config: CachedTopicConfig,
-  ): Promise<void> {
-    const p = store.partition(topic, partition);
-    const before = p.logStartOffset;
-    const now = Date.now();
-    if (config.cleanupPolicy.includes('delete')) {
-      const r = await p.expire({
-        retentionMs: config.retentionMs,
-        retentionBytes: config.retentionBytes,
-        segmentBytes: config.segmentBytes,
-        segmentMs: config.segmentMs,
-        now,
-      });
-      this.#metrics?.expired(topic, partition, r.removedRecords, r.removedBytes);
-    }
-    if (config.cleanupPolicy.includes('compact')) {
-      const r = await p.compact({
-        minCompactionLagMs: config.minCompactionLagMs,
-        maxCompactionLagMs: config.maxCompactionLagMs,
-        deleteRetentionMs: config.deleteRetentionMs,
-        now,
-      });
-      this.#metrics?.compacted(topic, partition, r.removedRecords, r.removedBytes);
-    }
-    if (p.logStartOffset !== before)
-      this.#followers.get(topic)?.emit({ type: 'truncated', partition, logStartOffset: p.logStartOffset });
+  #cacheMaintenance(store: CacheStore, metrics: CacheServerMetrics): CacheMaintenance {
+    return new CacheMaintenance({
+      store,
+      metrics,
+      log: this.#log,
+      tuning: this.#tuning,
+      maxBytes: this.#maxBytes,
+      bootstrap: this.#bootstrap,
+      follower: (topic) => this.#followers.get(topic),
+      lastUsed: (topic) => this.#lastUsed.get(topic) ?? 0,
+      cachedConfig: (topic) => this.#configs.peek(topic),
+      config: (topic, signal) => this.#topicConfig(topic, signal),
+      client: (topic) => this.#client(topic),
+    });
   }
 }
 
