@@ -1,92 +1,17 @@
 import { strict as assert } from 'node:assert';
-import { tmpdir } from 'node:os';
 import { after, describe, it } from 'node:test';
-import { pino } from 'pino';
-import { Registry } from 'prom-client';
-import type { RecordInput } from '../../src/bindings/kafka/cache/index.ts';
 import {
-  CacheClientBinding,
-  createCacheClientBinding,
   formatProgress,
-  MessageTooLargeError,
   parseProgress,
   type CacheMessage,
-  type CacheStream,
 } from '../../src/bindings/kafka/cache_client/index.ts';
 import { CacheStream as StreamClass } from '../../src/bindings/kafka/cache_client/stream.ts';
-import type { CacheServerApi, CachedTopic } from '../../src/bindings/kafka/cache_server/api.ts';
-import type { BindingConfig } from '../../src/config/index.ts';
-import type { Binding, BindingContext } from '../../src/engine/binding.ts';
+import { rec, StreamReader, values } from '../support/cache-stream.ts';
 import { closeFakeTopics, FakeCacheServer, FakeTopic, fakeStream } from '../support/fake-cache.ts';
 
 after(closeFakeTopics);
 
-function rec(
-  offset: number,
-  key: string | null,
-  value: string | null,
-  extra: Partial<RecordInput> = {},
-): RecordInput {
-  return {
-    offset: BigInt(offset),
-    timestamp: 1_000 + offset,
-    key: key === null ? null : Buffer.from(key),
-    value: value === null ? null : Buffer.from(value),
-    ...extra,
-  };
-}
-
-function values(start: number, count: number, prefix = 'v'): RecordInput[] {
-  return Array.from({ length: count }, (_, i) => rec(start + i, null, `${prefix}${start + i}`));
-}
-
 const open = fakeStream;
-
-/** Pulls from a stream, keeping an unanswered next() for later instead of losing its message. */
-class Reader {
-  readonly stream: CacheStream;
-  #pending: Promise<IteratorResult<CacheMessage, undefined>> | undefined;
-
-  constructor(stream: CacheStream) {
-    this.stream = stream;
-  }
-
-  #next(): Promise<IteratorResult<CacheMessage, undefined>> {
-    const p = this.#pending ?? this.stream.next();
-    this.#pending = p;
-    return p;
-  }
-
-  async take(count: number, timeoutMs = 2000): Promise<CacheMessage[]> {
-    const out: CacheMessage[] = [];
-    while (out.length < count) {
-      const got = await this.#within(timeoutMs);
-      if (got === 'timeout') throw new Error(`only ${out.length} of ${count} messages arrived`);
-      if (got.done === true) throw new Error(`stream ended after ${out.length} of ${count} messages`);
-      out.push(got.value);
-    }
-    return out;
-  }
-
-  /** True when nothing arrives within ms. */
-  async idle(ms = 50): Promise<boolean> {
-    const got = await this.#within(ms);
-    if (got === 'timeout') return true;
-    throw new Error(
-      `unexpected ${got.done === true ? 'end' : `message at ${got.value.partition}:${got.value.offset}`}`,
-    );
-  }
-
-  async #within(ms: number): Promise<IteratorResult<CacheMessage, undefined> | 'timeout'> {
-    const next = this.#next();
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)));
-    const got = await Promise.race([next, timeout]);
-    clearTimeout(timer);
-    if (got !== 'timeout') this.#pending = undefined;
-    return got;
-  }
-}
 
 const text = (b: Buffer | null): string | null => (b === null ? null : b.toString());
 const at = (m: CacheMessage): string => `${m.partition}:${m.offset}`;
@@ -95,7 +20,7 @@ describe('cache_client stream: starting points', () => {
   it('replays a delete topic from its log start with historical', async () => {
     const t = new FakeTopic('hist');
     t.append(0, values(0, 10));
-    const r = new Reader(open(t));
+    const r = new StreamReader(open(t));
     const got = await r.take(10);
     assert.deepEqual(
       got.map((m) => text(m.value)),
@@ -112,7 +37,7 @@ describe('cache_client stream: starting points', () => {
     const t = new FakeTopic('live', { defaultOffset: 'live', partitions: 2 });
     t.append(0, values(0, 5));
     t.append(1, values(0, 3));
-    const r = new Reader(open(t));
+    const r = new StreamReader(open(t));
     assert.deepEqual(r.stream.progress, new Map([]));
     assert.ok(await r.idle());
     assert.deepEqual(
@@ -132,7 +57,7 @@ describe('cache_client stream: starting points', () => {
   it('takes the per-open defaultOffset over the topic default', async () => {
     const t = new FakeTopic('override', { defaultOffset: 'live' });
     t.append(0, values(0, 3));
-    const r = new Reader(open(t, { defaultOffset: 'historical' }));
+    const r = new StreamReader(open(t, { defaultOffset: 'historical' }));
     assert.deepEqual((await r.take(3)).map(at), ['0:0', '0:1', '0:2']);
     r.stream.close();
   });
@@ -140,13 +65,13 @@ describe('cache_client stream: starting points', () => {
   it('resumes exactly at the progress given, with no loss and no duplicate', async () => {
     const t = new FakeTopic('resume', { partitions: 3 });
     for (let p = 0; p < 3; p++) t.append(p, values(0, 20, `p${p}-`));
-    const first = new Reader(open(t));
+    const first = new StreamReader(open(t));
     const seen = await first.take(25);
     const progress = seen[seen.length - 1]?.progress;
     assert.ok(progress);
     first.stream.close();
     const token = formatProgress(progress);
-    const second = new Reader(open(t, { partitions: parseProgress(token) }));
+    const second = new StreamReader(open(t, { partitions: parseProgress(token) }));
     const rest = await second.take(60 - 25);
     assert.ok(await second.idle());
     const all = [...seen, ...rest].map(at).sort();
@@ -156,7 +81,7 @@ describe('cache_client stream: starting points', () => {
     // The record form with string offsets, as an HTTP client would send it.
     const record: Record<number, string> = {};
     for (const [p, o] of progress) record[p] = o.toString();
-    const third = new Reader(open(t, { partitions: record }));
+    const third = new StreamReader(open(t, { partitions: record }));
     assert.deepEqual((await third.take(35)).map(at).sort(), rest.map(at).sort());
     third.stream.close();
   });
@@ -165,7 +90,7 @@ describe('cache_client stream: starting points', () => {
     const t = new FakeTopic('below');
     t.append(0, values(0, 10));
     await t.store(0).truncateBefore(6n);
-    const r = new Reader(open(t, { partitions: { 0: 2n } }));
+    const r = new StreamReader(open(t, { partitions: { 0: 2n } }));
     assert.deepEqual((await r.take(4)).map(at), ['0:6', '0:7', '0:8', '0:9']);
     r.stream.close();
   });
@@ -174,7 +99,7 @@ describe('cache_client stream: starting points', () => {
     const t = new FakeTopic('missing', { partitions: 2, defaultOffset: 'live' });
     t.append(0, values(0, 3));
     t.append(1, values(0, 3));
-    const r = new Reader(open(t, { partitions: { 0: 3n } }));
+    const r = new StreamReader(open(t, { partitions: { 0: 3n } }));
     assert.deepEqual((await r.take(3)).map(at), ['1:0', '1:1', '1:2']);
     assert.ok(await r.idle());
     r.stream.close();
@@ -203,7 +128,7 @@ describe('cache_client stream: compacted topics', () => {
   it('gives a new consumer the latest value of every key, then goes live with tombstones', async () => {
     const t = new FakeTopic('compact', { compacted: true, defaultOffset: 'live' });
     fill(t);
-    const r = new Reader(open(t));
+    const r = new StreamReader(open(t));
     const snapshot = await r.take(3);
     assert.deepEqual(
       snapshot.map((m) => `${text(m.key)}=${text(m.value)}`),
@@ -223,7 +148,7 @@ describe('cache_client stream: compacted topics', () => {
   it('skips values replaced while the consumer was behind the head', async () => {
     const t = new FakeTopic('conflate', { compacted: true });
     t.append(0, [rec(0, 'a', 'a1'), rec(1, 'b', 'b1')]);
-    const r = new Reader(open(t));
+    const r = new StreamReader(open(t));
     assert.deepEqual(
       (await r.take(2)).map((m) => text(m.value)),
       ['a1', 'b1'],
@@ -246,7 +171,7 @@ describe('cache_client stream: compacted topics', () => {
   it('delivers tombstones that are still the latest to a resumed consumer', async () => {
     const t = new FakeTopic('resumed-compact', { compacted: true });
     fill(t);
-    const r = new Reader(open(t, { partitions: { 0: 3n } }));
+    const r = new StreamReader(open(t, { partitions: { 0: 3n } }));
     assert.deepEqual(
       (await r.take(4)).map((m) => `${text(m.key)}=${text(m.value)}`),
       ['c=c1', 'b=null', 'd=d1', 'a=a3'],
@@ -261,7 +186,7 @@ describe('cache_client stream: merging partitions', () => {
     t.append(0, values(0, 6, 'a'));
     t.append(1, values(0, 2, 'b'));
     t.append(2, values(0, 4, 'c'));
-    const got = await new Reader(open(t)).take(12);
+    const got = await new StreamReader(open(t)).take(12);
     assert.deepEqual(got.slice(0, 6).map(at), ['0:0', '1:0', '2:0', '0:1', '1:1', '2:1']);
     for (let p = 0; p < 3; p++) {
       const offsets = got.filter((m) => m.partition === p).map((m) => m.offset);
@@ -277,7 +202,7 @@ describe('cache_client stream: merging partitions', () => {
     const t = new FakeTopic('notready', { partitions: 2, notReady: [1] });
     t.append(0, values(0, 3));
     t.append(1, values(0, 2));
-    const r = new Reader(open(t));
+    const r = new StreamReader(open(t));
     assert.deepEqual((await r.take(3)).map(at), ['0:0', '0:1', '0:2']);
     assert.ok(await r.idle());
     assert.equal(r.stream.progress.has(1), false);
@@ -289,7 +214,7 @@ describe('cache_client stream: merging partitions', () => {
   it('gives a live partition that becomes ready later its head at that time', async () => {
     const t = new FakeTopic('notready-live', { partitions: 2, notReady: [1], defaultOffset: 'live' });
     t.append(1, values(0, 4));
-    const r = new Reader(open(t));
+    const r = new StreamReader(open(t));
     assert.ok(await r.idle());
     t.setReady(1);
     assert.ok(await r.idle());
@@ -309,7 +234,7 @@ describe('cache_client stream: merging partitions', () => {
       defaultOffset: 'live',
       liveStarts: new Map([[1, 2n]]),
     });
-    const r = new Reader(stream);
+    const r = new StreamReader(stream);
     assert.ok(await r.idle());
     t.append(1, values(0, 5));
     t.setReady(1);
@@ -319,7 +244,7 @@ describe('cache_client stream: merging partitions', () => {
 
   it('takes in new partitions from their start, even when live', async () => {
     const t = new FakeTopic('grow', { partitions: 1, defaultOffset: 'live' });
-    const r = new Reader(open(t));
+    const r = new StreamReader(open(t));
     assert.ok(await r.idle());
     t.grow(2);
     t.append(1, values(0, 2));
@@ -329,7 +254,7 @@ describe('cache_client stream: merging partitions', () => {
 
   it('wakes a waiting reader when records are appended', async () => {
     const t = new FakeTopic('wake', { partitions: 2 });
-    const r = new Reader(open(t));
+    const r = new StreamReader(open(t));
     const waiting = r.take(1);
     setTimeout(() => t.append(1, values(0, 1)), 20);
     assert.deepEqual((await waiting).map(at), ['1:0']);
@@ -368,7 +293,7 @@ describe('cache_client stream: isolation', () => {
   it('read_committed skips aborted and control records and stops at the stable offset', async () => {
     const t = new FakeTopic('committed');
     txn(t);
-    const r = new Reader(open(t));
+    const r = new StreamReader(open(t));
     assert.deepEqual(
       (await r.take(2)).map((m) => text(m.value)),
       ['plain', 'committed'],
@@ -386,7 +311,7 @@ describe('cache_client stream: isolation', () => {
   it('read_uncommitted delivers aborted and unstable records but never control records', async () => {
     const t = new FakeTopic('uncommitted');
     txn(t);
-    const r = new Reader(open(t, { isolation: 'read_uncommitted' }));
+    const r = new StreamReader(open(t, { isolation: 'read_uncommitted' }));
     assert.deepEqual(
       (await r.take(4)).map((m) => text(m.value)),
       ['plain', 'aborted', 'committed', 'open'],
@@ -411,7 +336,7 @@ describe('cache_client stream: filters and progress', () => {
   it('delivers matching records with their filter bits; progress covers skipped ones', async () => {
     const t = new FakeTopic('filters');
     keyed(t, 9);
-    const r = new Reader(
+    const r = new StreamReader(
       open(t, {
         filters: [[{ key: Buffer.from('k1') }], [{ header: { name: 'parity', value: Buffer.from('odd') } }]],
       }),
@@ -436,7 +361,7 @@ describe('cache_client stream: filters and progress', () => {
   it('changes filters on a live stream', async () => {
     const t = new FakeTopic('setfilters');
     keyed(t, 6);
-    const r = new Reader(open(t, { filters: [[{ key: Buffer.from('k0') }]] }));
+    const r = new StreamReader(open(t, { filters: [[{ key: Buffer.from('k0') }]] }));
     assert.deepEqual((await r.take(1)).map(at), ['0:0']);
     r.stream.setFilters([[{ key: Buffer.from('k2') }]]);
     assert.deepEqual((await r.take(2)).map(at), ['0:2', '0:5']);
@@ -459,7 +384,7 @@ describe('cache_client stream: filters and progress', () => {
     const s = open(t, { filters: [[{ key: Buffer.from('needle') }]] });
     let ticks = 0;
     const timer = setInterval(() => ticks++, 0);
-    const got = await new Reader(s).take(1, 10_000);
+    const got = await new StreamReader(s).take(1, 10_000);
     clearInterval(timer);
     assert.equal(text(got[0]?.value ?? null), 'found');
     assert.ok(ticks > 0, 'timers ran while the stream scanned');
@@ -475,7 +400,7 @@ describe('cache_client stream: filters and progress', () => {
       );
     t.append(1, [rec(0, 'needle', 'found')]);
     const s = open(t, { filters: [[{ key: Buffer.from('needle') }]] });
-    const [m] = await new Reader(s).take(1, 10_000);
+    const [m] = await new StreamReader(s).take(1, 10_000);
     assert.equal(m?.partition, 1);
     assert.ok(
       (m?.progress.get(0) ?? 0n) < BigInt(n),
@@ -497,7 +422,7 @@ describe('cache_client stream: memory, truncation, errors, close', () => {
     const s = open(t);
     assert.equal(s.bufferedBytes, 0);
     let peak = 0;
-    const r = new Reader(s);
+    const r = new StreamReader(s);
     for (let i = 0; i < 32 * 40; i += 64) {
       await r.take(Math.min(64, 32 * 40 - i));
       peak = Math.max(peak, s.bufferedBytes);
@@ -510,7 +435,7 @@ describe('cache_client stream: memory, truncation, errors, close', () => {
   it('moves a cursor behind the new log start after truncation', async () => {
     const t = new FakeTopic('truncate');
     t.append(0, values(0, 200));
-    const r = new Reader(open(t));
+    const r = new StreamReader(open(t));
     assert.deepEqual((await r.take(1)).map(at), ['0:0']);
     await t.store(0).truncateBefore(150n);
     t.emit({ type: 'truncated', partition: 0, logStartOffset: 150n });
@@ -551,174 +476,5 @@ describe('cache_client stream: memory, truncation, errors, close', () => {
     }
     assert.equal(n, 3);
     assert.equal(s.closed, true);
-  });
-});
-
-describe('cache_client stream: produce', () => {
-  it('produces through the exit with partition and acks', async () => {
-    const t = new FakeTopic('produce');
-    const server = new FakeCacheServer();
-    const s = open(t, { capabilities: 'produce' }, server);
-    const results = await Promise.all(
-      Array.from({ length: 10 }, (_, i) =>
-        s.produce({ key: `k${i}`, value: `v${i}`, acks: 1, ...(i === 3 ? { partition: 0 } : {}) }),
-      ),
-    );
-    assert.equal(results.length, 10);
-    assert.equal(server.produced.length, 10);
-    assert.equal(server.produced[3]?.partition, 0);
-    assert.equal(server.produced[4]?.partition, undefined);
-    assert.deepEqual(server.produced[0]?.options, { acks: 1 });
-    assert.deepEqual(server.produced[0]?.records, [{ key: 'k0', value: 'v0' }]);
-    await assert.rejects(s.next(), /produce only/);
-    s.close();
-  });
-
-  it('refuses to produce on a fetch stream', async () => {
-    const t = new FakeTopic('fetchonly');
-    const s = open(t);
-    await assert.rejects(s.produce({ value: 'x' }), /fetch only/);
-    assert.throws(() => s.produceStream(), /fetch only/);
-    s.close();
-  });
-
-  it('stages a value in chunks and produces it once ended', async () => {
-    const t = new FakeTopic('staged');
-    const server = new FakeCacheServer();
-    const s = open(t, { capabilities: 'produce_and_fetch' }, server);
-    const staged = s.produceStream({ key: 'k', headers: { h: 'v' } });
-    staged.write('hello ');
-    staged.write(Buffer.from('world'));
-    assert.equal(staged.size, 11);
-    assert.equal(server.produced.length, 0);
-    const ack = await staged.end('!');
-    assert.equal(ack.partition, 0);
-    const produced = server.produced[0]?.records[0];
-    assert.deepEqual(produced?.value, Buffer.from('hello world!'));
-    assert.equal(produced?.key, 'k');
-    assert.deepEqual(produced?.headers, { h: 'v' });
-    await assert.rejects(staged.end(), /is ended/);
-    s.close();
-  });
-
-  it('fails the write that passes max.message.bytes, naming the limit', async () => {
-    const t = new FakeTopic('toolarge');
-    const server = new FakeCacheServer();
-    const s = open(t, { capabilities: 'produce' }, server);
-    const staged = s.produceStream({ key: 'k' });
-    staged.write(Buffer.alloc(500));
-    assert.throws(
-      () => staged.write(Buffer.alloc(500)),
-      (error: unknown) =>
-        error instanceof MessageTooLargeError &&
-        error.limit === 1024 &&
-        /max\.message\.bytes \(1024\)/.test(error.message),
-    );
-    assert.throws(() => staged.write('more'), /is failed/);
-    await assert.rejects(staged.end(), /is failed/);
-    assert.equal(server.produced.length, 0);
-    assert.throws(() => s.produceStream({ key: Buffer.alloc(2000) }), MessageTooLargeError);
-    s.close();
-  });
-});
-
-describe('cache_client binding', () => {
-  function binding(config: Partial<BindingConfig>, bindings: Record<string, Binding>): CacheClientBinding {
-    const context: BindingContext = {
-      config: { name: 'cc', type: 'kafka', kind: 'cache_client', options: {}, routes: [], ...config },
-      logger: pino({ level: 'silent' }),
-      metrics: new Registry(),
-      stateDir: tmpdir(),
-      lookup(name) {
-        const b = bindings[name];
-        if (b === undefined) throw new Error(`unknown binding ${name}`);
-        return b;
-      },
-    };
-    const created = createCacheClientBinding(context);
-    assert.ok(created instanceof CacheClientBinding);
-    return created;
-  }
-
-  function serverBinding(name: string, server: FakeCacheServer): Binding & CacheServerApi {
-    return Object.assign(server, {
-      name,
-      start: () => Promise.resolve(),
-      stop: () => Promise.resolve(),
-    });
-  }
-
-  it('routes topics to cache servers, applies per-topic defaultOffset, and closes streams on stop', async () => {
-    const a = new FakeCacheServer();
-    const b = new FakeCacheServer();
-    const ta = new FakeTopic('orders', { defaultOffset: 'historical' });
-    ta.append(0, values(0, 3));
-    a.topics.set('orders', ta);
-    const tb = new FakeTopic('audit.log');
-    b.topics.set('audit.log', tb);
-    const cc = binding(
-      {
-        exit: 'a',
-        routes: [{ when: [{ topic: 'audit.*' }], exit: 'b' }],
-        options: { topics: [{ name: 'orders', defaultOffset: 'live' }] },
-      },
-      { a: serverBinding('a', a), b: serverBinding('b', b) },
-    );
-    await cc.start(AbortSignal.timeout(1000));
-    const orders = await cc.open('orders');
-    const audit = await cc.open('audit.log');
-    assert.equal(ta.attached, 1);
-    assert.equal(tb.attached, 1);
-    assert.equal(cc.streamCount, 2);
-    assert.ok(await new Reader(orders).idle(), 'live from the binding options');
-    await assert.rejects(cc.open('missing'), /does not exist/);
-    await cc.stop(AbortSignal.timeout(1000));
-    assert.equal(orders.closed, true);
-    assert.equal(audit.closed, true);
-    assert.equal(cc.streamCount, 0);
-    await assert.rejects(cc.open('orders'), /stopped/);
-  });
-
-  it('refuses to start when an exit is not a cache server', async () => {
-    const plain: Binding = { name: 'x', start: () => Promise.resolve(), stop: () => Promise.resolve() };
-    const cc = binding({ exit: 'x' }, { x: plain });
-    await assert.rejects(cc.start(AbortSignal.timeout(1000)), /exit x is not a kafka cache_server/);
-  });
-
-  it('releases an attachment that arrives after open was aborted', async () => {
-    const t = new FakeTopic('slow');
-    let resolveAttach: ((topic: CachedTopic) => void) | undefined;
-    const slow = serverBinding('s', new FakeCacheServer());
-    slow.attach = () => new Promise<CachedTopic>((resolve) => (resolveAttach = resolve));
-    const cc = binding({ exit: 's' }, { s: slow });
-    await cc.start(AbortSignal.timeout(1000));
-    const controller = new AbortController();
-    const opening = cc.open('slow', { signal: controller.signal });
-    controller.abort(new Error('client went away'));
-    await assert.rejects(opening, /client went away/);
-    resolveAttach?.(t);
-    await new Promise((r) => setImmediate(r));
-    assert.equal(t.released, 1);
-    await cc.stop(AbortSignal.timeout(1000));
-  });
-
-  it('reports open streams as a metric', async () => {
-    const server = new FakeCacheServer();
-    const t = new FakeTopic('metrics');
-    server.topics.set('metrics', t);
-    const registry = new Registry();
-    const context: BindingContext = {
-      config: { name: 'cc-metrics', type: 'kafka', kind: 'cache_client', options: {}, routes: [], exit: 's' },
-      logger: pino({ level: 'silent' }),
-      metrics: registry,
-      stateDir: tmpdir(),
-      lookup: () => serverBinding('s', server),
-    };
-    const cc = new CacheClientBinding(context);
-    await cc.start(AbortSignal.timeout(1000));
-    await cc.open('metrics');
-    const text = await registry.metrics();
-    assert.match(text, /kgate_cache_client_streams\{binding="cc-metrics"\} 1/);
-    await cc.stop(AbortSignal.timeout(1000));
   });
 });
