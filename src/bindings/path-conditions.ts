@@ -6,6 +6,7 @@ import {
   type ConditionMatcher,
   type PathMatcher,
 } from '../config/index.ts';
+import { anyOfConditions } from '../config/core-schema.ts';
 import type { JsonSchema } from '../config/json-schema.ts';
 
 /**
@@ -15,21 +16,13 @@ import type { JsonSchema } from '../config/json-schema.ts';
 
 /** The `when` of the sse server and the sse-kafka and http-filesystem proxies. */
 export const PATH_DEFINITIONS: { readonly [name: string]: JsonSchema } = {
-  pathConditions: {
-    description: 'Conditions; the route matches if any of them does.',
-    type: 'array',
-    items: {
-      type: 'object',
-      properties: {
-        path: {
-          description:
-            'Request path; `{name}` captures one path segment as `${params.name}`, `*` matches any run of characters.',
-          type: 'string',
-        },
-      },
-      additionalProperties: false,
+  pathConditions: anyOfConditions({
+    path: {
+      description:
+        'Request path; `{name}` captures one path segment as `${params.name}`, `*` matches any run of characters.',
+      type: 'string',
     },
-  },
+  }),
 };
 
 /** One `when` entry of a binding routing requests by method and path. */

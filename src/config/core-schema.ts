@@ -104,3 +104,33 @@ export const EXIT_REQUIRED_WITHOUT_ROUTES = {
   if: { not: { required: ['routes'] } },
   then: { required: ['exit'] },
 } satisfies JsonSchemaObject;
+
+/**
+ * A route's `when`: a list of conditions of which any one makes the route match, each a closed
+ * object whose entries must all match.
+ */
+export function anyOfConditions(properties: { readonly [name: string]: JsonSchema }): JsonSchemaObject {
+  return {
+    description: 'Conditions; the route matches if any of them does.',
+    type: 'array',
+    items: { type: 'object', properties, additionalProperties: false },
+  };
+}
+
+/** The `routes` of a binding that picks one exit per stream by conditions: tried in order. */
+export function conditionalRoutes(when: JsonSchema): JsonSchemaObject {
+  return {
+    description: 'Conditional routes, tried in order; the first match wins.',
+    type: 'array',
+    items: {
+      type: 'object',
+      required: ['exit'],
+      properties: {
+        when,
+        exit: { $ref: '#/definitions/exit' },
+        guarded: { $ref: '#/definitions/guarded' },
+      },
+      additionalProperties: false,
+    },
+  };
+}

@@ -1,4 +1,4 @@
-import { COMMON_BINDING_PROPERTIES } from '../../config/core-schema.ts';
+import { anyOfConditions, COMMON_BINDING_PROPERTIES } from '../../config/core-schema.ts';
 import type { BindingSchema, ObjectSchemaFor } from '../../config/json-schema.ts';
 import { KAFKA_DEFINITIONS } from '../kafka/schema.ts';
 import type { HttpKafkaOptionsJson } from './options.ts';
@@ -61,22 +61,14 @@ export const httpKafkaProxySchema: BindingSchema = {
           type: 'object',
           required: ['exit', 'with'],
           properties: {
-            when: {
-              description: 'Conditions; the route matches if any of them does.',
-              type: 'array',
-              items: {
-                type: 'object',
-                properties: {
-                  method: { description: 'Request method, such as `GET`.', type: 'string' },
-                  path: {
-                    description:
-                      'Request path; `{name}` captures one path segment as `${params.name}`, `*` matches any run of characters.',
-                    type: 'string',
-                  },
-                },
-                additionalProperties: false,
+            when: anyOfConditions({
+              method: { description: 'Request method, such as `GET`.', type: 'string' },
+              path: {
+                description:
+                  'Request path; `{name}` captures one path segment as `${params.name}`, `*` matches any run of characters.',
+                type: 'string',
               },
-            },
+            }),
             exit: { description: 'The `kafka` cache client to use.', $ref: '#/definitions/name' },
             guarded: { $ref: '#/definitions/guarded' },
             with: { $ref: '#/definitions/http-kafka.with' },

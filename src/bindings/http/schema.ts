@@ -1,4 +1,9 @@
-import { COMMON_BINDING_PROPERTIES, EXIT_REQUIRED_WITHOUT_ROUTES } from '../../config/core-schema.ts';
+import {
+  anyOfConditions,
+  COMMON_BINDING_PROPERTIES,
+  conditionalRoutes,
+  EXIT_REQUIRED_WITHOUT_ROUTES,
+} from '../../config/core-schema.ts';
 import type { BindingSchema, JsonSchema, ObjectSchemaFor } from '../../config/json-schema.ts';
 import { NET_DEFINITIONS } from '../tcp/schema.ts';
 import type { CorsJson } from './cors.ts';
@@ -92,43 +97,24 @@ export const httpServerSchema: BindingSchema = {
         },
         additionalProperties: false,
       } satisfies ObjectSchemaFor<HttpServerOptionsJson>,
-      routes: {
-        description: 'Conditional routes, tried in order; the first match wins.',
-        type: 'array',
-        items: {
-          type: 'object',
-          required: ['exit'],
-          properties: {
-            when: {
-              description: 'Conditions; the route matches if any of them does.',
-              type: 'array',
-              items: {
-                type: 'object',
-                properties: {
-                  headers: {
-                    description: 'Request headers that must all match; values may use `*`.',
-                    type: 'object',
-                    properties: {
-                      ':scheme': { description: '`http` or `https`.', type: 'string' },
-                      ':authority': {
-                        description: 'Host and port, such as `localhost:7114`.',
-                        type: 'string',
-                      },
-                      ':path': { description: 'Request path, such as `/items/*`.', type: 'string' },
-                      ':method': { description: 'Request method, such as `GET`.', type: 'string' },
-                    },
-                    additionalProperties: { type: 'string' },
-                  },
-                },
-                additionalProperties: false,
+      routes: conditionalRoutes(
+        anyOfConditions({
+          headers: {
+            description: 'Request headers that must all match; values may use `*`.',
+            type: 'object',
+            properties: {
+              ':scheme': { description: '`http` or `https`.', type: 'string' },
+              ':authority': {
+                description: 'Host and port, such as `localhost:7114`.',
+                type: 'string',
               },
+              ':path': { description: 'Request path, such as `/items/*`.', type: 'string' },
+              ':method': { description: 'Request method, such as `GET`.', type: 'string' },
             },
-            exit: { $ref: '#/definitions/exit' },
-            guarded: { $ref: '#/definitions/guarded' },
+            additionalProperties: { type: 'string' },
           },
-          additionalProperties: false,
-        },
-      },
+        }),
+      ),
       exit: {
         description: 'Binding for requests no route matches. Required unless there are routes.',
         $ref: '#/definitions/name',

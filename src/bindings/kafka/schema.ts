@@ -1,3 +1,4 @@
+import { anyOfConditions, conditionalRoutes } from '../../config/core-schema.ts';
 import type { JsonSchema, ObjectSchemaFor } from '../../config/json-schema.ts';
 import type { KafkaTopicJson } from './topic-options.ts';
 
@@ -58,31 +59,12 @@ export const KAFKA_DEFINITIONS: { readonly [name: string]: JsonSchema } = {
     type: 'array',
     items: { $ref: '#/definitions/kafkaFilter' },
   },
-  kafkaRoutes: {
-    description: 'Conditional routes, tried in order; the first match wins.',
-    type: 'array',
-    items: {
-      type: 'object',
-      required: ['exit'],
-      properties: {
-        when: {
-          description: 'Conditions; the route matches if any of them does.',
-          type: 'array',
-          items: {
-            type: 'object',
-            properties: {
-              topic: {
-                description: 'Topic name; `*` matches any run of characters and `?` a single one.',
-                type: 'string',
-              },
-            },
-            additionalProperties: false,
-          },
-        },
-        exit: { $ref: '#/definitions/exit' },
-        guarded: { $ref: '#/definitions/guarded' },
+  kafkaRoutes: conditionalRoutes(
+    anyOfConditions({
+      topic: {
+        description: 'Topic name; `*` matches any run of characters and `?` a single one.',
+        type: 'string',
       },
-      additionalProperties: false,
-    },
-  },
+    }),
+  ),
 };

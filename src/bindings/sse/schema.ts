@@ -1,4 +1,8 @@
-import { COMMON_BINDING_PROPERTIES, EXIT_REQUIRED_WITHOUT_ROUTES } from '../../config/core-schema.ts';
+import {
+  COMMON_BINDING_PROPERTIES,
+  conditionalRoutes,
+  EXIT_REQUIRED_WITHOUT_ROUTES,
+} from '../../config/core-schema.ts';
 import type { BindingSchema, ObjectSchemaFor } from '../../config/json-schema.ts';
 import { PATH_DEFINITIONS } from '../path-conditions.ts';
 import type { SseServerOptionsJson } from './options.ts';
@@ -21,20 +25,7 @@ export const sseServerSchema: BindingSchema = {
         },
         additionalProperties: false,
       } satisfies ObjectSchemaFor<SseServerOptionsJson>,
-      routes: {
-        description: 'Conditional routes, tried in order; the first match wins.',
-        type: 'array',
-        items: {
-          type: 'object',
-          required: ['exit'],
-          properties: {
-            when: { $ref: '#/definitions/pathConditions' },
-            exit: { $ref: '#/definitions/exit' },
-            guarded: { $ref: '#/definitions/guarded' },
-          },
-          additionalProperties: false,
-        },
-      },
+      routes: conditionalRoutes({ $ref: '#/definitions/pathConditions' }),
       exit: {
         description: 'Binding for event streams no route matches. Required unless there are routes.',
         $ref: '#/definitions/name',

@@ -1,44 +1,28 @@
-import { COMMON_BINDING_PROPERTIES, EXIT_REQUIRED_WITHOUT_ROUTES } from '../../config/core-schema.ts';
+import {
+  anyOfConditions,
+  COMMON_BINDING_PROPERTIES,
+  conditionalRoutes,
+  EXIT_REQUIRED_WITHOUT_ROUTES,
+} from '../../config/core-schema.ts';
 import type { BindingSchema, JsonSchema, ObjectSchemaFor } from '../../config/json-schema.ts';
 import type { TcpClientOptionsJson, TcpServerOptionsJson } from './options.ts';
 
 /** Routes by remote address and local port, shared with the http client's schema. */
 export const NET_DEFINITIONS: { readonly [name: string]: JsonSchema } = {
-  netRoutes: {
-    description: 'Conditional routes, tried in order; the first match wins.',
-    type: 'array',
-    items: {
-      type: 'object',
-      required: ['exit'],
-      properties: {
-        when: { $ref: '#/definitions/netConditions' },
-        exit: { $ref: '#/definitions/exit' },
-        guarded: { $ref: '#/definitions/guarded' },
-      },
-      additionalProperties: false,
+  netRoutes: conditionalRoutes({ $ref: '#/definitions/netConditions' }),
+  netConditions: anyOfConditions({
+    cidr: {
+      description: 'Remote address range, such as `10.0.0.0/8`.',
+      type: 'string',
+      pattern: '^[0-9a-fA-F:.]+/[0-9]{1,3}$',
+      patternErrorMessage: 'must be an address range like "10.0.0.0/8"',
     },
-  },
-  netConditions: {
-    description: 'Conditions; the route matches if any of them does.',
-    type: 'array',
-    items: {
-      type: 'object',
-      properties: {
-        cidr: {
-          description: 'Remote address range, such as `10.0.0.0/8`.',
-          type: 'string',
-          pattern: '^[0-9a-fA-F:.]+/[0-9]{1,3}$',
-          patternErrorMessage: 'must be an address range like "10.0.0.0/8"',
-        },
-        authority: {
-          description: 'Host name the client asked for; `*` matches any run of characters.',
-          type: 'string',
-        },
-        port: { description: 'Local port.', $ref: '#/definitions/port' },
-      },
-      additionalProperties: false,
+    authority: {
+      description: 'Host name the client asked for; `*` matches any run of characters.',
+      type: 'string',
     },
-  },
+    port: { description: 'Local port.', $ref: '#/definitions/port' },
+  }),
 };
 
 const NODELAY = { description: "Disable Nagle's algorithm. Defaults to `true`.", type: 'boolean' } as const;

@@ -1,4 +1,9 @@
-import { COMMON_BINDING_PROPERTIES, EXIT_REQUIRED_WITHOUT_ROUTES } from '../../config/core-schema.ts';
+import {
+  anyOfConditions,
+  COMMON_BINDING_PROPERTIES,
+  conditionalRoutes,
+  EXIT_REQUIRED_WITHOUT_ROUTES,
+} from '../../config/core-schema.ts';
 import type { BindingSchema, JsonSchema, ObjectSchemaFor } from '../../config/json-schema.ts';
 import type { TlsOptionsJson } from './options.ts';
 
@@ -40,35 +45,16 @@ const TLS_DEFINITIONS: { readonly [name: string]: JsonSchema } = {
     },
     additionalProperties: false,
   } satisfies ObjectSchemaFor<TlsOptionsJson>,
-  tlsRoutes: {
-    description: 'Conditional routes, tried in order; the first match wins.',
-    type: 'array',
-    items: {
-      type: 'object',
-      required: ['exit'],
-      properties: {
-        when: {
-          description: 'Conditions; the route matches if any of them does.',
-          type: 'array',
-          items: {
-            type: 'object',
-            properties: {
-              authority: {
-                description: 'Server name (SNI); `*` matches any run of characters.',
-                type: 'string',
-              },
-              alpn: { description: 'Negotiated application protocol.', type: 'string' },
-              port: { description: 'Local port.', $ref: '#/definitions/port' },
-            },
-            additionalProperties: false,
-          },
-        },
-        exit: { $ref: '#/definitions/exit' },
-        guarded: { $ref: '#/definitions/guarded' },
+  tlsRoutes: conditionalRoutes(
+    anyOfConditions({
+      authority: {
+        description: 'Server name (SNI); `*` matches any run of characters.',
+        type: 'string',
       },
-      additionalProperties: false,
-    },
-  },
+      alpn: { description: 'Negotiated application protocol.', type: 'string' },
+      port: { description: 'Local port.', $ref: '#/definitions/port' },
+    }),
+  ),
 };
 
 export const tlsServerSchema: BindingSchema = {
