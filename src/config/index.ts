@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { ConfigError, sortDiagnostics } from './diagnostics.ts';
 import type { ConfigDiagnostic } from './diagnostics.ts';
+import { checkServedLocations } from './own-files.ts';
 import { checkReferences } from './references.ts';
 import { bindingKinds, validateSchema } from './schema.ts';
 import { displayPath, pointerOf, readSource } from './source.ts';
@@ -21,6 +22,8 @@ export {
   RouteTable,
 } from './routes.ts';
 export type { ConditionMatcher, PathMatcher, PortSpec, ResolvedRoute } from './routes.ts';
+export { defaultCacheDir, ownFilesProblem, resolveBesideConfig } from './own-files.ts';
+export type { OwnFiles } from './own-files.ts';
 export { DEFAULT_METRICS_PATH } from './telemetry.ts';
 export type { PrometheusEndpoint, PrometheusExporterConfig, TelemetryConfig } from './telemetry.ts';
 
@@ -76,10 +79,24 @@ export async function loadConfigFile(
     const reason = error instanceof Error ? error.message : String(error);
     throw new ConfigError([{ file, line: 0, column: 0, path: '', message: `cannot read file: ${reason}` }]);
   }
-  return parseConfig(text, file, env);
+  return parseConfig(text, file, env, { fromFile: true });
 }
 
-export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+export interface ParseOptions {
+  /**
+   * The text was read from `file`, which `kgate start` runs with the default cache directory
+   * beside it unless told otherwise: static-file locations holding either are refused. A config
+   * built in code names a file that need not exist and has a cache directory of its own.
+   */
+  readonly fromFile?: boolean;
+}
+
+export function parseConfig(
+  text: string,
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+  options: ParseOptions = {},
+): LoadedConfig {
   const source = readSource(text, env);
   const at = (position: Position, path: string, message: string): ConfigDiagnostic => ({
     file,
@@ -118,6 +135,14 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   for (const problem of checkReferences(data['bindings'])) {
     const located = locate(problem.pointer);
     errors.push(at(located.value, displayPath(located.segments), problem.message));
+  }
+
+  // Only on a config that passed its schema, so that every location is a string.
+  if (errors.length === 0 && options.fromFile === true) {
+    for (const problem of checkServedLocations(data['bindings'], file, env)) {
+      const located = locate(problem.pointer);
+      errors.push(at(located.value, displayPath(located.segments), problem.message));
+    }
   }
 
   if (errors.length > 0) throw new ConfigError(sortDiagnostics(errors));

@@ -25,6 +25,11 @@ export interface BindingContext {
   readonly metrics: Registry;
   /** Directory under which bindings with persistent state keep it, one sub-directory per binding. */
   readonly stateDir: string;
+  /**
+   * The directory every binding's `stateDir` is under (`kgate start --cache-dir`), so that a
+   * binding publishing files can refuse to publish it; the engine always sets it.
+   */
+  readonly cacheDir?: string;
   /** The config file the binding came from, so relative paths in options resolve beside it. */
   readonly configFile?: string;
   /**

@@ -115,6 +115,7 @@ export class Engine {
       logger,
       metrics: this.metrics,
       stateDir: join(this.#options.stateDir, config.name),
+      cacheDir: this.#options.stateDir,
       configFile: this.#config.file,
       ...(this.#options.cacheMaxBytes === undefined ? {} : { cacheMaxBytes: this.#options.cacheMaxBytes }),
       ...(this.#options.sharedListeners === true ? { sharedListeners: true } : {}),

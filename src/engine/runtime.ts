@@ -1,7 +1,12 @@
 import { readFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { ConfigError, formatDiagnostic, loadConfigFile, type LoadedConfig } from '../config/index.ts';
+import {
+  ConfigError,
+  defaultCacheDir,
+  formatDiagnostic,
+  loadConfigFile,
+  type LoadedConfig,
+} from '../config/index.ts';
 import { startTelemetry, type Telemetry } from '../telemetry/index.ts';
 import type { Composition } from './composition.ts';
 import { Engine, messageOf } from './engine.ts';
@@ -43,10 +48,9 @@ export interface Running {
   stop(drainMs?: number): Promise<void>;
 }
 
+/** The cache directory without `--cache-dir`; the config loader checks locations against the same. */
 export function defaultStateDir(configFile: string, env: NodeJS.ProcessEnv = process.env): string {
-  const fromEnv = env['KGATE_CACHE_DIR'];
-  if (fromEnv !== undefined && fromEnv !== '') return resolve(fromEnv);
-  return join(dirname(resolve(configFile)), '.kgate', 'cache');
+  return defaultCacheDir(configFile, env);
 }
 
 /** The cache budget to run with: the option, else KGATE_CACHE_MAX_BYTES, else none. */

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import { createHttpServerBinding } from '../../src/bindings/http/server.ts';
 import { contentTypeOf } from '../../src/bindings/http-filesystem/content-types.ts';
 import { createHttpFilesystemProxyBinding } from '../../src/bindings/http-filesystem/proxy.ts';
 import { createTcpServerBinding, type TcpServerBinding } from '../../src/bindings/tcp/server.ts';
-import { parseConfig } from '../../src/config/index.ts';
+import { ConfigError, loadConfigFile, parseConfig } from '../../src/config/index.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import { BindingRegistry } from '../../src/engine/registry.ts';
 
@@ -55,6 +55,12 @@ before(async () => {
   await writeFile(join(dir, 'secret.txt'), 'TOP SECRET CONTENT');
   await symlink(join(dir, 'secret.txt'), join(site, 'leak.txt'));
   await symlink(dir, join(site, 'parent'));
+  await mkdir(join(site, '.git'));
+  await mkdir(join(site, 'docs', '.hidden'));
+  await writeFile(join(site, '.env'), 'DB_PASSWORD=hunter2');
+  await writeFile(join(site, '.git', 'config'), '[core] DB_PASSWORD=hunter2');
+  await writeFile(join(site, 'docs', '.hidden', 'notes.txt'), 'DB_PASSWORD=hunter2');
+  await symlink('.env', join(site, 'public.txt'));
   const configFile = join(dir, 'kgate.yaml');
   const config = parseConfig(
     [
@@ -68,7 +74,9 @@ before(async () => {
       '      - { when: [ { path: / } ], exit: site, with: { path: index.html } }',
       '      - { when: [ { path: /docs/* } ], exit: site }',
       '      - { when: [ { path: "/{path}" } ], exit: site, with: { path: "${params.path}" } }',
+      '      - { when: [ { path: "/open/{name}" } ], exit: open, with: { path: "${params.name}" } }',
       '  site: { type: filesystem, kind: server, options: { location: site } }',
+      '  open: { type: filesystem, kind: server, options: { location: site, dotfiles: allow } }',
     ].join('\n'),
     configFile,
     {},
@@ -156,6 +164,62 @@ describe('http-filesystem proxy over a filesystem server', () => {
     }
   });
 
+  it('answers dotfiles as missing, also behind a link or in a directory, and serves the rest', async () => {
+    for (const path of [
+      '/.env',
+      '/%2eenv',
+      '/.git/config',
+      '/docs/.hidden/notes.txt',
+      '/docs/%2ehidden/notes.txt',
+      '/public.txt',
+    ]) {
+      const answer = await send('GET', path);
+      assert.equal(answer.status, 404, path);
+      assert.doesNotMatch(answer.body, /hunter2/, path);
+    }
+    assert.equal((await send('GET', '/docs/sub/notes.txt')).body, 'notes');
+    assert.equal((await send('GET', '/index.html')).status, 200);
+  });
+
+  it('refuses encoded separators in a path parameter and in the request path', async () => {
+    // `{path}` captures one segment: `%2f` must not turn it into a path into the location, the
+    // way `/.kgate%2fcache%2f...` reached the LMDB files of the cache.
+    for (const path of [
+      '/.git%2fconfig',
+      '/.git%2Fconfig',
+      '/docs%2fsub%2fnotes.txt',
+      '/docs%5csub%5cnotes.txt',
+      '/docs/sub%2fnotes.txt',
+      '/docs/sub%5Cnotes.txt',
+      '/docs%2f.hidden%2fnotes.txt',
+      '/%2e%2e%2fsite%2fdocs%2fsub%2fnotes.txt',
+      '/index.html%00',
+    ]) {
+      const answer = await send('GET', path);
+      assert.equal(answer.status, 404, path);
+      assert.doesNotMatch(answer.body, /hunter2|notes$/, path);
+    }
+    // The same file through plain slashes, where a route takes them.
+    assert.equal((await send('GET', '/docs/sub/notes.txt')).status, 200);
+  });
+
+  it('serves dotfiles where the filesystem allows them, still refusing escapes and ..', async () => {
+    const env = await send('GET', '/open/.env');
+    assert.equal(env.status, 200);
+    assert.equal(env.body, 'DB_PASSWORD=hunter2');
+    assert.equal((await send('GET', '/open/public.txt')).status, 200);
+    for (const path of [
+      '/open/.git%2fconfig',
+      '/open/%2e%2e%2fsecret.txt',
+      '/open/..%5csecret.txt',
+      '/open/leak.txt',
+    ]) {
+      const answer = await send('GET', path);
+      assert.equal(answer.status, 404, path);
+      assert.doesNotMatch(answer.body, /hunter2|TOP SECRET/, path);
+    }
+  });
+
   it('answers 404 for missing files and 405 for other methods', async () => {
     assert.equal((await send('GET', '/missing.js')).status, 404);
     const post = await send('POST', '/index.html');
@@ -169,5 +233,94 @@ describe('http-filesystem proxy over a filesystem server', () => {
     assert.equal(contentTypeOf('logo.svg'), 'image/svg+xml');
     assert.equal(contentTypeOf('archive.bin'), 'application/octet-stream');
     assert.equal(contentTypeOf('README'), 'application/octet-stream');
+  });
+});
+
+describe("a filesystem location holding kgate's own files", () => {
+  let own: string;
+
+  before(async () => {
+    own = await realpath(await mkdtemp(join(tmpdir(), 'kgate-own-files-')));
+    await mkdir(join(own, 'site'));
+    await mkdir(join(own, 'etc'));
+    await symlink(own, join(own, 'www'));
+  });
+
+  after(async () => {
+    if (own !== undefined) await rm(own, { recursive: true, force: true });
+  });
+
+  const siteAt = (location: string): string =>
+    `bindings:\n  site: { type: filesystem, kind: server, options: { location: ${JSON.stringify(location)} } }\n`;
+
+  async function refusal(
+    location: string,
+    file: string,
+    env: NodeJS.ProcessEnv = {},
+  ): Promise<string | undefined> {
+    await writeFile(file, siteAt(location));
+    try {
+      await loadConfigFile(file, env);
+      return undefined;
+    } catch (error) {
+      assert.ok(error instanceof ConfigError, String(error));
+      return error.message;
+    }
+  }
+
+  it('is refused when the config is loaded: the config file or the cache kgate start would use', async () => {
+    const file = join(own, 'kgate.yaml');
+    // `location: .` published the config file and, at .kgate/cache/, every cached topic.
+    assert.equal(
+      await refusal('.', file),
+      `kgate.yaml:2:64 bindings.site.options.location: the location contains kgate's config file ${file}; ` +
+        'serve a directory that holds only the files to publish',
+    );
+    assert.match((await refusal('www', file)) ?? '', /the location contains kgate's config file/);
+    assert.match(
+      (await refusal('.kgate', file)) ?? '',
+      new RegExp(`the location contains kgate's cache directory ${join(own, '.kgate', 'cache')}, `),
+    );
+    assert.match(
+      (await refusal('.kgate/cache/x', file)) ?? '',
+      /the location is inside kgate's cache directory/,
+    );
+    const elsewhere = join(own, 'etc', 'kgate.yaml');
+    assert.match(
+      (await refusal('../site', elsewhere, { KGATE_CACHE_DIR: join(own, 'site', 'cache') })) ?? '',
+      /the location contains kgate's cache directory .*move the cache with --cache-dir$/,
+    );
+    assert.equal(await refusal('site', file), undefined);
+    assert.equal(await refusal('../site', elsewhere), undefined);
+    // A config built in code names a file only to resolve paths, and has a cache of its own.
+    assert.doesNotThrow(() => parseConfig(siteAt('.'), join(own, 'built-in-code.yaml'), {}));
+  });
+
+  it('fails start when the cache directory it was given lies under the location', async () => {
+    const file = join(own, 'etc', 'kgate.yaml');
+    const config = parseConfig(siteAt('../site'), file, {});
+    const started = new Engine(
+      config,
+      new BindingRegistry().register('filesystem', 'server', createFilesystemServerBinding),
+      {
+        logger: pino({ level: 'silent' }),
+        stateDir: join(own, 'site', 'cache'),
+      },
+    );
+    await assert.rejects(started.start(), {
+      message:
+        `binding site failed to start: the location contains kgate's cache directory ${join(own, 'site', 'cache')}, ` +
+        'whose files hold every cached topic; serve a directory that holds only the files to publish, or move the cache with --cache-dir',
+    });
+    const elsewhere = new Engine(
+      config,
+      new BindingRegistry().register('filesystem', 'server', createFilesystemServerBinding),
+      {
+        logger: pino({ level: 'silent' }),
+        stateDir: join(own, 'cache'),
+      },
+    );
+    await elsewhere.start();
+    await elsewhere.stop(1_000);
   });
 });

@@ -1,13 +1,19 @@
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { resolveBesideConfig } from '../../config/index.ts';
+
+/** What a filesystem server does with a path that has a segment starting with `.`. */
+export type DotfilesPolicy = 'ignore' | 'allow';
 
 /** A filesystem server's options as the schema admits them. */
 export interface FilesystemServerOptionsJson {
   readonly location: string;
+  readonly dotfiles?: DotfilesPolicy;
 }
 
 export interface FilesystemServerOptions {
   /** The directory served, absolute. */
   readonly location: string;
+  /** `ignore`: such paths are answered as missing; `allow`: served like any other. */
+  readonly dotfiles: DotfilesPolicy;
 }
 
 /**
@@ -19,7 +25,6 @@ export function filesystemServerOptions(
   options: unknown,
   configFile: string | undefined,
 ): FilesystemServerOptions {
-  const { location } = options as FilesystemServerOptionsJson;
-  const base = configFile === undefined ? process.cwd() : dirname(resolve(configFile));
-  return { location: isAbsolute(location) ? location : resolve(base, location) };
+  const { location, dotfiles } = options as FilesystemServerOptionsJson;
+  return { location: resolveBesideConfig(location, configFile), dotfiles: dotfiles ?? 'ignore' };
 }

@@ -1,9 +1,9 @@
 import { realpath, stat } from 'node:fs/promises';
-import { resolve, sep } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import type { Logger } from 'pino';
-import type { BindingConfig } from '../../config/index.ts';
+import { ownFilesProblem, type BindingConfig, type OwnFiles } from '../../config/index.ts';
 import type { Binding, BindingContext, BindingFactory } from '../../engine/binding.ts';
-import { filesystemServerOptions } from './options.ts';
+import { filesystemServerOptions, type DotfilesPolicy, type FilesystemServerOptions } from './options.ts';
 
 /** A regular file found under a filesystem binding's location. */
 export interface FileEntry {
@@ -18,10 +18,11 @@ export interface FileEntry {
 /** What an `http-filesystem proxy` needs from its exit. */
 export interface FileSource {
   /**
-   * The regular file at `relative` (a `/`-separated path, leading slashes ignored), or undefined
-   * when there is none or the path would lead outside the location.
+   * The regular file at `path` (a `/`-separated path, leading slashes ignored), or undefined
+   * when there is none, the path would lead outside the location, or it names a dotfile the
+   * binding does not serve.
    */
-  findFile(relative: string): Promise<FileEntry | undefined>;
+  findFile(path: string): Promise<FileEntry | undefined>;
 }
 
 export function isFileSource(binding: Binding): binding is Binding & FileSource {
@@ -30,6 +31,23 @@ export function isFileSource(binding: Binding): binding is Binding & FileSource 
 
 function inside(root: string, path: string): boolean {
   return path === root || path.startsWith(root.endsWith(sep) ? root : root + sep);
+}
+
+/**
+ * The segments of a file path, or undefined when one of them could name anything but a file
+ * below the location: `.` and `..`, a backslash (a separator on Windows, and never part of a
+ * file name a URL should reach), NUL, and a dotfile unless they are allowed. Dotfiles are
+ * refused by default because what starts with `.` is, by convention, not meant to be published:
+ * `.env`, `.git/`, `.npmrc`, and kgate's own `.kgate/` cache.
+ */
+export function fileSegments(path: string, dotfiles: DotfilesPolicy): string[] | undefined {
+  const segments = path.split('/').filter((segment) => segment !== '');
+  for (const segment of segments) {
+    if (segment === '.' || segment === '..' || segment.includes('\\') || segment.includes('\0'))
+      return undefined;
+    if (dotfiles === 'ignore' && segment.startsWith('.')) return undefined;
+  }
+  return segments;
 }
 
 function isMissing(error: unknown): boolean {
@@ -42,6 +60,8 @@ export class FilesystemServerBinding implements Binding, FileSource {
   readonly name: string;
   readonly config: BindingConfig;
   readonly #location: string;
+  readonly #options: FilesystemServerOptions;
+  readonly #own: OwnFiles;
   readonly #log: Logger;
   #started = false;
 
@@ -49,7 +69,12 @@ export class FilesystemServerBinding implements Binding, FileSource {
     this.config = context.config;
     this.name = context.config.name;
     this.#log = context.logger;
-    this.#location = filesystemServerOptions(context.config.options, context.configFile).location;
+    this.#options = filesystemServerOptions(context.config.options, context.configFile);
+    this.#location = this.#options.location;
+    this.#own = {
+      ...(context.configFile === undefined ? {} : { configFile: context.configFile }),
+      ...(context.cacheDir === undefined ? {} : { cacheDir: context.cacheDir }),
+    };
   }
 
   /** The directory served, as configured and resolved to an absolute path. */
@@ -58,6 +83,10 @@ export class FilesystemServerBinding implements Binding, FileSource {
   }
 
   async start(_signal: AbortSignal): Promise<void> {
+    // The loader checked the cache directory a plain `kgate start` would use; this is the one
+    // this process was given (`--cache-dir`), which only the running engine knows.
+    const exposed = ownFilesProblem(this.#location, this.#own);
+    if (exposed !== undefined) throw new Error(exposed);
     this.#started = true;
     let info;
     try {
@@ -78,8 +107,10 @@ export class FilesystemServerBinding implements Binding, FileSource {
     this.#started = false;
   }
 
-  async findFile(relative: string): Promise<FileEntry | undefined> {
-    if (!this.#started || relative.includes('\0')) return undefined;
+  async findFile(path: string): Promise<FileEntry | undefined> {
+    if (!this.#started) return undefined;
+    const segments = fileSegments(path, this.#options.dotfiles);
+    if (segments === undefined) return undefined;
     let root: string;
     try {
       // Resolved per request: the location itself may be a link that is later repointed.
@@ -88,12 +119,14 @@ export class FilesystemServerBinding implements Binding, FileSource {
       if (isMissing(error)) return undefined;
       throw error;
     }
-    const candidate = resolve(root, relative.replace(/^\/+/, ''));
-    if (!inside(root, candidate)) return undefined;
+    const candidate = join(root, ...segments);
     try {
-      // A link inside the location may point anywhere; what counts is where it leads.
+      // A link inside the location may point anywhere; what counts is where it leads, also for
+      // dotfiles: `notes.txt -> .env` would otherwise publish what `/.env` does not.
       const real = await realpath(candidate);
       if (!inside(root, real)) return undefined;
+      if (fileSegments(relative(root, real).split(sep).join('/'), this.#options.dotfiles) === undefined)
+        return undefined;
       const info = await stat(real, { bigint: true });
       if (!info.isFile()) return undefined;
       return {

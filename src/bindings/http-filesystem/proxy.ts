@@ -28,12 +28,46 @@ function compileRoute(route: RouteConfig, index: number): CompiledRoute {
   return { exit: route.exit, path };
 }
 
-function decodePath(path: string): string {
-  try {
-    return decodeURIComponent(path);
-  } catch {
-    throw new HttpError('KGATE_NOT_FOUND', `${path} is not a valid path`);
-  }
+/**
+ * Whether a decoded value may stand as one segment of a file path. A path parameter captures one
+ * segment of the request path, so a separator in its value came from an escape (`%2f`, `%5c`):
+ * refused, as are NUL and `.`/`..`, so that no escape reaches a file that plain slashes would not
+ * (`/{path}` must not serve `.kgate/cache/...` for `/.kgate%2fcache%2f...`).
+ */
+function isFileSegment(value: string): boolean {
+  return !/[/\\\0]/.test(value) && value !== '.' && value !== '..';
+}
+
+/** The request path as a file path, each segment decoded on its own and checked like a parameter. */
+function filePathOf(path: string): string {
+  return path
+    .split('/')
+    .map((segment) => {
+      let decoded: string;
+      try {
+        decoded = decodeURIComponent(segment);
+      } catch {
+        throw new HttpError('KGATE_NOT_FOUND', `${path} is not a valid path`);
+      }
+      if (decoded !== '' && !isFileSegment(decoded))
+        throw new HttpError('KGATE_NOT_FOUND', `${path} not found`);
+      return decoded;
+    })
+    .join('/');
+}
+
+/** `${params.name}` lookups for a file path template; a value that is no file segment answers 404. */
+function fileParams(
+  params: Readonly<Record<string, string>>,
+  path: string,
+): (name: string) => string | undefined {
+  const lookup = paramsLookup(params);
+  return (name) => {
+    const value = lookup(name);
+    if (value !== undefined && !isFileSegment(value))
+      throw new HttpError('KGATE_NOT_FOUND', `${path} not found`);
+    return value;
+  };
 }
 
 /** `"x"` and `W/"x"` compare equal: a GET only needs weak comparison (RFC 9110 13.1.2). */
@@ -89,7 +123,7 @@ export class HttpFilesystemProxyBinding implements Binding, HttpHandler {
     const source = this.#exits.get(resolved.exit);
     if (source === undefined) throw new HttpError('KGATE_INTERNAL', `exit ${resolved.exit} is not started`);
     let relative =
-      route?.path === undefined ? decodePath(path) : expand(route.path, paramsLookup(resolved.params));
+      route?.path === undefined ? filePathOf(path) : expand(route.path, fileParams(resolved.params, path));
     if (relative === '' || relative.endsWith('/')) relative += INDEX;
     const file = await source.findFile(relative);
     if (file === undefined) throw new HttpError('KGATE_NOT_FOUND', `${path} not found`);

@@ -32,7 +32,7 @@ export const httpFilesystemProxySchema: BindingSchema = {
               properties: {
                 path: {
                   description:
-                    "File path relative to the filesystem's location, a template over `${params.name}`; a path that is empty or ends in `/` reads its `index.html`. Defaults to the request path.",
+                    "File path relative to the filesystem's location, a template over `${params.name}`; a path that is empty or ends in `/` reads its `index.html`. Defaults to the request path. A parameter, or a segment of the request path, that decodes to a separator (`%2f`, `%5c`), NUL, `.` or `..` is answered 404: an escape never reaches a file that plain slashes would not.",
                   type: 'string',
                 },
               },
