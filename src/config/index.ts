@@ -24,7 +24,7 @@ export {
 export type { ConditionMatcher, PathMatcher, PortSpec, ResolvedRoute } from './routes.ts';
 export { defaultCacheDir, ownFilesProblem, resolveBesideConfig } from './own-files.ts';
 export type { OwnFiles } from './own-files.ts';
-export { DEFAULT_METRICS_PATH } from './telemetry.ts';
+export { DEFAULT_METRICS_PATH, DEFAULT_TELEMETRY_HOST } from './telemetry.ts';
 export type { PrometheusEndpoint, PrometheusExporterConfig, TelemetryConfig } from './telemetry.ts';
 
 export interface LoadedConfig {

@@ -8,13 +8,19 @@ const prometheusEndpoint = {
     scheme: { description: 'Only `http`. Defaults to `http`.', enum: ['http'] },
     path: {
       description:
-        'Path of the metrics in Prometheus text format. Defaults to `/metrics`. The same server answers `/health` (200 while the process runs) and `/ready` (200 once every binding has started and every kafka client has a live broker connection, 503 with a JSON body naming what is not ready otherwise).',
+        'Path of the metrics in Prometheus text format. Defaults to `/metrics`. The same server answers `/health` (200 while the process runs), `/ready` (200 once every binding has started and every kafka client has a live broker connection, 503 with a JSON body naming what is not ready otherwise; a failed broker check is reused for 5 s) and `/status` (what `kgate status` prints).',
       type: 'string',
       pattern: '^/[^?#]*$',
       patternErrorMessage: 'must be a path starting with "/"',
     },
+    host: {
+      description:
+        'Address to listen on. Defaults to `127.0.0.1`, so that only this machine reaches the metrics, `/ready` and `/status`; set `0.0.0.0` (or an interface address) for a Prometheus or an orchestrator elsewhere. Clients on other machines get the reasons a binding is not ready without their details (broker addresses, the SASL user).',
+      type: 'string',
+      minLength: 1,
+    },
     port: {
-      description: 'Port to listen on, on all interfaces.',
+      description: 'Port to listen on, at `host`.',
       type: 'integer',
       minimum: 1,
       maximum: 65535,
@@ -28,7 +34,8 @@ const prometheusOptions = {
   required: ['endpoints'],
   properties: {
     endpoints: {
-      description: 'HTTP endpoints serving the metrics. Endpoints on the same port share one server.',
+      description:
+        'HTTP endpoints serving the metrics. Endpoints on the same host and port share one server.',
       type: 'array',
       minItems: 1,
       items: prometheusEndpoint,

@@ -13,12 +13,20 @@ export interface PrometheusExporterConfig {
 
 export interface PrometheusEndpoint {
   scheme: 'http';
+  /** The address listened on; DEFAULT_TELEMETRY_HOST when absent. */
+  host: string;
   /** Where the metrics are served; `/metrics` when absent. */
   path: string;
   port: number;
 }
 
 export const DEFAULT_METRICS_PATH = '/metrics';
+
+/**
+ * Loopback: what the telemetry port answers (topic names, offsets, broker addresses in metric
+ * labels, the reasons a binding is not ready) is for this machine unless the config says otherwise.
+ */
+export const DEFAULT_TELEMETRY_HOST = '127.0.0.1';
 
 /** The telemetry section as the schema admits it (telemetry-schema.ts). */
 export interface TelemetryJson {
@@ -38,6 +46,7 @@ export interface PrometheusOptionsJson {
 
 export interface PrometheusEndpointJson {
   readonly scheme?: 'http';
+  readonly host?: string;
   readonly path?: string;
   readonly port: number;
 }
@@ -59,6 +68,7 @@ export function toTelemetry(raw: unknown): TelemetryConfig {
       type: 'prometheus',
       endpoints: exporter.options.endpoints.map((endpoint) => ({
         scheme: 'http',
+        host: endpoint.host ?? DEFAULT_TELEMETRY_HOST,
         path: endpoint.path ?? DEFAULT_METRICS_PATH,
         port: endpoint.port,
       })),

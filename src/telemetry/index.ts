@@ -2,12 +2,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, type Registry } from 'prom-client';
 import type { PrometheusExporterConfig, TelemetryConfig } from '../config/index.ts';
-import { checkReadiness, type ReadinessSource } from './readiness.ts';
+import { checkReadiness, ConnectionProbes, type Audience, type ReadinessSource } from './readiness.ts';
 import { collectStatus } from './status.ts';
 
-export { checkReadiness, PROBE_TIMEOUT_MS } from './readiness.ts';
-export type { NotReady, Readiness, ReadinessSource } from './readiness.ts';
-export { collectStatus } from './status.ts';
+export { checkReadiness, ConnectionProbes, PROBE_REUSE_MS, PROBE_TIMEOUT_MS } from './readiness.ts';
+export type { Audience, NotReady, Problem, Readiness, ReadinessSource } from './readiness.ts';
+export { collectStatus, INGEST_PAUSED } from './status.ts';
 export type { BindingStatus, CachePartitionStatus, CacheStatus, GatewayStatus } from './status.ts';
 
 export interface TelemetryOptions {
@@ -17,6 +17,8 @@ export interface TelemetryOptions {
   readonly logger: Logger;
   /** Bound on each readiness probe; see PROBE_TIMEOUT_MS. */
   readonly probeTimeoutMs?: number;
+  /** How long a probe that found a problem is reused; see PROBE_REUSE_MS. */
+  readonly probeReuseMs?: number;
 }
 
 export interface Telemetry {
@@ -25,9 +27,10 @@ export interface Telemetry {
   stop(): Promise<void>;
 }
 
-/** One listening port and the metrics paths configured on it, with the exporter named in errors. */
+/** One listening address and the metrics paths configured on it, with the exporter named in errors. */
 interface Listener {
   readonly exporter: string;
+  readonly host: string;
   readonly port: number;
   readonly paths: Set<string>;
 }
@@ -35,19 +38,33 @@ interface Listener {
 export const PROCESS_METRICS_PREFIX = 'kgate_';
 
 function listenersOf(exporters: readonly PrometheusExporterConfig[]): Listener[] {
-  const byPort = new Map<number, Listener>();
+  const byAddress = new Map<string, Listener>();
   for (const exporter of exporters) {
     for (const endpoint of exporter.endpoints) {
-      const listener = byPort.get(endpoint.port) ?? {
+      const address = `${endpoint.host} ${endpoint.port}`;
+      const listener = byAddress.get(address) ?? {
         exporter: exporter.name,
+        host: endpoint.host,
         port: endpoint.port,
         paths: new Set<string>(),
       };
       listener.paths.add(endpoint.path);
-      byPort.set(endpoint.port, listener);
+      byAddress.set(address, listener);
     }
   }
-  return [...byPort.values()];
+  return [...byAddress.values()];
+}
+
+/**
+ * A client connected over loopback is local and gets the details of each problem; any other
+ * address, this machine's own interface addresses included, is remote. A proxy on this machine
+ * in front of the port makes every client look local.
+ */
+export function audienceOf(remoteAddress: string | undefined): Audience {
+  if (remoteAddress === undefined) return 'remote';
+  const address = remoteAddress.startsWith('::ffff:') ? remoteAddress.slice('::ffff:'.length) : remoteAddress;
+  if (address.startsWith('127.') || address === '::1') return 'local';
+  return 'remote';
 }
 
 /** Resource figures (RSS, heap, event loop lag) are what an operator looks at first; add them once per registry. */
@@ -65,7 +82,9 @@ function listen(server: Server, listener: Listener): Promise<void> {
       const what =
         error.code === 'EADDRINUSE'
           ? `port ${listener.port} is already in use`
-          : `cannot listen on port ${listener.port}: ${error.message}`;
+          : error.code === 'EADDRNOTAVAIL'
+            ? `address ${listener.host} is not on this machine`
+            : `cannot listen on ${listener.host} port ${listener.port}: ${error.message}`;
       reject(new Error(`telemetry ${listener.exporter}: ${what}`));
     };
     const onListening = (): void => {
@@ -74,7 +93,7 @@ function listen(server: Server, listener: Listener): Promise<void> {
     };
     server.once('error', onError);
     server.once('listening', onListening);
-    server.listen({ port: listener.port });
+    server.listen({ host: listener.host, port: listener.port });
   });
 }
 
@@ -107,9 +126,14 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
   let stopping = false;
   const source: ReadinessSource = { ...options.readiness, stopping: () => stopping };
   const log = options.logger;
+  const probes = new ConnectionProbes({
+    ...(options.probeTimeoutMs === undefined ? {} : { timeoutMs: options.probeTimeoutMs }),
+    ...(options.probeReuseMs === undefined ? {} : { reuseMs: options.probeReuseMs }),
+  });
 
   const handle = async (listener: Listener, request: IncomingMessage, response: ServerResponse) => {
     const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+    const audience = audienceOf(request.socket.remoteAddress);
     const head = request.method === 'HEAD';
     if (request.method !== 'GET' && !head) {
       response.setHeader('allow', 'GET, HEAD');
@@ -120,12 +144,12 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
       // Liveness only: answering at all proves the event loop runs; dependencies belong in /ready.
       send(response, 200, 'text/plain; charset=utf-8', 'ok\n', head);
     } else if (path === '/ready') {
-      const readiness = await checkReadiness(source, options.probeTimeoutMs);
+      const readiness = await checkReadiness(source, probes, audience);
       const body = `${JSON.stringify(readiness)}\n`;
       send(response, readiness.ready ? 200 : 503, 'application/json', body, head);
     } else if (path === '/status') {
       // Always 200: the body reports health, and `kgate status` shows an unhealthy gateway too.
-      const status = await collectStatus(source, options.probeTimeoutMs);
+      const status = await collectStatus(source, probes, audience);
       send(response, 200, 'application/json', `${JSON.stringify(status)}\n`, head);
     } else {
       send(response, 404, 'text/plain; charset=utf-8', 'not found\n', head);
@@ -149,7 +173,7 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
       servers.push(server);
       await listen(server, listener);
       log.info(
-        { exporter: listener.exporter, port: listener.port, paths: [...listener.paths] },
+        { exporter: listener.exporter, host: listener.host, port: listener.port, paths: [...listener.paths] },
         'telemetry listening',
       );
     }

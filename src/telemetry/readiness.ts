@@ -20,6 +20,26 @@ export interface ReadinessSource {
   stopping(): boolean;
 }
 
+/**
+ * Why a binding cannot serve. The summary says what is wrong in terms anyone may read; the detail
+ * says why, in the words of the error, which may name broker addresses, the SASL user, file paths
+ * or certificates, so it goes only to loopback clients (see `Audience`).
+ */
+export interface Problem {
+  readonly summary: string;
+  readonly detail?: string;
+}
+
+/** Who asked: a loopback client gets the details of each problem, any other the summaries. */
+export type Audience = 'local' | 'remote';
+
+/** A problem as one line for the given audience. */
+export function describeProblem(problem: Problem, audience: Audience): string {
+  return problem.detail === undefined || audience === 'remote'
+    ? problem.summary
+    : `${problem.summary}: ${problem.detail}`;
+}
+
 /** A binding that depends on an upstream connection, such as a kafka client. */
 interface ConnectionAware {
   connectionProblem(): Promise<string | undefined>;
@@ -35,6 +55,14 @@ function isConnectionAware(binding: Binding): binding is Binding & ConnectionAwa
  */
 export const PROBE_TIMEOUT_MS = 2_000;
 
+/**
+ * How long a probe that found a problem answers for the binding. A binding without a live
+ * connection opens one to answer a probe, and with SASL that is a login on the broker: without
+ * this, a client looping on `/ready` after a password rotation made one failed login per request.
+ * A healthy answer is not kept: while a connection is open a probe costs nothing.
+ */
+export const PROBE_REUSE_MS = 5_000;
+
 async function within(probe: Promise<string | undefined>, timeoutMs: number): Promise<string | undefined> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<string>((resolve) => {
@@ -48,30 +76,93 @@ async function within(probe: Promise<string | undefined>, timeoutMs: number): Pr
   }
 }
 
+export interface ProbeOptions {
+  /** Bound on each probe; PROBE_TIMEOUT_MS by default. */
+  readonly timeoutMs?: number;
+  /** How long a probe that found a problem is reused; PROBE_REUSE_MS by default, 0 for never. */
+  readonly reuseMs?: number;
+  /** The clock, in milliseconds. */
+  readonly now?: () => number;
+}
+
+interface Probe {
+  readonly problem: Promise<string | undefined>;
+  /** When it answered with a problem; undefined while it runs. */
+  failedAt?: number;
+}
+
+/**
+ * The connection probes of one telemetry server, shared by all its `/ready` and `/status`
+ * requests: requests that arrive while a binding is probed wait for that probe, and one that
+ * found a problem answers for `reuseMs`, so however many requests come, a binding without a
+ * connection is probed (a broker login) at most once per `reuseMs`. Keyed by the binding object,
+ * so a binding restarted by a reload is probed afresh.
+ */
+export class ConnectionProbes {
+  readonly #timeoutMs: number;
+  readonly #reuseMs: number;
+  readonly #now: () => number;
+  readonly #last = new WeakMap<Binding, Probe>();
+  #probes = 0;
+
+  constructor(options: ProbeOptions = {}) {
+    this.#timeoutMs = options.timeoutMs ?? PROBE_TIMEOUT_MS;
+    this.#reuseMs = options.reuseMs ?? PROBE_REUSE_MS;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Probes started over this object's life. */
+  get started(): number {
+    return this.#probes;
+  }
+
+  /** Why the binding has no live upstream connection, or undefined when it has one. */
+  connectionProblem(binding: Binding & ConnectionAware): Promise<string | undefined> {
+    const last = this.#last.get(binding);
+    if (last !== undefined) {
+      if (last.failedAt === undefined) return last.problem;
+      if (this.#now() - last.failedAt < this.#reuseMs) return last.problem;
+    }
+    this.#probes++;
+    const probe: Probe = {
+      problem: within(
+        binding.connectionProblem().catch((error: unknown) => String(error)),
+        this.#timeoutMs,
+      ).then((problem) => {
+        if (problem === undefined) this.#last.delete(binding);
+        else probe.failedAt = this.#now();
+        return problem;
+      }),
+    };
+    this.#last.set(binding, probe);
+    return probe.problem;
+  }
+}
+
 /** Why the named binding cannot serve now, or undefined when it can. */
 export async function bindingProblem(
   source: Pick<ReadinessSource, 'binding'>,
   name: string,
-  timeoutMs = PROBE_TIMEOUT_MS,
-): Promise<string | undefined> {
+  probes: ConnectionProbes,
+): Promise<Problem | undefined> {
   const binding = source.binding(name);
-  if (binding === undefined) return 'not started';
+  if (binding === undefined) return { summary: 'not started' };
   if (!isConnectionAware(binding)) return undefined;
-  const problem = await within(
-    binding.connectionProblem().catch((error: unknown) => String(error)),
-    timeoutMs,
-  );
-  return problem === undefined ? undefined : `no live Kafka broker connection: ${problem}`;
+  const detail = await probes.connectionProblem(binding);
+  return detail === undefined ? undefined : { summary: 'no live Kafka broker connection', detail };
 }
 
 export async function checkReadiness(
   source: ReadinessSource,
-  timeoutMs = PROBE_TIMEOUT_MS,
+  probes: ConnectionProbes = new ConnectionProbes(),
+  audience: Audience = 'local',
 ): Promise<Readiness> {
   if (source.stopping()) return { ready: false, problems: [{ reason: 'stopping' }] };
   const checks = [...source.config.bindings.values()].map(async (config): Promise<NotReady | undefined> => {
-    const reason = await bindingProblem(source, config.name, timeoutMs);
-    return reason === undefined ? undefined : { binding: config.name, reason };
+    const problem = await bindingProblem(source, config.name, probes);
+    return problem === undefined
+      ? undefined
+      : { binding: config.name, reason: describeProblem(problem, audience) };
   });
   const problems = (await Promise.all(checks)).filter((p): p is NotReady => p !== undefined);
   return { ready: problems.length === 0, problems };

@@ -1,5 +1,11 @@
 import type { Binding } from '../engine/binding.ts';
-import { bindingProblem, PROBE_TIMEOUT_MS, type ReadinessSource } from './readiness.ts';
+import {
+  bindingProblem,
+  ConnectionProbes,
+  describeProblem,
+  type Audience,
+  type ReadinessSource,
+} from './readiness.ts';
 
 /** The JSON `GET /status` answers with; `kgate status` reads the same shape. */
 export interface GatewayStatus {
@@ -23,7 +29,8 @@ export interface CacheStatus {
   readonly binding: string;
   /**
    * Why it has stopped ingesting from Kafka (a full disk); absent while it ingests. It still
-   * serves what it has cached, so this does not fail `/ready`.
+   * serves what it has cached, so this does not fail `/ready`. Clients not on loopback get
+   * `INGEST_PAUSED` only, since the reason names the store's path.
    */
   readonly ingestProblem?: string;
   readonly partitions: readonly CachePartitionStatus[];
@@ -52,23 +59,33 @@ function isCacheAware(binding: Binding): binding is Binding & CacheAware {
   return typeof (binding as Partial<CacheAware>).status === 'function';
 }
 
+/** What a client not on loopback reads for a cache whose ingest has paused. */
+export const INGEST_PAUSED = 'ingest paused';
+
+/**
+ * The bindings, their health and every cached partition. Topic names and offsets are there for
+ * any audience (the metrics name them too); the details of a problem only for loopback clients.
+ */
 export async function collectStatus(
   source: ReadinessSource,
-  timeoutMs = PROBE_TIMEOUT_MS,
+  probes: ConnectionProbes = new ConnectionProbes(),
+  audience: Audience = 'local',
 ): Promise<GatewayStatus> {
   const configs = [...source.config.bindings.values()];
   const bindings = await Promise.all(
     configs.map(async ({ name, type, kind }): Promise<BindingStatus> => {
       const started = source.binding(name) !== undefined;
-      const problem = await bindingProblem(source, name, timeoutMs);
-      return problem === undefined ? { name, type, kind, started } : { name, type, kind, started, problem };
+      const found = await bindingProblem(source, name, probes);
+      if (found === undefined) return { name, type, kind, started };
+      return { name, type, kind, started, problem: describeProblem(found, audience) };
     }),
   );
   const caches: CacheStatus[] = [];
   for (const { name } of configs) {
     const binding = source.binding(name);
     if (binding !== undefined && isCacheAware(binding)) {
-      const ingestProblem = binding.ingestProblem?.();
+      const reason = binding.ingestProblem?.();
+      const ingestProblem = reason === undefined || audience === 'local' ? reason : INGEST_PAUSED;
       caches.push(
         ingestProblem === undefined
           ? { binding: name, partitions: binding.status() }

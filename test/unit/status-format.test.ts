@@ -1,4 +1,7 @@
 import { strict as assert } from 'node:assert';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { formatStatus, statusUrl } from '../../src/cli/commands/status.ts';
 
@@ -75,5 +78,35 @@ describe('kgate status output', () => {
     assert.equal((await statusUrl({ url: 'http://10.0.0.1:7190' })).href, 'http://10.0.0.1:7190/status');
     assert.equal((await statusUrl({ url: 'http://h:1/metrics' })).href, 'http://h:1/status');
     await assert.rejects(statusUrl({ url: 'nope' }), /--url nope is not a URL/);
+  });
+
+  it("asks the config's first endpoint that loopback reaches, else its first", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kgate-status-url-'));
+    try {
+      const urlFor = async (...endpoints: string[]): Promise<string> => {
+        const file = join(dir, 'kgate.yaml');
+        await writeFile(
+          file,
+          [
+            'telemetry:',
+            '  exporters:',
+            '    p: { type: prometheus, options: { endpoints: [ ' + endpoints.join(', ') + ' ] } }',
+            'bindings:',
+            '  tcp: { type: tcp, kind: client }',
+            '',
+          ].join('\n'),
+        );
+        return (await statusUrl({ config: file })).href;
+      };
+      assert.equal(await urlFor('{ port: 7190 }'), 'http://127.0.0.1:7190/status');
+      assert.equal(
+        await urlFor('{ host: 10.1.2.3, port: 1 }', '{ host: 0.0.0.0, port: 2 }'),
+        'http://127.0.0.1:2/status',
+      );
+      assert.equal(await urlFor('{ host: "::1", port: 3 }'), 'http://[::1]:3/status');
+      assert.equal(await urlFor('{ host: 10.1.2.3, port: 4 }'), 'http://10.1.2.3:4/status');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

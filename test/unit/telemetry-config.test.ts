@@ -17,7 +17,7 @@ function errorsOf(text: string): string[] {
 }
 
 describe('telemetry config', () => {
-  it('reads prometheus exporters in Zilla shape, defaulting the path', () => {
+  it('reads prometheus exporters in Zilla shape, defaulting the path and the host to loopback', () => {
     const config = parseConfig(
       yaml(
         'telemetry:',
@@ -28,6 +28,7 @@ describe('telemetry config', () => {
         '        endpoints:',
         '          - { scheme: http, path: /metrics, port: 7190 }',
         '          - port: ${{env.PORT}}',
+        '          - { host: 0.0.0.0, port: 7192 }',
         ...BINDINGS,
       ),
       FILE,
@@ -40,8 +41,9 @@ describe('telemetry config', () => {
           name: 'prometheus_exporter',
           type: 'prometheus',
           endpoints: [
-            { scheme: 'http', path: '/metrics', port: 7190 },
-            { scheme: 'http', path: '/metrics', port: 7191 },
+            { scheme: 'http', host: '127.0.0.1', path: '/metrics', port: 7190 },
+            { scheme: 'http', host: '127.0.0.1', path: '/metrics', port: 7191 },
+            { scheme: 'http', host: '0.0.0.0', path: '/metrics', port: 7192 },
           ],
         },
       ],
@@ -61,7 +63,7 @@ describe('telemetry config', () => {
           '    p:',
           '      type: prometheus',
           '      options:',
-          '        endpoints: [ { scheme: https, path: metrics, port: 70000, host: x } ]',
+          '        endpoints: [ { scheme: https, path: metrics, port: 70000, host: "", tls: x } ]',
           ...BINDINGS,
         ),
       ),
@@ -69,7 +71,8 @@ describe('telemetry config', () => {
         'kgate.yaml:6:32 telemetry.exporters.p.options.endpoints[0].scheme: must be one of http',
         'kgate.yaml:6:45 telemetry.exporters.p.options.endpoints[0].path: must be a path starting with "/"',
         'kgate.yaml:6:60 telemetry.exporters.p.options.endpoints[0].port: must be at most 65535',
-        'kgate.yaml:6:67 telemetry.exporters.p.options.endpoints[0]: unknown property "host"',
+        'kgate.yaml:6:73 telemetry.exporters.p.options.endpoints[0].host: must not be empty',
+        'kgate.yaml:6:77 telemetry.exporters.p.options.endpoints[0]: unknown property "tls"',
       ],
     );
   });

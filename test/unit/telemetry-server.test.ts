@@ -24,7 +24,11 @@ const CONFIG = parseConfig(
 function prometheus(port: number, path = '/metrics'): TelemetryConfig {
   return {
     exporters: [
-      { name: 'prometheus_exporter', type: 'prometheus', endpoints: [{ scheme: 'http', path, port }] },
+      {
+        name: 'prometheus_exporter',
+        type: 'prometheus',
+        endpoints: [{ scheme: 'http', host: '127.0.0.1', path, port }],
+      },
     ],
   };
 }
@@ -71,6 +75,8 @@ describe('telemetry server', () => {
       readiness: { config: CONFIG, binding: (name) => started.get(name) },
       logger,
       probeTimeoutMs: 200,
+      // Each step below changes the broker state and expects the next answer to show it.
+      probeReuseMs: 0,
     });
     try {
       assert.deepEqual(telemetry.ports, [port]);
@@ -141,8 +147,16 @@ describe('telemetry server', () => {
     const both = await startTelemetry({
       config: {
         exporters: [
-          { name: 'a', type: 'prometheus', endpoints: [{ scheme: 'http', path: '/a', port }] },
-          { name: 'b', type: 'prometheus', endpoints: [{ scheme: 'http', path: '/b', port }] },
+          {
+            name: 'a',
+            type: 'prometheus',
+            endpoints: [{ scheme: 'http', host: '127.0.0.1', path: '/a', port }],
+          },
+          {
+            name: 'b',
+            type: 'prometheus',
+            endpoints: [{ scheme: 'http', host: '127.0.0.1', path: '/b', port }],
+          },
         ],
       },
       metrics: new Registry(),
@@ -172,12 +186,12 @@ describe('telemetry server', () => {
               {
                 name: 'first',
                 type: 'prometheus',
-                endpoints: [{ scheme: 'http', path: '/metrics', port: free }],
+                endpoints: [{ scheme: 'http', host: '127.0.0.1', path: '/metrics', port: free }],
               },
               {
                 name: 'prometheus_exporter',
                 type: 'prometheus',
-                endpoints: [{ scheme: 'http', path: '/metrics', port: address.port }],
+                endpoints: [{ scheme: 'http', host: '127.0.0.1', path: '/metrics', port: address.port }],
               },
             ],
           },

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { loadConfigFile } from '../../config/index.ts';
 import type { GatewayStatus } from '../../telemetry/status.ts';
 import { CliError, findConfigFile } from '../config-file.ts';
@@ -10,7 +11,23 @@ export interface StatusOptions {
 /** Longer than a readiness probe (2 s), which a status request may wait for. */
 const FETCH_TIMEOUT_MS = 5_000;
 
-/** The `/status` URL of the telemetry server the config file starts: its first prometheus port. */
+/** Addresses that listen on loopback too, where a local client gets the details of each problem. */
+const WILDCARDS = new Set(['0.0.0.0', '::', '[::]']);
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host.startsWith('127.') || host === '::1' || host === '[::1]';
+}
+
+/** A host as the authority of a URL: IPv6 literals in brackets. */
+function authority(host: string): string {
+  return isIP(host) === 6 ? `[${host}]` : host;
+}
+
+/**
+ * The `/status` URL of the telemetry server the config file starts: the first prometheus
+ * endpoint reachable over loopback (asked at 127.0.0.1 when it listens on every address), else
+ * the first endpoint at its own address, which answers without the details of problems.
+ */
 export async function statusUrl(options: StatusOptions): Promise<URL> {
   if (options.url !== undefined) {
     let base: URL;
@@ -23,10 +40,12 @@ export async function statusUrl(options: StatusOptions): Promise<URL> {
   }
   const file = await findConfigFile(options.config);
   const config = await loadConfigFile(file);
-  const port = config.telemetry?.exporters.flatMap((e) => e.endpoints)[0]?.port;
-  if (port === undefined)
+  const endpoints = config.telemetry?.exporters.flatMap((e) => e.endpoints) ?? [];
+  const endpoint = endpoints.find((e) => isLoopback(e.host) || WILDCARDS.has(e.host)) ?? endpoints[0];
+  if (endpoint === undefined)
     throw new CliError(`${file} has no prometheus telemetry endpoint to ask; add one or pass --url`);
-  return new URL(`http://127.0.0.1:${port}/status`);
+  const host = WILDCARDS.has(endpoint.host) ? '127.0.0.1' : authority(endpoint.host);
+  return new URL(`http://${host}:${endpoint.port}/status`);
 }
 
 export async function statusCommand(options: StatusOptions): Promise<void> {
