@@ -3,10 +3,11 @@ import type { Logger } from 'pino';
 import { collectDefaultMetrics, type Registry } from 'prom-client';
 import type { PrometheusExporterConfig, TelemetryConfig } from '../config/index.ts';
 import { checkReadiness, ConnectionProbes, type Audience, type ReadinessSource } from './readiness.ts';
+import { probeMetrics } from './probe-metrics.ts';
 import { collectStatus } from './status.ts';
 
 export { checkReadiness, ConnectionProbes, PROBE_REUSE_MS, PROBE_TIMEOUT_MS } from './readiness.ts';
-export type { Audience, NotReady, Problem, Readiness, ReadinessSource } from './readiness.ts';
+export type { Audience, NotReady, Problem, ProbeObserver, Readiness, ReadinessSource } from './readiness.ts';
 export { collectStatus, INGEST_PAUSED } from './status.ts';
 export type { BindingStatus, CachePartitionStatus, CacheStatus, GatewayStatus } from './status.ts';
 
@@ -127,6 +128,7 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
   const source: ReadinessSource = { ...options.readiness, stopping: () => stopping };
   const log = options.logger;
   const probes = new ConnectionProbes({
+    observer: probeMetrics(options.metrics),
     ...(options.probeTimeoutMs === undefined ? {} : { timeoutMs: options.probeTimeoutMs }),
     ...(options.probeReuseMs === undefined ? {} : { reuseMs: options.probeReuseMs }),
   });

@@ -83,6 +83,15 @@ export interface ProbeOptions {
   readonly reuseMs?: number;
   /** The clock, in milliseconds. */
   readonly now?: () => number;
+  /** Told of each check made and each answer taken from another (see probe-metrics.ts). */
+  readonly observer?: ProbeObserver;
+}
+
+export interface ProbeObserver {
+  /** A binding's connection was checked: with a connection gone, a broker login. */
+  checked(binding: string, problem: boolean): void;
+  /** An answer was taken from a check in flight or from a problem still reused. */
+  reused(binding: string): void;
 }
 
 interface Probe {
@@ -102,6 +111,7 @@ export class ConnectionProbes {
   readonly #timeoutMs: number;
   readonly #reuseMs: number;
   readonly #now: () => number;
+  readonly #observer: ProbeObserver | undefined;
   readonly #last = new WeakMap<Binding, Probe>();
   #probes = 0;
 
@@ -109,6 +119,7 @@ export class ConnectionProbes {
     this.#timeoutMs = options.timeoutMs ?? PROBE_TIMEOUT_MS;
     this.#reuseMs = options.reuseMs ?? PROBE_REUSE_MS;
     this.#now = options.now ?? Date.now;
+    this.#observer = options.observer;
   }
 
   /** Probes started over this object's life. */
@@ -119,9 +130,9 @@ export class ConnectionProbes {
   /** Why the binding has no live upstream connection, or undefined when it has one. */
   connectionProblem(binding: Binding & ConnectionAware): Promise<string | undefined> {
     const last = this.#last.get(binding);
-    if (last !== undefined) {
-      if (last.failedAt === undefined) return last.problem;
-      if (this.#now() - last.failedAt < this.#reuseMs) return last.problem;
+    if (last !== undefined && (last.failedAt === undefined || this.#now() - last.failedAt < this.#reuseMs)) {
+      this.#observer?.reused(binding.name);
+      return last.problem;
     }
     this.#probes++;
     const probe: Probe = {
@@ -131,6 +142,7 @@ export class ConnectionProbes {
       ).then((problem) => {
         if (problem === undefined) this.#last.delete(binding);
         else probe.failedAt = this.#now();
+        this.#observer?.checked(binding.name, problem !== undefined);
         return problem;
       }),
     };

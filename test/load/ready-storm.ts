@@ -19,6 +19,7 @@ import { reservePort } from '../support/ports.ts';
 import { KgateProcess, waitFor, withDeadline } from './lib/kgate-process.ts';
 
 const STORM = 200;
+const SUSTAINED_MS = 30_000;
 const { values: args } = parseArgs({ options: { host: { type: 'string' } } });
 
 function config(port: number, bootstrap: string, username: string, password: string): string {
@@ -184,9 +185,29 @@ async function main(): Promise<void> {
         rows.push(`| ${STORM} ${mode} | ${elapsed} | ${added} |`);
         await new Promise((resolve) => setTimeout(resolve, 1_500));
       }
+      // A client looping on /ready for SUSTAINED_MS, as a misconfigured probe or a scanner would.
+      const before = await failedLogins(cluster);
+      const started = Date.now();
+      let requests = 0;
+      while (Date.now() - started < SUSTAINED_MS) {
+        await get('127.0.0.1', port, '/ready');
+        requests++;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      const added = (await failedLogins(cluster)) - before;
+      rows.push(
+        `| ${requests} back to back for ${SUSTAINED_MS / 1000} s | ${Date.now() - started - 1_500} | ${added} |`,
+      );
       console.log('\n| /ready requests | took ms | failed logins on the broker |');
       console.log('| :-- | --: | --: |');
       for (const row of rows) console.log(row);
+      const metrics = (await get('127.0.0.1', port, '/metrics')).body;
+      const checks = metrics
+        .split('\n')
+        .filter((line) => line.startsWith('kgate_telemetry_connection_checks'));
+      console.log(
+        `\nkgate's own count: ${checks.length === 0 ? '(no such metric)' : `\n${checks.join('\n')}`}`,
+      );
     },
     async () => {
       await kgate?.stop();

@@ -192,6 +192,12 @@ describe('telemetry exposure', () => {
       );
       assert.ok(storm.every((answer) => answer.body.includes(SASL_FAILURE)));
       assert.equal(kafka.checks, 1);
+      const metrics = (await get('127.0.0.1', port, '/metrics')).body;
+      assert.match(
+        metrics,
+        /^kgate_telemetry_connection_checks_total\{binding="south",outcome="problem"\} 1$/m,
+      );
+      assert.match(metrics, /^kgate_telemetry_connection_checks_reused_total\{binding="south"\} 199$/m);
     } finally {
       await telemetry.stop();
     }
