@@ -13,6 +13,11 @@ import {
   decodeBatches,
   dropAborted,
   encodeBatch,
+  largestSingleRecordValue,
+  recordsSizeBound,
+  RECORD_BATCH_OVERHEAD,
+  singleRecordBatchSize,
+  type ProduceRecord,
 } from '../../src/bindings/kafka/client/protocol/records.ts';
 
 /** Tiny big-endian builder for hand-made broker responses. */
@@ -226,6 +231,63 @@ describe('kafka client record batches', () => {
       kept.filter((b) => b.control).map((b) => b.controlType),
       ['abort', 'commit'],
     );
+  });
+});
+
+describe('record batch sizes, as a broker counts them against max.message.bytes', () => {
+  const options = { producerId: 7n, producerEpoch: 1, baseSequence: 0, compression: 'none', now: 0 } as const;
+  // Around the sizes where a varint length takes one more byte: 63/64, 8191/8192, 1048575/1048576.
+  const VALUE_SIZES = [0, 1, 62, 63, 64, 65, 8190, 8191, 8192, 8193, 1_048_575, 1_048_576];
+  const ENVELOPES = [
+    {},
+    { key: 'k' },
+    { key: Buffer.alloc(63, 1), headers: { 'content-type': 'application/json' } },
+    { key: Buffer.alloc(64, 1), headers: [{ key: 'h'.repeat(70), value: Buffer.alloc(9000) }] },
+    {
+      headers: [
+        { key: 'a', value: null },
+        ...Array.from({ length: 70 }, (_, i) => ({ key: `h${i}`, value: null })),
+      ],
+    },
+  ];
+
+  it('sizes the batch one record makes exactly as it is encoded, tombstones included', () => {
+    for (const envelope of ENVELOPES) {
+      for (const size of VALUE_SIZES) {
+        const record: ProduceRecord = { ...envelope, value: Buffer.alloc(size, 2) };
+        assert.equal(singleRecordBatchSize(envelope, size), encodeBatch([record], options).length, `${size}`);
+      }
+      assert.equal(
+        singleRecordBatchSize(envelope, null),
+        encodeBatch([{ ...envelope, value: null }], options).length,
+      );
+    }
+  });
+
+  it('finds the largest value a limit takes, and the next byte up passes it', () => {
+    for (const envelope of ENVELOPES) {
+      for (const limit of [10_000, 16_384, 1_048_588, 2 * 1024 * 1024]) {
+        const value = largestSingleRecordValue(envelope, limit);
+        assert.ok(singleRecordBatchSize(envelope, value) <= limit, `${value} fits ${limit}`);
+        assert.ok(singleRecordBatchSize(envelope, value + 1) > limit, `${value + 1} passes ${limit}`);
+      }
+    }
+    // The issue's case: a 10,000-byte limit takes a 9,870-byte value with a short key and one header.
+    const envelope = { key: 'item-1', headers: { 'content-type': 'application/octet-stream' } };
+    assert.ok(largestSingleRecordValue(envelope, 10_000) >= 9_870);
+    assert.equal(largestSingleRecordValue({ key: Buffer.alloc(10_000) }, 10_000), -1);
+  });
+
+  it('bounds what records add to a shared batch, whatever their timestamps', () => {
+    const records: ProduceRecord[] = Array.from({ length: 200 }, (_, i) => ({
+      key: `k${i}`,
+      value: Buffer.alloc(i * 37),
+      headers: { h: 'v' },
+      timestamp: 1_700_000_000_000 + i * 997_000,
+    }));
+    const encoded = encodeBatch(records, options).length;
+    assert.ok(RECORD_BATCH_OVERHEAD + recordsSizeBound(records) >= encoded);
+    assert.ok(RECORD_BATCH_OVERHEAD + recordsSizeBound(records) - encoded <= 14 * records.length);
   });
 });
 

@@ -2,7 +2,10 @@ import { strict as assert } from 'node:assert';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import type { FetchResponse } from '../../src/bindings/kafka/client/apis/fetch.ts';
 import { Api, type ApiSpec } from '../../src/bindings/kafka/client/apis/index.ts';
-import type { ProducePartitionResponse } from '../../src/bindings/kafka/client/apis/produce.ts';
+import type {
+  ProducePartitionResponse,
+  ProduceRequest,
+} from '../../src/bindings/kafka/client/apis/produce.ts';
 import type { BrokerConnection } from '../../src/bindings/kafka/client/connection.ts';
 import { BrokerFetcher, type FetchSettings } from '../../src/bindings/kafka/client/fetcher.ts';
 import { BrokerProducer, type ProduceUnit } from '../../src/bindings/kafka/client/producer.ts';
@@ -302,5 +305,70 @@ describe('fetch and produce sharing one broker connection', { timeout: 30_000 },
     stop.abort();
     await advance(SETTINGS.maxWaitMs);
     await consuming;
+  });
+});
+
+describe('produce calls merged into one record batch', () => {
+  /** Answers every Produce at once and keeps the size of each record batch it carried. */
+  function recordingProducer(): { producer: BrokerProducer; batches: number[] } {
+    const batches: number[] = [];
+    const connection = {
+      address: 'fake:9092',
+      request: (_spec: ApiSpec, request: ProduceRequest) => {
+        const answers: ProducePartitionResponse[] = [];
+        for (const topic of request.topics)
+          for (const { partition, batch } of topic.partitions) {
+            batches.push(batch.length);
+            answers.push({ ...(produced()[0] as ProducePartitionResponse), topic: topic.topic, partition });
+          }
+        return Promise.resolve(answers);
+      },
+    };
+    const producer = new BrokerProducer({
+      connect: () => Promise.resolve(connection as unknown as BrokerConnection),
+      identity: () => Promise.resolve({ producerId: 1n, epoch: 0 }),
+      takeSequence: () => 0,
+      failed: (unit, error) => {
+        for (const call of unit.calls) call.reject(error);
+      },
+      timeoutMs: 30_000,
+    });
+    return { producer, batches };
+  }
+
+  /** Queues one call of one record, all before the producer's first round. */
+  function send(producer: BrokerProducer, valueBytes: number, maxBatchBytes?: number): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const call = {
+        topic: TOPIC,
+        partition: 1,
+        records: [{ key: 'k', value: Buffer.alloc(valueBytes) }],
+        acks: -1 as const,
+        compression: 'none' as const,
+        ...(maxBatchBytes === undefined ? {} : { maxBatchBytes }),
+        resolve,
+        reject,
+      };
+      producer.send({ ...call, calls: [call], sequence: undefined, attempts: 0, deadline: Infinity });
+    });
+  }
+
+  it("keeps each batch within every merged call's max.message.bytes", async () => {
+    const { producer, batches } = recordingProducer();
+    await Promise.all(Array.from({ length: 4 }, () => send(producer, 6_000, 10_000)));
+    assert.equal(batches.length, 4, 'no two 6,000-byte values share a batch under a 10,000-byte limit');
+    assert.ok(
+      batches.every((size) => size <= 10_000),
+      `${batches.join(', ')}`,
+    );
+  });
+
+  it('still merges small calls, and calls whose topic limit is not known', async () => {
+    const { producer, batches } = recordingProducer();
+    await Promise.all([
+      ...Array.from({ length: 20 }, () => send(producer, 100, 10_000)),
+      ...Array.from({ length: 20 }, () => send(producer, 6_000)),
+    ]);
+    assert.ok(batches.length <= 2, `${batches.length} batches`);
   });
 });

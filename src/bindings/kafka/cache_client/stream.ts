@@ -230,7 +230,14 @@ export class CacheStream implements AsyncIterableIterator<CacheMessage> {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
     const { partition, acks, ...record } = message;
-    return this.#exit.produce(this.topic, partition, [record], acks === undefined ? undefined : { acks });
+    // The client may send this record in one batch with others only while the broker takes it whole.
+    const options = { maxBatchBytes: this.#cached.config.maxMessageBytes };
+    return this.#exit.produce(
+      this.topic,
+      partition,
+      [record],
+      acks === undefined ? options : { ...options, acks },
+    );
   }
 
   /**

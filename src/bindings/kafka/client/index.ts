@@ -40,6 +40,8 @@ export type {
   RecordBatch,
   RecordHeader,
 } from './protocol/records.ts';
+export { largestSingleRecordValue, singleRecordBatchSize } from './protocol/records.ts';
+export type { RecordEnvelope } from './protocol/records.ts';
 export type { SaslConfig, SaslMechanism } from './sasl.ts';
 export {
   AuthenticationError,

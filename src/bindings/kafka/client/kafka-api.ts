@@ -18,6 +18,11 @@ export interface ProduceOptions {
   /** Default -1 (all in-sync replicas), which also makes the write idempotent. */
   readonly acks?: Acks;
   readonly compression?: Compression;
+  /**
+   * The topic's max.message.bytes, when the caller knows it: the call is sent in one batch with
+   * others only while that batch stays within it (the call's own records were sized to fit).
+   */
+  readonly maxBatchBytes?: number;
 }
 
 export type OffsetSpec = 'earliest' | 'latest' | number;

@@ -83,6 +83,7 @@ export class ProduceRouter {
         records,
         acks: options.acks ?? -1,
         compression: options.compression ?? 'none',
+        ...(options.maxBatchBytes === undefined ? {} : { maxBatchBytes: options.maxBatchBytes }),
         resolve,
         reject,
       };

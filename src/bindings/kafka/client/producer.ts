@@ -3,7 +3,13 @@ import { ConnectionError, KafkaProtocolError } from './errors.ts';
 import type { ProduceActivity } from './fetcher.ts';
 import { Api } from './apis/index.ts';
 import type { ProducePartitionResponse, ProduceTopicData } from './apis/produce.ts';
-import { type Compression, encodeBatch, type ProduceRecord, type RecordHeader } from './protocol/records.ts';
+import {
+  type Compression,
+  encodeBatch,
+  type ProduceRecord,
+  RECORD_BATCH_OVERHEAD,
+  recordsSizeBound,
+} from './protocol/records.ts';
 
 export type Acks = 0 | 1 | -1;
 
@@ -25,6 +31,8 @@ export interface ProduceCall {
   readonly records: readonly ProduceRecord[];
   readonly acks: Acks;
   readonly compression: Compression;
+  /** The largest batch this call may travel in: its topic's max.message.bytes, if known. */
+  readonly maxBatchBytes?: number;
   readonly resolve: (result: ProduceResult) => void;
   readonly reject: (error: Error) => void;
 }
@@ -63,40 +71,28 @@ export interface ProducerHooks {
 }
 
 /**
- * Calls are merged into one record batch only up to this many bytes. Each call was sized to fit
- * the topic's max.message.bytes on its own; merging two large ones could make a batch the broker
- * refuses as a whole (MESSAGE_TOO_LARGE), failing calls that were each valid. Kafka's default
- * limit is 1 MiB; half of it keeps small messages batching by the thousand.
+ * Calls are merged into one record batch only up to this many bytes, and only while the batch
+ * stays within the max.message.bytes of every call in it: each call was sized to fit its topic's
+ * limit on its own, and merging two large ones would make a batch the broker refuses as a whole
+ * (MESSAGE_TOO_LARGE), failing calls that were each valid. Half of Kafka's default limit keeps
+ * small messages batching by the thousand.
  */
 const MAX_MERGED_BATCH_BYTES = 512 * 1024;
 
-/** Uncompressed size of a unit's keys, values and headers: an upper bound of what compression sends. */
-function unitBytes(unit: ProduceUnit): number {
-  let bytes = 0;
-  for (const call of unit.calls) {
-    for (const record of call.records) {
-      bytes += 16 + byteLength(record.key) + byteLength(record.value);
-      const headers = record.headers;
-      if (headers === undefined) continue;
-      if (Array.isArray(headers)) {
-        for (const header of headers as readonly RecordHeader[]) {
-          bytes += byteLength(header.key) + byteLength(header.value);
-        }
-      } else {
-        for (const [name, value] of Object.entries(
-          headers as Readonly<Record<string, Buffer | string | null>>,
-        )) {
-          bytes += Buffer.byteLength(name) + byteLength(value);
-        }
-      }
-    }
-  }
-  return bytes;
+/** A bound of the batch a unit's records would make, and the largest batch all its calls allow. */
+interface UnitSize {
+  readonly bytes: number;
+  readonly limit: number;
 }
 
-function byteLength(data: Buffer | string | null | undefined): number {
-  if (data === null || data === undefined) return 0;
-  return typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+function unitSize(unit: ProduceUnit): UnitSize {
+  let bytes = 0;
+  let limit = MAX_MERGED_BATCH_BYTES;
+  for (const call of unit.calls) {
+    bytes += recordsSizeBound(call.records);
+    if (call.maxBatchBytes !== undefined) limit = Math.min(limit, call.maxBatchBytes);
+  }
+  return { bytes, limit };
 }
 
 function count(unit: ProduceUnit): number {
@@ -152,7 +148,7 @@ export class BrokerProducer implements ProduceActivity {
     const first = this.#queue[0];
     if (first === undefined) return [];
     const units = new Map<string, ProduceUnit>();
-    const sizes = new Map<string, number>();
+    const sizes = new Map<string, UnitSize>();
     const later: ProduceUnit[] = [];
     for (const unit of this.#queue) {
       const key = `${unit.topic}:${unit.partition}`;
@@ -160,14 +156,16 @@ export class BrokerProducer implements ProduceActivity {
       if (unit.acks !== first.acks) later.push(unit);
       else if (current === undefined) {
         units.set(key, unit);
-        sizes.set(key, unitBytes(unit));
+        sizes.set(key, unitSize(unit));
       } else {
-        const merged = (sizes.get(key) ?? 0) + unitBytes(unit);
+        const held = sizes.get(key) ?? unitSize(current);
+        const added = unitSize(unit);
+        const merged = { bytes: held.bytes + added.bytes, limit: Math.min(held.limit, added.limit) };
         if (
           current.sequence === undefined &&
           unit.sequence === undefined &&
           current.compression === unit.compression &&
-          merged <= MAX_MERGED_BATCH_BYTES &&
+          RECORD_BATCH_OVERHEAD + merged.bytes <= merged.limit &&
           later.every((l) => `${l.topic}:${l.partition}` !== key)
         ) {
           // Merge only fresh calls, and only while nothing of this partition was held back, so order holds.

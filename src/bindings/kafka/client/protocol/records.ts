@@ -242,6 +242,75 @@ function sizeOfBytes(value: Buffer | null): number {
   return value === null ? 1 : sizeOfUvarint(zigzag(value.length)) + value.length;
 }
 
+/** Bytes of a record's key and headers in a batch, with their lengths and the header count. */
+function keyAndHeadersSize(record: EncodedRecord): number {
+  let size = sizeOfBytes(record.key) + sizeOfUvarint(zigzag(record.headers.length));
+  for (const [key, value] of record.headers) size += sizeOfBytes(key) + sizeOfBytes(value);
+  return size;
+}
+
+/**
+ * A record's body in a batch (what its length prefix counts): attributes, the timestamp and
+ * offset deltas, key, value and headers.
+ */
+function recordBodySize(
+  fixed: number,
+  valueBytes: number | null,
+  timestampDelta: number,
+  index: number,
+): number {
+  const value = valueBytes === null ? 1 : sizeOfUvarint(zigzag(valueBytes)) + valueBytes;
+  return 1 + sizeOfUvarint(zigzag(timestampDelta)) + sizeOfUvarint(zigzag(index)) + fixed + value;
+}
+
+/** The parts of a record known before its value. */
+export type RecordEnvelope = Omit<ProduceRecord, 'value' | 'timestamp'>;
+
+/**
+ * The size of the uncompressed record batch that carries `record` alone with a value of
+ * `valueBytes` (null: a tombstone): the batch header, then the record with its varint lengths.
+ * It is what a broker compares with the topic's max.message.bytes.
+ */
+export function singleRecordBatchSize(record: RecordEnvelope, valueBytes: number | null): number {
+  const fixed = keyAndHeadersSize(normalize({ ...record, value: null }, 0));
+  const body = recordBodySize(fixed, valueBytes, 0, 0);
+  return BATCH_OVERHEAD + sizeOfUvarint(zigzag(body)) + body;
+}
+
+/**
+ * The largest value `record` can carry in a batch of its own that a broker with
+ * max.message.bytes `limit` accepts; -1 when not even an empty value fits.
+ */
+export function largestSingleRecordValue(record: RecordEnvelope, limit: number): number {
+  const fixed = keyAndHeadersSize(normalize({ ...record, value: null }, 0));
+  const size = (valueBytes: number): number => {
+    const body = recordBodySize(fixed, valueBytes, 0, 0);
+    return BATCH_OVERHEAD + sizeOfUvarint(zigzag(body)) + body;
+  };
+  // Every varint takes at least one byte, so this is an upper bound; the varints of a value
+  // this large take at most a few bytes more, so few steps down are needed.
+  let value = limit - BATCH_OVERHEAD - (3 + fixed) - 2;
+  while (value >= 0 && size(value) > limit) value--;
+  return Math.max(value, -1);
+}
+
+/**
+ * At most the bytes `records` add to a batch they share with others: their sizes with the
+ * largest timestamp and offset deltas a batch can give them.
+ */
+export function recordsSizeBound(records: readonly ProduceRecord[]): number {
+  let size = 0;
+  for (const record of records) {
+    const r = normalize(record, 0);
+    const body = recordBodySize(keyAndHeadersSize(r), r.value === null ? null : r.value.length, 0, 0) + 9 + 4;
+    size += sizeOfUvarint(zigzag(body)) + body;
+  }
+  return size;
+}
+
+/** The header every record batch starts with, before its records. */
+export const RECORD_BATCH_OVERHEAD = BATCH_OVERHEAD;
+
 function writeBytes(buf: Buffer, pos: number, value: Buffer | null): number {
   if (value === null) return writeUvarint(buf, pos, 1);
   pos = writeUvarint(buf, pos, zigzag(value.length));
@@ -264,9 +333,12 @@ export function encodeBatch(input: readonly ProduceRecord[], options: BatchOptio
   for (let i = 0; i < records.length; i++) {
     const r = records[i] as EncodedRecord;
     if (r.timestamp > maxTimestamp) maxTimestamp = r.timestamp;
-    let size = 1 + sizeOfUvarint(zigzag(r.timestamp - baseTimestamp)) + sizeOfUvarint(zigzag(i));
-    size += sizeOfBytes(r.key) + sizeOfBytes(r.value) + sizeOfUvarint(zigzag(r.headers.length));
-    for (const [key, value] of r.headers) size += sizeOfBytes(key) + sizeOfBytes(value);
+    const size = recordBodySize(
+      keyAndHeadersSize(r),
+      r.value === null ? null : r.value.length,
+      r.timestamp - baseTimestamp,
+      i,
+    );
     bodies.push(size);
     recordsSize += sizeOfUvarint(zigzag(size)) + size;
   }
