@@ -12,12 +12,16 @@ import { connect as http2Connect } from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { encodeBatch } from '../../src/bindings/kafka/client/protocol/records.ts';
 import { startKafka, type KafkaCluster } from '../../src/embedded/kafka/index.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import { startYamlEngine } from '../support/yaml-engine.ts';
 import { EventStreamParser } from '../support/event-stream.ts';
 
 const TOPIC = 'sized';
+/** One partition, so that concurrent produces meet in one batch if the client merges them. */
+const BOUNDED = 'bounded';
+const BOUNDED_LIMIT = 10_000;
 const SIZES = [
   0, 1, 127, 128, 4095, 4096, 4097, 8191, 8192, 8193, 16383, 16384, 16385, 32768, 65535, 65536, 65537, 131072,
   262145, 1_000_000,
@@ -33,6 +37,10 @@ before(async () => {
   await kafka.createTopic(TOPIC, {
     partitions: 3,
     configs: { 'cleanup.policy': 'compact', 'max.message.bytes': String(2 * 1024 * 1024) },
+  });
+  await kafka.createTopic(BOUNDED, {
+    partitions: 1,
+    configs: { 'max.message.bytes': String(BOUNDED_LIMIT) },
   });
   stateDir = await mkdtemp(join(tmpdir(), 'kgate-north-sizes-'));
   const yaml = `
@@ -59,6 +67,9 @@ bindings:
       - when: [{ method: PUT, path: "/sized/{id}" }]
         exit: north
         with: { capability: produce, topic: ${TOPIC}, key: "\${params.id}" }
+      - when: [{ method: PUT, path: "/bounded/{id}" }]
+        exit: north
+        with: { capability: produce, topic: ${BOUNDED}, key: "\${params.id}", overrides: { source: kgate } }
   north: { type: kafka, kind: cache_client, exit: cache }
   cache: { type: kafka, kind: cache_server, exit: south }
   south: { type: kafka, kind: client, options: { servers: ["${kafka.bootstrap}"] } }
@@ -205,5 +216,71 @@ describe('values on every buffer boundary, end to end', () => {
     );
     for (const [id, body] of bodies)
       assert.equal(Number(sizes.get(id)), body.length, `size of ${id} on the broker`);
+  });
+});
+
+/** What a broker compares with max.message.bytes: the batch one record makes, encoded. */
+function batchSize(key: string, headers: Record<string, string>, valueBytes: number): number {
+  const record = { key, value: Buffer.alloc(valueBytes), headers };
+  const options = { producerId: 0n, producerEpoch: 0, baseSequence: 0, compression: 'none', now: 0 } as const;
+  return encodeBatch([record], options).length;
+}
+
+/** The largest value whose batch fits `limit`, found by encoding rather than by formula. */
+function largestValue(key: string, headers: Record<string, string>, limit: number): number {
+  let size = limit - batchSize(key, headers, 0);
+  while (batchSize(key, headers, size) > limit) size--;
+  return size;
+}
+
+async function putBounded(
+  id: string,
+  contentType: string,
+  body: Buffer,
+): Promise<{ status: number; text: string }> {
+  const res = await fetch(`http://127.0.0.1:${port}/bounded/${id}`, {
+    method: 'PUT',
+    headers: { 'content-type': contentType },
+    body,
+  });
+  return { status: res.status, text: await res.text() };
+}
+
+describe("the topic's max.message.bytes, to the byte, through a real broker", () => {
+  it('takes every body whose record batch fits the limit and refuses the next byte up', async () => {
+    const cases = [
+      { id: 'k', contentType: 'a/b' },
+      { id: 'key-of-63-bytes-'.padEnd(63, 'x'), contentType: 'application/json' },
+      { id: 'key-of-64-bytes-'.padEnd(64, 'y'), contentType: `text/plain; p=${'z'.repeat(200)}` },
+      { id: 'long-key-'.padEnd(900, 'w'), contentType: `application/octet-stream; p=${'v'.repeat(2000)}` },
+    ];
+    for (const { id, contentType } of cases) {
+      const headers = { 'content-type': contentType, source: 'kgate' };
+      const largest = largestValue(id, headers, BOUNDED_LIMIT);
+      const fits = await putBounded(id, contentType, randomBytes(largest));
+      assert.equal(fits.status, 204, `${largest} bytes with a ${id.length}-byte key: ${fits.text}`);
+      const over = await putBounded(id, contentType, randomBytes(largest + 1));
+      assert.equal(over.status, 413, `${largest + 1} bytes with a ${id.length}-byte key`);
+      assert.match(over.text, /max\.message\.bytes \(10000\)/);
+    }
+    // The broker has each largest value, whole.
+    const out = await kcat(['-C', '-t', BOUNDED, '-o', 'beginning', '-e', '-q', '-f', '%S\\n']);
+    const sizes = out.trim().split('\n').map(Number);
+    assert.deepEqual(
+      sizes,
+      cases.map(({ id, contentType }) =>
+        largestValue(id, { 'content-type': contentType, source: 'kgate' }, BOUNDED_LIMIT),
+      ),
+    );
+  });
+
+  it('takes concurrent bodies near the limit, each in a batch the broker accepts', async () => {
+    const bodies = Array.from({ length: 8 }, () => randomBytes(6_000));
+    const answers = await Promise.all(bodies.map((body, i) => putBounded(`concurrent-${i}`, 'a/b', body)));
+    assert.deepEqual(
+      answers.map((a) => a.status),
+      bodies.map(() => 204),
+      answers.map((a) => a.text).join(' '),
+    );
   });
 });

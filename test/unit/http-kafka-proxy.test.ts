@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { HttpKafkaProxyBinding } from '../../src/bindings/http-kafka/proxy.ts';
+import { encodeBatch } from '../../src/bindings/kafka/client/protocol/records.ts';
 import type { RouteConfig } from '../../src/config/index.ts';
 import { closeFakeTopics, FakeCacheServer, FakeTopic, fakeCacheClient } from '../support/fake-cache.ts';
 import { injector, type InjectResponse, type Injector } from '../support/http-inject.ts';
@@ -272,4 +273,35 @@ describe('http-kafka proxy handleRequest, without a broker', () => {
       assertReleased();
     },
   );
+
+  it("takes the largest body whose record batch fits the topic's max.message.bytes, and refuses one byte more", async () => {
+    // What a broker compares with max.message.bytes: the batch this record makes, header and all.
+    const headers = { 'content-type': 'text/plain', source: 'kgate' };
+    const batch = (size: number): number =>
+      encodeBatch([{ key: 'edge', value: Buffer.alloc(size), headers }], {
+        producerId: 0n,
+        producerEpoch: 0,
+        baseSequence: 0,
+        compression: 'none',
+        now: 0,
+      }).length;
+    // Near 1 KiB both the value's and the record's varint lengths take two bytes instead of one.
+    const largest = 1024 - batch(0) - 2;
+    assert.equal(batch(largest), 1024);
+    for (const [size, status] of [
+      [largest, 204],
+      [largest + 1, 413],
+    ] as const) {
+      const res = await http.inject({
+        method: 'PUT',
+        path: '/items/edge',
+        headers: { 'content-type': 'text/plain' },
+        body: Buffer.alloc(size, 0x61),
+      });
+      assert.equal(res.status, status, `${size} bytes: ${res.text}`);
+    }
+    const [written] = server.produced.splice(0);
+    assert.equal((written?.records[0]?.value as Buffer).length, largest);
+    assertReleased();
+  });
 });

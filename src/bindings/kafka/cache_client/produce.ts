@@ -1,5 +1,11 @@
 import { KgateError } from '../../../engine/errors.ts';
-import type { Acks, ProduceRecord, ProduceResult } from '../client/index.ts';
+import {
+  largestSingleRecordValue,
+  singleRecordBatchSize,
+  type Acks,
+  type ProduceRecord,
+  type ProduceResult,
+} from '../client/index.ts';
 import type { StagingAccount, StagingBudget } from './staging.ts';
 
 /** What a produce call answers: where the message landed. */
@@ -39,35 +45,6 @@ export class MessageTooLargeError extends KgateError {
   }
 }
 
-// The broker checks max.message.bytes against the whole record batch, so the staged value gets
-// the limit minus what the batch adds around it: the v2 batch header and the record's own
-// fields at their largest varint sizes (length, attributes, timestamp and offset deltas, key and
-// value lengths, header count).
-const BATCH_OVERHEAD = 61;
-const RECORD_OVERHEAD = 5 + 1 + 10 + 5 + 5 + 5 + 5;
-const HEADER_OVERHEAD = 10;
-
-function byteLength(data: Buffer | string | null | undefined): number {
-  if (data === null || data === undefined) return 0;
-  return typeof data === 'string' ? Buffer.byteLength(data, 'utf8') : data.length;
-}
-
-/** Bytes a record batch of one record takes besides the value. */
-export function envelopeSize(message: StagedMessageInit): number {
-  let size = BATCH_OVERHEAD + RECORD_OVERHEAD + byteLength(message.key);
-  const headers = message.headers;
-  if (headers !== undefined) {
-    if (Array.isArray(headers)) {
-      for (const h of headers as readonly { key: string; value: Buffer | null }[])
-        size += HEADER_OVERHEAD + byteLength(h.key) + byteLength(h.value);
-    } else {
-      for (const [name, value] of Object.entries(headers as Readonly<Record<string, Buffer | string | null>>))
-        size += HEADER_OVERHEAD + byteLength(name) + byteLength(value);
-    }
-  }
-  return size;
-}
-
 /** Where a staged message goes and what bounds it. */
 export interface StagedMessageTarget {
   readonly topic: string;
@@ -95,7 +72,9 @@ export interface StagedMessageTarget {
  */
 export class StagedMessage {
   readonly #target: StagedMessageTarget;
-  readonly #envelope: number;
+  readonly #init: StagedMessageInit;
+  /** The largest value the topic takes with this key and these headers. */
+  readonly #maxValue: number;
   readonly #account: StagingAccount;
   #chunks: Buffer[] = [];
   #size = 0;
@@ -103,12 +82,21 @@ export class StagedMessage {
 
   constructor(init: StagedMessageInit, target: StagedMessageTarget) {
     this.#target = target;
-    this.#envelope = envelopeSize(init);
-    if (this.#envelope > target.limit) {
+    this.#init = init;
+    // The broker checks max.message.bytes against the record batch, not the value: the batch
+    // header, the record's varint lengths, its key and its headers count too. kgate produces each
+    // staged message in a batch of its own (the client merges batches only within the limit).
+    this.#maxValue = largestSingleRecordValue(init, target.limit);
+    if (this.#maxValue < 0) {
       this.#state = 'failed';
-      throw new MessageTooLargeError(target.topic, this.#envelope, target.limit);
+      throw new MessageTooLargeError(target.topic, singleRecordBatchSize(init, 0), target.limit);
     }
-    this.#account = target.budget.open(target.limit - this.#envelope);
+    this.#account = target.budget.open(this.#maxValue);
+  }
+
+  /** The largest value this message may still come to: what the topic and the budget allow. */
+  get maxValueBytes(): number {
+    return Math.min(this.#maxValue, this.#target.budget.maxBytes);
   }
 
   /** Value bytes staged so far. */
@@ -146,9 +134,9 @@ export class StagedMessage {
 
   /** Drops the message and throws when a value of `valueBytes` passes the topic's limit or the budget. */
   #refuseBeyondLimits(valueBytes: number): void {
-    const needed = this.#envelope + valueBytes;
-    if (needed > this.#target.limit) {
+    if (valueBytes > this.#maxValue) {
       this.abort();
+      const needed = singleRecordBatchSize(this.#init, valueBytes);
       throw new MessageTooLargeError(this.#target.topic, needed, this.#target.limit);
     }
     const budget = this.#target.budget;
