@@ -77,8 +77,10 @@ const echo = {
 };
 
 const failing = {
-  handleRequest(req: IncomingMessage): void {
+  handleRequest(req: IncomingMessage, res: ServerResponse): void {
     if (req.url === '/fail/upstream') throw new HttpError('KGATE_KAFKA_FAILED', 'kafka is unavailable');
+    // node:http sets the status and its reason phrase before it checks the headers, then throws.
+    if (req.url === '/fail/header') res.writeHead(200, { 'Content-Type': 'text/plain\r\nX-Injected: yes' });
     throw new Error('boom');
   },
 };
@@ -264,5 +266,40 @@ describe('http server', () => {
     assert.equal(reply.status, 403);
     assert.equal(reply.headers['access-control-allow-origin'], undefined);
     assert.equal(JSON.parse(reply.body).message, 'origin https://evil.example is not allowed');
+  });
+
+  it("sends X-Content-Type-Options: nosniff with every answer, its own and its handlers'", async () => {
+    const answers = [
+      await send(port, { path: '/items/1' }),
+      await send(port, { path: '/nowhere' }),
+      await send(port, { path: '/fail/now' }),
+      await send(port, { path: '/fail/upstream' }),
+      await send(port, { method: 'POST', path: '/echo', body: 'x'.repeat(1025) }),
+      await send(port, { path: '/items/1', headers: { 'x-big': 'z'.repeat(8000) } }),
+      await send(port, { path: '/items/1', headers: { origin: 'https://evil.example' } }),
+      await send(port, {
+        method: 'OPTIONS',
+        path: '/echo',
+        headers: { origin: 'https://app.example', 'access-control-request-method': 'POST' },
+      }),
+    ];
+    for (const answer of answers)
+      assert.equal(answer.headers['x-content-type-options'], 'nosniff', `${answer.status} ${answer.body}`);
+    const socket = connect(port, '127.0.0.1');
+    socket.end('NOT HTTP AT ALL\r\n\r\n');
+    let text = '';
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    await once(socket, 'close');
+    assert.match(text, /^HTTP\/1\.1 400 Bad Request\r\n(.+\r\n)*X-Content-Type-Options: nosniff\r\n/);
+  });
+
+  it('answers a handler whose response head was refused with 500 and its own reason phrase', async () => {
+    const socket = connect(port, '127.0.0.1');
+    socket.end('GET /fail/header HTTP/1.1\r\nHost: kgate\r\nConnection: close\r\n\r\n');
+    let text = '';
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    await once(socket, 'close');
+    assert.match(text, /^HTTP\/1\.1 500 Internal Server Error\r\n/);
+    assert.doesNotMatch(text, /X-Injected/i);
   });
 });

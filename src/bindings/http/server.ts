@@ -1,10 +1,4 @@
-import {
-  createServer,
-  STATUS_CODES,
-  type IncomingMessage,
-  type Server,
-  type ServerResponse,
-} from 'node:http';
+import { createServer, ServerResponse, STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import {
   constants as http2,
   createServer as createHttp2Server,
@@ -66,14 +60,32 @@ function errorBody(status: number, message: string): string {
   return JSON.stringify({ status, error: STATUS_CODES[status] ?? 'Error', message });
 }
 
+/**
+ * Sent with every response: browsers take the Content-Type as given instead of guessing from the
+ * body, so a value a producer wrote is never run as a script or a page of this origin.
+ */
+const NOSNIFF = ['X-Content-Type-Options', 'nosniff'] as const;
+
+/** The head of an answer written straight to the socket, before or instead of the HTTP parser. */
+function rawErrorHead(status: number, body: string): string {
+  return (
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json\r\n` +
+    `${NOSNIFF[0]}: ${NOSNIFF[1]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`
+  );
+}
+
 /** Answers with a JSON error; the connection stays open unless `close` says otherwise. */
 export function sendError(res: ServerResponse, status: number, message: string, close = false): void {
   const body = errorBody(status, message);
   if (close) res.shouldKeepAlive = false;
+  // Its own reason phrase: a handler whose writeHead threw may have left another one set (HTTP/2
+  // has no reason phrase, and warns when given one).
+  if (res instanceof ServerResponse) res.statusMessage = STATUS_CODES[status] ?? 'Error';
   res.writeHead(status, {
     'Content-Type': 'application/json',
     'Content-Length': String(Buffer.byteLength(body)),
     'Cache-Control': 'no-store',
+    [NOSNIFF[0]]: NOSNIFF[1],
   });
   res.end(body);
 }
@@ -207,10 +219,7 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
     }
     const body = errorBody(505, `this server speaks ${[...this.#versions].join(', ')}`);
     socket.resume();
-    socket.end(
-      `HTTP/1.1 505 ${STATUS_CODES[505] ?? ''}\r\nContent-Type: application/json\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
+    socket.end(rawErrorHead(505, body) + body);
   }
 
   /** Closes sessions that stay without a stream for the keep-alive time, as HTTP/1.1 connections are. */
@@ -292,10 +301,7 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
     this.#metrics.rejected(status);
     this.#log.debug({ err: error, code: error.code, status }, 'bad request');
     const body = errorBody(status, message);
-    socket.end(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
+    socket.end(rawErrorHead(status, body) + body);
   }
 
   #onHttp1Request(req: IncomingMessage, res: ServerResponse): void {
@@ -346,6 +352,7 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
 
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
     this.#observe(req, res);
+    res.setHeader(NOSNIFF[0], NOSNIFF[1]);
     for (const [name, value] of this.#options.overrides) req.headers[name] = value;
     const method = req.method ?? 'GET';
     const path = req.url ?? '/';
