@@ -110,6 +110,12 @@ export const ERROR_CODES = {
     retriable: false,
     meaning: "the broker's TLS certificate is not trusted, or the TLS handshake failed",
   },
+  KGATE_INVALID_REPLY: {
+    status: 502,
+    retriable: false,
+    meaning:
+      'the service behind a request-reply route replied with a :status that is not a final HTTP status (200 to 599)',
+  },
   KGATE_KAFKA_UNAVAILABLE: {
     status: 503,
     retriable: true,

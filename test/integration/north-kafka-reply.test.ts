@@ -1,5 +1,8 @@
 import { strict as assert } from 'node:assert';
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { connect as http2Connect, type IncomingHttpHeaders } from 'node:http2';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -19,6 +22,12 @@ let responder: Promise<void>;
 let yaml: string;
 /** Requests the responder saw, by correlation id: what the gateway produced. */
 const seen = new Map<string, { key: string | null; value: string; headers: Record<string, string> }>();
+
+/** Content types a reply may be asked for by name, for those a request body cannot carry. */
+const REPLY_TYPES: Record<string, string> = {
+  html: 'text/html; charset=utf-8',
+  crlf: 'application/json\r\nX-Injected: yes',
+};
 
 const REQUESTS = 'items-requests';
 const REPLIES = 'items-responses';
@@ -78,14 +87,17 @@ bindings:
       const delay = /delay=(\d+)/.exec(value)?.[1];
       if (delay !== undefined) await new Promise((resolve) => setTimeout(resolve, Number(delay)));
       const created = value.includes('create');
+      // `status=N` and `type=name` ask for a reply with that :status and content-type header.
+      const status = /status=(\S+)/.exec(value)?.[1] ?? (created ? '201' : undefined);
+      const type = /type=(\S+)/.exec(value)?.[1];
       await kafka.produce(replyTo, [
         {
           key: message.key,
           value: JSON.stringify({ reply: value }),
           headers: {
             'x-correlation-id': cid,
-            'content-type': 'application/json',
-            ...(created ? { ':status': '201' } : {}),
+            'content-type': type === undefined ? 'application/json' : (REPLY_TYPES[type] ?? type),
+            ...(status === undefined ? {} : { ':status': status }),
           },
         },
       ]);
@@ -235,4 +247,87 @@ describe('http-kafka request-reply through a real chain and broker', () => {
     assert.equal(res.status, 405);
     await res.text();
   });
+
+  it('answers 502 to a reply with an informational or invalid :status, and frames 204 and 304 without content, over HTTP/1.1', async () => {
+    for (const status of ['100', '101', '103', 'nope']) {
+      const answer = await rawPost('/sync', `status=${status}`);
+      assert.match(answer.head, /^HTTP\/1\.1 502 Bad Gateway\r\n/, `${status}: ${answer.head}`);
+      assert.match(answer.head, /\r\nx-content-type-options: nosniff\r\n/i);
+      assert.match(answer.body, /the reply's :status \\".*\\" is not a final HTTP status/);
+      assert.equal(answer.head.match(/^HTTP\//gm)?.length, 1, 'one response, no interim one');
+    }
+    for (const [status, line] of [
+      ['204', 'HTTP/1.1 204 No Content'],
+      ['304', 'HTTP/1.1 304 Not Modified'],
+    ] as const) {
+      const answer = await rawPost('/sync', `status=${status}`);
+      assert.ok(answer.head.startsWith(`${line}\r\n`), answer.head);
+      assert.doesNotMatch(answer.head, /\r\n(content-length|transfer-encoding|content-type):/i, answer.head);
+      assert.equal(answer.body, '', 'no content');
+    }
+    const reset = await rawPost('/sync', 'status=205');
+    assert.match(reset.head, /^HTTP\/1\.1 205 Reset Content\r\n/);
+    assert.match(reset.head, /\r\ncontent-length: 0\r\n/i);
+    assert.equal(reset.body, '');
+  });
+
+  it('answers the same over HTTP/2, and the session serves the next request', async () => {
+    const session = http2Connect(`http://127.0.0.1:${port}`);
+    try {
+      const ask = async (body: string): Promise<{ headers: IncomingHttpHeaders; body: string }> => {
+        const stream = session.request({ ':method': 'POST', ':path': '/sync' });
+        stream.end(body);
+        const [headers] = (await once(stream, 'response')) as [IncomingHttpHeaders];
+        let text = '';
+        for await (const chunk of stream) text += (chunk as Buffer).toString();
+        return { headers, body: text };
+      };
+      for (const status of ['101', '103']) {
+        const answer = await ask(`status=${status}`);
+        assert.equal(answer.headers[':status'], 502, status);
+        assert.equal(answer.headers['x-content-type-options'], 'nosniff');
+      }
+      for (const status of [204, 304]) {
+        const answer = await ask(`status=${status}`);
+        assert.equal(answer.headers[':status'], status);
+        assert.equal(answer.headers['content-length'], undefined);
+        assert.equal(answer.body, '');
+      }
+      const ok = await ask('after them');
+      assert.equal(ok.headers[':status'], 200);
+      assert.equal(ok.body, '{"reply":"after them"}');
+    } finally {
+      session.close();
+    }
+  });
+
+  it("answers a reply's content type only when it is well formed and on the route list", async () => {
+    for (const [body, type] of [
+      ['type=html', 'application/octet-stream'],
+      ['type=crlf', 'application/octet-stream'],
+      ['type=text/plain', 'text/plain'],
+    ] as const) {
+      const res = await fetch(url('/sync'), { method: 'POST', body });
+      assert.equal(res.status, 200, body);
+      assert.equal(res.headers.get('content-type'), type, body);
+      assert.equal(res.headers.get('x-injected'), null);
+      assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+      assert.equal(await res.text(), JSON.stringify({ reply: body }));
+    }
+  });
 });
+
+/** A POST over its own connection, closed after the answer: the answer's head and body as sent. */
+async function rawPost(path: string, body: string): Promise<{ head: string; body: string }> {
+  const socket = connect(port, '127.0.0.1');
+  socket.write(
+    `POST ${path} HTTP/1.1\r\nHost: kgate\r\nConnection: close\r\nContent-Type: text/plain\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+  let text = '';
+  socket.setEncoding('latin1').on('data', (chunk: string) => (text += chunk));
+  await once(socket, 'end');
+  socket.destroy();
+  const at = text.indexOf('\r\n\r\n');
+  return { head: text.slice(0, at + 2), body: text.slice(at + 4) };
+}

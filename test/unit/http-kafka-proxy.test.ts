@@ -19,7 +19,9 @@ const JSON_TYPE: [string, string] = ['content-type', 'application/json'];
 const items = new FakeTopic('items', { partitions: 2, compacted: true });
 /** Not compacted: GET /latest/{id} reads a stream up to now. */
 const events = new FakeTopic('events', { partitions: 2 });
-const server = new FakeCacheServer(items, events);
+/** Values stored with whatever content type their producer gave. */
+const pages = new FakeTopic('pages', { partitions: 1, compacted: true });
+const server = new FakeCacheServer(items, events, pages);
 
 const routes: RouteConfig[] = [
   {
@@ -45,12 +47,28 @@ const routes: RouteConfig[] = [
     exit: 'north',
     with: { capability: 'fetch', topic: 'events', filters: [{ key: '${params.id}' }] },
   },
+  {
+    when: [{ method: 'GET', path: '/pages/{id}' }],
+    exit: 'north',
+    with: { capability: 'fetch', topic: 'pages', filters: [{ key: '${params.id}' }] },
+  },
+  {
+    when: [{ method: 'GET', path: '/html/{id}' }],
+    exit: 'north',
+    with: {
+      capability: 'fetch',
+      topic: 'pages',
+      filters: [{ key: '${params.id}' }],
+      'content-types': ['text/html', 'application/*+json'],
+    },
+  },
 ];
 
+const metrics = new Registry();
 const proxy = new HttpKafkaProxyBinding({
   config: { name: 'rest', type: 'http-kafka', kind: 'proxy', options: {}, routes },
   logger: pino({ level: 'silent' }),
-  metrics: new Registry(),
+  metrics,
   stateDir: '/nonexistent',
   lookup: () => fakeCacheClient('north', server),
 });
@@ -302,6 +320,39 @@ describe('http-kafka proxy handleRequest, without a broker', () => {
     }
     const [written] = server.produced.splice(0);
     assert.equal((written?.records[0]?.value as Buffer).length, largest);
+    assertReleased();
+  });
+
+  it('answers a stored content type only when it is well formed and on the route list', async () => {
+    const page = (key: string, contentType: string): void => {
+      pages.put(0, key, `<script>alert("${key}")</script>`, {
+        headers: [header('content-type', contentType)],
+      });
+    };
+    page('html', 'text/html; charset=utf-8');
+    page('svg', 'image/svg+xml');
+    page('json', 'application/json; charset=utf-8');
+    page('crlf', 'text/plain\r\nX-Injected: yes');
+    page('nul', 'application/json\u0000');
+    for (const [path, type] of [
+      ['/pages/html', 'application/octet-stream'],
+      ['/pages/svg', 'application/octet-stream'],
+      ['/pages/json', 'application/json; charset=utf-8'],
+      ['/pages/crlf', 'application/octet-stream'],
+      ['/pages/nul', 'application/octet-stream'],
+      // The route lists text/html: the operator chose to serve pages from this topic.
+      ['/html/html', 'text/html; charset=utf-8'],
+      ['/html/svg', 'application/octet-stream'],
+      ['/html/json', 'application/octet-stream'],
+    ] as const) {
+      const res = await get(path);
+      assert.equal(res.status, 200, `${path}: ${res.text}`);
+      assert.equal(res.headers['content-type'], type, path);
+      assert.equal(res.headers['x-injected'], undefined);
+    }
+    const counted = await metrics.getSingleMetricAsString('kgate_http_kafka_content_types_replaced_total');
+    assert.match(counted, /reason="invalid"} 2$/m);
+    assert.match(counted, /reason="not_allowed"} 4$/m);
     assertReleased();
   });
 });

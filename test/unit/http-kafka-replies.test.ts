@@ -97,7 +97,33 @@ describe('http-kafka reply bookkeeping', () => {
       body: Buffer.from('{"ok":true}'),
     });
     assert.deepEqual(replyOf(message(null, [[':status', '404']])), { status: 404, body: Buffer.alloc(0) });
-    assert.equal(replyOf(message('x', [[':status', 'nope']])).status, 200);
-    assert.equal(replyOf(message('x', [[':status', '700']])).status, 200);
+    assert.equal(replyOf(message('x', [[':status', ' 204 ']])).status, 204);
+    assert.equal(replyOf(message('x', [[':status', '599']])).status, 599);
+  });
+
+  it('marks a reply whose :status is not a final status invalid, to be answered 502', () => {
+    // A 1xx would go out as an interim response the real one never follows, desynchronising the connection.
+    for (const status of [
+      '100',
+      '101',
+      '103',
+      '199',
+      '700',
+      '99',
+      'nope',
+      '',
+      '2OO',
+      '200\r\nX: y',
+      '+200',
+      '0200',
+    ]) {
+      const reply = replyOf(message('x', [[':status', status]]));
+      assert.equal(reply.status, 502, JSON.stringify(status));
+      assert.match(
+        reply.invalid ?? '',
+        /^the reply's :status ".*" is not a final HTTP status \(200 to 599\)$/,
+      );
+    }
+    assert.equal(replyOf(message('x', [])).invalid, undefined, 'no :status: 200');
   });
 });

@@ -26,6 +26,19 @@ export function headerText(value: string | string[] | undefined): string | undef
   return Array.isArray(value) ? value.join(', ') : value;
 }
 
+/**
+ * `value` with every character a header cannot carry (controls, CR and LF among them, and
+ * anything past ASCII) percent-encoded as UTF-8, for a header built from a template over request
+ * values, such as `Location`.
+ */
+export function headerSafe(value: string): string {
+  return value.replace(/[^\t\x20-\x7e]+/gu, (run) =>
+    [...Buffer.from(run, 'utf8')]
+      .map((byte) => `%${byte.toString(16).toUpperCase().padStart(2, '0')}`)
+      .join(''),
+  );
+}
+
 export async function attachTopic(client: CacheClient, topic: string): Promise<CachedTopic> {
   try {
     return await client.attach(topic);

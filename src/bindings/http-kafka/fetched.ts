@@ -69,8 +69,9 @@ export class LatestMessage {
     return this.#value;
   }
 
-  get contentType(): string {
-    return this.#contentType ?? 'application/octet-stream';
+  /** The message's `content-type` header as stored; the route decides what is answered. */
+  get contentType(): string | undefined {
+    return this.#contentType;
   }
 }
 
@@ -97,7 +98,7 @@ export function writeFetched(
   if (value === undefined)
     throw new HttpError('KGATE_NOT_FOUND', `no message in topic ${route.topic} matches`);
   res.writeHead(200, {
-    'Content-Type': latest.contentType,
+    'Content-Type': route.contentTypes.serve(latest.contentType),
     'Content-Length': String(value.length),
     ETag: etag,
   });

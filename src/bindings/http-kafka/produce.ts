@@ -4,10 +4,10 @@ import { statusOf } from '../../engine/errors.ts';
 import { HttpError } from '../north.ts';
 import { kafkaErrorCode, messageOf } from '../proxies/cache-clients.ts';
 import { expand, paramsLookup } from '../proxies/templates.ts';
-import { headerText, openStream, type Exchange } from './exchange.ts';
+import { headerSafe, headerText, openStream, type Exchange } from './exchange.ts';
 import type { HttpKafkaOptions } from './options.ts';
 import { parsePrefer } from './prefer.ts';
-import { writeReply, type ReplyTopics } from './request-reply.ts';
+import type { ReplyTopics } from './request-reply.ts';
 import type { ProduceRoute } from './routes.ts';
 
 /**
@@ -113,7 +113,7 @@ export class ProduceHandler {
     const prefer = parsePrefer(req.headers.prefer);
     const accepted = (): void => {
       const location = route.async?.location;
-      res.writeHead(202, location === undefined ? {} : { Location: expand(location, lookup) });
+      res.writeHead(202, location === undefined ? {} : { Location: headerSafe(expand(location, lookup)) });
       res.end();
     };
     if (route.async !== undefined && prefer.respondAsync) return accepted();
@@ -128,7 +128,7 @@ export class ProduceHandler {
     if (gone.aborted) return;
     if (reply !== undefined) {
       watcher.book.forget(correlationId);
-      return writeReply(res, reply);
+      return this.#replies.answer(res, reply, route);
     }
     // The reply may still come: a route that can be polled says where, the others give up.
     if (route.async !== undefined) return accepted();

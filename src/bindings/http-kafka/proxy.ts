@@ -6,6 +6,7 @@ import { HttpError, type HttpHandler, type HttpRouteMatch } from '../north.ts';
 import { lookupCacheClients, type CacheClient } from '../proxies/cache-clients.ts';
 import type { Exchange } from './exchange.ts';
 import { handleFetch } from './fetch.ts';
+import { httpKafkaMetrics, type HttpKafkaMetrics } from './metrics.ts';
 import { httpKafkaOptions } from './options.ts';
 import { ProduceHandler } from './produce.ts';
 import { ReplyTopics } from './request-reply.ts';
@@ -37,6 +38,7 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
   readonly #log: Logger;
   readonly #replies: ReplyTopics;
   readonly #produce: ProduceHandler;
+  readonly #metrics: HttpKafkaMetrics;
   /** Compiled at start, so that a route that is wrong fails the start. */
   #routes: RouteTable;
   #clients = new Map<string, CacheClient>();
@@ -49,13 +51,21 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
     this.name = context.config.name;
     this.#log = context.logger;
     const options = httpKafkaOptions(context.config.options);
-    this.#replies = new ReplyTopics(options, this.#log);
+    this.#metrics = httpKafkaMetrics(context.metrics, this.name);
+    this.#replies = new ReplyTopics(options, this.#log, this.#metrics);
     this.#produce = new ProduceHandler(options, this.#replies, this.#log);
     this.#routes = new RouteTable(this.config);
   }
 
   async start(_signal: AbortSignal): Promise<void> {
-    this.#routes = RouteTable.compile(this.config);
+    this.#routes = RouteTable.compile(this.config, (reason, stored) => {
+      this.#metrics.contentTypeReplaced(reason);
+      // Anyone who may produce can cause this, once per request: debug, and counted.
+      this.#log.debug(
+        { reason, contentType: stored.slice(0, 128) },
+        'stored content type answered as application/octet-stream',
+      );
+    });
     this.#clients = lookupCacheClients(this.#context);
     this.#draining = new AbortController();
   }

@@ -5,8 +5,14 @@ import type { CacheClient } from '../proxies/cache-clients.ts';
 /** A reply as the HTTP response it becomes. */
 export interface Reply {
   readonly status: number;
+  /** The reply's `content-type` header as stored; the route decides what is answered. */
   readonly contentType?: string;
   readonly body: Buffer;
+  /**
+   * Why the reply cannot be passed on (a `:status` that is not a final status): it is answered
+   * 502 with this message instead.
+   */
+  readonly invalid?: string;
 }
 
 export interface ReplyBookLimits {
@@ -179,14 +185,33 @@ export function kafkaHeader(message: CacheMessage, name: string): string | undef
   return found;
 }
 
-/** The HTTP response a reply message stands for: `:status` header (else 200), content-type, value. */
+/**
+ * The status a reply's `:status` header asks for: 200 when absent, else a final status (200 to
+ * 599). An informational status (1xx) would be sent as an interim response with the real one
+ * never following, and anything else is not a status; either is invalid.
+ */
+function replyStatus(text: string | undefined): number | string {
+  if (text === undefined) return 200;
+  const trimmed = text.trim();
+  const status = /^\d{3}$/.test(trimmed) ? Number(trimmed) : Number.NaN;
+  if (status >= 200 && status <= 599) return status;
+  return `the reply's :status ${JSON.stringify(text.slice(0, 32))} is not a final HTTP status (200 to 599)`;
+}
+
+/**
+ * The HTTP response a reply message stands for: `:status` header (else 200), content-type, value;
+ * a reply whose status cannot be answered is marked invalid.
+ */
 export function replyOf(message: CacheMessage): Reply {
-  const statusText = kafkaHeader(message, ':status');
-  const status = statusText !== undefined && /^[1-5]\d\d$/.test(statusText.trim()) ? Number(statusText) : 200;
+  const status = replyStatus(kafkaHeader(message, ':status'));
   const contentType = kafkaHeader(message, 'content-type');
   // Copied: the stream's buffers are views the next read replaces.
   const body = message.value === null ? Buffer.alloc(0) : Buffer.from(message.value);
-  return contentType === undefined ? { status, body } : { status, contentType, body };
+  return {
+    ...(typeof status === 'number' ? { status } : { status: 502, invalid: status }),
+    ...(contentType === undefined ? {} : { contentType }),
+    body,
+  };
 }
 
 /** How long ready() waits for the cache to hold every partition of the reply topic. */

@@ -3,15 +3,43 @@ import type { Logger } from 'pino';
 import { HeadReader } from '../kafka/cache_client/index.ts';
 import { HttpError } from '../north.ts';
 import { kafkaErrorCode, messageOf, type CacheClient } from '../proxies/cache-clients.ts';
-import { attachTopic, CATCH_UP_MS, notCaughtUp, openStream, type Exchange } from './exchange.ts';
+import type { ContentTypePolicy } from './content-types.ts';
+import { attachTopic, CATCH_UP_MS, headerSafe, notCaughtUp, openStream, type Exchange } from './exchange.ts';
+import type { HttpKafkaMetrics } from './metrics.ts';
 import type { HttpKafkaOptions } from './options.ts';
 import { parsePrefer } from './prefer.ts';
 import { ReplyWatcher, replyOf, type Reply } from './replies.ts';
 import { PRODUCE_METHODS, type ProduceRoute } from './routes.ts';
 
-export function writeReply(res: ServerResponse, reply: Reply): void {
-  res.writeHead(reply.status, {
-    ...(reply.contentType === undefined ? {} : { 'Content-Type': reply.contentType }),
+/**
+ * Answers with a reply: its status, its body, and its content type as the route allows. A reply
+ * whose status is not a final one is answered 502. 204 and 304 never carry content, so they go
+ * out without a body or a Content-Length (RFC 9110 8.6, 15.3.5, 15.4.5), and 205 with an empty
+ * one (15.3.6).
+ */
+export function writeReply(
+  res: ServerResponse,
+  reply: Reply,
+  contentTypes: ContentTypePolicy,
+  metrics?: HttpKafkaMetrics,
+): void {
+  if (reply.invalid !== undefined) {
+    metrics?.invalidReply();
+    throw new HttpError('KGATE_INVALID_REPLY', reply.invalid);
+  }
+  const status = reply.status;
+  if (status === 204 || status === 304) {
+    res.writeHead(status);
+    res.end();
+    return;
+  }
+  if (status === 205) {
+    res.writeHead(status, { 'Content-Length': '0' });
+    res.end();
+    return;
+  }
+  res.writeHead(status, {
+    'Content-Type': contentTypes.serve(reply.contentType),
     'Content-Length': String(reply.body.length),
   });
   res.end(reply.body);
@@ -24,11 +52,18 @@ export function writeReply(res: ServerResponse, reply: Reply): void {
 export class ReplyTopics {
   readonly #correlationIdHeader: string;
   readonly #log: Logger;
+  readonly #metrics: HttpKafkaMetrics | undefined;
   readonly #watchers = new Map<string, ReplyWatcher>();
 
-  constructor(options: HttpKafkaOptions, log: Logger) {
+  constructor(options: HttpKafkaOptions, log: Logger, metrics?: HttpKafkaMetrics) {
     this.#correlationIdHeader = options.correlationIdHeader;
     this.#log = log;
+    this.#metrics = metrics;
+  }
+
+  /** Answers a request of `route` with its reply (502 for one that cannot be passed on). */
+  answer(res: ServerResponse, reply: Reply, route: ProduceRoute): void {
+    writeReply(res, reply, route.contentTypes, this.#metrics);
   }
 
   async close(): Promise<void> {
@@ -62,8 +97,8 @@ export class ReplyTopics {
       ? await watcher.book.wait(correlationId, waitSeconds * 1000, signal)
       : await this.#replyInTopic(client, route.replyTo, correlationId, waitSeconds, signal, gone);
     if (gone.aborted) return;
-    if (reply !== undefined) return writeReply(res, reply);
-    res.writeHead(202, { Location: req.url ?? '/' });
+    if (reply !== undefined) return this.answer(res, reply, route);
+    res.writeHead(202, { Location: headerSafe(req.url ?? '/') });
     res.end();
   }
 

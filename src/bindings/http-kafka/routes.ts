@@ -3,6 +3,12 @@ import type { Acks } from '../kafka/cache_client/index.ts';
 import { pathRoutes, type PathRoutes } from '../path-conditions.ts';
 import { filterTemplates, type FilterTemplate } from '../proxies/filter-templates.ts';
 import { capturedParams, checkTemplate } from '../proxies/templates.ts';
+import {
+  contentTypePolicy,
+  DEFAULT_CONTENT_TYPES,
+  type ContentTypePolicy,
+  type ReplacedHook,
+} from './content-types.ts';
 
 // The binding's routes: each route's `with` read and checked once at start, and the route a
 // request takes, HEAD falling back to GET.
@@ -19,6 +25,8 @@ export interface FetchRoute {
   readonly filters: readonly FilterTemplate[];
   /** Content type of the merged document; absent: answer the one latest matching message. */
   readonly merge?: string;
+  /** Which content types the latest message may be answered with as it stored them. */
+  readonly contentTypes: ContentTypePolicy;
 }
 
 export interface ProduceRoute {
@@ -34,6 +42,8 @@ export interface ProduceRoute {
   readonly replyTo?: string;
   /** Template of the correlation id; a fresh UUID per request when absent. */
   readonly correlationId?: string;
+  /** Which content types a reply may be answered with as it stored them. */
+  readonly contentTypes: ContentTypePolicy;
 }
 
 export type CompiledRoute = FetchRoute | ProduceRoute;
@@ -44,12 +54,18 @@ function str(value: unknown, where: string): string | undefined {
   return value;
 }
 
-function compileRoute(route: RouteConfig, index: number): CompiledRoute {
+function compileRoute(route: RouteConfig, index: number, onReplaced?: ReplacedHook): CompiledRoute {
   const where = `routes[${index}].with`;
   const w = route.with ?? {};
   const topic = str(w['topic'], `${where}.topic`);
   if (topic === undefined) throw new Error(`${where}.topic is required`);
   const params = capturedParams(route);
+  const listed = w['content-types'] as readonly string[] | undefined;
+  const contentTypes = contentTypePolicy(
+    listed ?? DEFAULT_CONTENT_TYPES,
+    `${where}.content-types`,
+    onReplaced,
+  );
   if (w['capability'] === 'fetch') {
     const merge = w['merge'] as Record<string, unknown> | undefined;
     const contentType =
@@ -69,6 +85,7 @@ function compileRoute(route: RouteConfig, index: number): CompiledRoute {
       topic,
       filters,
       ...(contentType === undefined ? {} : { merge: contentType }),
+      contentTypes,
     };
   }
   const produceNames = ['idempotencyKey', 'correlationId'];
@@ -99,6 +116,7 @@ function compileRoute(route: RouteConfig, index: number): CompiledRoute {
     exit: route.exit,
     topic,
     overrides,
+    contentTypes,
     ...(key === undefined ? {} : { key }),
     ...(acks === undefined ? {} : { acks }),
     ...(asyncRaw === undefined ? {} : { async: location === undefined ? {} : { location } }),
@@ -128,10 +146,13 @@ export class RouteTable {
     this.#routes = routes;
   }
 
-  /** Compiles every route of `config`; throws naming the first route that is wrong. */
-  static compile(config: BindingConfig): RouteTable {
+  /**
+   * Compiles every route of `config`; throws naming the first route that is wrong. `onReplaced`
+   * hears of each stored content type a route answers as `application/octet-stream` instead.
+   */
+  static compile(config: BindingConfig, onReplaced?: ReplacedHook): RouteTable {
     const routes = new Map<RouteConfig, CompiledRoute>();
-    config.routes.forEach((route, i) => routes.set(route, compileRoute(route, i)));
+    config.routes.forEach((route, i) => routes.set(route, compileRoute(route, i, onReplaced)));
     return new RouteTable(config, routes);
   }
 

@@ -141,6 +141,12 @@ export const httpKafkaProxySchema: BindingSchema = {
           description: 'Produce: acknowledgement to wait for.',
           enum: ['none', 'leader_only', 'in_sync_replicas'],
         },
+        'content-types': {
+          description:
+            "Content types answered as a Kafka record stored them in its `content-type` header: a fetch without `merge` answers with its message's, a request-reply route with its reply's. Each entry is `type/subtype`, where `*` stands for any run of characters (`application/*+json`); any other type, or a malformed one, is answered as `application/octet-stream`, so a producer cannot make a browser render what it wrote as a page of this origin. Defaults to `application/json`, `application/*+json`, `text/plain` and `application/octet-stream`. Listing `text/html`, `image/svg+xml`, XML types or `*/*` lets anyone who may produce to the topic run scripts on this origin.",
+          type: 'array',
+          items: { type: 'string', pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+$" },
+        },
       },
       additionalProperties: false,
       allOf: [
