@@ -50,6 +50,17 @@ export interface HttpRouteMatch {
    * answers it.
    */
   readBody(): Promise<Buffer>;
+  /**
+   * The request body chunk by chunk, for handlers that stream it. Each wait for the client's
+   * next chunk is bounded by the server's body idle timeout, the whole body by its body timeout
+   * (scaled to the announced length, or to `maxBytes`, unless configured); past either it
+   * throws an HttpError(408), which the handler should let propagate. Time the handler spends
+   * between chunks does not count. Leaving the loop early does not destroy the request: the
+   * error can still be answered, and the connection is closed after it.
+   */
+  bodyChunks(maxBytes?: number): AsyncIterable<Buffer>;
+  /** The connection the request came on: the same object for every request on it. */
+  readonly connection: object;
 }
 
 export interface HttpHandler {

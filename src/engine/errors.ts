@@ -55,6 +55,11 @@ export const ERROR_CODES = {
     retriable: false,
     meaning: 'the resource cannot be served in a type the request accepts',
   },
+  KGATE_BODY_TIMEOUT: {
+    status: 408,
+    retriable: true,
+    meaning: 'a request body stopped arriving, or did not arrive whole within its deadline',
+  },
   KGATE_BODY_TOO_LARGE: {
     status: 413,
     retriable: false,

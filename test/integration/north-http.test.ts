@@ -7,7 +7,8 @@ import {
   type IncomingMessage,
   type ServerResponse,
 } from 'node:http';
-import { connect } from 'node:net';
+import { connect as http2Connect } from 'node:http2';
+import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { HttpError, type HttpRouteMatch } from '../../src/bindings/north.ts';
 import { bindingConfig, handlerConfig, startChain, type Chain } from './north-harness.ts';
@@ -301,5 +302,104 @@ describe('http server', () => {
     await once(socket, 'close');
     assert.match(text, /^HTTP\/1\.1 500 Internal Server Error\r\n/);
     assert.doesNotMatch(text, /X-Injected/i);
+  });
+});
+
+describe('http server timeouts: clients that take too long', () => {
+  let chain: Chain;
+  let port: number;
+  before(async () => {
+    chain = await startChain(
+      [
+        handlerConfig('echo'),
+        bindingConfig(
+          'http',
+          'http',
+          'server',
+          {
+            timeouts: { headers: 0.5, 'keep-alive': 0.5, 'body-idle': 0.5 },
+          },
+          'echo',
+        ),
+        bindingConfig('tcp', 'tcp', 'server', { host: '127.0.0.1', port: 0 }, 'http'),
+      ],
+      { handlers: { echo } },
+    );
+    port = chain.port();
+  });
+  after(() => chain.stop());
+
+  /** A raw connection: what it was sent back, and after how long it was closed. */
+  function raw(): { socket: Socket; closed: Promise<{ text: string; ms: number }> } {
+    const socket = connect(port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    const began = performance.now();
+    let text = '';
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+    const closed = once(socket, 'close').then(() => ({ text, ms: performance.now() - began }));
+    return { socket, closed };
+  }
+
+  it('answers 408 to headers trickled past the headers timeout, and closes (slowloris)', async () => {
+    const { socket, closed } = raw();
+    socket.write('GET /echo HTTP/1.1\r\nHost: kgate\r\n');
+    const trickle = setInterval(() => socket.write('X-Slow: 1\r\n'), 100);
+    try {
+      const { text, ms } = await closed;
+      assert.match(text, /^HTTP\/1\.1 408 Request Timeout\r\n/);
+      assert.ok(ms < 3_000, `closed after ${ms} ms`);
+    } finally {
+      clearInterval(trickle);
+    }
+  });
+
+  it('closes a connection that sends nothing, and an idle one after the keep-alive timeout', async () => {
+    const silent = raw();
+    assert.ok((await silent.closed).ms < 3_000);
+    const idle = raw();
+    idle.socket.write('POST /echo HTTP/1.1\r\nHost: kgate\r\nContent-Length: 2\r\n\r\nhi');
+    const { text, ms } = await idle.closed;
+    assert.match(text, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nhi$/);
+    assert.ok(ms < 3_000, `closed after ${ms} ms`);
+  });
+
+  it('answers 408 to a body that stalls, over HTTP/1.1 and HTTP/2, and HTTP/2 serves the next stream', async () => {
+    const { socket, closed } = raw();
+    socket.write('POST /echo HTTP/1.1\r\nHost: kgate\r\nContent-Length: 10\r\n\r\nabc');
+    const { text } = await closed;
+    assert.match(text, /^HTTP\/1\.1 408 Request Timeout\r\n/);
+    assert.match(text, /request body: nothing arrived for 0\.5 s \(after 3 bytes\)/);
+
+    const session = http2Connect(`http://127.0.0.1:${port}`);
+    try {
+      const stalled = session.request({ ':method': 'POST', ':path': '/echo', 'content-length': '10' });
+      stalled.write('abc');
+      const [headers] = (await once(stalled, 'response')) as [Record<string, unknown>];
+      assert.equal(headers[':status'], 408);
+      stalled.resume();
+      const next = session.request({ ':method': 'POST', ':path': '/echo' });
+      next.end('again');
+      let body = '';
+      next.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+      await once(next, 'end');
+      assert.equal(body, 'again');
+    } finally {
+      session.close();
+    }
+  });
+
+  it('closes an HTTP/2 connection whose header block never ends, and one that opens no stream', async () => {
+    const { socket, closed } = raw();
+    // The connection preface and an empty SETTINGS frame, then a HEADERS frame for stream 1
+    // without END_HEADERS (:method GET, indexed) and no CONTINUATION ever.
+    socket.write(Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'));
+    socket.write(Buffer.from([0, 0, 0, 0x4, 0, 0, 0, 0, 0]));
+    socket.write(Buffer.from([0, 0, 1, 0x1, 0, 0, 0, 0, 1, 0x82]));
+    assert.ok((await closed).ms < 3_000);
+    const session = http2Connect(`http://127.0.0.1:${port}`);
+    session.on('error', () => undefined);
+    const began = performance.now();
+    await once(session, 'close');
+    assert.ok(performance.now() - began < 3_000);
   });
 });

@@ -1,5 +1,6 @@
 import { createServer, request, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
 import { duplexPair } from 'node:stream';
+import { readBodyChunks, type BodyTimeouts } from '../../src/bindings/http/body.ts';
 import { sendError } from '../../src/bindings/http/server.ts';
 import { HttpError, type HttpHandler, type HttpRouteMatch } from '../../src/bindings/north.ts';
 
@@ -31,12 +32,18 @@ export interface Injector {
 /**
  * Answers each request with `handler`, and a thrown error as the http server binding does: an
  * HttpError with its status and JSON body, anything else with 500, unless a response is under way.
+ * Bodies are read with the server's body timeouts, `timeouts` here.
  */
-export function injector(handler: HttpHandler): Injector {
+export function injector(handler: HttpHandler, timeouts: BodyTimeouts = { idleMs: 30_000 }): Injector {
   const server = createServer((req, res) => {
     const match: HttpRouteMatch = {
       params: {},
       readBody: () => Promise.reject(new Error('the handler reads its body itself')),
+      bodyChunks: (maxBytes) =>
+        readBodyChunks(req, timeouts, maxBytes, () => {
+          res.shouldKeepAlive = false;
+        }),
+      connection: req.socket,
     };
     const fail = (error: unknown): void => {
       if (res.headersSent) {

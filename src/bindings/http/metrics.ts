@@ -11,8 +11,11 @@ export interface HttpServerMetrics {
   connectionOpened(version: HttpVersion): () => void;
   /** A request was answered (or abandoned, `status` undefined) after `seconds`. */
   requestDone(method: string, status: number | undefined, seconds: number): void;
-  /** The server itself, or the handler behind it, refused a request with `status`. */
-  rejected(status: number): void;
+  /**
+   * The server itself, or the handler behind it, refused a request with `status`; `reason`
+   * tells it apart from others with the same status.
+   */
+  rejected(status: number, reason?: string): void;
 }
 
 /** Methods get a label of their own; anything else counts as `other`, so clients cannot add series. */
@@ -100,8 +103,7 @@ export function createHttpServerMetrics(registry: Registry, binding: string): Ht
       metrics.requests.inc({ binding, method: label, status: statusClass(status) });
       metrics.duration.observe({ binding, method: label }, seconds);
     },
-    rejected(status: number): void {
-      const reason = rejectionReason(status);
+    rejected(status: number, reason = rejectionReason(status)): void {
       if (reason !== undefined) metrics.rejected.inc({ binding, reason });
     },
   };

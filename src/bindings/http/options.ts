@@ -8,6 +8,20 @@ export interface HttpServerOptionsJson {
   /** Zilla guard credentials; accepted for Zilla files, with a warning, and not enforced. */
   readonly authorization?: { readonly [guard: string]: object };
   readonly overrides?: { readonly [name: string]: string };
+  readonly timeouts?: {
+    readonly headers?: number;
+    readonly 'keep-alive'?: number;
+    readonly body?: number;
+    readonly 'body-idle'?: number;
+  };
+}
+
+/** Timeouts set in the options, in milliseconds; absent ones take the server's defaults. */
+export interface HttpServerTimeouts {
+  readonly headersTimeoutMs?: number;
+  readonly keepAliveTimeoutMs?: number;
+  readonly bodyTimeoutMs?: number;
+  readonly bodyIdleTimeoutMs?: number;
 }
 
 export interface HttpServerOptions {
@@ -17,6 +31,11 @@ export interface HttpServerOptions {
   readonly cors?: CorsPolicy;
   /** Headers set on every request before it is routed: lower-case name, value. */
   readonly overrides: readonly (readonly [string, string])[];
+  readonly timeouts: HttpServerTimeouts;
+}
+
+function ms(seconds: number | undefined): number | undefined {
+  return seconds === undefined ? undefined : Math.round(seconds * 1000);
 }
 
 /** An http server's options that passed its schema. */
@@ -27,5 +46,19 @@ export function httpServerOptions(options: unknown): HttpServerOptions {
     ...(json.versions === undefined ? {} : { versions: json.versions }),
     ...(cors === undefined ? {} : { cors }),
     overrides: Object.entries(json.overrides ?? {}).map(([name, value]) => [name.toLowerCase(), value]),
+    timeouts: httpServerTimeouts(json.timeouts ?? {}),
+  };
+}
+
+function httpServerTimeouts(json: NonNullable<HttpServerOptionsJson['timeouts']>): HttpServerTimeouts {
+  const headers = ms(json.headers);
+  const keepAlive = ms(json['keep-alive']);
+  const body = ms(json.body);
+  const bodyIdle = ms(json['body-idle']);
+  return {
+    ...(headers === undefined ? {} : { headersTimeoutMs: headers }),
+    ...(keepAlive === undefined ? {} : { keepAliveTimeoutMs: keepAlive }),
+    ...(body === undefined ? {} : { bodyTimeoutMs: body }),
+    ...(bodyIdle === undefined ? {} : { bodyIdleTimeoutMs: bodyIdle }),
   };
 }

@@ -94,6 +94,38 @@ export const httpServerSchema: BindingSchema = {
             },
           },
           overrides: { $ref: '#/definitions/httpOverrides' },
+          timeouts: {
+            description:
+              'How long a client may take, in seconds. A request that passes one is answered 408 (when the client can still read it) and its connection closed.',
+            type: 'object',
+            properties: {
+              headers: {
+                description:
+                  'Request line and headers, from the first byte of the request (default 60). Also bounds a new connection that sends nothing.',
+                type: 'number',
+                minimum: 0.001,
+              },
+              'keep-alive': {
+                description:
+                  'An idle connection between requests, or an HTTP/2 connection without a stream, is closed after this (default 5).',
+                type: 'number',
+                minimum: 0.001,
+              },
+              'body-idle': {
+                description:
+                  'A request body that sends nothing for this long while kgate reads it (default 30). Time kgate holds the body back itself, waiting for staging budget, does not count.',
+                type: 'number',
+                minimum: 0.001,
+              },
+              body: {
+                description:
+                  'A whole request body, counting only the time kgate waits for it. Default: 60 plus 1 per 16 KiB the body announces (or may have, when it announces no length), so a client sending at least 16 KiB/s never meets it.',
+                type: 'number',
+                minimum: 0.001,
+              },
+            },
+            additionalProperties: false,
+          },
         },
         additionalProperties: false,
       } satisfies ObjectSchemaFor<HttpServerOptionsJson>,

@@ -22,6 +22,7 @@ import {
   type HttpHandler,
   type HttpRouteMatch,
 } from '../north.ts';
+import { BodyTimeoutError, DEFAULT_BODY_IDLE_MS, readBodyChunks, type BodyTimeouts } from './body.ts';
 import { applyCors } from './cors.ts';
 import { headerRoutes, type HeaderCondition, type RequestHead } from './header-conditions.ts';
 import { createHttpServerMetrics, type HttpServerMetrics } from './metrics.ts';
@@ -40,6 +41,10 @@ export interface HttpServerLimits {
   readonly keepAliveTimeoutMs?: number;
   /** Time a client may take to send the request headers. Default 60 s. */
   readonly headersTimeoutMs?: number;
+  /** Longest a body read through the server may send nothing. Default 30 s. */
+  readonly bodyIdleTimeoutMs?: number;
+  /** Longest a whole body read through the server may take. Default: scaled to its size. */
+  readonly bodyTimeoutMs?: number;
 }
 
 const DEFAULTS = {
@@ -48,13 +53,20 @@ const DEFAULTS = {
   maxBodyBytes: 1024 * 1024,
   keepAliveTimeoutMs: 5_000,
   headersTimeoutMs: 60_000,
+  bodyIdleTimeoutMs: DEFAULT_BODY_IDLE_MS,
 };
+
+type Limits = typeof DEFAULTS & Pick<HttpServerLimits, 'bodyTimeoutMs'>;
 
 /**
  * How long a drain leaves idle connections open. A connection accepted just before the listener
  * closed usually has its request on the way; closing it at once would reset that request.
  */
 const DRAIN_IDLE_GRACE_MS = 500;
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
 
 function errorBody(status: number, message: string): string {
   return JSON.stringify({ status, error: STATUS_CODES[status] ?? 'Error', message });
@@ -115,7 +127,8 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
   readonly config: BindingConfig;
   readonly #context: BindingContext;
   readonly #log: Logger;
-  readonly #limits: Required<HttpServerLimits>;
+  readonly #limits: Limits;
+  readonly #bodyTimeouts: BodyTimeouts;
   readonly #options: HttpServerOptions;
   readonly #routes: RouteTable<RequestHead, HeaderCondition>;
   readonly #sockets = new Set<Socket>();
@@ -133,8 +146,13 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
     this.config = context.config;
     this.name = context.config.name;
     this.#log = context.logger;
-    this.#limits = { ...DEFAULTS, ...limits };
     this.#options = httpServerOptions(context.config.options);
+    this.#limits = { ...DEFAULTS, ...this.#options.timeouts, ...limits };
+    const totalMs = this.#limits.bodyTimeoutMs;
+    this.#bodyTimeouts = {
+      idleMs: this.#limits.bodyIdleTimeoutMs,
+      ...(totalMs === undefined ? {} : { totalMs }),
+    };
     this.#routes = headerRoutes(context.config);
     this.#metrics = createHttpServerMetrics(context.metrics, context.config.name);
   }
@@ -228,8 +246,18 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
     session.on('error', (error) => this.#log.debug({ err: error }, 'HTTP/2 session error'));
     let open = 0;
     let idle: NodeJS.Timeout | undefined;
+    const closeIdle = (): void => {
+      session.close();
+      // GOAWAY ends the session once its streams are done, but a header block the client never
+      // finishes is no stream yet and would hold the connection for good (slowloris over
+      // HTTP/2): if no stream has started one keep-alive period later, the session goes.
+      idle = setTimeout(() => {
+        if (open === 0) session.destroy();
+      }, this.#limits.keepAliveTimeoutMs);
+      idle.unref();
+    };
     const armIdle = (): void => {
-      idle = setTimeout(() => session.close(), this.#limits.keepAliveTimeoutMs);
+      idle = setTimeout(closeIdle, this.#limits.keepAliveTimeoutMs);
       idle.unref();
     };
     session.on('stream', (stream) => {
@@ -310,7 +338,7 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
       // Responses that began before the drain would otherwise leave their connection idling until the deadline.
       if (this.#draining) req.socket.end();
     });
-    this.#onRequest(req, res);
+    this.#onRequest(req, res, req.socket);
   }
 
   #onHttp2Request(req: Http2ServerRequest, res: Http2ServerResponse): void {
@@ -330,7 +358,7 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
       this.#reject(response, 431, `request headers are larger than ${this.#limits.maxHeaderBytes} bytes`);
       return;
     }
-    this.#onRequest(request, response);
+    this.#onRequest(request, response, stream.session ?? stream);
   }
 
   /** Counts the request once its response is done, or abandoned. */
@@ -345,12 +373,12 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
     );
   }
 
-  #reject(res: ServerResponse, status: number, message: string, close = false): void {
-    this.#metrics.rejected(status);
+  #reject(res: ServerResponse, status: number, message: string, close = false, reason?: string): void {
+    this.#metrics.rejected(status, reason);
     sendError(res, status, message, close);
   }
 
-  #onRequest(req: IncomingMessage, res: ServerResponse): void {
+  #onRequest(req: IncomingMessage, res: ServerResponse, connection: object): void {
     this.#observe(req, res);
     res.setHeader(NOSNIFF[0], NOSNIFF[1]);
     for (const [name, value] of this.#options.overrides) req.headers[name] = value;
@@ -380,10 +408,17 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
       return;
     }
 
+    const bodyChunks = (maxBytes?: number): AsyncIterable<Buffer> =>
+      readBodyChunks(req, this.#bodyTimeouts, maxBytes, () => {
+        // The rest of the body is never read, so the connection cannot carry another request.
+        res.shouldKeepAlive = false;
+      });
     const match: HttpRouteMatch = {
       params: resolved.params,
       ...(resolved.route === undefined ? {} : { route: resolved.route }),
-      readBody: () => this.#readBody(req, res),
+      readBody: () => this.#readBody(bodyChunks),
+      bodyChunks,
+      connection,
     };
     const fail = (error: unknown): void => this.#handlerFailed(req, res, resolved.exit, error);
     try {
@@ -398,48 +433,33 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
     return `request body is larger than ${this.#limits.maxBodyBytes} bytes`;
   }
 
-  #readBody(req: IncomingMessage, res: ServerResponse): Promise<Buffer> {
+  async #readBody(bodyChunks: (maxBytes?: number) => AsyncIterable<Buffer>): Promise<Buffer> {
     const limit = this.#limits.maxBodyBytes;
-    return new Promise((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      const cleanup = (): void => {
-        req.off('data', onData);
-        req.off('end', onEnd);
-        req.off('error', onError);
-      };
-      const onData = (chunk: Buffer): void => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    try {
+      for await (const chunk of bodyChunks(limit)) {
         size += chunk.length;
-        if (size > limit) {
-          cleanup();
-          req.pause();
-          // The rest of the body is never read, so the connection cannot carry another request.
-          res.shouldKeepAlive = false;
-          reject(new HttpError('KGATE_BODY_TOO_LARGE', this.#bodyTooLarge()));
-          return;
-        }
+        if (size > limit) throw new HttpError('KGATE_BODY_TOO_LARGE', this.#bodyTooLarge());
         chunks.push(chunk);
-      };
-      const onEnd = (): void => {
-        cleanup();
-        resolve(Buffer.concat(chunks, size));
-      };
-      const onError = (error: Error): void => {
-        cleanup();
-        reject(
-          new HttpError('KGATE_BAD_REQUEST', `request body did not arrive: ${error.message}`, {
-            cause: error,
-          }),
-        );
-      };
-      req.on('data', onData);
-      req.on('end', onEnd);
-      req.on('error', onError);
-    });
+      }
+    } catch (error) {
+      if (error instanceof HttpError) throw error;
+      throw new HttpError('KGATE_BAD_REQUEST', `request body did not arrive: ${messageOf(error)}`, {
+        cause: error,
+      });
+    }
+    return Buffer.concat(chunks, size);
   }
 
   #handlerFailed(req: IncomingMessage, res: ServerResponse, exit: string, error: unknown): void {
     const status = error instanceof HttpError ? error.status : statusOf('KGATE_INTERNAL');
+    const reason =
+      error instanceof BodyTimeoutError
+        ? error.kind === 'idle'
+          ? 'body_idle_timeout'
+          : 'body_timeout'
+        : undefined;
     const message = error instanceof Error ? error.message : String(error);
     if (status >= 500) {
       this.#log.error({ err: error, exit, method: req.method, path: req.url }, 'request handler failed');
@@ -451,7 +471,13 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
       res.destroy();
       return;
     }
-    this.#reject(res, status, error instanceof HttpError ? message : `request failed: ${message}`);
+    this.#reject(
+      res,
+      status,
+      error instanceof HttpError ? message : `request failed: ${message}`,
+      false,
+      reason,
+    );
   }
 }
 
