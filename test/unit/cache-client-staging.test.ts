@@ -188,6 +188,75 @@ describe('staging budget', () => {
   });
 });
 
+describe("staging budget: each owner's share", () => {
+  it("holds an owner's later messages to its share without holding up other owners", async () => {
+    const budget = new StagingBudget(10_000, 3_000);
+    const connection = {};
+    const other = {};
+    const first = budget.open(2_000, connection);
+    const second = budget.open(2_000, connection);
+    const third = budget.open(2_000, connection);
+    assert.equal(budget.take(first, 2_000), true, "the owner's oldest grows to its claim");
+    assert.equal(budget.take(second, 1_000), true, 'within the share beside the largest claim');
+    assert.equal(budget.take(second, 1), false, 'past the share');
+    assert.equal(budget.take(third, 500), false, 'past the share');
+    assert.equal(budget.heldBy(connection), 3_000);
+    assert.equal(budget.ownerWaits, 2);
+    // Another owner opened later is served at once, past the waiting older ones.
+    const elsewhere = budget.open(2_000, other);
+    assert.equal(budget.take(elsewhere, 2_000), true);
+    const unowned = budget.open(2_000);
+    assert.equal(budget.take(unowned, 2_000), true);
+    assert.equal(budget.usedBytes, 7_000);
+    // The owner's oldest is done: its others take their turn, oldest first.
+    const secondReady = budget.ready(second);
+    const thirdReady = budget.ready(third);
+    assert.equal(await settles(secondReady), false);
+    budget.finish(first);
+    budget.seal(first);
+    await secondReady;
+    assert.equal(await settles(thirdReady), true, 'the share beside the claims has room again');
+    assert.equal(budget.heldBy(connection), 1_001 + 500);
+    for (const account of [first, second, third, elsewhere, unowned]) budget.release(account);
+    assert.equal(budget.usedBytes, 0);
+    assert.equal(budget.heldBy(connection), 0);
+  });
+
+  it('lets the interleaved writers of a few owners all finish, each within its share', async () => {
+    const budget = new StagingBudget(20_000, 7_000);
+    const owners = [{}, {}, {}];
+    const peakOf = new Map<object, number>();
+    let finished = 0;
+    const random = seeded(11);
+    const writer = async (owner: object): Promise<void> => {
+      for (let round = 0; round < 15; round++) {
+        const account = budget.open(6_000, owner);
+        const size = 1 + Math.floor(random() * 6_000);
+        for (let at = 0; at < size; at += 700) {
+          if (!budget.take(account, Math.min(700, size - at))) await budget.ready(account);
+          peakOf.set(owner, Math.max(peakOf.get(owner) ?? 0, budget.heldBy(owner)));
+          if (random() < 0.5) await new Promise((resolve) => setImmediate(resolve));
+        }
+        budget.finish(account);
+        await budget.ready(account);
+        budget.seal(account);
+        setTimeout(() => budget.release(account), random() * 3);
+      }
+      finished++;
+    };
+    // Four writers per owner, as an HTTP/2 connection carries several bodies at once.
+    await withTimeout(
+      Promise.all(owners.flatMap((owner) => Array.from({ length: 4 }, () => writer(owner)))),
+      10_000,
+    );
+    assert.equal(finished, 12);
+    for (const owner of owners) assert.ok((peakOf.get(owner) ?? 0) <= 7_000, `peak ${peakOf.get(owner)}`);
+    assert.ok(budget.ownerWaits > 0, 'the shares made writers wait');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(budget.usedBytes, 0);
+  });
+});
+
 describe('cache_client staged produce under a staging budget', () => {
   it('makes the next producer wait while acknowledgements are slow, then lets it proceed', async () => {
     const exit = new SlowExit();
@@ -351,6 +420,38 @@ describe('cache_client binding staging', () => {
     return Object.assign(exit, { name: 's', start: () => Promise.resolve(), stop: () => Promise.resolve() });
   }
 
+  it('takes maxBytesPerConnection from its options and counts the waits it causes', async () => {
+    const exit = new SlowExit();
+    const registry = new Registry();
+    const cc = new CacheClientBinding({
+      config: {
+        name: 'cc-share',
+        type: 'kafka',
+        kind: 'cache_client',
+        options: { staging: { maxBytes: 64_000, maxBytesPerConnection: 12_000 } },
+        routes: [],
+        exit: 's',
+      },
+      logger: pino({ level: 'silent' }),
+      metrics: registry,
+      stateDir: tmpdir(),
+      lookup: () => serverBinding(exit),
+    });
+    await cc.start(AbortSignal.timeout(1000));
+    assert.equal(cc.staging.maxBytesPerOwner, 12_000);
+    const stream = await cc.open('staging', { capabilities: 'produce' });
+    const connection = {};
+    const first = stream.produceStream({}, connection);
+    const second = stream.produceStream({}, connection);
+    assert.equal(first.write(Buffer.alloc(9_000)), true);
+    assert.equal(second.write(Buffer.alloc(5_000)), false, 'past the share beside the oldest claim');
+    assert.equal(stream.produceStream({}, {}).write(Buffer.alloc(5_000)), true, 'another connection');
+    const text = await registry.metrics();
+    assert.match(text, /kgate_cache_client_staging_connection_waits_total\{binding="cc-share"\} 1/);
+    await cc.stop(AbortSignal.timeout(1000));
+    assert.equal(cc.staging.usedBytes, 0);
+  });
+
   it('takes staging.maxBytes from its options and reports staged bytes and waits', async () => {
     const exit = new SlowExit();
     const registry = new Registry();
@@ -380,6 +481,8 @@ describe('cache_client binding staging', () => {
     const text = await registry.metrics();
     assert.match(text, /kgate_cache_client_staged_bytes\{binding="cc-staging"\} 8000/);
     assert.match(text, /kgate_cache_client_staging_waits_total\{binding="cc-staging"\} 1/);
+    assert.match(text, /kgate_cache_client_staging_connection_waits_total\{binding="cc-staging"\} 0/);
+    assert.equal(cc.staging.maxBytesPerOwner, 1_500, 'an eighth of the budget by default');
     await cc.stop(AbortSignal.timeout(1000));
     exit.ackOne();
     await firstAck;

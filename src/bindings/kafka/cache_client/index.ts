@@ -105,17 +105,29 @@ function registerMetrics(registry: Registry, binding: CacheClientBinding): () =>
       'Bytes of produced values staged and not yet acknowledged, all producers together',
       (b) => b.staging.usedBytes,
     );
-    if (registry.getSingleMetric('kgate_cache_client_staging_waits_total') === undefined)
+    const counter = (name: string, help: string, value: (b: CacheClientBinding) => number): void => {
+      if (registry.getSingleMetric(name) !== undefined) return;
       new Counter({
-        name: 'kgate_cache_client_staging_waits_total',
-        help: 'Staged writes that waited for the staging budget to have room',
+        name,
+        help,
         labelNames: ['binding'],
         registers: [registry],
         collect() {
           this.reset();
-          for (const b of set) this.inc({ binding: b.name }, b.staging.waits);
+          for (const b of set) this.inc({ binding: b.name }, value(b));
         },
       });
+    };
+    counter(
+      'kgate_cache_client_staging_waits_total',
+      'Staged writes that waited for the staging budget to have room',
+      (b) => b.staging.waits,
+    );
+    counter(
+      'kgate_cache_client_staging_connection_waits_total',
+      "Staged writes that waited because their client connection's share of the staging budget was full",
+      (b) => b.staging.ownerWaits,
+    );
   }
   bindings.add(binding);
   const set = bindings;
@@ -148,7 +160,7 @@ export class CacheClientBinding implements Binding, CacheClientApi {
     const options = cacheClientOptions(context.config.options);
     this.#defaultOffset = defaultOffsets(options.topics);
     this.#routes = topicRoutes(context.config);
-    this.staging = new StagingBudget(options.stagingMaxBytes);
+    this.staging = new StagingBudget(options.stagingMaxBytes, options.stagingMaxBytesPerConnection);
   }
 
   get streamCount(): number {

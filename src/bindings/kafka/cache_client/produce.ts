@@ -56,6 +56,8 @@ export interface StagedMessageTarget {
   readonly send: (value: Buffer) => Promise<ProduceAck>;
   /** Called once the message is settled: acknowledged, failed or dropped. */
   readonly onSettled?: (message: StagedMessage) => void;
+  /** Whose share of the budget the message counts against (a client connection), if anyone's. */
+  readonly owner?: object;
 }
 
 /**
@@ -91,7 +93,7 @@ export class StagedMessage {
       this.#state = 'failed';
       throw new MessageTooLargeError(target.topic, singleRecordBatchSize(init, 0), target.limit);
     }
-    this.#account = target.budget.open(this.#maxValue);
+    this.#account = target.budget.open(this.#maxValue, target.owner);
   }
 
   /** The largest value this message may still come to: what the topic and the budget allow. */

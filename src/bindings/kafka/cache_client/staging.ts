@@ -2,12 +2,32 @@
 export const DEFAULT_STAGING_MAX_BYTES = 64 * 1024 * 1024;
 
 /**
+ * What the open accounts of one owner (a client connection, say) hold together. Its fields
+ * belong to the budget.
+ */
+class OwnerShare {
+  readonly owner: object;
+  /** Open accounts of the owner, oldest first. */
+  readonly open = new Set<StagingAccount>();
+  /** Bytes granted to them. */
+  held = 0;
+  /** How many of them have each claim. */
+  readonly claims = new Map<number, number>();
+
+  constructor(owner: object) {
+    this.owner = owner;
+  }
+}
+
+/**
  * One staged message's share of a StagingBudget. Its fields belong to the budget, which alone
  * changes them.
  */
 export class StagingAccount {
   /** Opening order: older accounts go first. */
   readonly seq: number;
+  /** The owner's share this account counts against, if it has an owner. */
+  readonly owner: OwnerShare | undefined;
   /** The most this message may still come to hold. */
   claim: number;
   /** Bytes granted. */
@@ -17,10 +37,46 @@ export class StagingAccount {
   state: 'open' | 'sealed' | 'released' = 'open';
   waiter: { resolve: () => void; reject: (error: Error) => void; promise: Promise<void> } | undefined;
 
-  constructor(seq: number, claim: number) {
+  constructor(seq: number, claim: number, owner: OwnerShare | undefined) {
     this.seq = seq;
     this.claim = claim;
+    this.owner = owner;
   }
+}
+
+function countClaim(claims: Map<number, number>, claim: number, delta: number): void {
+  const count = (claims.get(claim) ?? 0) + delta;
+  if (count > 0) claims.set(claim, count);
+  else claims.delete(claim);
+}
+
+function largestClaim(claims: ReadonlyMap<number, number>): number {
+  let largest = 0;
+  for (const claim of claims.keys()) if (claim > largest) largest = claim;
+  return largest;
+}
+
+function oldest(open: ReadonlySet<StagingAccount>): StagingAccount | undefined {
+  for (const account of open) return account;
+  return undefined;
+}
+
+/**
+ * Whether `account` may take `bytes` more, among `open` accounts holding `openHeld` together
+ * with `claims`, within `limit`: the oldest may always grow to its claim, the others together
+ * keep within what is left beside the largest claim, so the oldest can always finish.
+ */
+function withinShare(
+  account: StagingAccount,
+  bytes: number,
+  open: ReadonlySet<StagingAccount>,
+  openHeld: number,
+  claims: ReadonlyMap<number, number>,
+  limit: number,
+): boolean {
+  const first = oldest(open);
+  if (first === account) return true;
+  return largestClaim(claims) + openHeld - (first?.held ?? 0) + bytes <= limit;
 }
 
 /**
@@ -33,12 +89,20 @@ export class StagingAccount {
  * may always grow up to its claim (its largest possible value), and the others together keep
  * within what is left after the largest claim: whatever the writers do, the oldest can finish,
  * then the next oldest, and so on.
+ *
+ * The open messages of one owner (a client connection: HTTP/2 carries many bodies on one) hold
+ * at most `maxBytesPerOwner` together, by the same rule among themselves: the owner's oldest may
+ * grow to its claim, its others keep within what is left of the share. A write held back by its
+ * owner's share waits without holding up the writes of other owners, so one client whose bodies
+ * stall cannot take the whole budget.
  */
 export class StagingBudget {
   readonly maxBytes: number;
+  readonly maxBytesPerOwner: number;
   #used = 0;
   #openHeld = 0;
   #waits = 0;
+  #ownerWaits = 0;
   #seq = 0;
   /** Accounts not yet sealed, oldest first. */
   readonly #open = new Set<StagingAccount>();
@@ -46,11 +110,16 @@ export class StagingBudget {
   readonly #claims = new Map<number, number>();
   /** Accounts with pending bytes, oldest first. */
   readonly #waiting: StagingAccount[] = [];
+  /** The shares of owners with open accounts. */
+  readonly #owners = new Map<object, OwnerShare>();
 
-  constructor(maxBytes = DEFAULT_STAGING_MAX_BYTES) {
+  constructor(maxBytes = DEFAULT_STAGING_MAX_BYTES, maxBytesPerOwner = maxBytes) {
     if (!Number.isSafeInteger(maxBytes) || maxBytes < 1)
       throw new Error(`staging budget must be a positive number of bytes, not ${maxBytes}`);
+    if (!Number.isSafeInteger(maxBytesPerOwner) || maxBytesPerOwner < 1)
+      throw new Error(`staging share must be a positive number of bytes, not ${maxBytesPerOwner}`);
     this.maxBytes = maxBytes;
+    this.maxBytesPerOwner = Math.min(maxBytesPerOwner, maxBytes);
   }
 
   /** Bytes held by staged messages, granted and not yet released. */
@@ -63,16 +132,41 @@ export class StagingBudget {
     return this.#waits;
   }
 
-  /** Messages open or waiting for the broker. */
+  /** Of those, writes that waited because their owner's share was full. */
+  get ownerWaits(): number {
+    return this.#ownerWaits;
+  }
+
+  /** Messages not yet sealed. */
   get accounts(): number {
     return this.#open.size;
   }
 
-  /** An account for a new message of at most `claim` bytes (capped at the budget). */
-  open(claim: number): StagingAccount {
-    const account = new StagingAccount(++this.#seq, Math.min(claim, this.maxBytes));
+  /** Bytes the open messages of `owner` hold. */
+  heldBy(owner: object): number {
+    return this.#owners.get(owner)?.held ?? 0;
+  }
+
+  /**
+   * An account for a new message of at most `claim` bytes (capped at the budget), counted
+   * against `owner`'s share when it has one.
+   */
+  open(claim: number, owner?: object): StagingAccount {
+    let share: OwnerShare | undefined;
+    if (owner !== undefined) {
+      share = this.#owners.get(owner);
+      if (share === undefined) {
+        share = new OwnerShare(owner);
+        this.#owners.set(owner, share);
+      }
+    }
+    const account = new StagingAccount(++this.#seq, Math.min(claim, this.maxBytes), share);
     this.#open.add(account);
-    this.#countClaim(account.claim, 1);
+    countClaim(this.#claims, account.claim, 1);
+    if (share !== undefined) {
+      share.open.add(account);
+      countClaim(share.claims, account.claim, 1);
+    }
     return account;
   }
 
@@ -87,8 +181,8 @@ export class StagingBudget {
       account.pending += bytes;
       return false;
     }
-    const front = this.#waiting[0];
-    if ((front === undefined || front.seq > account.seq) && this.#grantable(account, bytes)) {
+    const ownerAllows = this.#ownerAllows(account, bytes);
+    if (ownerAllows && !this.#olderWaitsForBudget(account) && this.#grantable(account, bytes)) {
       this.#grant(account, bytes);
       return true;
     }
@@ -97,6 +191,7 @@ export class StagingBudget {
     while (at > 0 && (this.#waiting[at - 1]?.seq ?? 0) > account.seq) at--;
     this.#waiting.splice(at, 0, account);
     this.#waits++;
+    if (!ownerAllows) this.#ownerWaits++;
     return false;
   }
 
@@ -155,51 +250,65 @@ export class StagingBudget {
   #leaveOpen(account: StagingAccount): void {
     this.#open.delete(account);
     this.#openHeld -= account.held;
-    this.#countClaim(account.claim, -1);
+    countClaim(this.#claims, account.claim, -1);
+    const share = account.owner;
+    if (share === undefined) return;
+    share.open.delete(account);
+    share.held -= account.held;
+    countClaim(share.claims, account.claim, -1);
+    if (share.open.size === 0) this.#owners.delete(share.owner);
   }
 
   #setClaim(account: StagingAccount, claim: number): void {
-    this.#countClaim(account.claim, -1);
+    countClaim(this.#claims, account.claim, -1);
+    if (account.owner !== undefined) countClaim(account.owner.claims, account.claim, -1);
     account.claim = claim;
-    this.#countClaim(claim, 1);
+    countClaim(this.#claims, claim, 1);
+    if (account.owner !== undefined) countClaim(account.owner.claims, claim, 1);
   }
 
-  #countClaim(claim: number, delta: number): void {
-    const count = (this.#claims.get(claim) ?? 0) + delta;
-    if (count > 0) this.#claims.set(claim, count);
-    else this.#claims.delete(claim);
+  /** Whether the owner's share lets the account take `bytes` more (no owner: always). */
+  #ownerAllows(account: StagingAccount, bytes: number): boolean {
+    const share = account.owner;
+    if (share === undefined) return true;
+    return withinShare(account, bytes, share.open, share.held, share.claims, this.maxBytesPerOwner);
   }
 
-  #largestClaim(): number {
-    let largest = 0;
-    for (const claim of this.#claims.keys()) if (claim > largest) largest = claim;
-    return largest;
-  }
-
-  #oldest(): StagingAccount | undefined {
-    for (const account of this.#open) return account;
-    return undefined;
+  /** Whether an older account waits for the budget; one held back by its owner's share does not count. */
+  #olderWaitsForBudget(account: StagingAccount): boolean {
+    for (const waiting of this.#waiting) {
+      if (waiting.seq > account.seq) return false;
+      if (this.#ownerAllows(waiting, waiting.pending)) return true;
+    }
+    return false;
   }
 
   #grantable(account: StagingAccount, bytes: number): boolean {
     if (this.#used + bytes > this.maxBytes) return false;
-    const oldest = this.#oldest();
-    if (oldest === account) return true;
-    const othersHeld = this.#openHeld - (oldest?.held ?? 0);
-    return this.#largestClaim() + othersHeld + bytes <= this.maxBytes;
+    return withinShare(account, bytes, this.#open, this.#openHeld, this.#claims, this.maxBytes);
   }
 
   #grant(account: StagingAccount, bytes: number): void {
     account.held += bytes;
     this.#used += bytes;
     this.#openHeld += bytes;
+    if (account.owner !== undefined) account.owner.held += bytes;
   }
 
+  /**
+   * Grants waiters in order. One held back by its owner's share is passed over (its owner's
+   * other messages must move first); one held back by the budget stops the round, so no later
+   * writer takes the room it waits for.
+   */
   #wake(): void {
-    for (;;) {
-      const account = this.#waiting[0];
-      if (account === undefined || !this.#grantable(account, account.pending)) return;
-      this.#waiting.shift();
+    for (let at = 0; at < this.#waiting.length;) {
+      const account = this.#waiting[at] as StagingAccount;
+      if (!this.#ownerAllows(account, account.pending)) {
+        at++;
+        continue;
+      }
+      if (!this.#grantable(account, account.pending)) return;
+      this.#waiting.splice(at, 1);
       this.#grant(account, account.pending);
       account.pending = 0;
       const waiter = account.waiter;

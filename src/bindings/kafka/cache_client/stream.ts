@@ -242,10 +242,11 @@ export class CacheStream implements AsyncIterableIterator<CacheMessage> {
 
   /**
    * Stages a message whose value comes in chunks; bounded by the topic's max.message.bytes and,
-   * with every other staged message of the binding, by its staging budget. Closing the stream
-   * drops the messages it has not sent yet.
+   * with every other staged message of the binding, by its staging budget, and with the others
+   * of `owner` (the client connection it comes on), by the budget's share per owner. Closing the
+   * stream drops the messages it has not sent yet.
    */
-  produceStream(init: StagedMessageInit = {}): StagedMessage {
+  produceStream(init: StagedMessageInit = {}, owner?: object): StagedMessage {
     this.#checkProduce();
     const message = new StagedMessage(init, {
       topic: this.topic,
@@ -254,6 +255,7 @@ export class CacheStream implements AsyncIterableIterator<CacheMessage> {
       budgetName: this.#stagingName,
       send: (value) => this.produce({ ...init, value }),
       onSettled: this.#unstage,
+      ...(owner === undefined ? {} : { owner }),
     });
     this.#staged.add(message);
     return message;
