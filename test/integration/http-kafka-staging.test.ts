@@ -35,7 +35,7 @@ before(async () => {
 name: http-kafka-staging
 bindings:
   tcp: { type: tcp, kind: server, options: { host: 127.0.0.1, port: 0 }, exit: http }
-  http: { type: http, kind: server, options: { versions: [http/1.1] }, exit: rest }
+  http: { type: http, kind: server, options: { versions: [http/1.1], timeouts: { body-idle: 1 } }, exit: rest }
   rest:
     type: http-kafka
     kind: proxy
@@ -168,5 +168,31 @@ describe('http-kafka produce under a staging budget', { skip }, () => {
       const i = Number(m.key?.toString().slice('parallel-'.length));
       assert.equal(sha(m.value), sha(bodies[i] ?? null), `body ${i}`);
     }
+  });
+
+  it('answers a body that stalls 408 within the body idle timeout and gives its staged bytes back', async () => {
+    const answer = await new Promise<{ status: number; ms: number }>((resolve, reject) => {
+      const began = Date.now();
+      const req = httpRequest({
+        host: '127.0.0.1',
+        port,
+        method: 'PUT',
+        path: '/items/stalled',
+        agent: false,
+        headers: { 'content-length': String(300 * 1024) },
+      });
+      req.on('response', (res) => {
+        res.resume();
+        resolve({ status: res.statusCode ?? 0, ms: Date.now() - began });
+      });
+      req.on('error', reject);
+      req.write(randomBytes(100 * 1024));
+    });
+    assert.equal(answer.status, 408);
+    assert.ok(answer.ms >= 1_000 && answer.ms < 5_000, `answered after ${answer.ms} ms`);
+    await waitFor('staged bytes given back', () => north.staging.usedBytes === 0, 5_000);
+    assert.equal(north.staging.accounts, 0);
+    const res = await put('after-stalled', Buffer.from('{}'));
+    assert.equal(res.status, 204);
   });
 });

@@ -7,6 +7,7 @@ import {
   CacheStream,
   type CacheClientApi,
   type OpenOptions,
+  type StagingBudget,
 } from '../../src/bindings/kafka/cache_client/index.ts';
 import type {
   CacheServerApi,
@@ -209,8 +210,15 @@ export function fakeStream(
   return new CacheStream({ topic, exit: server, options, defaultOffset: topic.defaultOffset });
 }
 
-/** A `kafka cache_client` exit over a fake cache_server: what the proxies need of one, and no more. */
-export function fakeCacheClient(name: string, server: FakeCacheServer): Binding & CacheClientApi {
+/**
+ * A `kafka cache_client` exit over a fake cache_server: what the proxies need of one, and no more.
+ * Its streams stage produced bodies in `staging` when given, as a binding's streams share its budget.
+ */
+export function fakeCacheClient(
+  name: string,
+  server: FakeCacheServer,
+  staging?: StagingBudget,
+): Binding & CacheClientApi {
   return {
     name,
     start: () => Promise.resolve(),
@@ -223,6 +231,7 @@ export function fakeCacheClient(name: string, server: FakeCacheServer): Binding 
         exit: server,
         options,
         defaultOffset: attached.defaultOffset,
+        ...(staging === undefined ? {} : { staging }),
       });
     },
     attach: (topic: string) => server.attach(topic),

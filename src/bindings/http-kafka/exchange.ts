@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CachedTopic, CacheStream } from '../kafka/cache_client/index.ts';
-import { HttpError } from '../north.ts';
+import { HttpError, type HttpRouteMatch } from '../north.ts';
 import { kafkaErrorCode, messageOf, type CacheClient } from '../proxies/cache-clients.ts';
 
 // One request on its way through the proxy, and the cache calls its handlers make for it, a
@@ -20,6 +20,10 @@ export interface Exchange {
   readonly gone: AbortSignal;
   /** Aborts when the binding drains: long waits answer at once instead of holding shutdown. */
   readonly draining: AbortSignal;
+  /** The request body, chunk by chunk, within the http server's body timeouts. */
+  readonly body: HttpRouteMatch['bodyChunks'];
+  /** The connection the request came on, whose share of the staging budget its body takes. */
+  readonly connection: object;
 }
 
 export function headerText(value: string | string[] | undefined): string | undefined {

@@ -70,22 +70,27 @@ export class ProduceHandler {
       } else {
         let staged;
         try {
-          const message = stream.produceStream(init);
+          // Counted against the connection's share of the staging budget as well as the budget.
+          const message = stream.produceStream(init, x.connection);
           staged = message;
           const announced = headerText(req.headers['content-length']);
           if (announced !== undefined) message.expect(Number(announced));
           // While a chunk waits for staging budget the body is not read, so the socket's buffers
-          // fill and TCP pushes back on the client. A client that leaves drops its message; while
-          // reading is paused its close goes unseen, so it keeps its place until its turn comes.
+          // fill and TCP pushes back on the client; that wait does not count against the body's
+          // timeouts. A client that leaves drops its message; while reading is paused its close
+          // goes unseen, so it keeps its place until its turn comes. A body that stops arriving
+          // fails with a 408 from the reader, and drops its message likewise.
           const drop = (): void => message.abort();
           gone.addEventListener('abort', drop, { once: true });
           try {
-            for await (const chunk of req) if (!message.write(chunk as Buffer)) await message.ready();
+            for await (const chunk of x.body(message.maxValueBytes))
+              if (!message.write(chunk)) await message.ready();
           } finally {
             gone.removeEventListener('abort', drop);
           }
         } catch (error) {
           staged?.abort();
+          if (error instanceof HttpError) throw error;
           const code = kafkaErrorCode(error);
           if (statusOf(code) === 413) {
             // The rest of the body stays unread, so the connection cannot carry another request.

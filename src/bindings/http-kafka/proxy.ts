@@ -79,7 +79,7 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
     this.#draining.abort();
   }
 
-  async handleRequest(req: IncomingMessage, res: ServerResponse, _match: HttpRouteMatch): Promise<void> {
+  async handleRequest(req: IncomingMessage, res: ServerResponse, match: HttpRouteMatch): Promise<void> {
     const method = (req.method ?? 'GET').toUpperCase();
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     const resolved = this.#routes.resolve(method, path);
@@ -107,6 +107,8 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
       params,
       gone: gone.signal,
       draining: this.#draining.signal,
+      body: match.bodyChunks,
+      connection: match.connection,
     };
     if (route.capability === 'fetch') await handleFetch(exchange, route);
     else if (method === 'GET') await this.#replies.poll(exchange, route);
