@@ -39,6 +39,18 @@ export interface ConnectionHandler {
   drain?(): void;
 }
 
+/**
+ * Pressure a handler reading a body may be under, such as other producers waiting for the room a
+ * stalled body holds: while `active()`, a body that sends nothing for `idleMs` is given up,
+ * sooner than the server's idle timeout.
+ */
+export interface BodyPressure {
+  readonly idleMs: number;
+  active(): boolean;
+  /** Calls `listener` whenever the pressure may have begun; returns how to stop. */
+  subscribe(listener: () => void): () => void;
+}
+
 export interface HttpRouteMatch {
   /** Path parameters captured by the matched route; empty for header-only routes. */
   readonly params: Readonly<Record<string, string>>;
@@ -56,9 +68,10 @@ export interface HttpRouteMatch {
    * (scaled to the announced length, or to `maxBytes`, unless configured); past either it
    * throws an HttpError(408), which the handler should let propagate. Time the handler spends
    * between chunks does not count. Leaving the loop early does not destroy the request: the
-   * error can still be answered, and the connection is closed after it.
+   * error can still be answered, and the connection is closed after it. Under `pressure`, a
+   * body that stalls is given up sooner, likewise.
    */
-  bodyChunks(maxBytes?: number): AsyncIterable<Buffer>;
+  bodyChunks(maxBytes?: number, pressure?: BodyPressure): AsyncIterable<Buffer>;
   /** The connection the request came on: the same object for every request on it. */
   readonly connection: object;
 }

@@ -39,10 +39,16 @@ export function injector(handler: HttpHandler, timeouts: BodyTimeouts = { idleMs
     const match: HttpRouteMatch = {
       params: {},
       readBody: () => Promise.reject(new Error('the handler reads its body itself')),
-      bodyChunks: (maxBytes) =>
-        readBodyChunks(req, timeouts, maxBytes, () => {
-          res.shouldKeepAlive = false;
-        }),
+      bodyChunks: (maxBytes, pressure) =>
+        readBodyChunks(
+          req,
+          timeouts,
+          maxBytes,
+          () => {
+            res.shouldKeepAlive = false;
+          },
+          pressure,
+        ),
       connection: req.socket,
     };
     const fail = (error: unknown): void => {

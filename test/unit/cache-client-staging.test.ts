@@ -222,6 +222,30 @@ describe("staging budget: each owner's share", () => {
     assert.equal(budget.heldBy(connection), 0);
   });
 
+  it("is under pressure while a write waits for the budget itself, not for its owner's share", () => {
+    const budget = new StagingBudget(10_000, 3_000, 250);
+    const pressure = budget.pressure;
+    assert.equal(pressure.idleMs, 250);
+    let told = 0;
+    const stop = pressure.subscribe(() => told++);
+    const connection = {};
+    const first = budget.open(2_000, connection);
+    const second = budget.open(2_000, connection);
+    assert.equal(budget.take(first, 2_000), true);
+    assert.equal(budget.take(second, 1_500), false, "held back by the connection's share");
+    assert.equal(pressure.active(), false);
+    assert.equal(told, 0);
+    const big = budget.open(9_000);
+    assert.equal(budget.take(big, 8_000), false, 'held back by the budget');
+    assert.equal(pressure.active(), true);
+    assert.equal(told, 1);
+    stop();
+    budget.release(big);
+    assert.equal(pressure.active(), false);
+    budget.take(budget.open(9_000), 9_000);
+    assert.equal(told, 1, 'no longer listening');
+  });
+
   it('lets the interleaved writers of a few owners all finish, each within its share', async () => {
     const budget = new StagingBudget(20_000, 7_000);
     const owners = [{}, {}, {}];

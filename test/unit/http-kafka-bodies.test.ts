@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { once } from 'node:events';
 import { connect as http2Connect, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
-import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
@@ -24,8 +24,6 @@ const IDLE_S = 0.4;
 
 const uploads = new FakeTopic('uploads', { partitions: 1, config: { maxMessageBytes: LIMIT } });
 const cache = new FakeCacheServer(uploads);
-const staging = new StagingBudget(BUDGET, SHARE);
-const metrics = new Registry();
 const routes: RouteConfig[] = [
   {
     when: [{ method: 'PUT', path: '/uploads/{id}' }],
@@ -33,45 +31,60 @@ const routes: RouteConfig[] = [
     with: { capability: 'produce', topic: 'uploads', key: '${params.id}' },
   },
 ];
-const proxy = new HttpKafkaProxyBinding({
-  config: { name: 'rest', type: 'http-kafka', kind: 'proxy', options: {}, routes },
-  logger: pino({ level: 'silent' }),
-  metrics,
-  stateDir: '/nonexistent',
-  lookup: () => fakeCacheClient('north', cache, staging),
-});
-const http = new HttpServerBinding({
-  config: {
-    name: 'http',
-    type: 'http',
-    kind: 'server',
-    options: { timeouts: { 'body-idle': IDLE_S, body: 3 } },
-    routes: [],
-    exit: 'rest',
-  },
-  logger: pino({ level: 'silent' }),
-  metrics,
-  stateDir: '/nonexistent',
-  lookup: () => proxy,
-});
-let listener: Server;
-let port: number;
 
-before(async () => {
+/** The http server and the http-kafka proxy over the fake cache, on a loopback listener. */
+interface Gateway {
+  readonly port: number;
+  readonly metrics: Registry;
+  stop(): Promise<void>;
+}
+
+async function startGateway(timeouts: Record<string, number>, staging: StagingBudget): Promise<Gateway> {
+  const metrics = new Registry();
+  const proxy = new HttpKafkaProxyBinding({
+    config: { name: 'rest', type: 'http-kafka', kind: 'proxy', options: {}, routes },
+    logger: pino({ level: 'silent' }),
+    metrics,
+    stateDir: '/nonexistent',
+    lookup: () => fakeCacheClient('north', cache, staging),
+  });
+  const http = new HttpServerBinding({
+    config: { name: 'http', type: 'http', kind: 'server', options: { timeouts }, routes: [], exit: 'rest' },
+    logger: pino({ level: 'silent' }),
+    metrics,
+    stateDir: '/nonexistent',
+    lookup: () => proxy,
+  });
   await proxy.start(AbortSignal.timeout(1_000));
   await http.start(AbortSignal.timeout(1_000));
-  listener = createServer((socket) =>
+  const listener = createServer((socket) =>
     http.acceptConnection(socket, { localPort: 0, remoteAddress: '127.0.0.1', remotePort: 0 }),
   );
   listener.listen(0, '127.0.0.1');
   await once(listener, 'listening');
-  port = (listener.address() as AddressInfo).port;
+  return {
+    port: (listener.address() as AddressInfo).port,
+    metrics,
+    async stop() {
+      listener.close();
+      await http.stop(AbortSignal.timeout(2_000));
+      await proxy.stop(AbortSignal.timeout(1_000));
+    },
+  };
+}
+
+const staging = new StagingBudget(BUDGET, SHARE);
+let gateway: Gateway;
+let port: number;
+let metrics: Registry;
+
+before(async () => {
+  gateway = await startGateway({ 'body-idle': IDLE_S, body: 3 }, staging);
+  ({ port, metrics } = gateway);
 });
 
 after(async () => {
-  listener.close();
-  await http.stop(AbortSignal.timeout(2_000));
-  await proxy.stop(AbortSignal.timeout(1_000));
+  await gateway.stop();
   await closeFakeTopics();
 });
 
@@ -88,8 +101,9 @@ function put(
   announced: number,
   parts: readonly Buffer[],
   gapMs = 0,
+  to = port,
 ): { answer: Promise<Answer>; socket: Socket } {
-  const socket = connect(port, '127.0.0.1');
+  const socket = connect(to, '127.0.0.1');
   socket.on('error', () => undefined);
   const began = performance.now();
   socket.write(`PUT /uploads/${id} HTTP/1.1\r\nHost: kgate\r\nContent-Length: ${announced}\r\n\r\n`);
@@ -131,8 +145,8 @@ async function until(what: string, done: () => boolean, ms = 5_000): Promise<voi
   }
 }
 
-async function rejections(reason: string): Promise<number> {
-  const text = await metrics.getSingleMetricAsString('kgate_http_server_requests_rejected_total');
+async function rejections(reason: string, registry = metrics): Promise<number> {
+  const text = await registry.getSingleMetricAsString('kgate_http_server_requests_rejected_total');
   const line = text.split('\n').find((l) => l.includes(`reason="${reason}"`));
   return line === undefined ? 0 : Number(line.split(' ').pop());
 }
@@ -184,6 +198,44 @@ describe('request bodies that stop arriving', { timeout: 20_000 }, () => {
     const produced = cache.produced.splice(0);
     assert.equal(produced.length, 1);
     assert.equal((produced[0]?.records[0]?.value as Buffer).length, 50_000);
+  });
+});
+
+describe('stalled bodies while others wait for the staging budget', { timeout: 20_000 }, () => {
+  it('gives up bodies that stall while another waits, long before the idle timeout, and serves the one waiting', async () => {
+    // No share per connection, a 20 s idle timeout: only the budget's pressure can help here.
+    const budget = new StagingBudget(BUDGET, BUDGET, 300);
+    const pressed = await startGateway({ 'body-idle': 20 }, budget);
+    const stalled: { answer: Promise<Answer>; socket: Socket }[] = [];
+    try {
+      for (let i = 0; i < 4; i++)
+        stalled.push(put(`stalled-${i}`, 62_000, [Buffer.alloc(60_000)], 0, pressed.port));
+      await until('the stalled bodies to fill the budget', () => budget.usedBytes >= 240_000);
+      // Idle for longer than the pressure's 300 ms, but nobody waited: they are kept.
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      assert.equal(budget.usedBytes, 240_000);
+      const began = performance.now();
+      const other = put('waiting', 60_000, [Buffer.alloc(60_000)], 0, pressed.port);
+      const got = await other.answer;
+      other.socket.destroy();
+      assert.equal(got.status, 204, got.head);
+      assert.ok(performance.now() - began < 2_000, `answered after ${performance.now() - began} ms`);
+      for (const { answer } of stalled.slice(0, 3)) {
+        const refused = await answer;
+        assert.equal(refused.status, 408, refused.head);
+        assert.match(
+          refused.body,
+          /nothing arrived for 0\.3 s \(after 60000 bytes\) while other requests waited/,
+        );
+      }
+      assert.ok((await rejections('body_stalled', pressed.metrics)) >= 3);
+      assert.ok(cache.produced.some((p) => p.records[0]?.key === 'waiting'));
+    } finally {
+      for (const { socket } of stalled) socket.destroy();
+      await pressed.stop();
+      cache.produced.splice(0);
+    }
+    await until('every staged byte to be given back', () => budget.usedBytes === 0);
   });
 });
 

@@ -79,11 +79,12 @@ export class ProduceHandler {
           // fill and TCP pushes back on the client; that wait does not count against the body's
           // timeouts. A client that leaves drops its message; while reading is paused its close
           // goes unseen, so it keeps its place until its turn comes. A body that stops arriving
-          // fails with a 408 from the reader, and drops its message likewise.
+          // fails with a 408 from the reader, and drops its message likewise: after the server's
+          // idle timeout, or sooner while other bodies wait for the room it holds.
           const drop = (): void => message.abort();
           gone.addEventListener('abort', drop, { once: true });
           try {
-            for await (const chunk of x.body(message.maxValueBytes))
+            for await (const chunk of x.body(message.maxValueBytes, message.pressure))
               if (!message.write(chunk)) await message.ready();
           } finally {
             gone.removeEventListener('abort', drop);

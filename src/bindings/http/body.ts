@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { HttpError } from '../north.ts';
+import { HttpError, type BodyPressure } from '../north.ts';
 
 // Request bodies read with deadlines. A client that sends part of a body and stops would
 // otherwise hold what kgate keeps for it (a staged message, a slot of the staging budget, a
@@ -33,16 +33,22 @@ export function bodyDeadlineMs(timeouts: BodyTimeouts, maxBytes: number): number
   return BASE_BODY_MS + Math.ceil(maxBytes / BYTES_PER_SECOND) * 1000;
 }
 
+/**
+ * Why a body was given up: `idle`, no byte for the idle timeout; `stalled`, none for the shorter
+ * one that applies under pressure; `total`, the whole body took longer than its deadline.
+ */
+export type BodyTimeoutKind = 'idle' | 'stalled' | 'total';
+
 /** A body that stopped arriving: answered 408, and its connection closed. */
 export class BodyTimeoutError extends HttpError {
-  /** `idle`: no byte for the idle timeout; `total`: the whole body took longer than its deadline. */
-  readonly kind: 'idle' | 'total';
-  constructor(kind: 'idle' | 'total', ms: number, received: number) {
+  readonly kind: BodyTimeoutKind;
+  constructor(kind: BodyTimeoutKind, ms: number, received: number) {
     super(
       'KGATE_BODY_TIMEOUT',
-      kind === 'idle'
-        ? `request body: nothing arrived for ${ms / 1000} s (after ${received} bytes)`
-        : `request body: not complete within ${ms / 1000} s (${received} bytes arrived)`,
+      kind === 'total'
+        ? `request body: not complete within ${ms / 1000} s (${received} bytes arrived)`
+        : `request body: nothing arrived for ${ms / 1000} s (after ${received} bytes)` +
+            (kind === 'stalled' ? ' while other requests waited for the room it holds' : ''),
     );
     this.name = 'BodyTimeoutError';
     this.kind = kind;
@@ -57,18 +63,19 @@ export function announcedLength(req: IncomingMessage): number | undefined {
 }
 
 /**
- * The chunks of `req`'s body, each wait for the next bounded by `timeouts.idleMs` and all of
- * them together by the body's deadline (scaled to the announced length, or to `maxBytes`). Past
- * either it throws a BodyTimeoutError. Whenever the loop ends before the body's end (a timeout,
- * or the caller leaving it) `onUnread` is called, so that the connection, which can carry no
- * other request now, is closed after the answer; the request itself is not destroyed, so that
- * the answer can still be sent.
+ * The chunks of `req`'s body, each wait for the next bounded by `timeouts.idleMs` (or, while
+ * `pressure` is active, its shorter `idleMs`) and all of them together by the body's deadline
+ * (scaled to the announced length, or to `maxBytes`). Past either it throws a BodyTimeoutError.
+ * Whenever the loop ends before the body's end (a timeout, or the caller leaving it) `onUnread`
+ * is called, so that the connection, which can carry no other request now, is closed after the
+ * answer; the request itself is not destroyed, so that the answer can still be sent.
  */
 export async function* readBodyChunks(
   req: IncomingMessage,
   timeouts: BodyTimeouts,
   maxBytes = Number.POSITIVE_INFINITY,
   onUnread?: () => void,
+  pressure?: BodyPressure,
 ): AsyncGenerator<Buffer, void, undefined> {
   const announced = announcedLength(req);
   const deadlineMs = bodyDeadlineMs(timeouts, Math.min(announced ?? maxBytes, maxBytes));
@@ -76,23 +83,19 @@ export async function* readBodyChunks(
   let waitedMs = 0;
   let received = 0;
   let ended = false;
-  let timer: NodeJS.Timeout | undefined;
   try {
     for (;;) {
-      const idleMs = Math.min(timeouts.idleMs, deadlineMs - waitedMs);
       const began = performance.now();
+      const remainingMs = deadlineMs - waitedMs;
       const next = chunks.next();
-      const late = new Promise<'late'>((resolve) => {
-        timer = setTimeout(() => resolve('late'), Math.max(0, idleMs));
-      });
-      const got = await Promise.race([next, late]);
-      clearTimeout(timer);
+      const got = await nextOrTimeout(next, began, Math.min(timeouts.idleMs, remainingMs), pressure);
       waitedMs += performance.now() - began;
-      if (got === 'late') {
+      if (typeof got === 'string') {
         // The read stays pending until the connection closes; what it ends with is dropped.
         next.catch(() => undefined);
-        const kind = idleMs < timeouts.idleMs ? 'total' : 'idle';
-        throw new BodyTimeoutError(kind, kind === 'idle' ? timeouts.idleMs : deadlineMs, received);
+        if (got === 'stalled') throw new BodyTimeoutError('stalled', pressure?.idleMs ?? 0, received);
+        if (remainingMs < timeouts.idleMs) throw new BodyTimeoutError('total', deadlineMs, received);
+        throw new BodyTimeoutError('idle', timeouts.idleMs, received);
       }
       if (got.done === true) {
         ended = true;
@@ -103,9 +106,43 @@ export async function* readBodyChunks(
       yield chunk;
     }
   } finally {
-    clearTimeout(timer);
     if (!ended) onUnread?.();
     // Unhooks the iterator from the request (after a pending read, if any) without destroying it.
     chunks.return?.().catch(() => undefined);
+  }
+}
+
+/**
+ * The next chunk, or why none came: `idle` once `idleMs` passed since `began`, `stalled` once
+ * the pressure's shorter idle time passed while it was active (it is checked again whenever it
+ * may have begun).
+ */
+async function nextOrTimeout<T>(
+  next: Promise<T>,
+  began: number,
+  idleMs: number,
+  pressure: BodyPressure | undefined,
+): Promise<T | 'idle' | 'stalled'> {
+  for (;;) {
+    const pressed = pressure?.active() === true && pressure.idleMs < idleMs;
+    const limitMs = pressed ? (pressure?.idleMs ?? idleMs) : idleMs;
+    let timer: NodeJS.Timeout | undefined;
+    let unsubscribe: (() => void) | undefined;
+    const late = new Promise<'idle' | 'stalled'>((resolve) => {
+      timer = setTimeout(
+        () => resolve(pressed ? 'stalled' : 'idle'),
+        Math.max(0, began + limitMs - performance.now()),
+      );
+    });
+    const recheck = new Promise<'recheck'>((resolve) => {
+      if (!pressed && pressure !== undefined) unsubscribe = pressure.subscribe(() => resolve('recheck'));
+    });
+    try {
+      const got = await Promise.race([next, late, recheck]);
+      if (got !== 'recheck') return got;
+    } finally {
+      clearTimeout(timer);
+      unsubscribe?.();
+    }
   }
 }

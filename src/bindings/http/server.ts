@@ -16,13 +16,20 @@ import { statusOf } from '../../engine/errors.ts';
 import {
   HttpError,
   isHttpHandler,
+  type BodyPressure,
   lookupExits,
   type ConnectionHandler,
   type ConnectionInfo,
   type HttpHandler,
   type HttpRouteMatch,
 } from '../north.ts';
-import { BodyTimeoutError, DEFAULT_BODY_IDLE_MS, readBodyChunks, type BodyTimeouts } from './body.ts';
+import {
+  BodyTimeoutError,
+  DEFAULT_BODY_IDLE_MS,
+  readBodyChunks,
+  type BodyTimeoutKind,
+  type BodyTimeouts,
+} from './body.ts';
 import { applyCors } from './cors.ts';
 import { headerRoutes, type HeaderCondition, type RequestHead } from './header-conditions.ts';
 import { createHttpServerMetrics, type HttpServerMetrics } from './metrics.ts';
@@ -57,6 +64,13 @@ const DEFAULTS = {
 };
 
 type Limits = typeof DEFAULTS & Pick<HttpServerLimits, 'bodyTimeoutMs'>;
+
+/** How a body given up is counted in kgate_http_server_requests_rejected_total. */
+const BODY_TIMEOUT_REASONS: Readonly<Record<BodyTimeoutKind, string>> = {
+  idle: 'body_idle_timeout',
+  stalled: 'body_stalled',
+  total: 'body_timeout',
+};
 
 /**
  * How long a drain leaves idle connections open. A connection accepted just before the listener
@@ -408,11 +422,17 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
       return;
     }
 
-    const bodyChunks = (maxBytes?: number): AsyncIterable<Buffer> =>
-      readBodyChunks(req, this.#bodyTimeouts, maxBytes, () => {
-        // The rest of the body is never read, so the connection cannot carry another request.
-        res.shouldKeepAlive = false;
-      });
+    const bodyChunks = (maxBytes?: number, pressure?: BodyPressure): AsyncIterable<Buffer> =>
+      readBodyChunks(
+        req,
+        this.#bodyTimeouts,
+        maxBytes,
+        () => {
+          // The rest of the body is never read, so the connection cannot carry another request.
+          res.shouldKeepAlive = false;
+        },
+        pressure,
+      );
     const match: HttpRouteMatch = {
       params: resolved.params,
       ...(resolved.route === undefined ? {} : { route: resolved.route }),
@@ -454,12 +474,7 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
 
   #handlerFailed(req: IncomingMessage, res: ServerResponse, exit: string, error: unknown): void {
     const status = error instanceof HttpError ? error.status : statusOf('KGATE_INTERNAL');
-    const reason =
-      error instanceof BodyTimeoutError
-        ? error.kind === 'idle'
-          ? 'body_idle_timeout'
-          : 'body_timeout'
-        : undefined;
+    const reason = error instanceof BodyTimeoutError ? BODY_TIMEOUT_REASONS[error.kind] : undefined;
     const message = error instanceof Error ? error.message : String(error);
     if (status >= 500) {
       this.#log.error({ err: error, exit, method: req.method, path: req.url }, 'request handler failed');

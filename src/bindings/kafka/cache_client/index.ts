@@ -35,6 +35,7 @@ export type { KeyLookup, KeyLookupOptions } from './lookup.ts';
 export { MessageTooLargeError, StagedMessage } from './produce.ts';
 export type { ProduceAck, ProduceMessage, StagedMessageInit } from './produce.ts';
 export { DEFAULT_STAGING_MAX_BYTES, StagingBudget } from './staging.ts';
+export type { StagingPressure } from './staging.ts';
 export { CacheStream } from './stream.ts';
 export type { CacheMessage, Capabilities, Isolation, OpenOptions } from './stream.ts';
 
@@ -160,7 +161,11 @@ export class CacheClientBinding implements Binding, CacheClientApi {
     const options = cacheClientOptions(context.config.options);
     this.#defaultOffset = defaultOffsets(options.topics);
     this.#routes = topicRoutes(context.config);
-    this.staging = new StagingBudget(options.stagingMaxBytes, options.stagingMaxBytesPerConnection);
+    this.staging = new StagingBudget(
+      options.stagingMaxBytes,
+      options.stagingMaxBytesPerConnection,
+      options.stagingStallMs,
+    );
   }
 
   get streamCount(): number {

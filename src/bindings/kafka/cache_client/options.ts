@@ -1,10 +1,14 @@
 import { topicOptions, type KafkaTopicJson, type TopicOptions } from '../topic-options.ts';
-import { DEFAULT_STAGING_MAX_BYTES } from './staging.ts';
+import { DEFAULT_STAGING_MAX_BYTES, DEFAULT_STAGING_STALL_MS } from './staging.ts';
 
 /** A cache_client's options as the schema admits them. */
 export interface CacheClientOptionsJson {
   readonly topics?: readonly KafkaTopicJson[];
-  readonly staging?: { readonly maxBytes?: number; readonly maxBytesPerConnection?: number };
+  readonly staging?: {
+    readonly maxBytes?: number;
+    readonly maxBytesPerConnection?: number;
+    readonly stallMs?: number;
+  };
 }
 
 export interface CacheClientOptions {
@@ -13,6 +17,8 @@ export interface CacheClientOptions {
   readonly stagingMaxBytes: number;
   /** Bytes the bodies of one client connection may stage at once, beside its oldest one. */
   readonly stagingMaxBytesPerConnection: number;
+  /** How long a body may send nothing while others wait for the budget. */
+  readonly stagingStallMs: number;
 }
 
 /** The share of one connection when none is set: an eighth of the budget. */
@@ -27,5 +33,6 @@ export function cacheClientOptions(options: unknown): CacheClientOptions {
     stagingMaxBytes: maxBytes,
     stagingMaxBytesPerConnection:
       json.staging?.maxBytesPerConnection ?? Math.floor(maxBytes * DEFAULT_CONNECTION_SHARE),
+    stagingStallMs: json.staging?.stallMs ?? DEFAULT_STAGING_STALL_MS,
   };
 }

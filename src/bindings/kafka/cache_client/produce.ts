@@ -6,7 +6,7 @@ import {
   type ProduceRecord,
   type ProduceResult,
 } from '../client/index.ts';
-import type { StagingAccount, StagingBudget } from './staging.ts';
+import type { StagingAccount, StagingBudget, StagingPressure } from './staging.ts';
 
 /** What a produce call answers: where the message landed. */
 export type ProduceAck = ProduceResult & { readonly partition: number };
@@ -94,6 +94,15 @@ export class StagedMessage {
       throw new MessageTooLargeError(target.topic, singleRecordBatchSize(init, 0), target.limit);
     }
     this.#account = target.budget.open(this.#maxValue, target.owner);
+  }
+
+  /**
+   * What the writer is under while other writes wait for the staging budget: a value that stops
+   * growing for the pressure's idle time then should be given up (abort()), so that the room it
+   * holds goes to writers that have data.
+   */
+  get pressure(): StagingPressure {
+    return this.#target.budget.pressure;
   }
 
   /** The largest value this message may still come to: what the topic and the budget allow. */

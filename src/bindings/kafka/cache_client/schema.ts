@@ -25,6 +25,12 @@ export const cacheClientSchema: BindingSchema = {
                 type: 'integer',
                 minimum: 1024,
               },
+              stallMs: {
+                description:
+                  "While a write waits for the budget, a request body staged here that sends nothing for this many milliseconds is given up (HTTP 408) and its bytes go to bodies that are arriving (default 5000). Without another write waiting, the http server's `timeouts.body-idle` applies.",
+                type: 'integer',
+                minimum: 1,
+              },
               maxBytesPerConnection: {
                 description:
                   "Bytes the request bodies of one client connection may stage at once (default: an eighth of `maxBytes`). A connection's oldest body may always grow to its topic's `max.message.bytes`; its others (HTTP/2 carries many on one connection) wait, unread, while they would pass this share, without holding up other connections. So one client whose bodies stall cannot take the whole budget; stalled bodies are let go by the http server's body timeouts.",

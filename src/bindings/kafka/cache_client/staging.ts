@@ -1,5 +1,18 @@
 /** Staged bytes a cache_client binding holds for all its producers together, by default. */
 export const DEFAULT_STAGING_MAX_BYTES = 64 * 1024 * 1024;
+/** How long a staged value may stop growing while others wait for the budget, by default. */
+export const DEFAULT_STAGING_STALL_MS = 5_000;
+
+/**
+ * Others waiting for the budget: a writer whose value stops growing for `idleMs` while
+ * `active()` should give it up, so that what it holds goes to writers that have data. The shape
+ * of the http server's BodyPressure.
+ */
+export interface StagingPressure {
+  readonly idleMs: number;
+  active(): boolean;
+  subscribe(listener: () => void): () => void;
+}
 
 /**
  * What the open accounts of one owner (a client connection, say) hold together. Its fields
@@ -99,6 +112,9 @@ function withinShare(
 export class StagingBudget {
   readonly maxBytes: number;
   readonly maxBytesPerOwner: number;
+  /** What writers are under while some write waits for the budget itself. */
+  readonly pressure: StagingPressure;
+  readonly #contention = new Set<() => void>();
   #used = 0;
   #openHeld = 0;
   #waits = 0;
@@ -113,13 +129,32 @@ export class StagingBudget {
   /** The shares of owners with open accounts. */
   readonly #owners = new Map<object, OwnerShare>();
 
-  constructor(maxBytes = DEFAULT_STAGING_MAX_BYTES, maxBytesPerOwner = maxBytes) {
+  constructor(
+    maxBytes = DEFAULT_STAGING_MAX_BYTES,
+    maxBytesPerOwner = maxBytes,
+    stallMs = DEFAULT_STAGING_STALL_MS,
+  ) {
     if (!Number.isSafeInteger(maxBytes) || maxBytes < 1)
       throw new Error(`staging budget must be a positive number of bytes, not ${maxBytes}`);
     if (!Number.isSafeInteger(maxBytesPerOwner) || maxBytesPerOwner < 1)
       throw new Error(`staging share must be a positive number of bytes, not ${maxBytesPerOwner}`);
     this.maxBytes = maxBytes;
     this.maxBytesPerOwner = Math.min(maxBytesPerOwner, maxBytes);
+    const listeners = this.#contention;
+    this.pressure = {
+      idleMs: stallMs,
+      active: () => this.contended,
+      subscribe(listener) {
+        listeners.add(listener);
+        return () => listeners.delete(listener);
+      },
+    };
+  }
+
+  /** Whether a write waits for the budget itself, rather than for its owner's share. */
+  get contended(): boolean {
+    for (const waiting of this.#waiting) if (this.#ownerAllows(waiting, waiting.pending)) return true;
+    return false;
   }
 
   /** Bytes held by staged messages, granted and not yet released. */
@@ -192,6 +227,7 @@ export class StagingBudget {
     this.#waiting.splice(at, 0, account);
     this.#waits++;
     if (!ownerAllows) this.#ownerWaits++;
+    else this.#contended();
     return false;
   }
 
@@ -267,6 +303,11 @@ export class StagingBudget {
     if (account.owner !== undefined) countClaim(account.owner.claims, claim, 1);
   }
 
+  /** Tells the pressure's listeners that a write (now) waits for the budget. */
+  #contended(): void {
+    for (const listener of [...this.#contention]) listener();
+  }
+
   /** Whether the owner's share lets the account take `bytes` more (no owner: always). */
   #ownerAllows(account: StagingAccount, bytes: number): boolean {
     const share = account.owner;
@@ -307,7 +348,11 @@ export class StagingBudget {
         at++;
         continue;
       }
-      if (!this.#grantable(account, account.pending)) return;
+      if (!this.#grantable(account, account.pending)) {
+        // Perhaps held back by its owner's share until now: it waits for the budget itself.
+        this.#contended();
+        return;
+      }
       this.#waiting.splice(at, 1);
       this.#grant(account, account.pending);
       account.pending = 0;
