@@ -1,10 +1,11 @@
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { ConfigError, sortDiagnostics } from './diagnostics.ts';
 import type { ConfigDiagnostic } from './diagnostics.ts';
 import { checkServedLocations } from './own-files.ts';
 import { checkReferences } from './references.ts';
-import { bindingKinds, validateSchema } from './schema.ts';
-import { displayPath, pointerOf, readSource } from './source.ts';
+import type { Substitution } from './redact.ts';
+import { bindingKinds, showValue, validateSchema } from './schema.ts';
+import { CONFIG_LIMITS, displayPath, pointerOf, readSource } from './source.ts';
 import type { Located, Position, Segment, Source } from './source.ts';
 import { telemetryWarnings, toTelemetry } from './telemetry.ts';
 import type { TelemetryConfig } from './telemetry.ts';
@@ -24,6 +25,9 @@ export {
 export type { ConditionMatcher, PathMatcher, PortSpec, ResolvedRoute } from './routes.ts';
 export { defaultCacheDir, ownFilesProblem, resolveBesideConfig } from './own-files.ts';
 export type { OwnFiles } from './own-files.ts';
+export { CONFIG_LIMITS } from './source.ts';
+export { MIN_REDACTED_LENGTH, Redactor } from './redact.ts';
+export type { Substitution } from './redact.ts';
 export { DEFAULT_METRICS_PATH, DEFAULT_TELEMETRY_HOST } from './telemetry.ts';
 export type { PrometheusEndpoint, PrometheusExporterConfig, TelemetryConfig } from './telemetry.ts';
 
@@ -35,6 +39,12 @@ export interface LoadedConfig {
   warnings: ConfigDiagnostic[];
   /** Absent when the file has no telemetry section. */
   telemetry?: TelemetryConfig;
+  /**
+   * The `${{env.NAME}}` expressions substituted into strings and their values, so that whatever
+   * prints text an option may have reached can put the expressions back (Redactor). Absent when
+   * nothing was substituted.
+   */
+  substitutions?: readonly Substitution[];
 }
 
 export interface BindingConfig {
@@ -68,18 +78,42 @@ export function knownBindingTypes(): ReadonlyMap<string, readonly string[]> {
   return bindingKinds();
 }
 
+/**
+ * The file's first bytes, up to one past the loader's size limit: enough to refuse a larger file
+ * (or see that it changed) without reading all of it into memory.
+ */
+export async function readConfigBytes(file: string): Promise<Buffer> {
+  const handle = await open(file, 'r');
+  try {
+    const buffer = Buffer.alloc(CONFIG_LIMITS.maxBytes + 1);
+    let length = 0;
+    while (length < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    return buffer.subarray(0, length);
+  } finally {
+    await handle.close();
+  }
+}
+
 export async function loadConfigFile(
   file: string,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<LoadedConfig> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(file, 'utf8');
+    bytes = await readConfigBytes(file);
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     throw new ConfigError([{ file, line: 0, column: 0, path: '', message: `cannot read file: ${reason}` }]);
   }
-  return parseConfig(text, file, env, { fromFile: true });
+  if (bytes.length > CONFIG_LIMITS.maxBytes) {
+    const message = `file is larger than the loader's limit of ${CONFIG_LIMITS.maxBytes} bytes`;
+    throw new ConfigError([{ file, line: 0, column: 0, path: '', message }]);
+  }
+  return parseConfig(bytes.toString('utf8'), file, env, { fromFile: true });
 }
 
 export interface ParseOptions {
@@ -107,13 +141,18 @@ export function parseConfig(
   });
   const yamlWarnings = source.yamlWarnings.map((p) => at(p.position, '', p.message));
   if (source.yamlErrors.length > 0) {
-    throw new ConfigError(sortDiagnostics(source.yamlErrors.map((p) => at(p.position, '', p.message))));
+    throw configError(source.yamlErrors.map((p) => at(p.position, '', p.message)));
   }
   if (source.data === null || source.data === undefined) {
     throw new ConfigError([at({ line: 1, column: 1 }, '', 'file is empty; expected name and bindings')]);
   }
 
   const locate = (pointer: string): Located => nearest(source, pointer);
+  // A substituted value may be a secret: messages quote the file's text for it instead.
+  const show = (pointer: string, value: unknown): string => {
+    const written = source.written.get(pointer);
+    return written === undefined ? showValue(pointer, value) : `"${written}"`;
+  };
   const errors: ConfigDiagnostic[] = [];
   const envPointers = new Set<string>();
   for (const problem of source.envErrors) {
@@ -121,7 +160,7 @@ export function parseConfig(
     errors.push(at(problem.position, displayPath(locate(problem.pointer).segments), problem.message));
   }
 
-  for (const problem of validateSchema(source.data)) {
+  for (const problem of validateSchema(source.data, show)) {
     // An unset variable leaves the expression text in place, which rarely fits the schema; say it once.
     if (envPointers.has(problem.pointer)) continue;
     const located = locate(problem.pointer);
@@ -132,7 +171,7 @@ export function parseConfig(
   }
 
   const data = source.data as Record<string, unknown>;
-  for (const problem of checkReferences(data['bindings'])) {
+  for (const problem of checkReferences(data['bindings'], show)) {
     const located = locate(problem.pointer);
     errors.push(at(located.value, displayPath(located.segments), problem.message));
   }
@@ -145,7 +184,7 @@ export function parseConfig(
     }
   }
 
-  if (errors.length > 0) throw new ConfigError(sortDiagnostics(errors));
+  if (errors.length > 0) throw configError(errors);
 
   const warnings = [...yamlWarnings, ...ignoredFeatures(data, locate, at)];
   const config: LoadedConfig = {
@@ -155,7 +194,24 @@ export function parseConfig(
     warnings: sortDiagnostics(warnings),
   };
   if ('telemetry' in data) config.telemetry = toTelemetry(data['telemetry']);
+  if (source.substitutions.length > 0) {
+    // Aliases and repeated references substitute the same expression more than once.
+    const unique = new Map(source.substitutions.map((s) => [`${s.reference}\n${s.value}`, s]));
+    config.substitutions = [...unique.values()];
+  }
   return config;
+}
+
+/** The file's errors in order, as many as the loader reports and one line for the rest. */
+function configError(errors: readonly ConfigDiagnostic[]): ConfigError {
+  const sorted = sortDiagnostics(errors);
+  const shown = sorted.slice(0, CONFIG_LIMITS.maxDiagnostics);
+  const last = shown.at(-1);
+  if (last !== undefined && sorted.length > shown.length) {
+    const more = sorted.length - shown.length;
+    shown.push({ ...last, path: '', message: `and ${more} more problem${more === 1 ? '' : 's'}, not shown` });
+  }
+  return new ConfigError(shown);
 }
 
 /** The location of the pointer, or of its closest ancestor that exists in the file. */

@@ -1,4 +1,5 @@
 import { didYouMean } from './diagnostics.ts';
+import { showValue, type ShowValue } from './schema.ts';
 import { pointerOf } from './source.ts';
 import type { Segment } from './source.ts';
 
@@ -32,7 +33,7 @@ function exitsOf(name: string, binding: Record<string, unknown>): Edge[] {
 }
 
 /** Exits that name no binding, and exit chains that loop back on themselves. */
-export function checkReferences(bindings: unknown): ReferenceProblem[] {
+export function checkReferences(bindings: unknown, show: ShowValue = showValue): ReferenceProblem[] {
   if (!isObject(bindings)) return [];
   const names = Object.keys(bindings);
   const graph = new Map<string, Edge[]>();
@@ -42,9 +43,10 @@ export function checkReferences(bindings: unknown): ReferenceProblem[] {
     const edges = isObject(binding) ? exitsOf(name, binding) : [];
     for (const edge of edges) {
       if (!Object.hasOwn(bindings, edge.to)) {
+        const pointer = pointerOf(edge.segments);
         problems.push({
-          pointer: pointerOf(edge.segments),
-          message: `no binding named "${edge.to}"${didYouMean(edge.to, names)}`,
+          pointer,
+          message: `no binding named ${show(pointer, edge.to)}${didYouMean(edge.to, names)}`,
         });
       }
     }

@@ -18,6 +18,12 @@ export interface SchemaProblem {
 
 type JsonObject = Record<string, unknown>;
 
+/**
+ * How a message names the value at a pointer. Values may hold substituted secrets, so the loader
+ * passes one that shows the file's own text (`"${{env.NAME}}"`) for those.
+ */
+export type ShowValue = (pointer: string, value: unknown) => string;
+
 // Resolved from the module so it works both from src/ and from the compiled dist/.
 export const SCHEMA_URL = new URL('../../schema/kgate.schema.json', import.meta.url);
 
@@ -84,8 +90,15 @@ function parentPointer(pointer: string): string {
   return pointer.slice(0, pointer.lastIndexOf('/'));
 }
 
-function show(value: unknown): string {
-  return typeof value === 'string' ? `"${value}"` : JSON.stringify(value);
+/** A scalar as a message quotes it; a mapping or a list only by what it is, never its contents. */
+export function showValue(_pointer: string, value: unknown): string {
+  if (Array.isArray(value)) return '(a list)';
+  if (typeof value === 'object' && value !== null) return '(a mapping)';
+  return typeof value === 'string' ? `"${value}"` : String(value);
+}
+
+function unquoted(text: string): string {
+  return text.startsWith('"') && text.endsWith('"') ? text.slice(1, -1) : text;
 }
 
 /** Whether the branch of an anyOf failed on its own type, i.e. the value was not meant for it. */
@@ -135,7 +148,11 @@ function noun(pointer: string): string {
   return /^\/bindings\/[^/]+\/options(\/|$)/.test(pointer) ? 'option' : 'property';
 }
 
-function describe(error: ErrorObject, all: readonly ErrorObject[]): SchemaProblem | undefined {
+function describe(
+  error: ErrorObject,
+  all: readonly ErrorObject[],
+  show: ShowValue,
+): SchemaProblem | undefined {
   const pointer = error.instancePath;
   const params = error.params as Record<string, unknown>;
   const parentSchema = isObject(error.parentSchema) ? error.parentSchema : {};
@@ -165,22 +182,26 @@ function describe(error: ErrorObject, all: readonly ErrorObject[]): SchemaProble
         return {
           pointer,
           anchor: 'value',
-          message: `unknown type ${show(error.data)}; known types: ${allowed.join(', ')}`,
+          message: `unknown type ${show(pointer, error.data)}; known types: ${allowed.join(', ')}`,
         };
       }
       if (/^\/bindings\/[^/]+\/kind$/.test(pointer)) {
-        const type = all.find((e) => e.keyword === 'if' && e.instancePath === parentPointer(pointer))?.data;
-        const typeName = isObject(type) ? String(type['type']) : '';
+        const binding = all.find(
+          (e) => e.keyword === 'if' && e.instancePath === parentPointer(pointer),
+        )?.data;
+        const type = isObject(binding) ? binding['type'] : undefined;
+        // The selector matched the type by its value: a known type name, unquoted as elsewhere.
+        const typeName = typeof type === 'string' ? show(`${parentPointer(pointer)}/type`, type) : '';
         return {
           pointer,
           anchor: 'value',
-          message: `unknown kind ${show(error.data)} for type ${typeName}; known kinds: ${allowed.join(', ')}`,
+          message: `unknown kind ${show(pointer, error.data)} for type ${unquoted(typeName)}; known kinds: ${allowed.join(', ')}`,
         };
       }
       return { pointer, anchor: 'value', message: `must be one of ${allowed.join(', ')}` };
     }
     case 'const':
-      return { pointer, anchor: 'value', message: `must be ${show(params['allowedValue'])}` };
+      return { pointer, anchor: 'value', message: `must be ${showValue('', params['allowedValue'])}` };
     case 'type':
       if (pointer === '')
         return { pointer, anchor: 'value', message: 'must be a mapping with name and bindings' };
@@ -252,7 +273,7 @@ function constants(ifSchema: unknown): string {
   return parts.length > 0 ? ` when ${parts.join(' and ')}` : '';
 }
 
-export function validateSchema(data: unknown): SchemaProblem[] {
+export function validateSchema(data: unknown, show: ShowValue = showValue): SchemaProblem[] {
   const { validate } = compiled();
   if (validate(data)) return [];
   const all = validate.errors ?? [];
@@ -262,7 +283,7 @@ export function validateSchema(data: unknown): SchemaProblem[] {
     const propertyName = (error as ErrorObject & { propertyName?: string }).propertyName;
     if (propertyName !== undefined) {
       // A binding name that breaks the naming rule: point at the name itself.
-      const described = describe(error, all);
+      const described = describe(error, all, show);
       problems.push({
         pointer: `${error.instancePath}/${propertyName.replaceAll('~', '~0').replaceAll('/', '~1')}`,
         anchor: 'key',
@@ -271,7 +292,7 @@ export function validateSchema(data: unknown): SchemaProblem[] {
       });
       continue;
     }
-    const described = describe(error, all);
+    const described = describe(error, all, show);
     if (described) problems.push(described);
   }
   return problems;

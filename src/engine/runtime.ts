@@ -1,10 +1,10 @@
-import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import {
   ConfigError,
   defaultCacheDir,
   formatDiagnostic,
   loadConfigFile,
+  readConfigBytes,
   type LoadedConfig,
 } from '../config/index.ts';
 import { startTelemetry, type Telemetry } from '../telemetry/index.ts';
@@ -99,11 +99,16 @@ export function workerCount(options: Pick<RunOptions, 'workers' | 'env'>): numbe
   return count;
 }
 
+/** What the file holds, as far as the loader would read it: a file past its limit is not read whole. */
+async function readConfigText(file: string): Promise<string> {
+  return (await readConfigBytes(file)).toString('utf8');
+}
+
 /** Loads, validates and starts one config; the caller decides when to stop. */
 export async function startGateway(options: RunOptions): Promise<Running> {
   // The text of the last load or reload attempt: file events that leave it as it was (touch, a
   // save without edits, the several events one save raises) change nothing and log nothing.
-  const text = await readFile(options.configFile, 'utf8').catch(() => undefined);
+  const text = await readConfigText(options.configFile).catch(() => undefined);
   const config = await loadConfig(options);
   const workers = workerCount(options);
   const stateDir = options.stateDir ?? defaultStateDir(options.configFile, options.env);
@@ -299,7 +304,7 @@ class RunningGateway implements Running {
   async #textChanged(trigger: string): Promise<boolean> {
     let text: string;
     try {
-      text = await readFile(this.#options.configFile, 'utf8');
+      text = await readConfigText(this.#options.configFile);
     } catch {
       // Between a delete and the rename of its replacement; the rename raises another event.
       if (trigger === 'watch') return false;

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
@@ -230,3 +230,62 @@ it(
     assert.equal(await exited, 0, stderr);
   },
 );
+
+/** A broker-free kgate serving `site/index.html` from its directory, and what it logs. */
+async function startStatic(name: string, env: Record<string, string> = {}) {
+  const home = join(dir, name);
+  const port = await reservePort();
+  await mkdir(join(home, 'site'), { recursive: true });
+  await writeFile(join(home, 'site', 'index.html'), 'served');
+  const file = join(home, 'kgate.yaml');
+  // The bomb fixture's chain without its aliases.
+  const working = (await readFile(BOMB, 'utf8'))
+    .replace(/^ {6}l\d: .*\n/gm, '')
+    .replace('port: 0', `port: ${port}`);
+  await writeFile(file, working);
+  const kgate = spawn(process.execPath, [BIN, 'start', '-c', file, '--cache-dir', join(home, 'cache')], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      HOME: process.env['HOME'] ?? '',
+      KGATE_LOG_LEVEL: 'info',
+      ...env,
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  child = kgate;
+  const gateway = {
+    file,
+    working,
+    stderr: '',
+    exited: new Promise<number | null>((resolve) => kgate.on('close', (code) => resolve(code))),
+    get: async () =>
+      (await fetch(`http://127.0.0.1:${port}/index.html`, { signal: AbortSignal.timeout(5_000) })).text(),
+    alive: () => kgate.exitCode === null,
+    stop: () => kgate.kill('SIGTERM'),
+  };
+  kgate.stderr?.setEncoding('utf8').on('data', (chunk: string) => (gateway.stderr += chunk));
+  await until('kgate serves', async () => gateway.stderr.includes('kgate started') || gateway.stderr);
+  return gateway;
+}
+
+const BOMB = new URL('../fixtures/config/mapping-bomb.yaml', import.meta.url);
+
+it('keeps serving when an alias bomb is copied over its config', { timeout: 60_000 }, async () => {
+  const kgate = await startStatic('bomb');
+  assert.equal(await kgate.get(), 'served');
+  await copyFile(BOMB, kgate.file);
+  await until(
+    'the bomb is refused',
+    async () => kgate.stderr.includes('config reload rejected, the running config is kept') || kgate.stderr,
+    10_000,
+  );
+  assert.match(
+    kgate.stderr,
+    /kgate\.yaml:\d+:\d+ aliases expand to more than 10000 nodes, the loader's limit/,
+  );
+  assert.ok(kgate.alive(), 'still running');
+  assert.equal(await kgate.get(), 'served');
+  kgate.stop();
+  assert.equal(await kgate.exited, 0, kgate.stderr);
+});

@@ -1,12 +1,17 @@
 import { strict as assert } from 'node:assert';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
+import { composition } from '../../src/bindings/index.ts';
+import type { TcpServerBinding } from '../../src/bindings/tcp/server.ts';
 import type { BindingConfig, LoadedConfig } from '../../src/config/index.ts';
 import type { Binding, BindingContext } from '../../src/engine/binding.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import { BindingRegistry } from '../../src/engine/registry.ts';
 import { planReload } from '../../src/engine/reload.ts';
+import { startGateway } from '../../src/engine/runtime.ts';
 
 function binding(name: string, exit?: string, options: Record<string, unknown> = {}): BindingConfig {
   return { name, type: 'test', kind: 'node', options, routes: [], ...(exit === undefined ? {} : { exit }) };
@@ -182,5 +187,47 @@ describe('Engine.reload', () => {
     await engine.stop(1000);
     assert.equal(events.length, next.bindings.size);
     assert.ok(events.indexOf('stop extra') < events.indexOf('stop cache'));
+  });
+});
+
+describe('RunningGateway.reload', () => {
+  const FIXTURES = new URL('../fixtures/config/', import.meta.url);
+
+  it('keeps the running config when the file becomes an alias bomb, and refuses it at once', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kgate-reload-bomb-'));
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+    try {
+      await mkdir(join(dir, 'site'));
+      await writeFile(join(dir, 'site', 'index.html'), 'served');
+      const bomb = await readFile(new URL('mapping-bomb.yaml', FIXTURES), 'utf8');
+      // The same chain without the aliases: what runs before the bomb is copied over it.
+      const file = join(dir, 'kgate.yaml');
+      await writeFile(file, bomb.replace(/^ {6}l\d: .*\n/gm, '').replace('name: bomb', 'name: before'));
+      const running = await startGateway({ configFile: file, composition, logger, env: {} });
+      try {
+        const port = (running.engine.binding('tcp') as TcpServerBinding).ports[0];
+        const get = async () => (await fetch(`http://127.0.0.1:${port}/index.html`)).text();
+        assert.equal(await get(), 'served');
+        const before = running.config;
+
+        await copyFile(new URL('mapping-bomb.yaml', FIXTURES), file);
+        const started = performance.now();
+        await running.reload('test');
+        const ms = performance.now() - started;
+
+        assert.ok(ms < 2_000, `refused in ${ms} ms`);
+        assert.equal(running.config, before);
+        assert.equal(await get(), 'served');
+        const logged = lines.map((line) => JSON.parse(line) as { msg: string });
+        assert.ok(logged.some((l) => /aliases expand to more than 10000 nodes/.test(l.msg)));
+        assert.ok(logged.some((l) => l.msg === 'config reload rejected, the running config is kept'));
+        assert.ok(!logged.some((l) => l.msg === 'config reloaded'));
+      } finally {
+        await running.stop(1_000);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
