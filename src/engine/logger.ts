@@ -1,5 +1,6 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
 import { default as pinoPretty } from 'pino-pretty';
+import type { Redactor } from '../config/index.ts';
 
 export interface LoggerOptions {
   readonly level?: string;
@@ -7,6 +8,11 @@ export interface LoggerOptions {
   readonly destination?: number;
   /** Human-readable lines (pino-pretty) instead of JSON, colored on a terminal. */
   readonly pretty?: boolean;
+  /**
+   * Puts `${{env.NAME}}` back for substituted values in every line (the runtime adds each config's
+   * substitutions as it loads it), whatever field an error or option reached.
+   */
+  readonly redactor?: Redactor;
 }
 
 function destinationOf(options: LoggerOptions): DestinationStream {
@@ -24,6 +30,7 @@ function destinationOf(options: LoggerOptions): DestinationStream {
 
 /** One line per event; credentials are redacted wherever a binding happens to log its options. */
 export function createLogger(options: LoggerOptions = {}): Logger {
+  const redactor = options.redactor;
   return pino(
     {
       level: options.level ?? process.env['KGATE_LOG_LEVEL'] ?? 'info',
@@ -35,6 +42,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
         paths: ['*.password', '*.*.password', '*.*.*.password', 'options.sasl.password', '*.credentials'],
         censor: '[redacted]',
       },
+      ...(redactor === undefined ? {} : { hooks: { streamWrite: (line: string) => redactor.json(line) } }),
     },
     destinationOf(options),
   );

@@ -6,6 +6,7 @@ import {
   loadConfigFile,
   readConfigBytes,
   type LoadedConfig,
+  type Redactor,
 } from '../config/index.ts';
 import { startTelemetry, type Telemetry } from '../telemetry/index.ts';
 import type { Composition } from './composition.ts';
@@ -28,6 +29,11 @@ export interface RunOptions {
   readonly workers?: number;
   /** Worker threads log human-readable lines, as the main thread's logger does. */
   readonly prettyLogs?: boolean;
+  /**
+   * Told the substitutions of every config loaded, before anything of it runs: the logger (and the
+   * command printing a failed start) use it to keep substituted values out of their output.
+   */
+  readonly redactor?: Redactor;
 }
 
 export interface Running {
@@ -114,7 +120,7 @@ export async function startGateway(options: RunOptions): Promise<Running> {
   const stateDir = options.stateDir ?? defaultStateDir(options.configFile, options.env);
   const engine = await startEngine(config, options, stateDir, workers);
   const pool = await startWorkers(engine, config, options, stateDir, workers);
-  const startTelemetry = telemetryStarter(engine, options.logger);
+  const startTelemetry = telemetryStarter(engine, options.logger, options.redactor);
   const telemetry = await startFirstTelemetry(startTelemetry, config, engine, pool);
   options.logger.info({ config: config.name, bindings: config.bindings.size, workers }, 'kgate started');
   return new RunningGateway(options, engine, pool, startTelemetry, telemetry, text);
@@ -123,6 +129,7 @@ export async function startGateway(options: RunOptions): Promise<Running> {
 /** The config file, validated, its warnings logged; a ConfigError lists every problem in it. */
 async function loadConfig(options: RunOptions): Promise<LoadedConfig> {
   const config = await loadConfigFile(options.configFile, options.env ?? process.env);
+  options.redactor?.add(config.substitutions ?? []);
   for (const warning of config.warnings) options.logger.warn(formatDiagnostic(warning));
   return config;
 }
@@ -176,13 +183,14 @@ async function startWorkers(
 type TelemetryStarter = (config: LoadedConfig) => Promise<Telemetry>;
 
 /** Starts telemetry for a config, its readiness checking that config's bindings. */
-function telemetryStarter(engine: Engine, logger: Logger): TelemetryStarter {
+function telemetryStarter(engine: Engine, logger: Logger, redactor: Redactor | undefined): TelemetryStarter {
   return (config) =>
     startTelemetry({
       config: config.telemetry,
       metrics: engine.metrics,
       readiness: { config, binding: (name) => engine.binding(name) },
       logger: logger.child({ component: 'telemetry' }),
+      ...(redactor === undefined ? {} : { redactor }),
     });
 }
 
@@ -329,6 +337,8 @@ class RunningGateway implements Running {
       );
       return undefined;
     }
+    // Kept with the previous config's: bindings still draining may log what they were given.
+    this.#options.redactor?.add(next.substitutions ?? []);
     for (const warning of next.warnings) this.#logger.warn(formatDiagnostic(warning));
     return next;
   }

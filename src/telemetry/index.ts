@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, type Registry } from 'prom-client';
-import type { PrometheusExporterConfig, TelemetryConfig } from '../config/index.ts';
+import { Redactor, type PrometheusExporterConfig, type TelemetryConfig } from '../config/index.ts';
 import { checkReadiness, ConnectionProbes, type Audience, type ReadinessSource } from './readiness.ts';
 import { probeMetrics } from './probe-metrics.ts';
 import { collectStatus } from './status.ts';
@@ -20,6 +20,8 @@ export interface TelemetryOptions {
   readonly probeTimeoutMs?: number;
   /** How long a probe that found a problem is reused; see PROBE_REUSE_MS. */
   readonly probeReuseMs?: number;
+  /** Keeps substituted values out of `/ready` and `/status`; by default, from the readiness config. */
+  readonly redactor?: Redactor;
 }
 
 export interface Telemetry {
@@ -126,6 +128,8 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
   collectProcessMetrics(options.metrics);
   let stopping = false;
   const source: ReadinessSource = { ...options.readiness, stopping: () => stopping };
+  // Problems a binding reports may quote an option that came from the environment.
+  const redactor = options.redactor ?? new Redactor(options.readiness.config.substitutions);
   const log = options.logger;
   const probes = new ConnectionProbes({
     observer: probeMetrics(options.metrics),
@@ -147,12 +151,12 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
       send(response, 200, 'text/plain; charset=utf-8', 'ok\n', head);
     } else if (path === '/ready') {
       const readiness = await checkReadiness(source, probes, audience);
-      const body = `${JSON.stringify(readiness)}\n`;
+      const body = `${redactor.json(JSON.stringify(readiness))}\n`;
       send(response, readiness.ready ? 200 : 503, 'application/json', body, head);
     } else if (path === '/status') {
       // Always 200: the body reports health, and `kgate status` shows an unhealthy gateway too.
       const status = await collectStatus(source, probes, audience);
-      send(response, 200, 'application/json', `${JSON.stringify(status)}\n`, head);
+      send(response, 200, 'application/json', `${redactor.json(JSON.stringify(status))}\n`, head);
     } else {
       send(response, 404, 'text/plain; charset=utf-8', 'not found\n', head);
     }

@@ -148,6 +148,48 @@ describe('kgate CLI', () => {
     assert.ok(Date.now() - started >= 2000, 'retried until the start deadline');
     assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
   });
+  it('prints no substituted value in validate or start output', async () => {
+    const env = { SASL_PASSWORD: 'hunter2-s3cret', BROKER: '127.0.0.1:1' };
+    const leaky = join(dir, 'leaky.yaml');
+    await writeFile(
+      leaky,
+      [
+        'name: leaky',
+        'bindings:',
+        '  kafka_client:',
+        '    type: kafka',
+        '    kind:',
+        '      sasl: { mechanism: plain, username: alice, password: "${{env.SASL_PASSWORD}}" }',
+        '  other: { type: kafka, kind: "${{env.SASL_PASSWORD}}" }',
+        '',
+      ].join('\n'),
+    );
+    for (const command of ['validate', 'start']) {
+      const args = command === 'start' ? ['--cache-dir', join(dir, 'cache')] : [];
+      const result = await kgate([command, '-c', leaky, ...args], env);
+      assert.equal(result.code, 1);
+      assert.doesNotMatch(result.stdout + result.stderr, /hunter2/, `${command}: ${result.stderr}`);
+      assert.match(result.stderr, /bindings\.other\.kind: unknown kind "\$\{\{env\.SASL_PASSWORD\}\}"/);
+    }
+    // A binding's start error and every log line quote the broker's address: the reference shows instead.
+    const unreachable = join(dir, 'unreachable-env.yaml');
+    await writeFile(
+      unreachable,
+      'name: u\nbindings:\n  kafka_client:\n    type: kafka\n    kind: client\n    options:\n      servers: ["${{env.BROKER}}"]\n',
+    );
+    const start = await kgate(
+      ['start', '-c', unreachable, '--cache-dir', join(dir, 'cache'), '--start-timeout', '1'],
+      env,
+    );
+    assert.equal(start.code, 1);
+    assert.doesNotMatch(start.stdout + start.stderr, /127\.0\.0\.1:1/, start.stderr);
+    assert.match(
+      start.stderr,
+      /^kgate: binding kafka_client failed to start: Kafka not reachable at \$\{\{env\.BROKER\}\}: /m,
+    );
+    assert.match(start.stderr, /"msg":"Kafka not reachable yet, retrying"/);
+  });
+
   it('logs human-readable lines with --pretty and JSON lines without', async () => {
     const file = join(dir, 'pretty.yaml');
     await writeFile(

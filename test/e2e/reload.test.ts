@@ -289,3 +289,31 @@ it('keeps serving when an alias bomb is copied over its config', { timeout: 60_0
   kgate.stop();
   assert.equal(await kgate.exited, 0, kgate.stderr);
 });
+
+it('logs no substituted value when a reload is refused or fails', { timeout: 60_000 }, async () => {
+  // 192.0.2.0/24 is reserved for documentation: no machine has an address in it.
+  const env = { SASL_PASSWORD: 'hunter2-s3cret', LISTEN_HOST: '192.0.2.77' };
+  const kgate = await startStatic('secrets', env);
+  const refused = () => kgate.stderr.split('config reload rejected').length - 1;
+  await writeFile(
+    kgate.file,
+    kgate.working.replace('name: bomb', 'name: leaky\nvaults:\n  v: {}\n') +
+      '  leaky:\n    type: kafka\n    kind:\n      sasl: { username: a, password: "${{env.SASL_PASSWORD}}" }\n',
+  );
+  await until('the invalid edit is refused', async () => refused() === 1 || kgate.stderr);
+  // A valid edit whose new listener cannot bind: the error names the address it was given.
+  await writeFile(
+    kgate.file,
+    kgate.working.replace('host: 127.0.0.1, port:', 'host: "${{env.LISTEN_HOST}}", port:'),
+  );
+  await until(
+    'the failed reload is logged',
+    async () =>
+      /config reload failed[^\n]*still down|previous bindings restored/.test(kgate.stderr) || kgate.stderr,
+  );
+  assert.match(kgate.stderr, /address \$\{\{env\.LISTEN_HOST\}\} is not on this machine/);
+  assert.doesNotMatch(kgate.stderr, /hunter2|192\.0\.2\.77/);
+  assert.ok(kgate.alive(), 'still running');
+  kgate.stop();
+  assert.equal(await kgate.exited, 0, kgate.stderr);
+});

@@ -1,8 +1,17 @@
 import { strict as assert } from 'node:assert';
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { openSync, closeSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
 import { isScalar, parseDocument, visit } from 'yaml';
 import { ConfigError, parseConfig, Redactor } from '../../src/config/index.ts';
+import type { Binding } from '../../src/engine/binding.ts';
+import { createLogger } from '../../src/engine/logger.ts';
+import { startTelemetry } from '../../src/telemetry/index.ts';
+import { reservePort } from '../support/ports.ts';
 
 const SECRET = 'hunter2-s3cret';
 const yaml = (...lines: string[]): string => lines.join('\n') + '\n';
@@ -140,5 +149,71 @@ describe('Redactor', () => {
       { HOST: 'broker.internal', PORT: '9092' },
     );
     assert.deepEqual(config.substitutions, [{ reference: '${{env.HOST}}', value: 'broker.internal' }]);
+  });
+});
+
+describe('output that may quote an option', () => {
+  it('the logger puts references back in every line', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kgate-secrets-'));
+    try {
+      const file = join(dir, 'log');
+      const fd = openSync(file, 'w');
+      const redactor = new Redactor();
+      const logger = createLogger({ destination: fd, redactor });
+      redactor.add([{ reference: '${{env.PASSWORD}}', value: SECRET }]);
+      logger.error({ err: new Error(`invalid Kafka server "admin:${SECRET}@b:1"`) }, `failed: ${SECRET}`);
+      logger.flush();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      closeSync(fd);
+      const text = readFileSync(file, 'utf8');
+      assert.ok(!text.includes(SECRET), text);
+      const line = JSON.parse(text) as { msg: string; err: { message: string } };
+      assert.equal(line.msg, 'failed: ${{env.PASSWORD}}');
+      assert.equal(line.err.message, 'invalid Kafka server "admin:${{env.PASSWORD}}@b:1"');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('/status and /ready answer with references for the problems bindings report', async () => {
+    const config = parseConfig(
+      yaml(
+        'bindings:',
+        '  kafka_client: { type: kafka, kind: client, options: { servers: ["${{env.BROKER}}"] } }',
+      ),
+      'kgate.yaml',
+      { BROKER: `${SECRET}.example:9092` },
+    );
+    const kafka: Binding & { connectionProblem(): Promise<string> } = {
+      name: 'kafka_client',
+      start: () => Promise.resolve(),
+      stop: () => Promise.resolve(),
+      connectionProblem: () => Promise.resolve(`Kafka not reachable at ${SECRET}.example:9092: ENOTFOUND`),
+    };
+    const port = await reservePort();
+    const telemetry = await startTelemetry({
+      config: {
+        exporters: [
+          {
+            name: 'p',
+            type: 'prometheus',
+            endpoints: [{ scheme: 'http', host: '127.0.0.1', path: '/m', port }],
+          },
+        ],
+      },
+      metrics: new Registry(),
+      readiness: { config, binding: () => kafka },
+      logger: pino({ level: 'silent' }),
+      probeTimeoutMs: 500,
+    });
+    try {
+      for (const path of ['/status', '/ready']) {
+        const body = await (await fetch(`http://127.0.0.1:${port}${path}`)).text();
+        assert.ok(!body.includes(SECRET), body);
+        assert.match(body, /Kafka not reachable at \$\{\{env\.BROKER\}\}: ENOTFOUND/);
+      }
+    } finally {
+      await telemetry.stop();
+    }
   });
 });

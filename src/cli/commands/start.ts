@@ -1,4 +1,5 @@
 import { composition } from '../../bindings/index.ts';
+import { ConfigError, Redactor } from '../../config/index.ts';
 import { createLogger } from '../../engine/logger.ts';
 import {
   exitOnUncaughtErrors,
@@ -34,20 +35,26 @@ export async function startCommand(options: StartOptions): Promise<void> {
     if (!/^\d+$/.test(options.workers) || workers > 64)
       throw new CliError(`--workers: not a number of threads from 0 to 64: "${options.workers}"`);
   }
+  const redactor = new Redactor();
   const logger = createLogger({
     ...(options.logLevel === undefined ? {} : { level: options.logLevel }),
     ...(options.pretty === true ? { pretty: true } : {}),
+    redactor,
   });
   exitOnUncaughtErrors(logger);
   const running = await startGateway({
     configFile,
     composition,
     logger,
+    redactor,
     ...(options.cacheDir === undefined ? {} : { stateDir: options.cacheDir }),
     ...(options.startTimeout === undefined ? {} : { startTimeoutMs: options.startTimeout * 1000 }),
     ...(cacheMaxBytes === undefined ? {} : { cacheMaxBytes }),
     ...(workers === undefined ? {} : { workers }),
     ...(options.pretty === true ? { prettyLogs: true } : {}),
+  }).catch((error: unknown) => {
+    // A binding's start error may quote an option (a server address carrying credentials, say).
+    throw error instanceof ConfigError ? error : redactor.error(error);
   });
   // Edits to the file, and SIGHUP, apply the new config without a restart.
   running.watchConfig();

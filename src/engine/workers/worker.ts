@@ -2,6 +2,7 @@
 // ports as the main thread, built from the composition the main thread names, with each thread
 // service's client connected to the main thread over its port.
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { Redactor } from '../../config/index.ts';
 import { importComposition } from '../composition.ts';
 import { Engine, messageOf } from '../engine.ts';
 import { createLogger } from '../logger.ts';
@@ -12,7 +13,8 @@ import type { ServiceClient } from './service.ts';
 const control = parentPort;
 if (control === null) throw new Error('worker.ts runs as a worker thread only');
 const init = workerData as WorkerInit;
-const logger = createLogger({ level: init.logLevel, pretty: init.prettyLogs === true }).child({
+const redactor = new Redactor(init.config.substitutions);
+const logger = createLogger({ level: init.logLevel, pretty: init.prettyLogs === true, redactor }).child({
   thread: init.index,
 });
 const composition = await importComposition(init.composition);
@@ -56,11 +58,13 @@ async function stop(drainMs: number): Promise<void> {
 // Requests come one at a time: the main thread waits for each answer before the next.
 control.on('message', (message: ControlRequest) => {
   if (message.type === 'stop') void stop(message.drainMs);
-  else
+  else {
+    redactor.add(message.config.substitutions ?? []);
     engine.reload(message.config).then(
       () => reply({ type: 'reloaded' }),
       (error: unknown) => reply({ type: 'reloaded', error: messageOf(error) }),
     );
+  }
 });
 
 let failure: string | undefined;
