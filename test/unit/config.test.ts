@@ -103,6 +103,30 @@ describe('config errors', () => {
     ]);
   });
 
+  it('refuses CORS credentials without an explicit list of origins, or with "*" or "null" in it', () => {
+    const cors = (allow: string) =>
+      yaml(
+        'bindings:',
+        '  http:',
+        '    type: http',
+        '    kind: server',
+        '    options:',
+        `      access-control: { policy: cross-origin, allow: ${allow} }`,
+        '    exit: http',
+      ).replace('exit: http', 'routes: []');
+    assert.deepEqual(errorsOf(cors('{ credentials: true }')), [
+      'kgate.yaml:6:47 bindings.http.options.access-control.allow.origins: is required when credentials is true',
+    ]);
+    assert.deepEqual(errorsOf(cors('{ credentials: true, origins: ["https://app.example", "*", "null"] }')), [
+      'kgate.yaml:6:108 bindings.http.options.access-control.allow.origins[1]: must name one origin, such as "https://app.example": with credentials, "*" and "null" would let any site read responses as the user',
+      'kgate.yaml:6:113 bindings.http.options.access-control.allow.origins[2]: must name one origin, such as "https://app.example": with credentials, "*" and "null" would let any site read responses as the user',
+    ]);
+    // Without credentials, any origin may be allowed: no response is read as a signed-in user.
+    load(cors('{ origins: ["*", "null"] }'));
+    load(cors('{ credentials: false }'));
+    load(cors('{ credentials: true, origins: ["https://app.example"] }'));
+  });
+
   it('reports an unset environment variable where it is used', () => {
     const text = yaml(
       'bindings:',

@@ -1,7 +1,14 @@
 import { strict as assert } from 'node:assert';
+import { IncomingMessage, ServerResponse } from 'node:http';
+import { Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
-import { parseCorsPolicy } from '../../src/bindings/http/cors.ts';
+import {
+  applyCors,
+  parseCorsPolicy,
+  type CorsOutcome,
+  type CorsPolicy,
+} from '../../src/bindings/http/cors.ts';
 import { normalizeAddress } from '../../src/bindings/north.ts';
 import { formatComment, formatEvent } from '../../src/bindings/sse/stream.ts';
 import { createTcpServerBinding, parsePorts } from '../../src/bindings/tcp/server.ts';
@@ -54,6 +61,45 @@ describe('parseCorsPolicy', () => {
     assert.equal(policy.headers, undefined);
     assert.equal(policy.credentials, false);
     assert.ok(policy.expose.includes('ETag') && policy.expose.includes('Location'));
+  });
+});
+
+describe('applyCors', () => {
+  function request(policy: CorsPolicy, origin: string): { outcome: CorsOutcome; res: ServerResponse } {
+    const req = new IncomingMessage(new Socket());
+    req.method = 'GET';
+    req.headers = { host: 'gateway.example', origin };
+    const res = new ServerResponse(req);
+    return { outcome: applyCors(policy, req, res), res };
+  }
+
+  it('never answers the null origin with credentials, nor any origin when no list names it', () => {
+    const listed: CorsPolicy = {
+      policy: 'cross-origin',
+      origins: ['null', 'https://app.example'],
+      credentials: true,
+      expose: [],
+    };
+    const unlisted: CorsPolicy = { policy: 'cross-origin', credentials: true, expose: [] };
+    for (const policy of [listed, unlisted]) {
+      const { outcome, res } = request(policy, 'null');
+      assert.equal(outcome.kind, 'forbidden');
+      assert.equal(res.getHeader('access-control-allow-origin'), undefined);
+      assert.equal(res.getHeader('access-control-allow-credentials'), undefined);
+    }
+    assert.equal(request(unlisted, 'https://evil.example').outcome.kind, 'forbidden');
+    const allowed = request(listed, 'https://app.example');
+    assert.equal(allowed.outcome.kind, 'continue');
+    assert.equal(allowed.res.getHeader('access-control-allow-origin'), 'https://app.example');
+    assert.equal(allowed.res.getHeader('access-control-allow-credentials'), 'true');
+  });
+
+  it('answers any origin, null included, when no credentials are allowed', () => {
+    const open: CorsPolicy = { policy: 'cross-origin', credentials: false, expose: [] };
+    const { outcome, res } = request(open, 'null');
+    assert.equal(outcome.kind, 'continue');
+    assert.equal(res.getHeader('access-control-allow-origin'), 'null');
+    assert.equal(res.getHeader('access-control-allow-credentials'), undefined);
   });
 });
 

@@ -79,7 +79,12 @@ export function applyCors(policy: CorsPolicy, req: IncomingMessage, res: ServerR
       : { kind: 'continue' };
   }
   res.appendHeader('Vary', 'Origin');
-  if (policy.origins !== undefined && !policy.origins.includes(origin)) {
+  // `null` is what sandboxed frames and file: pages send: anyone can make it. The schema keeps it
+  // out of an origin list with credentials; this keeps it from ever being answered with them.
+  if (
+    (policy.origins !== undefined && !policy.origins.includes(origin)) ||
+    (policy.credentials && (policy.origins === undefined || origin === 'null'))
+  ) {
     return { kind: 'forbidden', message: `origin ${origin} is not allowed` };
   }
   res.setHeader('Access-Control-Allow-Origin', origin);

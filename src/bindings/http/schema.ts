@@ -51,11 +51,28 @@ export const httpServerSchema: BindingSchema = {
                   methods: { description: 'Allowed methods.', $ref: '#/definitions/stringList' },
                   headers: { description: 'Allowed request headers.', $ref: '#/definitions/stringList' },
                   credentials: {
-                    description: 'Allow credentials (cookies, authorization).',
+                    description:
+                      'Allow credentials (cookies, authorization); needs `origins`, without `*` or `null`.',
                     type: 'boolean',
                   },
                 },
                 additionalProperties: false,
+                // Zilla reflects any origin when credentials come without a list; kgate refuses that.
+                if: { properties: { credentials: { const: true } }, required: ['credentials'] },
+                then: {
+                  required: ['origins'],
+                  properties: {
+                    origins: {
+                      type: 'array',
+                      items: {
+                        type: 'string',
+                        pattern: '^(?!\\*$|null$)',
+                        patternErrorMessage:
+                          'must name one origin, such as "https://app.example": with credentials, "*" and "null" would let any site read responses as the user',
+                      },
+                    },
+                  },
+                },
               },
               'max-age': {
                 description: 'Seconds a browser may cache a preflight response.',
