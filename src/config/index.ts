@@ -1,6 +1,7 @@
 import { open } from 'node:fs/promises';
 import { ConfigError, sortDiagnostics } from './diagnostics.ts';
 import type { ConfigDiagnostic } from './diagnostics.ts';
+import { checkListeners } from './listeners.ts';
 import { checkServedLocations } from './own-files.ts';
 import { checkReferences } from './references.ts';
 import type { Substitution } from './redact.ts';
@@ -23,6 +24,7 @@ export {
   RouteTable,
 } from './routes.ts';
 export type { ConditionMatcher, PathMatcher, PortSpec, ResolvedRoute } from './routes.ts';
+export { TCP_DEFAULT_HOST } from './listeners.ts';
 export { defaultCacheDir, ownFilesProblem, resolveBesideConfig } from './own-files.ts';
 export type { OwnFiles } from './own-files.ts';
 export { CONFIG_LIMITS } from './source.ts';
@@ -172,6 +174,10 @@ export function parseConfig(
 
   const data = source.data as Record<string, unknown>;
   for (const problem of checkReferences(data['bindings'], show)) {
+    const located = locate(problem.pointer);
+    errors.push(at(located.value, displayPath(located.segments), problem.message));
+  }
+  for (const problem of checkListeners(data)) {
     const located = locate(problem.pointer);
     errors.push(at(located.value, displayPath(located.segments), problem.message));
   }

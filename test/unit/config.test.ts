@@ -127,6 +127,37 @@ describe('config errors', () => {
     load(cors('{ credentials: true, origins: ["https://app.example"] }'));
   });
 
+  it('refuses two listeners on one port, naming both', () => {
+    const tcp = (name: string, options: string) =>
+      `  ${name}: { type: tcp, kind: server, options: ${options}, exit: echo }`;
+    const echo = '  echo: { type: tcp, kind: client, options: { host: localhost, port: 1 } }';
+    assert.deepEqual(
+      errorsOf(
+        yaml(
+          'bindings:',
+          echo,
+          tcp('a', '{ port: 8080 }'),
+          tcp('b', '{ host: 127.0.0.1, port: [9000, "8000-8100"] }'),
+          tcp('c', '{ host: 10.0.0.1, port: 9000 }'),
+          tcp('d', '{ host: 10.0.0.2, port: 9000 }'),
+          tcp('e', '{ port: 0 }'),
+          tcp('f', '{ port: 0 }'),
+          'telemetry:',
+          '  exporters:',
+          '    prometheus:',
+          '      type: prometheus',
+          // Telemetry listens on 127.0.0.1 unless told otherwise.
+          '      options: { endpoints: [ { scheme: http, port: 8080 }, { port: 9000, path: /m } ] }',
+        ),
+      ),
+      [
+        'kgate.yaml:4:67 bindings.b.options.port: port 8080 is also listened on by binding a (0.0.0.0); a port takes one listener',
+        'kgate.yaml:13:53 telemetry.exporters.prometheus.options.endpoints[0].port: port 8080 is also listened on by binding a (0.0.0.0); a port takes one listener',
+        'kgate.yaml:13:69 telemetry.exporters.prometheus.options.endpoints[1].port: port 9000 is also listened on by binding b (127.0.0.1); a port takes one listener',
+      ],
+    );
+  });
+
   it('reports an unset environment variable where it is used', () => {
     const text = yaml(
       'bindings:',

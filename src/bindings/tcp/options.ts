@@ -1,7 +1,7 @@
-import type { PortSpec } from '../../config/index.ts';
+import { TCP_DEFAULT_HOST, type PortSpec } from '../../config/index.ts';
 
-/** Zilla listens on every interface unless told otherwise. */
-export const DEFAULT_HOST = '0.0.0.0';
+/** Zilla listens on every interface unless told otherwise; validation checks ports by the same. */
+export const DEFAULT_HOST = TCP_DEFAULT_HOST;
 
 /** A tcp server's options as the schema admits them. */
 export interface TcpServerOptionsJson {
