@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { BindingConfig } from '../config/index.ts';
+import type { Listeners } from './listeners.ts';
 
 /**
  * A running binding. The engine starts a binding only after every binding it exits to has started,
@@ -43,6 +44,18 @@ export interface BindingContext {
   readonly sharedListeners?: boolean;
   /** The started binding of that name; throws if the name is unknown (config validation prevents it). */
   lookup(name: string): Binding;
+  /**
+   * Listening sockets that outlive a binding restarted by a reload, so that its port never
+   * refuses a connection (see ListenerPool); absent outside an engine, where a binding listens
+   * on its own.
+   */
+  readonly listeners?: Listeners;
+  /**
+   * Whether the named binding stops along with this one (shutdown, or a reload that restarts
+   * both). A listener stopping while its exit stays must not drain that exit, nor close the
+   * connections it handed to it; absent: every binding stops.
+   */
+  isStopping?(name: string): boolean;
 }
 
 export type BindingFactory = (context: BindingContext) => Binding;

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import type { BindingConfig, LoadedConfig } from '../config/index.ts';
 import type { Binding } from './binding.ts';
+import { ListenerPool } from './listeners.ts';
 import { startOrder } from './order.ts';
 import type { BindingRegistry } from './registry.ts';
 import { planReload, type ReloadPlan } from './reload.ts';
@@ -27,6 +28,9 @@ export class Engine {
   readonly #options: EngineOptions;
   #started: Binding[] = [];
   readonly #byName = new Map<string, Binding>();
+  readonly #listeners = new ListenerPool();
+  /** The bindings being stopped now, by name: what `BindingContext.isStopping` answers from. */
+  #stopping = new Set<string>();
 
   constructor(config: LoadedConfig, registry: BindingRegistry, options: EngineOptions) {
     this.#config = config;
@@ -69,6 +73,17 @@ export class Engine {
    * say) is logged and stays down, and readiness reports it as not started.
    */
   async reload(next: LoadedConfig, drainMs = 5_000): Promise<ReloadPlan> {
+    // Listeners the stopped bindings release stay open, their new connections waiting, until the
+    // bindings started next take them over; those nobody takes close when the reload ends.
+    this.#listeners.hold();
+    try {
+      return await this.#reload(next, drainMs);
+    } finally {
+      this.#listeners.settle();
+    }
+  }
+
+  async #reload(next: LoadedConfig, drainMs: number): Promise<ReloadPlan> {
     const plan = planReload(this.#config, next);
     const previous = this.#config;
     await this.#stopNames(plan.stop, drainMs);
@@ -124,6 +139,8 @@ export class Engine {
         if (found === undefined) throw new Error(`binding ${config.name}: exit ${name} is not started`);
         return found;
       },
+      listeners: this.#listeners,
+      isStopping: (name) => this.#stopping.has(name),
     });
     try {
       const timeoutMs = this.#options.startTimeoutMs ?? 30_000;
@@ -140,6 +157,7 @@ export class Engine {
   /** Stops the named bindings in the order given, each within what is left of one drain budget. */
   async #stopNames(names: readonly string[], drainMs: number): Promise<void> {
     const signal = AbortSignal.timeout(drainMs);
+    this.#stopping = new Set(names);
     for (const name of names) {
       const binding = this.#byName.get(name);
       if (binding === undefined) continue;
@@ -151,6 +169,7 @@ export class Engine {
         this.#options.logger.error({ binding: name, err: error }, 'binding failed to stop cleanly');
       }
     }
+    this.#stopping = new Set();
   }
 
   /** Keeps the stop order (reverse of this list) valid after bindings came and went. */
@@ -168,6 +187,7 @@ export class Engine {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), drainMs);
     timer.unref();
+    this.#stopping = new Set(this.#byName.keys());
     try {
       while (this.#started.length > 0) {
         const binding = this.#started.pop();
@@ -181,6 +201,7 @@ export class Engine {
       }
     } finally {
       clearTimeout(timer);
+      this.#stopping = new Set();
     }
   }
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { startKafka, type KafkaCluster } from '../../src/embedded/kafka/index.ts';
-import { reservePort } from '../support/ports.ts';
+import { connectError, reservePort } from '../support/ports.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'bin', 'kgate.js');
@@ -211,9 +211,26 @@ it(
     await sees(stream, 'after-replace');
     assert.doesNotMatch(stream.text, /stream ended/);
 
-    // Below the shared cache, everything in front restarts with fresh references to it.
+    // Below the shared cache, everything in front restarts with fresh references to it. The
+    // listeners keep listening meanwhile: connections wait for the new chain, none is refused.
+    const attempts: Promise<string | undefined>[] = [];
+    let reloading = true;
+    const probing = (async () => {
+      while (reloading) {
+        attempts.push(connectError(restPort), connectError(ssePort));
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    })();
     await writeFile(file, config(kafka.bootstrap, restPort, ssePort, [], 'items, other'));
     await until('the cache change is applied', async () => reloads() === 3 || stderr);
+    reloading = false;
+    await probing;
+    const failed = (await Promise.all(attempts)).filter((code) => code !== undefined);
+    assert.deepEqual(
+      failed,
+      [],
+      `${failed.length} of ${attempts.length} connections failed during the reload`,
+    );
     const last = JSON.parse(
       stderr.split('\n').filter((l) => l.includes('"config reloaded"'))[2] ?? '{}',
     ) as Record<string, unknown>;
@@ -314,6 +331,8 @@ it('logs no substituted value when a reload is refused or fails', { timeout: 60_
   assert.match(kgate.stderr, /address \$\{\{env\.LISTEN_HOST\}\} is not on this machine/);
   assert.doesNotMatch(kgate.stderr, /hunter2|192\.0\.2\.77/);
   assert.ok(kgate.alive(), 'still running');
+  // The listener's failed replacement left the http server behind it serving.
+  assert.equal(await kgate.get(), 'served');
   kgate.stop();
   assert.equal(await kgate.exited, 0, kgate.stderr);
 });

@@ -1,7 +1,8 @@
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { BindingConfig, PortSpec, RouteTable } from '../../config/index.ts';
 import type { Binding, BindingContext } from '../../engine/binding.ts';
+import { ListenerPool, type Listener, type Listeners } from '../../engine/listeners.ts';
 import { connectionRoutes, type ConnectionCondition } from '../connection-conditions.ts';
 import { tcpServerOptions, type TcpServerOptions } from './options.ts';
 import {
@@ -12,10 +13,6 @@ import {
   type ConnectionInfo,
 } from '../north.ts';
 import { createTcpServerMetrics, type TcpServerMetrics } from './metrics.ts';
-
-/** On stop, the listener stays open until no connection arrived for this long, at most the max. */
-const ACCEPT_QUIET_MS = 50;
-const ACCEPT_QUIET_MAX_MS = 1_000;
 
 /** Expands `7114`, `"8080-8089"` or a list of either into port numbers, in order, without repeats. */
 export function parsePorts(spec: PortSpec): number[] {
@@ -38,36 +35,6 @@ export function parsePorts(spec: PortSpec): number[] {
   return [...new Set(ports)];
 }
 
-function listen(
-  server: Server,
-  host: string,
-  port: number,
-  backlog: number | undefined,
-  reusePort: boolean,
-): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const onError = (error: NodeJS.ErrnoException): void => {
-      server.off('listening', onListening);
-      if (error.code === 'EADDRINUSE') reject(new Error(`port ${port} is already in use`));
-      else if (error.code === 'EACCES') reject(new Error(`port ${port} needs privileges this process lacks`));
-      else if (error.code === 'EADDRNOTAVAIL') reject(new Error(`address ${host} is not on this machine`));
-      else reject(new Error(`cannot listen on ${host}:${port}: ${error.message}`));
-    };
-    const onListening = (): void => {
-      server.off('error', onError);
-      const address = server.address();
-      resolve(typeof address === 'object' && address !== null ? address.port : port);
-    };
-    server.once('error', onError);
-    server.once('listening', onListening);
-    server.listen({ host, port, reusePort, ...(backlog === undefined ? {} : { backlog }) });
-  });
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => server.close(() => resolve()));
-}
-
 /**
  * The `tcp server` binding: listens on one or more ports and hands each accepted connection to the
  * exit its routes choose (by local `port` and remote `cidr`).
@@ -79,11 +46,13 @@ export class TcpServerBinding implements Binding {
   readonly #log: Logger;
   readonly #options: TcpServerOptions;
   readonly #routes: RouteTable<ConnectionInfo, ConnectionCondition>;
-  readonly #servers: Server[] = [];
-  readonly #sockets = new Set<Socket>();
+  /** The engine's, so that a reload restarting this binding never closes its ports. */
+  readonly #pool: Listeners;
+  #listeners: Listener[] = [];
+  /** Open connections, by the exit that took them. */
+  readonly #sockets = new Map<Socket, string>();
   #exits = new Map<string, ConnectionHandler>();
   #ports: number[] = [];
-  #accepted = 0;
   #metrics: TcpServerMetrics | undefined;
 
   constructor(context: BindingContext) {
@@ -93,6 +62,7 @@ export class TcpServerBinding implements Binding {
     this.#log = context.logger;
     this.#options = tcpServerOptions(context.config.options);
     this.#routes = connectionRoutes(context.config);
+    this.#pool = context.listeners ?? new ListenerPool();
   }
 
   /** The ports actually listened on, in config order; port 0 shows as the port the system chose. */
@@ -101,25 +71,35 @@ export class TcpServerBinding implements Binding {
   }
 
   async start(_signal: AbortSignal): Promise<void> {
-    const { host, backlog, nodelay, keepalive } = this.#options;
+    const { host, backlog } = this.#options;
     const ports = parsePorts(this.#options.port);
-    if (this.#context.sharedListeners === true && ports.includes(0))
+    const reusePort = this.#context.sharedListeners === true;
+    if (reusePort && ports.includes(0))
       throw new Error(
         `options.port 0 would give every worker thread a port of its own; give a fixed port to serve with --workers`,
       );
     this.#exits = lookupExits(this.#context, isConnectionHandler, 'accept connections');
     this.#metrics = createTcpServerMetrics(this.#context.metrics, this.name);
+    const handlers = {
+      connection: (socket: Socket) => this.#accept(socket),
+      error: (error: Error) => this.#log.error({ err: error }, 'listener failed'),
+    };
     try {
       for (const port of ports) {
-        const server = createServer({ noDelay: nodelay, keepAlive: keepalive });
-        server.on('connection', (socket) => this.#accept(socket));
-        server.on('error', (error) => this.#log.error({ err: error }, 'listener failed'));
-        this.#servers.push(server);
-        this.#ports.push(await listen(server, host, port, backlog, this.#context.sharedListeners === true));
+        const request = {
+          owner: this.name,
+          host,
+          port,
+          reusePort,
+          ...(backlog === undefined ? {} : { backlog }),
+        };
+        const listener = await this.#pool.listen(request, handlers);
+        this.#listeners.push(listener);
+        this.#ports.push(listener.port);
       }
     } catch (error) {
-      await Promise.all(this.#servers.map(closeServer));
-      this.#servers.length = 0;
+      await Promise.all(this.#listeners.map((listener) => listener.release()));
+      this.#listeners = [];
       this.#ports = [];
       this.#metrics.close();
       throw error;
@@ -128,7 +108,9 @@ export class TcpServerBinding implements Binding {
   }
 
   #accept(socket: Socket): void {
-    this.#accepted++;
+    const { nodelay, keepalive } = this.#options;
+    socket.setNoDelay(nodelay);
+    if (keepalive) socket.setKeepAlive(true);
     const info: ConnectionInfo = {
       localPort: socket.localPort ?? 0,
       remoteAddress: normalizeAddress(socket.remoteAddress),
@@ -142,50 +124,57 @@ export class TcpServerBinding implements Binding {
     });
     const resolved = this.#routes.resolve(info);
     const handler = resolved === undefined ? undefined : this.#exits.get(resolved.exit);
-    if (handler === undefined) {
+    if (resolved === undefined || handler === undefined) {
       this.#log.debug(info, 'no route for connection; closing it');
       socket.destroy();
       return;
     }
-    this.#sockets.add(socket);
+    this.#sockets.set(socket, resolved.exit);
     socket.once('close', () => this.#sockets.delete(socket));
     try {
       handler.acceptConnection(socket, info);
     } catch (error) {
-      this.#log.error({ err: error, exit: resolved?.exit }, 'exit failed to accept a connection');
+      this.#log.error({ err: error, exit: resolved.exit }, 'exit failed to accept a connection');
       socket.destroy();
     }
   }
 
-  /** Stops listening, asks the exits to wind down, then waits for connections until `signal` aborts. */
+  /**
+   * Stops taking connections (during a reload the ports keep listening for this binding's
+   * successor), asks the exits that stop too to wind down, then waits for their connections until
+   * `signal` aborts. An exit that keeps running keeps the connections it took.
+   */
   async stop(signal: AbortSignal): Promise<void> {
-    // Closing a listener resets the connections the kernel completed but this process has not
-    // accepted yet: requests a client already sent would fail. Accept until a short quiet spell.
-    const quietBy = Date.now() + ACCEPT_QUIET_MAX_MS;
-    let accepted = -1;
-    while (accepted !== this.#accepted && Date.now() < quietBy) {
-      accepted = this.#accepted;
-      await new Promise((resolve) => setTimeout(resolve, ACCEPT_QUIET_MS));
-    }
-    const closing = Promise.all(this.#servers.map(closeServer));
-    this.#servers.length = 0;
-    for (const exit of this.#exits.values()) {
+    await Promise.all(this.#listeners.map((listener) => listener.release()));
+    this.#listeners = [];
+    const stopping = (exit: string): boolean => this.#context.isStopping?.(exit) ?? true;
+    for (const [name, exit] of this.#exits) {
+      if (!stopping(name)) continue;
       try {
         exit.drain?.();
       } catch (error) {
         this.#log.warn({ err: error }, 'exit failed to drain');
       }
     }
-    // `server.close()` calls back once every accepted connection is gone: that is the drain.
-    await Promise.race([closing, aborted(signal)]);
-    if (this.#sockets.size > 0) {
-      this.#log.info({ connections: this.#sockets.size }, 'closing connections left at the drain deadline');
+    const draining = (): Socket[] => [...this.#sockets].filter(([, exit]) => stopping(exit)).map(([s]) => s);
+    await Promise.race([closed(draining()), aborted(signal)]);
+    const left = draining();
+    if (left.length > 0) {
+      this.#log.info({ connections: left.length }, 'closing connections left at the drain deadline');
     }
-    for (const socket of this.#sockets) socket.destroy();
+    for (const socket of left) socket.destroy();
     this.#sockets.clear();
-    await closing;
     this.#metrics?.close();
   }
+}
+
+/** Resolves once every one of `sockets` has closed. */
+function closed(sockets: readonly Socket[]): Promise<void> {
+  return Promise.all(
+    sockets.map((socket) =>
+      socket.closed ? undefined : new Promise<void>((resolve) => socket.once('close', () => resolve())),
+    ),
+  ).then(() => undefined);
 }
 
 function aborted(signal: AbortSignal): Promise<void> {
