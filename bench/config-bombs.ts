@@ -1,7 +1,11 @@
 // The config loader against YAML alias bombs (docs/security.md, 6):
 //   node bench/config-bombs.ts [--kgate src/cli/main.ts] [--deadline-seconds 180] [--watch-seconds 40]
+//        [--parts bombs,largest,reload]
 // 1. `kgate validate` on each bomb in test/fixtures/config/: seconds, peak RSS and how it ended.
-// 2. `kgate start` on a working tcp -> http -> http-filesystem -> filesystem chain (no broker),
+// 2. `kgate validate` on files just under the loader's size limit (256 KiB) in the shapes that
+//    cost the yaml library most per byte: a flow list of short scalars, a mapping of many keys,
+//    aliases, flow nesting. What the largest file the loader accepts can cost.
+// 3. `kgate start` on a working tcp -> http -> http-filesystem -> filesystem chain (no broker),
 //    then the mapping bomb copied over its config: whether it still serves `watch-seconds` later,
 //    its peak RSS, and what it logged about the reload.
 // `--kgate` names the CLI entry to run, e.g. the src/cli/main.ts of a checkout of an older commit,
@@ -20,8 +24,10 @@ const { values: args } = parseArgs({
     kgate: { type: 'string', default: 'src/cli/main.ts' },
     'deadline-seconds': { type: 'string', default: '180' },
     'watch-seconds': { type: 'string', default: '40' },
+    parts: { type: 'string', default: 'bombs,largest,reload' },
   },
 });
+const PARTS = new Set(args.parts.split(','));
 const KGATE = resolve(args.kgate);
 const DEADLINE_MS = Number(args['deadline-seconds']) * 1000;
 const WATCH_MS = Number(args['watch-seconds']) * 1000;
@@ -90,6 +96,37 @@ async function validateRows(): Promise<string[][]> {
   return rows;
 }
 
+async function largestRows(): Promise<string[][]> {
+  const size = 256 * 1024 - 64;
+  const shapes: Record<string, string> = {
+    'flow list of short scalars': `x: [${'a,'.repeat(size / 2 - 4)}]\n`,
+    'mapping of many keys': Array.from({ length: Math.floor(size / 12) }, (_, i) => `k${i}: v\n`).join(''),
+    'aliases of one scalar': `s: &s x\nl: [${'*s,'.repeat(size / 3 - 8)}]\n`,
+    'flow nesting': `x: ${'['.repeat(size / 2 - 4)}${']'.repeat(size / 2 - 4)}\n`,
+  };
+  const dir = await mkdtemp(join(tmpdir(), 'kgate-bench-largest-'));
+  const rows: string[][] = [];
+  try {
+    for (const [shape, text] of Object.entries(shapes)) {
+      const file = join(dir, 'largest.yaml');
+      await writeFile(file, text);
+      const started = Date.now();
+      const validate = run(['validate', '-c', file], DEADLINE_MS);
+      const ended = await validate.ended;
+      rows.push([
+        `validate ${fmt(Buffer.byteLength(text))} B: ${shape}`,
+        fmt((Date.now() - started) / 1000, 1),
+        fmt(validate.peakRss() / MiB),
+        ended,
+        firstLine(validate.output(), /\S/),
+      ]);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  return rows;
+}
+
 async function reloadRow(): Promise<string[]> {
   const dir = await mkdtemp(join(tmpdir(), 'kgate-bench-bombs-'));
   try {
@@ -142,6 +179,12 @@ async function reloadRow(): Promise<string[]> {
   }
 }
 
-printEnvironment(`node bench/config-bombs.ts --kgate ${args.kgate}`);
-const rows = [...(await validateRows()), await reloadRow()];
+printEnvironment(
+  `node bench/config-bombs.ts --kgate ${args.kgate} --deadline-seconds ${args['deadline-seconds']} --watch-seconds ${args['watch-seconds']} --parts ${args.parts}`,
+);
+const rows = [
+  ...(PARTS.has('bombs') ? await validateRows() : []),
+  ...(PARTS.has('largest') ? await largestRows() : []),
+  ...(PARTS.has('reload') ? [await reloadRow()] : []),
+];
 printTable(['run', 'seconds', 'peak RSS MiB', 'ended', 'first line'], rows);

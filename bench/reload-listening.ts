@@ -5,9 +5,8 @@
 // `slow-clients` connections to the REST port that send half a request head and wait: connections
 // the old listener's drain waits for until its 5 s budget runs out. Then it edits the
 // cache_server's bootstrap topics `rounds` times: each edit restarts every binding in front of the
-// cache. During each
-// reload a client connects to both ports every `interval-ms`; the table gives the attempts, how
-// many were refused and the longest run of refusals. `--kgate` names the CLI entry to run, e.g.
+// cache. During each reload a client connects to both ports every `interval-ms`; the table gives
+// the attempts, how many were refused and the time from the first refusal to the last. `--kgate` names the CLI entry to run, e.g.
 // the src/cli/main.ts of a checkout of an older commit. Stops by itself within 10 minutes.
 
 import { spawn } from 'node:child_process';
@@ -95,7 +94,7 @@ async function until(
 }
 
 printEnvironment(
-  `node bench/reload-listening.ts --kgate ${args.kgate} --rounds ${ROUNDS} --interval-ms ${INTERVAL_MS}`,
+  `node bench/reload-listening.ts --kgate ${args.kgate} --rounds ${ROUNDS} --interval-ms ${INTERVAL_MS} --slow-clients ${SLOW_CLIENTS}`,
 );
 const rows = await withBroker(10 * 60_000, async (kafka, signal) => {
   await kafka.createTopic('items', { partitions: 1 });
