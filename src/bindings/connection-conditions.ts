@@ -6,6 +6,7 @@ import {
   RouteTable,
   type BindingConfig,
   type ConditionMatcher,
+  type Pattern,
   type PortSpec,
 } from '../config/index.ts';
 import type { ConnectionInfo } from './north.ts';
@@ -26,8 +27,8 @@ export interface ConnectionCondition {
 export class ConnectionConditionMatcher implements ConditionMatcher<ConnectionInfo> {
   readonly #port: ((port: number) => boolean) | undefined;
   readonly #cidr: ((address: string) => boolean) | undefined;
-  readonly #authority: RegExp | undefined;
-  readonly #alpn: RegExp | undefined;
+  readonly #authority: Pattern | undefined;
+  readonly #alpn: Pattern | undefined;
 
   constructor(condition: ConnectionCondition) {
     this.#port = condition.port === undefined ? undefined : compilePorts(condition.port);
@@ -45,7 +46,7 @@ export class ConnectionConditionMatcher implements ConditionMatcher<ConnectionIn
   }
 }
 
-function matches(pattern: RegExp | undefined, value: string | undefined): boolean {
+function matches(pattern: Pattern | undefined, value: string | undefined): boolean {
   return pattern === undefined || (value !== undefined && pattern.test(value));
 }
 

@@ -24,6 +24,8 @@ export {
   RouteTable,
 } from './routes.ts';
 export type { ConditionMatcher, PathMatcher, PortSpec, ResolvedRoute } from './routes.ts';
+export { ANY, charClass, compilePattern } from './patterns.ts';
+export type { CharClass, Pattern, Piece } from './patterns.ts';
 export { TCP_DEFAULT_HOST } from './listeners.ts';
 export { defaultCacheDir, ownFilesProblem, resolveBesideConfig } from './own-files.ts';
 export type { OwnFiles } from './own-files.ts';

@@ -1,5 +1,6 @@
 import { BlockList, isIP } from 'node:net';
 import type { BindingConfig, RouteConfig } from './index.ts';
+import { ANY, charClass, compilePattern, type CharClass, type Pattern, type Piece } from './patterns.ts';
 
 /**
  * Route matching. A binding compiles the `when` conditions of its routes once, when it is built,
@@ -83,22 +84,32 @@ export class RouteTable<S, C = Readonly<Record<string, unknown>>> {
   }
 }
 
-const globCache = new Map<string, RegExp>();
+const globCache = new Map<string, Pattern>();
 
-function escapeRegExp(text: string): string {
-  return text.replace(/[.+^${}()|[\]\\/?*]/g, '\\$&');
-}
-
-/** Glob: `*` is any run of characters (including none), `?` exactly one; everything else is literal. */
-export function compileGlob(pattern: string, ignoreCase = false): RegExp {
+/**
+ * Glob: `*` is any run of characters (including none), `?` exactly one; everything else is literal.
+ * Matched without backtracking (see patterns.ts): header values and SNI names are the client's.
+ */
+export function compileGlob(pattern: string, ignoreCase = false): Pattern {
   const cacheKey = `${ignoreCase ? 'i' : ''}:${pattern}`;
-  let re = globCache.get(cacheKey);
-  if (!re) {
-    const source = [...pattern].map((c) => (c === '*' ? '.*' : c === '?' ? '.' : escapeRegExp(c))).join('');
-    re = new RegExp(`^${source}$`, ignoreCase ? 'si' : 's');
-    globCache.set(cacheKey, re);
+  let compiled = globCache.get(cacheKey);
+  if (!compiled) {
+    const pieces: Piece[] = [];
+    let literal = '';
+    for (const c of pattern) {
+      if (c !== '*' && c !== '?') {
+        literal += c;
+        continue;
+      }
+      if (literal !== '') pieces.push({ literal });
+      literal = '';
+      pieces.push(c === '*' ? { many: ANY, min: 0 } : { one: ANY });
+    }
+    if (literal !== '') pieces.push({ literal });
+    compiled = compilePattern(pieces, { ignoreCase });
+    globCache.set(cacheKey, compiled);
   }
-  return re;
+  return compiled;
 }
 
 /** Whether `topic` matches the glob `pattern`. */
@@ -111,30 +122,37 @@ export type PathMatcher = (path: string) => Record<string, string> | undefined;
 
 const templateCache = new Map<string, PathMatcher>();
 
+/** What a path parameter may hold: one segment, up to the next `/` or `;`. */
+const SEGMENT: CharClass = charClass((code) => code !== 0x2f && code !== 0x3b, true);
+
 /**
  * Compiles a Zilla path template: `{name}` captures one segment (up to `/` or `;`), `*` matches any
- * run of characters.
+ * run of characters. A parameter is percent-decoded; one that does not decode (`%zz`, or bytes
+ * that are not UTF-8, overlong forms included) makes the path match nothing, since keeping it
+ * undecoded would give two spellings the same value (`%zz` and `%25zz`).
  */
 export function compilePath(template: string): PathMatcher {
   let compiled = templateCache.get(template);
   if (!compiled) {
     const names: string[] = [];
-    let source = '';
+    const pieces: Piece[] = [];
     for (const part of template.split(/(\{[A-Za-z_][A-Za-z0-9_]*\}|\*)/)) {
-      if (part === '*') source += '.*';
+      if (part === '*') pieces.push({ many: ANY, min: 0 });
       else if (/^\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(part)) {
         names.push(part.slice(1, -1));
-        source += '([^/;]+)';
-      } else source += escapeRegExp(part);
+        pieces.push({ many: SEGMENT, min: 1, capture: true });
+      } else if (part !== '') pieces.push({ literal: part });
     }
-    const re = new RegExp(`^${source}$`, 's');
+    const pattern = compilePattern(pieces);
     compiled = (path) => {
-      const match = re.exec(path);
-      if (!match) return undefined;
+      const captured = pattern.exec(path);
+      if (captured === undefined) return undefined;
       const params: Record<string, string> = {};
-      names.forEach((name, i) => {
-        params[name] = decodeURIComponentSafe(match[i + 1] ?? '');
-      });
+      for (let i = 0; i < names.length; i++) {
+        const value = decodeParam(captured[i] ?? '');
+        if (value === undefined) return undefined;
+        params[names[i] ?? ''] = value;
+      }
       return params;
     };
     templateCache.set(template, compiled);
@@ -147,11 +165,12 @@ export function matchPath(template: string, path: string): Record<string, string
   return compilePath(template)(path);
 }
 
-function decodeURIComponentSafe(text: string): string {
+function decodeParam(text: string): string | undefined {
+  if (!text.includes('%')) return text;
   try {
     return decodeURIComponent(text);
   } catch {
-    return text;
+    return undefined;
   }
 }
 

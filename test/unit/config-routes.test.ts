@@ -59,6 +59,20 @@ describe('matchPath', () => {
     assert.deepEqual(matchPath('/items/{id}', '/items/a%20b'), { id: 'a b' });
   });
 
+  it('matches no path whose parameter does not percent-decode, so two spellings never share a value', () => {
+    assert.deepEqual(matchPath('/items/{id}', '/items/%25zz'), { id: '%zz' });
+    for (const path of ['/items/%zz', '/items/%', '/items/%C0%AF', '/items/%ED%A0%80', '/items/%E9'])
+      assert.equal(matchPath('/items/{id}', path), undefined, path);
+    assert.deepEqual(matchPath('/items/{id}', '/items/%C3%A9'), { id: '\u00e9' });
+  });
+
+  it('takes as much as it can in each parameter, as a backtracking RegExp would', () => {
+    assert.deepEqual(matchPath('/{a}-{b}', '/x-y-z'), { a: 'x-y', b: 'z' });
+    assert.deepEqual(matchPath('/{a}{b}', '/xyz'), { a: 'xy', b: 'z' });
+    assert.deepEqual(matchPath('/files/*/{name}.json', '/files/a/b/c.d.json'), { name: 'c.d' });
+    assert.equal(matchPath('/{a}-{b}', '/x-'), undefined);
+  });
+
   it('matches one segment per parameter', () => {
     assert.equal(matchPath('/items/{id}', '/items/42/more'), undefined);
     assert.equal(matchPath('/items/{id}', '/items/'), undefined);

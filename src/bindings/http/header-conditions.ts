@@ -6,6 +6,7 @@ import {
   RouteTable,
   type BindingConfig,
   type ConditionMatcher,
+  type Pattern,
 } from '../../config/index.ts';
 
 /** One `when` entry of an http server's routes. */
@@ -50,7 +51,7 @@ function headerReader(name: string): HeaderReader {
 
 /** Matches a request whose headers (names in any case) match every glob of the condition. */
 export class HeaderConditionMatcher implements ConditionMatcher<RequestHead> {
-  readonly #headers: readonly (readonly [HeaderReader, RegExp])[];
+  readonly #headers: readonly (readonly [HeaderReader, Pattern])[];
 
   constructor(condition: HeaderCondition) {
     this.#headers = Object.entries(condition.headers ?? {}).map(([name, pattern]) => [

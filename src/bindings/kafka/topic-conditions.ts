@@ -4,6 +4,7 @@ import {
   RouteTable,
   type BindingConfig,
   type ConditionMatcher,
+  type Pattern,
 } from '../../config/index.ts';
 
 /** One `when` entry of a kafka binding's routes (the schema's `kafkaRoutes`). */
@@ -13,7 +14,7 @@ export interface TopicCondition {
 
 /** Matches topic names against a condition's glob (`items-*`, `orders-v?`). */
 export class TopicConditionMatcher implements ConditionMatcher<string> {
-  readonly #topic: RegExp | undefined;
+  readonly #topic: Pattern | undefined;
 
   constructor(condition: TopicCondition) {
     this.#topic = condition.topic === undefined ? undefined : compileGlob(condition.topic);

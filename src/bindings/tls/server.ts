@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
-import { compileGlob, type BindingConfig, type RouteTable } from '../../config/index.ts';
+import { compileGlob, type BindingConfig, type Pattern, type RouteTable } from '../../config/index.ts';
 import type { Binding, BindingContext } from '../../engine/binding.ts';
 import { connectionRoutes, type ConnectionCondition } from '../connection-conditions.ts';
 import { isConnectionHandler, lookupExits, type ConnectionHandler, type ConnectionInfo } from '../north.ts';
@@ -27,7 +27,7 @@ interface ServerTls {
   /** Node's option takes a mutable array. */
   readonly alpn: string[];
   /** Server names served, as globs; empty: any. */
-  readonly sni: readonly RegExp[];
+  readonly sni: readonly Pattern[];
   readonly requestCert: boolean;
   readonly rejectUnauthorized: boolean;
 }
