@@ -7,7 +7,10 @@ export interface Preferences {
   readonly respondAsync: boolean;
 }
 
-/** RFC 7240 Prefer headers (several may be sent, each a comma list of `token[=value][;params]`). */
+/**
+ * RFC 7240 Prefer headers (several may be sent, each a comma list of `token[=value][;params]`), read
+ * with splits and slices only: one pass over what the client sent.
+ */
 export function parsePrefer(header: string | readonly string[] | undefined): Preferences {
   const values = header === undefined ? [] : typeof header === 'string' ? [header] : header;
   let wait: number | undefined;
@@ -17,13 +20,9 @@ export function parsePrefer(header: string | readonly string[] | undefined): Pre
       const [preference = ''] = item.split(';');
       const eq = preference.indexOf('=');
       const name = (eq < 0 ? preference : preference.slice(0, eq)).trim().toLowerCase();
+      const value = eq < 0 ? '' : preference.slice(eq + 1).trim();
       const raw =
-        eq < 0
-          ? ''
-          : preference
-              .slice(eq + 1)
-              .trim()
-              .replace(/^"(.*)"$/, '$1');
+        value.length >= 2 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value;
       if (name === 'respond-async') respondAsync = true;
       else if (name === 'wait' && wait === undefined && /^\d+$/.test(raw))
         wait = Math.min(Number(raw), MAX_WAIT_SECONDS);
