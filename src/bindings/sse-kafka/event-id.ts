@@ -1,3 +1,4 @@
+import { charClass, compilePattern } from '../../config/index.ts';
 import { decodeProgress, encodeProgress } from '../proxies/progress-token.ts';
 import { expressionsOf } from '../proxies/templates.ts';
 
@@ -15,40 +16,41 @@ export interface EventIdFormat {
 }
 
 const EXPRESSION = /(\$\{[^}]*\})/;
-const PART_PATTERNS: Record<string, string> = {
-  etag: '([A-Za-z0-9_-]*)',
-  'base64(key)': '[A-Za-z0-9+/=]*',
-};
+const BASE64URL = charClass((code) => /[A-Za-z0-9_-]/.test(String.fromCharCode(code)), false);
+const BASE64 = charClass((code) => /[A-Za-z0-9+/=]/.test(String.fromCharCode(code)), false);
+const KNOWN = new Set(['etag', 'base64(key)']);
 
 const ETAG = Symbol('etag');
 const KEY = Symbol('base64(key)');
 type Piece = typeof ETAG | typeof KEY | string;
 
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-}
-
 export function compileEventId(template: string = DEFAULT_EVENT_ID): EventIdFormat {
   const names = expressionsOf(template);
   for (const name of names)
-    if (!(name in PART_PATTERNS))
+    if (!KNOWN.has(name))
       throw new Error(`event.id: unknown expression \${${name}}; known: \${etag}, \${base64(key)}`);
   if (names.filter((n) => n === 'etag').length !== 1)
     throw new Error('event.id must contain ${etag} exactly once, or reconnecting clients cannot resume');
   if (/[\r\n\0]/.test(template)) throw new Error('event.id must not contain a line break or NUL');
-  const parts = template.split(EXPRESSION).filter((p) => p !== '');
-  const source = parts
-    .map((part) => {
-      const name = EXPRESSION.test(part) ? part.slice(2, -1).trim() : undefined;
-      return name === undefined ? escapeRegExp(part) : (PART_PATTERNS[name] ?? '');
-    })
-    .join('');
-  const re = new RegExp(`^${source}$`);
   // Formatting runs per event per connection: the template is taken apart once, here.
-  const pieces = parts.map((part): Piece => {
-    const name = EXPRESSION.test(part) ? part.slice(2, -1).trim() : undefined;
-    return name === 'etag' ? ETAG : name === 'base64(key)' ? KEY : part;
-  });
+  const pieces = template
+    .split(EXPRESSION)
+    .filter((p) => p !== '')
+    .map((part): Piece => {
+      const name = EXPRESSION.test(part) ? part.slice(2, -1).trim() : undefined;
+      return name === 'etag' ? ETAG : name === 'base64(key)' ? KEY : part;
+    });
+  // A Last-Event-ID is the client's: it is matched without backtracking, since a template such as
+  // `${base64(key)}${etag}` would make a RegExp quadratic in the id's length.
+  const pattern = compilePattern(
+    pieces.map((piece) =>
+      piece === ETAG
+        ? { many: BASE64URL, min: 0, capture: true }
+        : piece === KEY
+          ? { many: BASE64, min: 0 }
+          : { literal: piece },
+    ),
+  );
   const format =
     pieces.length === 1 && pieces[0] === ETAG
       ? (progress: ReadonlyMap<number, bigint>): string => encodeProgress(progress)
@@ -64,7 +66,7 @@ export function compileEventId(template: string = DEFAULT_EVENT_ID): EventIdForm
   return {
     format,
     progressOf(lastEventId) {
-      const token = re.exec(lastEventId)?.[1];
+      const token = pattern.exec(lastEventId)?.[0];
       return token === undefined ? undefined : decodeProgress(token);
     },
   };
