@@ -50,17 +50,28 @@ export function formatProgress(progress: ReadonlyMap<number, bigint>): string {
     .join(',');
 }
 
+/** Kafka's partitions are numbered by int32, its offsets int64: anything longer is no position. */
+const MAX_PARTITION = 2 ** 31 - 1;
+const MAX_OFFSET = 2n ** 63n - 1n;
+
+/**
+ * The progress `formatProgress` wrote. Progress comes back from clients (ETags, event ids), so a
+ * number too long for its Kafka type is refused before it is converted: a 40 KB offset would cost
+ * its BigInt conversion on the event loop only to name no offset.
+ */
 export function parseProgress(text: string): Map<number, bigint> {
   const out = new Map<number, bigint>();
   if (text.trim() === '') return out;
   for (const part of text.split(',')) {
-    const match = /^\s*(\d+):(\d+)\s*$/.exec(part);
-    if (match === null)
+    const match = /^\s*(\d{1,10}):(\d{1,19})\s*$/.exec(part);
+    const partition = Number(match?.[1]);
+    const offset = match === null ? -1n : BigInt(match[2] ?? '-1');
+    if (match === null || partition > MAX_PARTITION || offset > MAX_OFFSET)
       throw new KgateError(
         'KGATE_INVALID_ARGUMENT',
-        `progress entry ${JSON.stringify(part)} is not partition:offset`,
+        `progress entry ${JSON.stringify(part.slice(0, 64))} is not partition:offset`,
       );
-    out.set(Number(match[1]), BigInt(match[2] ?? '0'));
+    out.set(partition, offset);
   }
   return out;
 }
