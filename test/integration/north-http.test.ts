@@ -208,6 +208,46 @@ describe('http server', () => {
     assert.equal((await send(port, { path: '/items/1' })).status, 200);
   });
 
+  /** Sends `head` on a connection of its own and reads until the server closes it. */
+  async function raw(head: string): Promise<string> {
+    const socket = connect(port, '127.0.0.1');
+    socket.write(head);
+    let text = '';
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+    await once(socket, 'close');
+    return text;
+  }
+
+  it('refuses a request line without an HTTP version, or with HTTP/2.0, and closes the connection', async () => {
+    const none = await raw('GET /items/1\r\n\r\n');
+    assert.match(none, /^HTTP\/1\.1 400 Bad Request\r\n/);
+    assert.match(none, /\r\nConnection: close\r\n/i);
+    assert.match(none, /names no HTTP version/);
+    const two = await raw('GET /items/1 HTTP/2.0\r\nHost: x\r\n\r\n');
+    assert.match(two, /^HTTP\/1\.1 505 HTTP Version Not Supported\r\n/);
+    assert.match(two, /\r\nConnection: close\r\n/i);
+    // HTTP/1.0 is still served.
+    assert.match(await raw('GET /items/1 HTTP/1.0\r\n\r\n'), /^HTTP\/1\.1 200 OK\r\n/);
+  });
+
+  it('answers 400 to a path with an invalid percent-escape, which would alias another spelling', async () => {
+    for (const path of [
+      '/items/%zz',
+      '/items/%',
+      '/items/a%2',
+      '/items/%C0%AF',
+      '/items/%ED%A0%80',
+      '/items/%FF',
+    ]) {
+      const reply = await send(port, { path });
+      assert.equal(reply.status, 400, path);
+      assert.match(JSON.parse(reply.body).message as string, /invalid percent-escape/);
+    }
+    const fine = await send(port, { path: '/items/%25zz?q=%zz' });
+    assert.equal(fine.status, 200);
+    assert.deepEqual(JSON.parse(fine.body).path, '/items/%25zz?q=%zz');
+  });
+
   it('answers a handler error with 500 and a JSON body, logs it, and keeps the connection', async () => {
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     try {

@@ -34,6 +34,7 @@ import { applyCors } from './cors.ts';
 import { headerRoutes, type HeaderCondition, type RequestHead } from './header-conditions.ts';
 import { createHttpServerMetrics, type HttpServerMetrics } from './metrics.ts';
 import { httpServerOptions, type HttpServerOptions } from './options.ts';
+import { refuseTarget, refuseVersion } from './request-line.ts';
 import { parseVersions, sniffVersion, type HttpVersion } from './versions.ts';
 
 export interface HttpServerLimits {
@@ -352,6 +353,12 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
       // Responses that began before the drain would otherwise leave their connection idling until the deadline.
       if (this.#draining) req.socket.end();
     });
+    const refused = refuseVersion(req);
+    if (refused !== undefined) {
+      this.#observe(req, res);
+      this.#reject(res, refused.status, refused.message, true);
+      return;
+    }
     this.#onRequest(req, res, req.socket);
   }
 
@@ -398,6 +405,11 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
     for (const [name, value] of this.#options.overrides) req.headers[name] = value;
     const method = req.method ?? 'GET';
     const path = req.url ?? '/';
+    const refused = refuseTarget(path);
+    if (refused !== undefined) {
+      this.#reject(res, refused.status, refused.message);
+      return;
+    }
 
     const cors = this.#options.cors;
     if (cors !== undefined) {
