@@ -4,7 +4,12 @@ import { strict as assert } from 'node:assert';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import { connect as http2Connect, type ClientHttp2Session, type OutgoingHttpHeaders } from 'node:http2';
+import {
+  connect as http2Connect,
+  constants as http2,
+  type ClientHttp2Session,
+  type OutgoingHttpHeaders,
+} from 'node:http2';
 import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -170,6 +175,42 @@ describe('http server over HTTP/2', () => {
     } finally {
       session.close();
     }
+  });
+
+  it('resets only the stream whose body outruns its content-length; the session goes on', async () => {
+    const session = http2Connect(`http://127.0.0.1:${plain}`);
+    session.on('error', () => undefined);
+    try {
+      const open = request(session, { ':method': 'POST', ':path': '/echo' });
+      const stream = session.request({ ':method': 'POST', ':path': '/echo', 'content-length': '5' });
+      stream.on('error', () => undefined);
+      stream.end('0123456789');
+      await new Promise((resolve) => stream.once('close', resolve));
+      assert.equal(stream.rstCode, http2.NGHTTP2_PROTOCOL_ERROR);
+      assert.equal(session.destroyed, false);
+      // Streams opened before and after it are answered on the same session.
+      assert.equal((await open).status, 200);
+      assert.equal((await request(session, { ':method': 'GET', ':path': '/items/after' })).status, 200);
+      const echoed = await request(
+        session,
+        { ':method': 'POST', ':path': '/echo', 'content-length': '3' },
+        'abc',
+      );
+      assert.equal(echoed.body, 'abc');
+    } finally {
+      session.close();
+    }
+  });
+
+  it('still ends a session on a connection error', async () => {
+    const socket = tcpConnect(plain, '127.0.0.1');
+    socket.on('error', () => undefined);
+    const settings = Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]);
+    const ack = Buffer.from([0, 0, 0, 4, 1, 0, 0, 0, 0]);
+    // A SETTINGS acknowledgement nobody asked for is a connection error (RFC 9113 6.5).
+    socket.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), settings, ack, ack, ack]));
+    socket.resume();
+    await once(socket, 'close');
   });
 
   it('negotiates h2 by ALPN behind a tls server and reports the https scheme', async () => {

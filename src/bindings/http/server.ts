@@ -35,6 +35,7 @@ import { headerRoutes, type HeaderCondition, type RequestHead } from './header-c
 import { createHttpServerMetrics, type HttpServerMetrics } from './metrics.ts';
 import { httpServerOptions, type HttpServerOptions } from './options.ts';
 import { refuseTarget, refuseVersion } from './request-line.ts';
+import { keepSessionOnStreamErrors } from './stream-errors.ts';
 import { parseVersions, sniffVersion, type HttpVersion } from './versions.ts';
 
 export interface HttpServerLimits {
@@ -259,6 +260,10 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
   #onSession(session: ServerHttp2Session): void {
     this.#sessions.add(session);
     session.on('error', (error) => this.#log.debug({ err: error }, 'HTTP/2 session error'));
+    keepSessionOnStreamErrors(session, () => {
+      this.#metrics.rejected(400);
+      this.#log.debug('HTTP/2 stream reset for a protocol error; the session goes on');
+    });
     let open = 0;
     let idle: NodeJS.Timeout | undefined;
     const closeIdle = (): void => {
