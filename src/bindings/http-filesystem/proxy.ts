@@ -71,7 +71,7 @@ function fileParams(
 }
 
 /** `"x"` and `W/"x"` compare equal: a GET only needs weak comparison (RFC 9110 13.1.2). */
-function matchesIfNoneMatch(header: string | undefined, etag: string): boolean {
+export function matchesIfNoneMatch(header: string | undefined, etag: string): boolean {
   if (header === undefined) return false;
   return header.split(',').some((tag) => {
     const t = tag.trim();

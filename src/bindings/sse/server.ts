@@ -29,7 +29,8 @@ const DEFAULTS = {
   maxBufferedBytes: 1024 * 1024,
 };
 
-function acceptsEventStream(accept: string | undefined): boolean {
+/** Whether an Accept header admits `text/event-stream`; absent or empty admits anything. */
+export function acceptsEventStream(accept: string | undefined): boolean {
   if (accept === undefined || accept.trim() === '') return true;
   return accept
     .split(',')
