@@ -203,6 +203,21 @@ export function lookupExits<T>(
   return exits;
 }
 
+/**
+ * The URL of a request as routes see it: the path and query of an origin-form target (`/items?x`),
+ * or of an absolute-form one (`http://host/items`); undefined for any other (`*`, garbage), which
+ * no route serves. An origin-form target is never read as a reference relative to some base: that
+ * reading takes `//host/items` for a host and the path `/items`, and throws on `//`.
+ */
+export function requestUrl(target: string | undefined): URL | undefined {
+  const text = target ?? '/';
+  try {
+    return new URL(text.startsWith('/') ? `http://localhost${text}` : text);
+  } catch {
+    return undefined;
+  }
+}
+
 /** `::ffff:10.0.0.1` as `10.0.0.1`, so that IPv4 `cidr` routes match on dual-stack listeners. */
 export function normalizeAddress(address: string | undefined): string {
   if (address === undefined) return '';

@@ -138,7 +138,9 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
   });
 
   const handle = async (listener: Listener, request: IncomingMessage, response: ServerResponse) => {
-    const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+    // Read as a path even when it starts with `//`, which a relative reference takes for a host.
+    const target = request.url ?? '/';
+    const path = target.startsWith('/') ? new URL(`http://localhost${target}`).pathname : target;
     const audience = audienceOf(request.socket.remoteAddress);
     const head = request.method === 'HEAD';
     if (request.method !== 'GET' && !head) {

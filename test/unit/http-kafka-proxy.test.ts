@@ -217,6 +217,17 @@ describe('http-kafka proxy handleRequest, without a broker', () => {
     assertReleased();
   });
 
+  it('reads a request target that starts with // as a path, not as a host and another path', async () => {
+    write(items, 'k', '{}');
+    // A URL parser given `//x/items` relative to a base reads host `x`, path `/items`; `//` threw.
+    for (const path of ['//', '//x/items', '//items']) {
+      const res = await get(path);
+      assert.equal(res.status, 404, path);
+      assert.equal((JSON.parse(res.text) as { message: string }).message, `no route for GET ${path}`);
+    }
+    assertReleased();
+  });
+
   it('answers 405 with Allow for a known path and another method', async () => {
     const list = await http.inject({ method: 'PUT', path: '/items', body: '{}' });
     assert.equal(list.status, 405);

@@ -9,7 +9,7 @@ import {
   type CorsOutcome,
   type CorsPolicy,
 } from '../../src/bindings/http/cors.ts';
-import { normalizeAddress } from '../../src/bindings/north.ts';
+import { normalizeAddress, requestUrl } from '../../src/bindings/north.ts';
 import { formatComment, formatEvent } from '../../src/bindings/sse/stream.ts';
 import { createTcpServerBinding, parsePorts } from '../../src/bindings/tcp/server.ts';
 import { Engine } from '../../src/engine/engine.ts';
@@ -108,6 +108,19 @@ describe('normalizeAddress', () => {
     assert.equal(normalizeAddress('::ffff:10.1.2.3'), '10.1.2.3');
     assert.equal(normalizeAddress('::1'), '::1');
     assert.equal(normalizeAddress(undefined), '');
+  });
+});
+
+describe('requestUrl', () => {
+  it('reads origin-form targets as paths, // included, and absolute-form targets as URLs', () => {
+    assert.equal(requestUrl('/items/1?x=%zz')?.pathname, '/items/1');
+    assert.equal(requestUrl('/items/1?x=%zz')?.searchParams.get('x'), '%zz');
+    assert.equal(requestUrl('//')?.pathname, '//');
+    assert.equal(requestUrl('//evil.example/items')?.pathname, '//evil.example/items');
+    assert.equal(requestUrl('http://app.example/items')?.pathname, '/items');
+    assert.equal(requestUrl(undefined)?.pathname, '/');
+    assert.equal(requestUrl('*'), undefined);
+    assert.equal(requestUrl('items'), undefined);
   });
 });
 

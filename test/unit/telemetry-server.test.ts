@@ -87,6 +87,9 @@ describe('telemetry server', () => {
       assert.match(metrics.body, /^kgate_process_resident_memory_bytes \d+/m);
       assert.match(metrics.body, /^# TYPE kgate_nodejs_eventloop_lag_seconds gauge$/m);
       assert.equal((await get(port, '/metrics')).status, 404);
+      // A target that a URL parser takes for a scheme-relative reference is still a path.
+      assert.equal((await get(port, '//')).status, 404);
+      assert.equal((await get(port, '//x/health')).status, 404);
       assert.deepEqual(await get(port, '/health'), {
         status: 200,
         type: 'text/plain; charset=utf-8',

@@ -6,7 +6,7 @@ import type { BindingConfig, RouteConfig } from '../../config/index.ts';
 import type { Binding, BindingContext, BindingFactory } from '../../engine/binding.ts';
 import { isFileSource, type FileEntry, type FileSource } from '../filesystem/server.ts';
 import { capturedParams, checkTemplate, expand, paramsLookup } from '../proxies/templates.ts';
-import { HttpError, lookupExits, type HttpHandler, type HttpRouteMatch } from '../north.ts';
+import { HttpError, lookupExits, requestUrl, type HttpHandler, type HttpRouteMatch } from '../north.ts';
 import { pathRoutes, type PathRoutes } from '../path-conditions.ts';
 import { contentTypeOf } from './content-types.ts';
 
@@ -112,7 +112,9 @@ export class HttpFilesystemProxyBinding implements Binding, HttpHandler {
 
   async handleRequest(req: IncomingMessage, res: ServerResponse, _match: HttpRouteMatch): Promise<void> {
     const method = (req.method ?? 'GET').toUpperCase();
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const url = requestUrl(req.url);
+    if (url === undefined) throw new HttpError('KGATE_BAD_REQUEST', 'the request target is not a path');
+    const path = url.pathname;
     const resolved = this.#matchers.resolve({ method, path });
     if (resolved === undefined) throw new HttpError('KGATE_NOT_FOUND', `no route for ${path}`);
     if (!METHODS.includes(method)) {

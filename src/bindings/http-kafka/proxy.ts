@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { BindingConfig } from '../../config/index.ts';
 import type { Binding, BindingContext, BindingFactory } from '../../engine/binding.ts';
-import { HttpError, type HttpHandler, type HttpRouteMatch } from '../north.ts';
+import { HttpError, requestUrl, type HttpHandler, type HttpRouteMatch } from '../north.ts';
 import { lookupCacheClients, type CacheClient } from '../proxies/cache-clients.ts';
 import type { Exchange } from './exchange.ts';
 import { handleFetch } from './fetch.ts';
@@ -81,7 +81,9 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
 
   async handleRequest(req: IncomingMessage, res: ServerResponse, match: HttpRouteMatch): Promise<void> {
     const method = (req.method ?? 'GET').toUpperCase();
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const url = requestUrl(req.url);
+    if (url === undefined) throw new HttpError('KGATE_BAD_REQUEST', 'the request target is not a path');
+    const path = url.pathname;
     const resolved = this.#routes.resolve(method, path);
     if (resolved === undefined) {
       const allowed = this.#routes.methodsOn(path);

@@ -6,6 +6,7 @@ import {
   HttpError,
   isSseHandler,
   lookupExits,
+  requestUrl,
   type HttpHandler,
   type HttpRouteMatch,
   type SseHandler,
@@ -86,7 +87,8 @@ export class SseServerBinding implements Binding, HttpHandler {
     if (!acceptsEventStream(req.headers.accept)) {
       throw new HttpError('KGATE_NOT_ACCEPTABLE', 'this resource serves text/event-stream only');
     }
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    const url = requestUrl(req.url);
+    if (url === undefined) throw new HttpError('KGATE_BAD_REQUEST', 'the request target is not a path');
     const resolved = this.#routes.resolve({ method: 'GET', path: url.pathname });
     const handler = resolved === undefined ? undefined : this.#exits.get(resolved.exit);
     if (resolved === undefined || handler === undefined) {
