@@ -1,4 +1,4 @@
-import { constants, type ServerHttp2Session } from 'node:http2';
+import type { ServerHttp2Session } from 'node:http2';
 
 /** nghttp2's NGHTTP2_ERR_PROTO, the errno of the error node destroys a session with on its report. */
 const NGHTTP2_ERR_PROTO = -505;
@@ -14,18 +14,21 @@ function isProtocolReport(error: Error | null | undefined): boolean {
  * NGHTTP2_ERR_PROTO, and node destroys the whole session on that report: one client's malformed
  * upload would end every other stream of the connection. The report does not tell a stream's error
  * from the connection's (a SETTINGS acknowledgement nobody asked for arrives the same way, after
- * which nghttp2 sends GOAWAY itself), so the destroy is held back one turn of the event loop: if a
- * stream of the session was reset with PROTOCOL_ERROR meanwhile, the error was that stream's and
- * the session goes on (`onStreamError` is called); otherwise the session is destroyed as node meant.
- * Repeated errors stay bounded: nghttp2's glitch limit and node's `maxSessionInvalidFrames` end
- * the session with errors of their own, which pass through.
+ * which nghttp2 sends GOAWAY itself), so the destroy is held back one turn of the event loop. A
+ * stream the error was about closes in that turn, when its reset goes out (with PROTOCOL_ERROR,
+ * or with the code the server closed it with already, if it had answered before reading the
+ * body): then the error was that stream's and the session goes on (`onStreamError` is called).
+ * Otherwise the session is destroyed as node meant. Should a connection error coincide with an
+ * unrelated stream closing, the session nghttp2 has already sent GOAWAY on only lives until its
+ * open streams end. Repeated errors stay bounded: nghttp2's glitch limit and node's
+ * `maxSessionInvalidFrames` end the session with errors of their own, which pass through.
  */
 export function keepSessionOnStreamErrors(session: ServerHttp2Session, onStreamError: () => void): void {
   let pending = 0;
   let excused = 0;
   session.on('stream', (stream) => {
     stream.once('close', () => {
-      if (pending > excused && stream.rstCode === constants.NGHTTP2_PROTOCOL_ERROR) excused++;
+      if (pending > excused) excused++;
     });
   });
   const destroy = session.destroy.bind(session);
