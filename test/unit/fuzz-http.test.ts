@@ -160,7 +160,8 @@ before(async () => {
 });
 
 after(async () => {
-  await engine.stop(2_000);
+  // Event streams the fuzzer opened are cut short rather than drained.
+  await engine.stop(500);
   await closeFakeTopics();
 });
 
