@@ -125,12 +125,35 @@ describe('cache_client key lookup', () => {
     const changed = await lookupKey(topic, key(k), { since: unchanged.progress });
     assert.equal(changed.changed, true);
     assert.equal(valueOf(changed), 'v2');
-    // A progress ahead of the cache (another instance's) stays as it was.
+    // A progress past what the cache holds or heard of is held to that, and a partition the topic
+    // does not have is dropped: a position a client made up is never handed back.
     const ahead = new Map([...changed.progress].map(([p, o]) => [p, o + 10n]));
     ahead.set(9, 4n);
     const later = await lookupKey(topic, key(k), { since: ahead });
     assert.equal(later.changed, false);
-    assert.deepEqual(later.progress, ahead);
+    assert.deepEqual(later.progress, ends(topic));
+  });
+
+  it('holds a made-up progress to the topic: no partition it lacks, no offset past an end', async () => {
+    const topic = itemsTopic();
+    const k = keyIn(1, 'forged');
+    topic.put(1, k, 'one');
+    const forged = new Map([
+      [1, 2n ** 62n],
+      [PARTITIONS + 3, 7n],
+    ]);
+    const now = await lookupKey(topic, key(k), { since: forged });
+    assert.equal(now.changed, false);
+    assert.deepEqual(now.progress, ends(topic));
+    // Taken as the end rather than as a position no record reaches: a write during the wait is
+    // the change it waits for.
+    const waiting = lookupKey(topic, key(k), { since: forged, waitMs: 5_000 });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    topic.put(1, k, 'two');
+    const later = await waiting;
+    assert.equal(later.changed, true);
+    assert.equal(valueOf(later), 'two');
+    assert.deepEqual(later.progress, ends(topic));
   });
 
   it('does not count a new record that fails the conditions as a change', async () => {

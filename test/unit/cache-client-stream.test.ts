@@ -105,6 +105,51 @@ describe('cache_client stream: starting points', () => {
     r.stream.close();
   });
 
+  it('drops partitions the topic does not have from a resume, and starts one past its end at the end', async () => {
+    const t = new FakeTopic('forged', { partitions: 2 });
+    t.append(0, values(0, 3));
+    t.append(1, values(0, 3));
+    // What a client could write into a Last-Event-ID: a partition the topic never had, and
+    // offsets no record will reach.
+    const forged = new Map([
+      [0, 2n],
+      [1, 2n ** 62n],
+      [7, 5n],
+      [999_999, 1n],
+    ]);
+    const r = new StreamReader(open(t, { partitions: forged }));
+    assert.deepEqual((await r.take(1)).map(at), ['0:2']);
+    assert.ok(await r.idle());
+    assert.deepEqual(
+      [...r.stream.progress],
+      [
+        [0, 3n],
+        [1, 3n],
+      ],
+    );
+    // Partition 1 was started at its end: what comes next is delivered, not waited past.
+    t.append(1, values(3, 1));
+    const [next] = await r.take(1);
+    assert.equal(next && at(next), '1:3');
+    assert.deepEqual(
+      [...(next?.progress ?? [])],
+      [
+        [0, 3n],
+        [1, 4n],
+      ],
+    );
+    r.stream.close();
+  });
+
+  it('starts as a fresh stream would when a resume names no partition the topic has', async () => {
+    const t = new FakeTopic('forged-all', { defaultOffset: 'live' });
+    t.append(0, values(0, 3));
+    const r = new StreamReader(open(t, { partitions: new Map([[5, 1n]]) }));
+    assert.ok(await r.idle());
+    assert.deepEqual([...r.stream.progress], [[0, 3n]]);
+    r.stream.close();
+  });
+
   it('rejects progress that is not an offset', () => {
     const t = new FakeTopic('badprogress');
     assert.throws(() => open(t, { partitions: { 0: 'ten' } }), /not an offset/);

@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { HttpKafkaProxyBinding } from '../../src/bindings/http-kafka/proxy.ts';
 import { encodeBatch } from '../../src/bindings/kafka/client/protocol/records.ts';
+import { decodeProgress, encodeProgress } from '../../src/bindings/proxies/progress-token.ts';
 import type { RouteConfig } from '../../src/config/index.ts';
 import { closeFakeTopics, FakeCacheServer, FakeTopic, fakeCacheClient } from '../support/fake-cache.ts';
 import { injector, type InjectResponse, type Injector } from '../support/http-inject.ts';
@@ -193,6 +194,43 @@ describe('http-kafka proxy handleRequest, without a broker', () => {
       const res = await get(path, { prefer: 'wait=1' });
       assert.equal(res.status, 404, path);
       assert.ok(Date.now() - began >= 900, `${path} answered after ${Date.now() - began} ms`);
+    }
+    assertReleased();
+  });
+
+  it('answers a made-up If-None-Match in full, with an ETag of the topic, instead of 304 for good', async () => {
+    const forgeries = [
+      // An offset no record will reach.
+      new Map([
+        [0, 2n ** 62n],
+        [1, 0n],
+      ]),
+      // A partition the topic does not have, of the size a header can carry.
+      new Map(Array.from({ length: 500 }, (_, i) => [i, 1n] as [number, bigint])),
+    ];
+    for (const forged of forgeries) {
+      const tag = `"${encodeProgress(forged)}"`;
+      for (const path of ['/items', '/items/1', '/latest/late']) {
+        const began = Date.now();
+        const res = await get(path, { 'if-none-match': tag, prefer: 'wait=20' });
+        assert.ok(res.status === 200 || res.status === 404, `${path}: ${res.status}`);
+        // Answered at once: the tag matches nothing, so there is nothing to wait for a change of.
+        assert.ok(Date.now() - began < 5_000, `${path} answered after ${Date.now() - began} ms`);
+        if (res.status !== 200) continue;
+        const progress = decodeProgress(etagOf(res).slice(1, -1));
+        assert.ok(progress !== undefined, `${path}: the ETag is a progress token`);
+        const topic = path.startsWith('/items') ? items : events;
+        assert.deepEqual(
+          [...progress.keys()].sort(),
+          topic.partitions(),
+          `${path}: only the topic's partitions`,
+        );
+        for (const [partition, offset] of progress)
+          assert.ok(
+            offset <= topic.store(partition).nextOffset,
+            `${path}: partition ${partition} within its end`,
+          );
+      }
     }
     assertReleased();
   });

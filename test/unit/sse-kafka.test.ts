@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import type { SseEvent, SseRequest, SseStream } from '../../src/bindings/north.ts';
@@ -9,6 +9,7 @@ import { compileEventId } from '../../src/bindings/sse-kafka/event-id.ts';
 import { formatEvent } from '../../src/bindings/sse/framing.ts';
 import { frameOf, SseKafkaProxyBinding, toEvent } from '../../src/bindings/sse-kafka/proxy.ts';
 import type { Binding } from '../../src/engine/binding.ts';
+import { closeFakeTopics, FakeCacheServer, FakeTopic, fakeCacheClient } from '../support/fake-cache.ts';
 import type { RouteConfig } from '../../src/config/index.ts';
 
 function message(offset: number, key: string | null, value: string | null): CacheMessage {
@@ -263,5 +264,69 @@ describe('sse-kafka proxy', () => {
       ),
       /not a path parameter/,
     );
+  });
+});
+
+describe('sse-kafka proxy over a cache stream', () => {
+  after(closeFakeTopics);
+
+  it('resumes a made-up Last-Event-ID from the topic as it is: no partition it lacks, no offset past an end', async () => {
+    const topic = new FakeTopic('forged', { partitions: 2 });
+    for (let i = 0; i < 3; i++) {
+      topic.put(0, `a${i}`, `p0-${i}`);
+      topic.put(1, `b${i}`, `p1-${i}`);
+    }
+    const server = new FakeCacheServer(topic);
+    const proxy = new SseKafkaProxyBinding({
+      config: {
+        name: 'events',
+        type: 'sse-kafka',
+        kind: 'proxy',
+        options: {},
+        routes: [{ when: [{ path: '/events' }], exit: 'north', with: { topic: 'forged' } }],
+      },
+      logger: pino({ level: 'silent' }),
+      metrics: new Registry(),
+      stateDir: '/nonexistent',
+      lookup: () => fakeCacheClient('north', server),
+    });
+    await proxy.start(new AbortController().signal);
+    const format = compileEventId();
+    const forged = format.format(
+      new Map([
+        [0, 2n ** 62n],
+        [1, 1n],
+        [7, 3n],
+        [123_456, 9n],
+      ]),
+      null,
+    );
+    const stream = new FakeSseStream();
+    const serving = proxy.handleEventStream(request('/events', forged), stream);
+    const frames = async (count: number): Promise<string[]> => {
+      for (let i = 0; i < 200 && stream.events < count; i++) await tick();
+      return stream.writes
+        .join('')
+        .split('\n\n')
+        .filter((frame) => frame !== '');
+    };
+    // Partition 1 resumes where the id says; partition 0 starts at its end, so what comes next
+    // is delivered rather than waited past for good.
+    assert.deepEqual(
+      (await frames(2)).map((frame) => frame.split('\n')[1]),
+      ['data: p1-1', 'data: p1-2'],
+    );
+    topic.put(0, 'a3', 'p0-3');
+    const all = await frames(3);
+    assert.equal(all[2]?.split('\n')[1], 'data: p0-3');
+    for (const frame of all) {
+      const progress = format.progressOf(frame.split('\n')[0]?.slice('id: '.length) ?? '');
+      assert.ok(progress !== undefined);
+      assert.deepEqual([...progress.keys()].sort(), [0, 1], "ids name only the topic's partitions");
+      for (const [partition, offset] of progress) assert.ok(offset <= topic.store(partition).nextOffset);
+    }
+    stream.close();
+    await serving;
+    await proxy.stop(new AbortController().signal);
   });
 });

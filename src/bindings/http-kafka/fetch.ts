@@ -1,5 +1,5 @@
 import type { CachedTopic, CacheMessage, KeyLookup } from '../kafka/cache_client/index.ts';
-import { HeadReader, lookupKey, NotCaughtUpError } from '../kafka/cache_client/index.ts';
+import { checkPositions, HeadReader, lookupKey, NotCaughtUpError } from '../kafka/cache_client/index.ts';
 import { HttpError } from '../north.ts';
 import { kafkaErrorCode, messageOf } from '../proxies/cache-clients.ts';
 import { buildFilters } from '../proxies/filter-templates.ts';
@@ -25,10 +25,10 @@ export async function handleFetch(x: Exchange, route: FetchRoute): Promise<void>
   const { req, res, client, params, gone } = x;
   const filters = buildFilters(route.filters, params);
   const ifNoneMatch = headerText(req.headers['if-none-match']);
-  const since = progressFromIfNoneMatch(ifNoneMatch);
   const wait = parsePrefer(req.headers.prefer).wait ?? 0;
   const topic = await attachTopic(client, route.topic);
   try {
+    const since = currentProgress(topic, progressFromIfNoneMatch(ifNoneMatch));
     if (since === undefined && parseIfNoneMatch(ifNoneMatch).includes('*')) {
       // Any current representation matches `*`, and a topic always has one (possibly empty).
       res.writeHead(304);
@@ -69,6 +69,21 @@ export async function handleFetch(x: Exchange, route: FetchRoute): Promise<void>
   } finally {
     topic.release();
   }
+}
+
+/**
+ * The progress of an If-None-Match tag, or undefined when it cannot describe the topic as it is:
+ * it names a partition the topic does not have, or an offset past a partition's end. Such a tag
+ * is made up, or from before the topic was deleted and created again; either way it matches
+ * nothing the topic holds, so the request is answered in full, with an ETag of this topic.
+ */
+function currentProgress(
+  topic: CachedTopic,
+  since: Map<number, bigint> | undefined,
+): Map<number, bigint> | undefined {
+  if (since === undefined) return undefined;
+  const { unknown, ahead } = checkPositions(topic, since);
+  return unknown.length === 0 && ahead.length === 0 ? since : undefined;
 }
 
 /**

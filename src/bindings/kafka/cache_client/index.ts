@@ -32,6 +32,8 @@ export { HeadReader } from './head-reader.ts';
 export type { HeadStep } from './head-reader.ts';
 export { DEFAULT_CATCH_UP_MS, lookupKey, NotCaughtUpError } from './lookup.ts';
 export type { KeyLookup, KeyLookupOptions } from './lookup.ts';
+export { checkPositions } from './positions.ts';
+export type { PositionCheck } from './positions.ts';
 export { MessageTooLargeError, StagedMessage } from './produce.ts';
 export type { ProduceAck, ProduceMessage, StagedMessageInit } from './produce.ts';
 export { DEFAULT_STAGING_MAX_BYTES, StagingBudget } from './staging.ts';

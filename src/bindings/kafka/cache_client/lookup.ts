@@ -9,6 +9,7 @@ import type { CachedRecord } from '../cache/index.ts';
 import type { CachedTopic, TopicChange } from '../cache_server/api.ts';
 import { partitionForKey } from '../cache_server/murmur2.ts';
 import { compileFilters, type Filter, type FilterSet } from './filters.ts';
+import { knownPartitions, partitionEnd } from './positions.ts';
 import type { CacheMessage, Isolation } from './stream.ts';
 import { UpToNow, visibleEnd } from './up-to-now.ts';
 
@@ -123,7 +124,9 @@ function probe(
   conditions: FilterSet,
   since: ReadonlyMap<number, bigint> | undefined,
 ): KeyLookup {
-  const progress = new Map<number, bigint>(since ?? []);
+  // Held to the topic as a stream holds a resume: no made-up partition is echoed, and an offset
+  // past a partition's end is taken as that end, so a change after it is seen.
+  const progress = since === undefined ? new Map<number, bigint>() : knownPartitions(topic, since);
   const partitions = topic.partitions();
   const preferred = partitions.length > 0 ? partitionForKey(key, partitions.length) : -1;
   let changed = since === undefined;
@@ -133,14 +136,15 @@ function probe(
     if (!topic.isReady(partition)) continue;
     const store = topic.store(partition);
     const logStart = store.logStartOffset;
-    const given = since?.get(partition);
-    const from = given !== undefined && given > logStart ? given : logStart;
-    const end = visibleEnd(store, ISOLATION);
-    progress.set(partition, end > from ? end : from);
+    const given = progress.get(partition);
+    const end = partitionEnd(topic, partition, store);
+    const from = given === undefined || given < logStart ? logStart : given > end ? end : given;
+    const visible = visibleEnd(store, ISOLATION);
+    progress.set(partition, visible > from ? visible : from);
     const offset = store.latestOffsetOf(key);
     // Past the visible end the newest record is in an undecided transaction: a stream would not
     // read it yet, and would skip the older ones it supersedes.
-    if (offset === null || offset >= end) continue;
+    if (offset === null || offset >= visible) continue;
     const record = store.recordAt(offset);
     if (record === undefined) continue;
     if (!changed && offset >= from && conditions.matches(record)) changed = true;

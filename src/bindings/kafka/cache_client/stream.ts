@@ -4,6 +4,7 @@ import type { CachedHeader, CachedRecord, PartitionStore } from '../cache/index.
 import type { CacheServerApi, CachedTopic, DefaultOffset, TopicChange } from '../cache_server/api.ts';
 import { compileFilters, type Filter, type FilterSet } from './filters.ts';
 import { StagedMessage, type ProduceAck, type ProduceMessage, type StagedMessageInit } from './produce.ts';
+import { knownPartitions, partitionEnd } from './positions.ts';
 import { StagingBudget } from './staging.ts';
 import { visibleEnd } from './up-to-now.ts';
 
@@ -16,7 +17,9 @@ export interface OpenOptions {
   readonly filters?: readonly Filter[];
   /**
    * Progress of an earlier stream (partition -> next offset) to resume from. Partitions it does
-   * not name are read from their log start: they appeared after that progress was taken.
+   * not name are read from their log start: they appeared after that progress was taken. It is
+   * held to the topic: partitions the topic does not have are dropped, and an offset past a
+   * partition's end starts at that end.
    */
   readonly partitions?: Readonly<Record<number, bigint | string>> | ReadonlyMap<number, bigint>;
   /** Default 'read_committed'. */
@@ -155,7 +158,9 @@ export class CacheStream implements AsyncIterableIterator<CacheMessage> {
     this.#staging = init.staging ?? new StagingBudget();
     this.#stagingName = init.stagingName ?? 'the staging budget';
     this.#filters = compileFilters(options.filters);
-    this.#resume = toProgress(options.partitions);
+    // A position names only partitions the topic has, so no progress this stream hands out
+    // carries one a client made up; a resume naming none of them starts as a fresh stream would.
+    this.#resume = knownPartitions(topic, toProgress(options.partitions));
     this.#resumed = this.#resume.size > 0;
     for (const [partition, offset] of this.#resume) this.#progress.set(partition, offset);
     for (const partition of topic.partitions()) this.#addCursor(partition, false);
@@ -397,8 +402,11 @@ export class CacheStream implements AsyncIterableIterator<CacheMessage> {
     c.topicId = store.topicId;
     const logStart = store.logStartOffset;
     const given = this.#resume.get(c.partition);
-    if (given !== undefined) c.next = given < logStart ? logStart : given;
-    else if (this.#resumed || c.joinedLater) c.next = logStart;
+    if (given !== undefined) {
+      // Past the end no record will ever arrive: start at the end instead of waiting forever.
+      const end = partitionEnd(this.#cached, c.partition, store);
+      c.next = given < logStart ? logStart : given > end ? end : given;
+    } else if (this.#resumed || c.joinedLater) c.next = logStart;
     else if (this.#cached.compacted) {
       c.next = logStart;
       c.snapshotEnd = headOf(store);
