@@ -131,6 +131,12 @@ export const ERROR_CODES = {
     retriable: true,
     meaning: "the cache's disk is full: ingest is paused until space frees up",
   },
+  KGATE_OVERLOADED: {
+    status: 503,
+    retriable: true,
+    meaning:
+      'a bound on work in flight was reached (requests on one connection, topic reads for answers, parked waits); `Retry-After` says when to try again',
+  },
   KGATE_SHUTTING_DOWN: {
     status: 503,
     retriable: true,

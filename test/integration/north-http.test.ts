@@ -11,6 +11,7 @@ import { connect as http2Connect } from 'node:http2';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { HttpError, type HttpRouteMatch } from '../../src/bindings/north.ts';
+import { until } from '../support/until.ts';
 import { bindingConfig, handlerConfig, startChain, type Chain } from './north-harness.ts';
 
 interface Reply {
@@ -77,6 +78,25 @@ const echo = {
   },
 };
 
+/** Holds each response until the test releases it, and counts how many it held at once. */
+const held = {
+  calls: [] as string[],
+  active: 0,
+  maxActive: 0,
+  waiting: [] as (() => void)[],
+  handleRequest(req: IncomingMessage, res: ServerResponse): void {
+    this.calls.push(req.url ?? '');
+    this.maxActive = Math.max(this.maxActive, ++this.active);
+    this.waiting.push(() => {
+      this.active--;
+      res.end(`answer to ${req.url ?? ''}`);
+    });
+  },
+  releaseNext(): void {
+    this.waiting.shift()?.();
+  },
+};
+
 const failing = {
   handleRequest(req: IncomingMessage, res: ServerResponse): void {
     if (req.url === '/fail/upstream') throw new HttpError('KGATE_KAFKA_FAILED', 'kafka is unavailable');
@@ -95,11 +115,13 @@ describe('http server', () => {
         handlerConfig('items'),
         handlerConfig('echo'),
         handlerConfig('failing'),
+        handlerConfig('held'),
         bindingConfig(
           'http',
           'http',
           'server',
           {
+            limits: { 'pipelined-requests': 4 },
             'access-control': {
               policy: 'cross-origin',
               allow: { origins: ['https://app.example', 'http://localhost:8000'], credentials: true },
@@ -111,11 +133,12 @@ describe('http server', () => {
             { when: [{ headers: { ':method': 'GET', ':path': '/items/*' } }], exit: 'items' },
             { when: [{ headers: { ':path': '/echo', ':scheme': 'http' } }], exit: 'echo' },
             { when: [{ headers: { ':path': '/fail/*' } }], exit: 'failing' },
+            { when: [{ headers: { ':path': '/held/*' } }], exit: 'held' },
           ],
         ),
         bindingConfig('tcp', 'tcp', 'server', { host: '127.0.0.1', port: 0 }, 'http'),
       ],
-      { handlers: { items, echo, failing }, http: { maxBodyBytes: 1024, maxHeaderBytes: 4096 } },
+      { handlers: { items, echo, failing, held }, http: { maxBodyBytes: 1024, maxHeaderBytes: 4096 } },
     );
     port = chain.port();
   });
@@ -342,6 +365,39 @@ describe('http server', () => {
     await once(socket, 'close');
     assert.match(text, /^HTTP\/1\.1 500 Internal Server Error\r\n/);
     assert.doesNotMatch(text, /X-Injected/i);
+  });
+
+  it('builds pipelined answers one at a time, in order, and past limits.pipelined-requests answers 503 and closes', async () => {
+    const socket = connect(port, '127.0.0.1');
+    await once(socket, 'connect');
+    let text = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => (text += chunk));
+    const closed = once(socket, 'close');
+    socket.write(Array.from({ length: 7 }, (_, i) => `GET /held/${i} HTTP/1.1\r\nHost: t\r\n\r\n`).join(''));
+    for (let i = 0; i < 4; i++) {
+      // The next request reaches its handler only once the answer before it is out.
+      await until(`request ${i} handed to its handler`, () => held.calls.length === i + 1);
+      assert.equal(held.active, 1);
+      held.releaseNext();
+    }
+    await closed;
+    assert.deepEqual(
+      [...text.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1]),
+      ['200', '200', '200', '200', '503'],
+    );
+    assert.deepEqual(held.calls, ['/held/0', '/held/1', '/held/2', '/held/3']);
+    assert.equal(held.maxActive, 1);
+    const refusal = text.slice(text.lastIndexOf('HTTP/1.1 503'));
+    assert.match(refusal, /^Retry-After: 1\r$/m);
+    assert.match(refusal, /^Connection: close\r$/m);
+    assert.match(refusal, /more than 4 requests in flight on one connection \(limits\.pipelined-requests\)/);
+    const rejected = (
+      await chain.engine.metrics.getSingleMetricAsString('kgate_http_server_requests_rejected_total')
+    )
+      .split('\n')
+      .find((line) => line.includes('reason="pipelined_requests"'));
+    assert.match(rejected ?? '', / [1-9]\d*$/);
   });
 });
 

@@ -17,6 +17,8 @@ import { after, before, describe, it } from 'node:test';
 import type { TLSSocket } from 'node:tls';
 import { createTestCa, issueCertificate } from '../../src/embedded/kafka/index.ts';
 import type { HttpRouteMatch } from '../../src/bindings/north.ts';
+import { BODY_SLICE_BYTES, writeBody } from '../../src/bindings/response-body.ts';
+import { until } from '../support/until.ts';
 import { bindingConfig, handlerConfig, startChain, type Chain } from './north-harness.ts';
 
 interface Answer {
@@ -65,6 +67,28 @@ const echo = {
   },
 };
 
+/** Counts the streams it serves at once; /held answers after a moment, /big writes a shared 4 MiB body. */
+const BIG = Buffer.alloc(4 * 1024 * 1024, 'b');
+const streams = {
+  active: 0,
+  maxActive: 0,
+  big: [] as { res: ServerResponse; written: Promise<void> }[],
+  async handleRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.url === '/big') {
+      const gone = new AbortController();
+      res.once('close', () => gone.abort());
+      const written = writeBody(res, BIG, gone.signal);
+      this.big.push({ res, written });
+      await written;
+      return;
+    }
+    this.maxActive = Math.max(this.maxActive, ++this.active);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    this.active--;
+    res.end('held');
+  },
+};
+
 describe('http server over HTTP/2', () => {
   let dir: string;
   let caPem: string;
@@ -72,6 +96,7 @@ describe('http server over HTTP/2', () => {
   let plain: number;
   let secure: number;
   let only11: number;
+  let limited: number;
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'kgate-http2-'));
@@ -88,6 +113,9 @@ describe('http server over HTTP/2', () => {
         handlerConfig('echo'),
         bindingConfig('http', 'http', 'server', {}, undefined, routes),
         bindingConfig('http11', 'http', 'server', { versions: ['http/1.1'] }, undefined, routes),
+        bindingConfig('http_limited', 'http', 'server', { limits: { 'concurrent-streams': 4 } }, 'streams'),
+        handlerConfig('streams'),
+        bindingConfig('tcp_limited', 'tcp', 'server', { host: '127.0.0.1', port: 0 }, 'http_limited'),
         bindingConfig(
           'tls',
           'tls',
@@ -99,8 +127,9 @@ describe('http server over HTTP/2', () => {
         bindingConfig('tcps', 'tcp', 'server', { host: '127.0.0.1', port: 0 }, 'tls'),
         bindingConfig('tcp11', 'tcp', 'server', { host: '127.0.0.1', port: 0 }, 'http11'),
       ],
-      { handlers: { items, echo }, http: { maxBodyBytes: 1024, maxHeaderBytes: 4096 } },
+      { handlers: { items, echo, streams }, http: { maxBodyBytes: 1024, maxHeaderBytes: 4096 } },
     );
+    limited = chain.port('tcp_limited');
     plain = chain.port('tcp');
     secure = chain.port('tcps');
     only11 = chain.port('tcp11');
@@ -243,5 +272,46 @@ describe('http server over HTTP/2', () => {
       req.end();
     });
     assert.equal(answer, 200);
+  });
+
+  it('announces limits.concurrent-streams and serves no more streams of a session at once', async () => {
+    const session = http2Connect(`http://127.0.0.1:${limited}`);
+    try {
+      const [settings] = (await once(session, 'remoteSettings')) as [{ maxConcurrentStreams?: number }];
+      assert.equal(settings.maxConcurrentStreams, 4);
+      const answers = await Promise.all(
+        Array.from({ length: 12 }, () => request(session, { ':method': 'GET', ':path': '/held' })),
+      );
+      assert.deepEqual(new Set(answers.map((a) => a.status)), new Set([200]));
+      assert.ok(streams.maxActive <= 4, `${streams.maxActive} streams served at once`);
+    } finally {
+      session.close();
+    }
+  });
+
+  it('writes a body as flow control lets it, holding little for a client that reads nothing', async () => {
+    const session = http2Connect(`http://127.0.0.1:${limited}`, { settings: { initialWindowSize: 1024 } });
+    try {
+      const stream = session.request({ ':method': 'GET', ':path': '/big' });
+      stream.pause();
+      await until('the body is being written', () => streams.big.length === 1);
+      const big = streams.big[0];
+      assert.ok(big !== undefined);
+      // Writing waits on the stream: what is queued stays near one slice, not the 4 MiB body.
+      await until('the writer waits for the stream', () => big.res.writableLength > 0);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.ok(
+        big.res.writableLength <= 2 * BODY_SLICE_BYTES,
+        `${big.res.writableLength} bytes queued on the stream`,
+      );
+      stream.resume();
+      let received = 0;
+      stream.on('data', (chunk: Buffer) => (received += chunk.length));
+      await once(stream, 'end');
+      await big.written;
+      assert.equal(received, BIG.length);
+    } finally {
+      session.close();
+    }
   });
 });

@@ -14,7 +14,23 @@ export interface HttpServerOptionsJson {
     readonly body?: number;
     readonly 'body-idle'?: number;
   };
+  readonly limits?: { readonly 'pipelined-requests'?: number; readonly 'concurrent-streams'?: number };
 }
+
+/** What one connection may have in flight. */
+export interface HttpConnectionLimits {
+  /** HTTP/1.1 requests received on one connection and not answered yet, the one being answered included. */
+  readonly pipelinedRequests: number;
+  /** HTTP/2 streams open at once on one connection (SETTINGS_MAX_CONCURRENT_STREAMS). */
+  readonly concurrentStreams: number;
+}
+
+export const DEFAULT_CONNECTION_LIMITS: HttpConnectionLimits = {
+  // Browsers do not pipeline at all, and tools that do keep a few requests in flight.
+  pipelinedRequests: 16,
+  // What HTTP/2 servers commonly allow; a page keeping many event streams open over one connection fits.
+  concurrentStreams: 100,
+};
 
 /** Timeouts set in the options, in milliseconds; absent ones take the server's defaults. */
 export interface HttpServerTimeouts {
@@ -32,6 +48,7 @@ export interface HttpServerOptions {
   /** Headers set on every request before it is routed: lower-case name, value. */
   readonly overrides: readonly (readonly [string, string])[];
   readonly timeouts: HttpServerTimeouts;
+  readonly limits: HttpConnectionLimits;
 }
 
 function ms(seconds: number | undefined): number | undefined {
@@ -47,6 +64,10 @@ export function httpServerOptions(options: unknown): HttpServerOptions {
     ...(cors === undefined ? {} : { cors }),
     overrides: Object.entries(json.overrides ?? {}).map(([name, value]) => [name.toLowerCase(), value]),
     timeouts: httpServerTimeouts(json.timeouts ?? {}),
+    limits: {
+      pipelinedRequests: json.limits?.['pipelined-requests'] ?? DEFAULT_CONNECTION_LIMITS.pipelinedRequests,
+      concurrentStreams: json.limits?.['concurrent-streams'] ?? DEFAULT_CONNECTION_LIMITS.concurrentStreams,
+    },
   };
 }
 

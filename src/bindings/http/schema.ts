@@ -143,6 +143,25 @@ export const httpServerSchema: BindingSchema = {
             },
             additionalProperties: false,
           },
+          limits: {
+            description: 'What one client connection may have in flight at once.',
+            type: 'object',
+            properties: {
+              'pipelined-requests': {
+                description:
+                  'HTTP/1.1 requests received on one connection and not answered yet, the one being answered included (default 16). Answers are built one at a time, in order; a request past the limit is answered 503 with `Retry-After` and the connection closed after it.',
+                type: 'integer',
+                minimum: 1,
+              },
+              'concurrent-streams': {
+                description:
+                  'HTTP/2 streams open at once on one connection, announced as SETTINGS_MAX_CONCURRENT_STREAMS (default 100); a stream past it is refused by the HTTP/2 layer (REFUSED_STREAM) for the client to retry.',
+                type: 'integer',
+                minimum: 1,
+              },
+            },
+            additionalProperties: false,
+          },
         },
         additionalProperties: false,
       } satisfies ObjectSchemaFor<HttpServerOptionsJson>,

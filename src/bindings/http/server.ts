@@ -148,6 +148,8 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
   readonly #options: HttpServerOptions;
   readonly #routes: RouteTable<RequestHead, HeaderCondition>;
   readonly #sockets = new Set<Socket>();
+  /** HTTP/1.1 requests each connection has received and not answered yet. */
+  readonly #pending = new WeakMap<Socket, number>();
   readonly #sessions = new Set<ServerHttp2Session>();
   readonly #metrics: HttpServerMetrics;
   #versions: ReadonlySet<HttpVersion> = new Set();
@@ -194,6 +196,8 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
     http1.emit('listening');
     const http2 = createHttp2Server({
       settings: {
+        // A stream past it is refused by nghttp2 itself (REFUSED_STREAM), before any handler runs.
+        maxConcurrentStreams: this.#options.limits.concurrentStreams,
         maxHeaderListSize: Math.max(
           HTTP2_MIN_HEADER_LIST_SIZE,
           this.#limits.maxHeaderBytes * HTTP2_HEADER_LIST_HEADROOM,
@@ -364,7 +368,30 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
       this.#reject(res, refused.status, refused.message, true);
       return;
     }
-    this.#onRequest(req, res, req.socket);
+    // node:http parses every request a client pipelines and queues their responses, each holding
+    // whatever its handler wrote until the ones before it are out. Counted per connection, they
+    // are bounded; and a request is handed to its handler only once its response is the one the
+    // connection is writing, so a client that reads nothing has one answer built, not one per request.
+    const socket = req.socket;
+    const pending = (this.#pending.get(socket) ?? 0) + 1;
+    this.#pending.set(socket, pending);
+    res.once('close', () => this.#pending.set(socket, (this.#pending.get(socket) ?? 1) - 1));
+    const limit = this.#options.limits.pipelinedRequests;
+    if (pending > limit) {
+      this.#observe(req, res);
+      res.setHeader('Retry-After', '1');
+      this.#log.debug({ limit }, 'too many pipelined requests; closing the connection after the answer');
+      this.#reject(
+        res,
+        statusOf('KGATE_OVERLOADED'),
+        `more than ${limit} requests in flight on one connection (limits.pipelined-requests)`,
+        true,
+        'pipelined_requests',
+      );
+      return;
+    }
+    if (res.socket === null) res.once('socket', () => this.#onRequest(req, res, socket));
+    else this.#onRequest(req, res, socket);
   }
 
   #onHttp2Request(req: Http2ServerRequest, res: Http2ServerResponse): void {
