@@ -376,6 +376,7 @@ async function waiters(gw: Gateway, port: number): Promise<Row[]> {
   );
   // Parked: nothing tells a client, so the bench gives the gateway time to take every request.
   await sleep(2_000 + clients * 2);
+  const parked = await gw.measure(true);
   gw.reset();
   const began = Date.now();
   await call(port, 'PUT', '/items/k0', JSON.stringify({ id: 0, changed: true }));
@@ -391,6 +392,7 @@ async function waiters(gw: Gateway, port: number): Promise<Row[]> {
       `${fmt(answered)} (${[...statuses].map(([s, n]) => `${n}x${s}`).join(', ')})`,
       fmt(seconds, 1),
       mb(base.now.rss),
+      `${mb(parked?.now.rss ?? NaN)} (${fmt(((parked?.now.rss ?? NaN) - base.now.rss) / clients / 1024)} KiB each)`,
       mb(gw.rssPeak),
       mb((after?.peak.heap ?? NaN) + (after?.peak.external ?? NaN)),
     ],
@@ -480,7 +482,16 @@ async function bench(): Promise<void> {
   console.log(`gateway: --max-old-space-size=${heapMb}, stopped past ${fmt(rssLimitMb)} MiB RSS`);
   if (scenario === 'waiters')
     printTable(
-      ['case', 'gateway', 'answered', 's', 'RSS before MiB', 'peak RSS MiB', 'peak heap+external MiB'],
+      [
+        'case',
+        'gateway',
+        'answered',
+        's',
+        'RSS before MiB',
+        'RSS parked MiB',
+        'peak RSS MiB',
+        'peak heap+external MiB',
+      ],
       rows,
     );
   else

@@ -69,3 +69,9 @@ export function notCaughtUp(topic: string): HttpError {
     `the cache did not catch up with topic ${topic} within ${CATCH_UP_MS / 1000} s; try again later`,
   );
 }
+
+/** A 503 at a bound of the binding: the client may try again in a second. */
+export function overloaded(res: ServerResponse, message: string): HttpError {
+  res.setHeader('Retry-After', '1');
+  return new HttpError('KGATE_OVERLOADED', message);
+}

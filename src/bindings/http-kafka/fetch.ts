@@ -1,32 +1,80 @@
 import type { CachedTopic, CacheMessage, KeyLookup } from '../kafka/cache_client/index.ts';
-import { checkPositions, HeadReader, lookupKey, NotCaughtUpError } from '../kafka/cache_client/index.ts';
+import {
+  checkPositions,
+  HeadReader,
+  lookupKey,
+  NotCaughtUpError,
+  UpToNow,
+} from '../kafka/cache_client/index.ts';
 import { HttpError } from '../north.ts';
-import { kafkaErrorCode, messageOf } from '../proxies/cache-clients.ts';
+import { kafkaErrorCode, messageOf, type CacheClient } from '../proxies/cache-clients.ts';
 import { buildFilters } from '../proxies/filter-templates.ts';
 import { etagOf, parseIfNoneMatch, progressFromIfNoneMatch } from './etag.ts';
-import { attachTopic, CATCH_UP_MS, headerText, notCaughtUp, openStream, type Exchange } from './exchange.ts';
-import { LatestMessage, MergedDocument, writeFetched } from './fetched.ts';
+import {
+  attachTopic,
+  CATCH_UP_MS,
+  headerText,
+  notCaughtUp,
+  openStream,
+  overloaded,
+  type Exchange,
+} from './exchange.ts';
+import { LatestMessage, MergedDocument, snapshotOf, writeSnapshot } from './fetched.ts';
+import type { HttpKafkaMetrics } from './metrics.ts';
 import { pinnedKey, type PinnedKey } from './pinned-key.ts';
 import { parsePrefer } from './prefer.ts';
 import type { FetchRoute } from './routes.ts';
+import {
+  SnapshotReadsExhausted,
+  type HeldSnapshot,
+  type SharedSnapshots,
+  type Snapshot,
+} from './snapshots.ts';
 
 // Fetch routes: GET (and HEAD) answered from the cache, up to now, with the progress read up to
 // as the ETag; If-None-Match and Prefer: wait resume from that progress.
 
-/** A fetch's answer read from the cache, and the progress it was read up to (its ETag). */
-interface Snapshot {
-  readonly progress: ReadonlyMap<number, bigint>;
-  readonly merged: MergedDocument | undefined;
-  readonly latest: LatestMessage;
+/** What the fetches of one binding share: answers read once, and the bound on parked waits. */
+export interface FetchContext {
+  readonly snapshots: SharedSnapshots;
+  readonly waits: WaitSlots;
+  readonly metrics: HttpKafkaMetrics;
+}
+
+/** A bound on the requests holding a `Prefer: wait` at once. */
+export class WaitSlots {
+  readonly max: number;
+  #taken = 0;
+
+  constructor(max: number) {
+    this.max = max;
+  }
+
+  get taken(): number {
+    return this.#taken;
+  }
+
+  /** A slot, and the function giving it back (once); undefined when every slot is taken. */
+  take(): (() => void) | undefined {
+    if (this.#taken >= this.max) return undefined;
+    this.#taken++;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.#taken--;
+    };
+  }
 }
 
 /** Answers GET or HEAD on a fetch route. */
-export async function handleFetch(x: Exchange, route: FetchRoute): Promise<void> {
+export async function handleFetch(x: Exchange, route: FetchRoute, context: FetchContext): Promise<void> {
   const { req, res, client, params, gone } = x;
   const filters = buildFilters(route.filters, params);
   const ifNoneMatch = headerText(req.headers['if-none-match']);
   const wait = parsePrefer(req.headers.prefer).wait ?? 0;
   const topic = await attachTopic(client, route.topic);
+  let endWait: (() => void) | undefined;
   try {
     const since = currentProgress(topic, progressFromIfNoneMatch(ifNoneMatch));
     if (since === undefined && parseIfNoneMatch(ifNoneMatch).includes('*')) {
@@ -34,6 +82,20 @@ export async function handleFetch(x: Exchange, route: FetchRoute): Promise<void>
       res.writeHead(304);
       res.end();
       return;
+    }
+    // A request that may be held (a conditional one, or one that waits for a first match) holds
+    // one of the binding's waits for as long as it is served.
+    if (wait > 0 && (since !== undefined || route.merge === undefined)) {
+      const slot = context.waits.take();
+      if (slot === undefined) {
+        context.metrics.limited('waits');
+        throw overloaded(res, `more than ${context.waits.max} requests waiting at once (limits.waits)`);
+      }
+      const ended = context.metrics.waitStarted();
+      endWait = () => {
+        slot();
+        ended();
+      };
     }
     // On a compacted topic a filter pinning one key selects that key's newest record: the key
     // index finds it without reading the topic.
@@ -53,20 +115,27 @@ export async function handleFetch(x: Exchange, route: FetchRoute): Promise<void>
     }
     const until = Date.now() + (since === undefined && route.merge === undefined ? wait * 1000 : 0);
     for (;;) {
-      const snapshot = await readSnapshot(x, route, topic, filters);
-      if (snapshot === 'gone') return;
+      const held = await sharedSnapshot(x, route, topic, filters, context);
+      if (held === 'gone') return;
+      const snapshot = held.snapshot;
       const remaining = until - Date.now();
       // Nothing matches yet and the client asked to wait: wait for a change, then read again.
-      if (snapshot.latest.value === undefined && remaining > 0) {
+      if (snapshot.body === undefined && remaining > 0) {
+        held.release();
         const unchanged = await unchangedSince(x, topic, route, filters, snapshot.progress, remaining / 1000);
         if (unchanged === 'gone' || gone.aborted) return;
         // Unchanged means the wait ran out, or shutdown cut it short: the 404 stands.
         if (unchanged === undefined) continue;
       }
-      writeFetched(res, route, snapshot.progress, snapshot.merged, snapshot.latest);
+      try {
+        await writeSnapshot(res, route, snapshot, gone);
+      } finally {
+        held.release();
+      }
       return;
     }
   } finally {
+    endWait?.();
     topic.release();
   }
 }
@@ -141,7 +210,7 @@ async function fetchByKey(
   const merged = route.merge === undefined ? undefined : new MergedDocument();
   const latest = new LatestMessage();
   if (found.message !== null) (merged ?? latest).add(found.message);
-  writeFetched(res, route, found.progress, merged, latest);
+  await writeSnapshot(res, route, snapshotOf(route, found.progress, merged, latest), gone);
 }
 
 /**
@@ -184,37 +253,86 @@ async function unchangedSince(
   return changed ? undefined : reader.progress;
 }
 
-/** What the topic holds up to now that matches, merged or latest as the route answers it. */
-async function readSnapshot(
+/**
+ * The answer a read of the topic up to now gives this request, shared with every request that
+ * wants the same one (see SharedSnapshots): a snapshot is current while the cache holds nothing
+ * past what it read.
+ */
+async function sharedSnapshot(
   x: Exchange,
   route: FetchRoute,
   topic: CachedTopic,
   filters: ReturnType<typeof buildFilters>,
-): Promise<Snapshot | 'gone'> {
-  const gone = x.gone;
-  // Historical on every topic: a fetch answers with what the topic holds, not what comes next.
-  const stream = await openStream(x.client, route.topic, {
-    ...(filters === undefined ? {} : { filters }),
-    defaultOffset: 'historical',
-    signal: gone,
-  });
-  const reader = new HeadReader(stream, topic);
-  const merged = route.merge === undefined ? undefined : new MergedDocument();
-  const latest = new LatestMessage();
-  const take = (message: CacheMessage): void =>
-    merged === undefined ? latest.add(message) : merged.add(message);
+  context: FetchContext,
+): Promise<HeldSnapshot | 'gone'> {
+  let held: HeldSnapshot | 'gone';
   try {
-    const by = Date.now() + CATCH_UP_MS;
-    for (;;) {
-      const step = await reader.step(by, true, gone);
-      if (step.type === 'message') take(step.message);
-      else if (step.type === 'end') return 'gone';
-      else if (step.type === 'timeout') throw notCaughtUp(route.topic);
-      else break;
-    }
-  } finally {
-    const late = await reader.finish();
-    if (late !== undefined) take(late);
+    held = await context.snapshots.get(
+      snapshotKey(route, filters),
+      x.gone,
+      (snapshot) => new UpToNow(topic, 'read_committed').caughtUp(snapshot.progress),
+      (signal) => readSnapshot(x.client, route, filters, signal),
+    );
+  } catch (error) {
+    if (!(error instanceof SnapshotReadsExhausted)) throw error;
+    context.metrics.limited('snapshot-reads');
+    throw overloaded(x.res, error.message);
   }
-  return { progress: reader.progress, merged, latest };
+  if (held !== 'gone' && held.shared) context.metrics.shared();
+  return held;
+}
+
+const routeIds = new WeakMap<FetchRoute, number>();
+let nextRouteId = 0;
+
+/** Which answer a request wants: its route, and the filters its parameters make of the route's. */
+function snapshotKey(route: FetchRoute, filters: ReturnType<typeof buildFilters>): string {
+  let id = routeIds.get(route);
+  if (id === undefined) {
+    id = nextRouteId++;
+    routeIds.set(route, id);
+  }
+  return `${id} ${JSON.stringify(filters ?? null)}`;
+}
+
+/**
+ * What the topic holds up to now that matches, merged or latest as the route answers it. It reads
+ * for every request that wants it, so it holds its own attachment and ends on `signal` alone.
+ */
+async function readSnapshot(
+  client: CacheClient,
+  route: FetchRoute,
+  filters: ReturnType<typeof buildFilters>,
+  signal: AbortSignal,
+): Promise<Snapshot | 'gone'> {
+  const topic = await attachTopic(client, route.topic);
+  try {
+    // Historical on every topic: a fetch answers with what the topic holds, not what comes next.
+    const stream = await openStream(client, route.topic, {
+      ...(filters === undefined ? {} : { filters }),
+      defaultOffset: 'historical',
+      signal,
+    });
+    const reader = new HeadReader(stream, topic);
+    const merged = route.merge === undefined ? undefined : new MergedDocument();
+    const latest = new LatestMessage();
+    const take = (message: CacheMessage): void =>
+      merged === undefined ? latest.add(message) : merged.add(message);
+    try {
+      const by = Date.now() + CATCH_UP_MS;
+      for (;;) {
+        const step = await reader.step(by, true, signal);
+        if (step.type === 'message') take(step.message);
+        else if (step.type === 'end') return 'gone';
+        else if (step.type === 'timeout') throw notCaughtUp(route.topic);
+        else break;
+      }
+    } finally {
+      const late = await reader.finish();
+      if (late !== undefined) take(late);
+    }
+    return snapshotOf(route, reader.progress, merged, latest);
+  } finally {
+    topic.release();
+  }
 }

@@ -1,9 +1,11 @@
 import type { ServerResponse } from 'node:http';
 import type { CacheMessage } from '../kafka/cache_client/index.ts';
 import { HttpError } from '../north.ts';
+import { writeBody } from '../response-body.ts';
 import { etagOf } from './etag.ts';
 import { kafkaHeader } from './replies.ts';
 import type { FetchRoute } from './routes.ts';
+import type { Snapshot } from './snapshots.ts';
 
 // What a fetch answers with: the body it builds from the messages read, and the response.
 
@@ -75,32 +77,37 @@ export class LatestMessage {
   }
 }
 
-/** The 200 of a fetch, or 404 when a fetch without merge found no message. */
-export function writeFetched(
-  res: ServerResponse,
+/** What a read found, as the answer a fetch gives: the merged document, or the latest message. */
+export function snapshotOf(
   route: FetchRoute,
   progress: ReadonlyMap<number, bigint>,
   merged: MergedDocument | undefined,
   latest: LatestMessage,
-): void {
-  const etag = etagOf(progress);
-  if (merged !== undefined) {
-    const body = merged.toBuffer();
-    res.writeHead(200, {
-      'Content-Type': route.merge ?? 'application/json',
-      'Content-Length': String(body.length),
-      ETag: etag,
-    });
-    res.end(body);
-    return;
-  }
-  const value = latest.value;
-  if (value === undefined)
+): Snapshot {
+  if (merged !== undefined) return { progress, body: merged.toBuffer() };
+  const storedContentType = latest.contentType;
+  return storedContentType === undefined
+    ? { progress, body: latest.value }
+    : { progress, body: latest.value, storedContentType };
+}
+
+/**
+ * The 200 of a fetch, its body written as the connection drains (the snapshot may be shared by
+ * many responses, and is never copied for one); 404 when a fetch without merge found no message.
+ */
+export async function writeSnapshot(
+  res: ServerResponse,
+  route: FetchRoute,
+  snapshot: Snapshot,
+  gone: AbortSignal,
+): Promise<void> {
+  const body = snapshot.body;
+  if (body === undefined)
     throw new HttpError('KGATE_NOT_FOUND', `no message in topic ${route.topic} matches`);
   res.writeHead(200, {
-    'Content-Type': route.contentTypes.serve(latest.contentType),
-    'Content-Length': String(value.length),
-    ETag: etag,
+    'Content-Type': route.merge ?? route.contentTypes.serve(snapshot.storedContentType),
+    'Content-Length': String(body.length),
+    ETag: etagOf(snapshot.progress),
   });
-  res.end(value);
+  await writeBody(res, body, gone);
 }

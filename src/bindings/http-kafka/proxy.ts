@@ -5,12 +5,13 @@ import type { Binding, BindingContext, BindingFactory } from '../../engine/bindi
 import { HttpError, requestUrl, type HttpHandler, type HttpRouteMatch } from '../north.ts';
 import { lookupCacheClients, type CacheClient } from '../proxies/cache-clients.ts';
 import type { Exchange } from './exchange.ts';
-import { handleFetch } from './fetch.ts';
+import { handleFetch, WaitSlots, type FetchContext } from './fetch.ts';
 import { httpKafkaMetrics, type HttpKafkaMetrics } from './metrics.ts';
 import { httpKafkaOptions } from './options.ts';
 import { ProduceHandler } from './produce.ts';
 import { ReplyTopics } from './request-reply.ts';
 import { allowedMethods, RouteTable } from './routes.ts';
+import { SharedSnapshots } from './snapshots.ts';
 
 /**
  * Why a request's work was abandoned: its response closed. One instance for every request, since
@@ -39,6 +40,7 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
   readonly #replies: ReplyTopics;
   readonly #produce: ProduceHandler;
   readonly #metrics: HttpKafkaMetrics;
+  readonly #fetch: FetchContext;
   /** Compiled at start, so that a route that is wrong fails the start. */
   #routes: RouteTable;
   #clients = new Map<string, CacheClient>();
@@ -54,6 +56,12 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
     this.#metrics = httpKafkaMetrics(context.metrics, this.name);
     this.#replies = new ReplyTopics(options, this.#log, this.#metrics);
     this.#produce = new ProduceHandler(options, this.#replies, this.#log);
+    const metrics = this.#metrics;
+    this.#fetch = {
+      snapshots: new SharedSnapshots(options.limits.snapshotReads, () => metrics.readStarted()),
+      waits: new WaitSlots(options.limits.waits),
+      metrics,
+    };
     this.#routes = new RouteTable(this.config);
   }
 
@@ -112,7 +120,7 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
       body: match.bodyChunks,
       connection: match.connection,
     };
-    if (route.capability === 'fetch') await handleFetch(exchange, route);
+    if (route.capability === 'fetch') await handleFetch(exchange, route, this.#fetch);
     else if (method === 'GET') await this.#replies.poll(exchange, route);
     else await this.#produce.handle(exchange, route, method);
   }

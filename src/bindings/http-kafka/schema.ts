@@ -50,6 +50,25 @@ export const httpKafkaProxySchema: BindingSchema = {
             },
             additionalProperties: false,
           },
+          limits: {
+            description:
+              'What the binding holds at once for fetches; a request past a bound is answered 503 with `Retry-After`.',
+            type: 'object',
+            properties: {
+              'snapshot-reads': {
+                description:
+                  'Reads of a topic for fetch answers (merged documents, and the latest message of routes that do not pin a key) in progress at once, over every route (default 8). An answer is read once per version and shared by every request that wants it, so requests for the same answer count once.',
+                type: 'integer',
+                minimum: 1,
+              },
+              waits: {
+                description: 'Fetch requests holding a `Prefer: wait` at once (default 10000).',
+                type: 'integer',
+                minimum: 1,
+              },
+            },
+            additionalProperties: false,
+          },
         },
         additionalProperties: false,
       } satisfies ObjectSchemaFor<HttpKafkaOptionsJson>,
