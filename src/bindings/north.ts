@@ -126,6 +126,13 @@ export interface SseStream {
    * events ready pays for one write rather than one per event. Returns like send().
    */
   sendFramed(frames: string, count: number): boolean;
+  /**
+   * Writes one event framed as `pieces` (text, or bytes such as a large value other streams send
+   * too), a slice at a time as the client takes them: however large the event, no more than a
+   * slice beyond the socket's buffer is queued, and nothing else goes out on the stream until the
+   * event is whole. Resolves true once the event is handed over, false if the stream closed first.
+   */
+  sendSliced(pieces: readonly (string | Buffer)[]): Promise<boolean>;
   /** Resolves once the client has caught up, or the stream has closed. */
   drained(): Promise<void>;
   /** A `:` comment line; clients ignore it, proxies see traffic. */

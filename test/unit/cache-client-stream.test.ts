@@ -297,6 +297,25 @@ describe('cache_client stream: merging partitions', () => {
     r.stream.close();
   });
 
+  it('ends a batch at its byte bound, after at least one message, and loses none', async () => {
+    const t = new FakeTopic('batch-bytes');
+    t.append(0, values(0, 10, 'x'.repeat(100)));
+    const s = open(t);
+    const sizes: number[] = [];
+    const seen: string[] = [];
+    while (seen.length < 10) {
+      const batch = await s.nextBatch(256, 250);
+      sizes.push(batch.length);
+      seen.push(...batch.map(at));
+    }
+    assert.deepEqual(sizes, [3, 3, 3, 1]);
+    assert.deepEqual(
+      seen,
+      values(0, 10).map((r) => `0:${r.offset}`),
+    );
+    s.close();
+  });
+
   it('wakes a waiting reader when records are appended', async () => {
     const t = new FakeTopic('wake', { partitions: 2 });
     const r = new StreamReader(open(t));

@@ -135,6 +135,13 @@ class FakeSseStream implements SseStream {
     this.events += count;
     return this.accepting;
   }
+  async sendSliced(pieces: readonly (string | Buffer)[]): Promise<boolean> {
+    if (this.closed.aborted) return false;
+    this.writes.push(pieces.map((piece) => piece.toString()).join(''));
+    this.events++;
+    if (!this.accepting) await this.drained();
+    return !this.closed.aborted;
+  }
   drained(): Promise<void> {
     return this.accepting ? Promise.resolve() : new Promise((resolve) => (this.#drained = resolve));
   }

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { Logger } from 'pino';
 import type { BindingConfig, RouteConfig } from '../../config/index.ts';
 import type { Binding, BindingContext, BindingFactory } from '../../engine/binding.ts';
@@ -20,6 +21,9 @@ export const ERROR_RETRY_MS = 10_000;
 // Messages taken from the cache per pull, and bytes of event text per write: large enough that
 // a busy stream pays one write for many events, small enough that a write's text stays near the
 // socket's high-water mark (64 KiB), which is what a stream may have unsent before it stops pulling.
+// A pull stops at that many bytes of keys and values too, so a stream holds one batch's worth of
+// messages, not 256 large ones, and a value that size or larger goes out as an event of its own,
+// a slice at a time (SseStream.sendSliced), its bytes shared rather than copied into a frame.
 const BATCH_MESSAGES = 256;
 const WRITE_BYTES = 64 * 1024;
 
@@ -85,6 +89,37 @@ export function frameOf(message: CacheMessage, eventId: EventIdFormat): string {
   if (message.value === null)
     return `${id}event: delete\n${formatData(message.key?.toString('utf8') ?? '')}\n`;
   return `${id}${dataLinesOf(message.value)}\n`;
+}
+
+const DATA_PREFIX = Buffer.from('data: ');
+const LINE_END = Buffer.from('\n');
+const EVENT_END = Buffer.from('\n\n');
+
+// The `data:` lines of large values that cannot be sent as they are, kept as long as the value's
+// buffer lives, so that streams sending the same record share one copy.
+const framedData = new WeakMap<Buffer, Buffer>();
+
+/**
+ * A large message as the pieces of its event: the id line, then the data. A value of one line of
+ * valid UTF-8 (the usual JSON document) is its own data line, sent from the cache's buffer as it
+ * is; any other is framed once per value buffer, as frameOf would frame it.
+ */
+export function largeEventPieces(message: CacheMessage, eventId: EventIdFormat): (string | Buffer)[] {
+  const id = `id: ${eventId.format(message.progress, message.key)}\n`;
+  const value = message.value;
+  if (value === null) return [`${id}event: delete\n${formatData(message.key?.toString('utf8') ?? '')}\n`];
+  if (value.indexOf(0x0a) < 0 && value.indexOf(0x0d) < 0 && isUtf8(value))
+    return [id, DATA_PREFIX, value, EVENT_END];
+  let data = framedData.get(value);
+  if (data === undefined) {
+    data = Buffer.from(formatData(value.toString('utf8')), 'utf8');
+    framedData.set(value, data);
+  }
+  return [id, data, LINE_END];
+}
+
+function isLarge(message: CacheMessage): boolean {
+  return message.value !== null && message.value.length >= WRITE_BYTES;
 }
 
 /**
@@ -196,11 +231,21 @@ export class SseKafkaProxyBinding implements Binding, SseHandler {
   /** Moves messages from the cache stream to the event stream, every ready one in few writes. */
   async #pump(cache: CacheStream, stream: SseStream, eventId: EventIdFormat): Promise<void> {
     for (;;) {
-      const batch = await cache.nextBatch(BATCH_MESSAGES);
+      const batch = await cache.nextBatch(BATCH_MESSAGES, WRITE_BYTES);
       if (batch.length === 0) return;
       let frames = '';
       let count = 0;
       for (const message of batch) {
+        if (isLarge(message)) {
+          if (count > 0 && !(await deliver(stream, frames, count, this.#metrics))) return;
+          frames = '';
+          count = 0;
+          // The write waits for the client slice by slice: when it returns, the client has
+          // taken all but the socket's buffer of it, and the next pull may go ahead.
+          if (!(await stream.sendSliced(largeEventPieces(message, eventId)))) return;
+          this.#metrics.delivered(1);
+          continue;
+        }
         frames += frameOf(message, eventId);
         count++;
         if (frames.length >= WRITE_BYTES) {

@@ -195,12 +195,13 @@ export class CacheStream implements AsyncIterableIterator<CacheMessage> {
   }
 
   /**
-   * Every message deliverable right now, up to `max`, in the order next() would give them; waits
-   * like next() while there is none, and resolves empty once the stream has ended. A consumer that
-   * writes a batch in one go pays one promise per batch rather than one per message.
+   * Every message deliverable right now, up to `max` messages and, past the first, `maxBytes` of
+   * keys and values, in the order next() would give them; waits like next() while there is none,
+   * and resolves empty once the stream has ended. A consumer that writes a batch in one go pays
+   * one promise per batch rather than one per message, and holds no more than a batch's bytes.
    */
-  nextBatch(max: number): Promise<CacheMessage[]> {
-    return this.#queue(() => this.#nextBatch(Math.max(1, max)));
+  nextBatch(max: number, maxBytes = Infinity): Promise<CacheMessage[]> {
+    return this.#queue(() => this.#nextBatch(Math.max(1, max), maxBytes));
   }
 
   // Concurrent reads take turns, so each cursor is read by one call at a time.
@@ -281,8 +282,9 @@ export class CacheStream implements AsyncIterableIterator<CacheMessage> {
     }
   }
 
-  async #nextBatch(max: number): Promise<CacheMessage[]> {
+  async #nextBatch(max: number, maxBytes: number): Promise<CacheMessage[]> {
     const batch: CacheMessage[] = [];
+    let bytes = 0;
     for (;;) {
       if (!this.#readable()) return batch;
       // One scan budget for the whole batch: however many records it examines, a call gives
@@ -291,7 +293,8 @@ export class CacheStream implements AsyncIterableIterator<CacheMessage> {
       let got = this.#pass(budget);
       while (typeof got !== 'string') {
         batch.push(got);
-        if (batch.length >= max) return batch;
+        bytes += (got.key?.length ?? 0) + (got.value?.length ?? 0);
+        if (batch.length >= max || bytes >= maxBytes) return batch;
         got = this.#pass(budget);
       }
       if (batch.length > 0) return batch;
