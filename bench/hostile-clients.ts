@@ -4,6 +4,7 @@
 //   node bench/hostile-clients.ts --scenario pipelined [--clients 300]  [--doc-mb 6]
 //   node bench/hostile-clients.ts --scenario unread    [--clients 2000] [--doc-mb 6]
 //   node bench/hostile-clients.ts --scenario sse       [--clients 200]  [--value-kb 1000] [--values 20]
+//   node bench/hostile-clients.ts --scenario forged    --doc-mb 0.1 --value-kb 1 --values 3
 //   common: [--rss-limit-mb 4096] [--heap-mb 4096] [--hold-seconds 10]
 // - waiters: `clients` parked `GET /items` with `If-None-Match: <current>` and `Prefer: wait=20`
 //   on a compacted topic whose merged document is `doc-mb` MB, then one PUT wakes them all; the
@@ -11,6 +12,8 @@
 // - pipelined: one connection sends `clients` pipelined `GET /items` in one write and reads nothing.
 // - unread: `clients` connections send one `GET /items` each and read nothing.
 // - sse: `clients` event streams over `values` values of `value-kb` KB, none of them read.
+// - forged: made-up positions: an If-None-Match past the end of the topic, a Last-Event-ID naming
+//   1,000 partitions, and one past the end followed by a new event.
 // For the last three, the clients are held `hold-seconds`, then closed, and the gateway's heap is
 // measured again after a full GC: what closing gave back.
 // kgate runs in a forked child process with `--max-old-space-size=<heap-mb>`, killed when its RSS
@@ -32,6 +35,7 @@ import { defaultRegistry } from '../src/bindings/index.ts';
 import type { TcpServerBinding } from '../src/bindings/tcp/server.ts';
 import { parseConfig } from '../src/config/index.ts';
 import { Engine } from '../src/engine/engine.ts';
+import { encodeProgress } from '../src/bindings/proxies/progress-token.ts';
 import { fmt, printEnvironment, printTable, withBroker } from './lib/common.ts';
 import { MiB } from './north-common.ts';
 
@@ -457,6 +461,79 @@ async function closeAndMeasure(
   ];
 }
 
+/** Reads an event stream for `ms`, from `lastEventId`, while `during` runs; the ids it saw. */
+async function eventIds(
+  port: number,
+  lastEventId: string,
+  ms: number,
+  during: () => Promise<void>,
+): Promise<string[]> {
+  const socket = await open(port);
+  let text = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => (text += chunk.length > 100_000 ? chunk.slice(0, 100_000) : chunk));
+  socket.write(
+    `GET /stream HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\nLast-Event-ID: ${lastEventId}\r\n\r\n`,
+  );
+  await sleep(500);
+  await during();
+  await sleep(ms);
+  socket.destroy();
+  return [...text.matchAll(/^id: (.*)$/gm)].map((m) => m[1] ?? '');
+}
+
+/** Positions a client made up: echoed, kept to, or held to the topic. */
+async function forged(port: number): Promise<Row[]> {
+  await fillItems(port);
+  const rows: Row[] = [];
+  const pastEnd = `"${encodeProgress(
+    new Map([
+      [0, 2n ** 62n],
+      [1, 2n ** 62n],
+    ]),
+  )}"`;
+  const conditional = (): Promise<{ status: number; etag: string }> =>
+    new Promise((resolve, reject) => {
+      const req = request(
+        { agent, host: '127.0.0.1', port, path: '/items', headers: { 'if-none-match': pastEnd } },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, etag: String(res.headers.etag ?? '') }));
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+  const first = await conditional();
+  await call(port, 'PUT', '/items/k0', JSON.stringify({ id: 0, changed: true }));
+  const second = await conditional();
+  rows.push([
+    'If-None-Match past the end of every partition, before and after a change',
+    `${first.status}, ${second.status}`,
+    first.etag === pastEnd ? 'the forgery' : `an ETag of the topic (${first.etag.length} B)`,
+  ]);
+  await fillEvents(port);
+  const manyPartitions = encodeProgress(
+    new Map(Array.from({ length: 1000 }, (_, i) => [i, 0n] as [number, bigint])),
+  );
+  const many = await eventIds(port, manyPartitions, 1_000, async () => undefined);
+  rows.push([
+    `Last-Event-ID naming 1,000 partitions (${fmt(manyPartitions.length)} B)`,
+    `${fmt(many.length)} events`,
+    `ids of ${fmt(Math.max(0, ...many.map((id) => id.length)))} B`,
+  ]);
+  const ahead = encodeProgress(new Map([[0, 2n ** 62n]]));
+  const late = await eventIds(port, ahead, 3_000, async () => {
+    await call(port, 'PUT', '/events/late', 'arrived');
+  });
+  rows.push([
+    'Last-Event-ID past the end, then one new event',
+    `${fmt(late.length)} events in 3 s`,
+    late.length === 0 ? 'silent' : `ids of ${fmt(Math.max(...late.map((id) => id.length)))} B`,
+  ]);
+  return rows;
+}
+
 async function bench(): Promise<void> {
   printEnvironment(`node bench/hostile-clients.ts ${process.argv.slice(2).join(' ')}`.trim());
   const rows = await withBroker(10 * 60_000, async (cluster) => {
@@ -473,6 +550,7 @@ async function bench(): Promise<void> {
       if (scenario === 'pipelined') return await unreadGets(gw, ready.port, true);
       if (scenario === 'unread') return await unreadGets(gw, ready.port, false);
       if (scenario === 'sse') return await sse(gw, ready.port);
+      if (scenario === 'forged') return await forged(ready.port);
       throw new Error(`unknown scenario ${scenario}`);
     } finally {
       agent.destroy();
@@ -480,7 +558,8 @@ async function bench(): Promise<void> {
     }
   });
   console.log(`gateway: --max-old-space-size=${heapMb}, stopped past ${fmt(rssLimitMb)} MiB RSS`);
-  if (scenario === 'waiters')
+  if (scenario === 'forged') printTable(['case', 'answered', 'echoed'], rows);
+  else if (scenario === 'waiters')
     printTable(
       [
         'case',
