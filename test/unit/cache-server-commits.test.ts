@@ -76,6 +76,32 @@ describe('cache_server commit coalescer', () => {
     await store.close();
   });
 
+  it('commits an append larger than a commit in parts, its watermarks with the last', async () => {
+    const store = CacheStore.open(tempDir());
+    // 532 bytes a record as the coalescer counts them: three fit 1,600 bytes.
+    const commits = new CommitCoalescer(store, 1600);
+    const part = store.partition('t', 0);
+    const seen: bigint[] = [];
+    const done = commits.append(part, recs(0, 10, 500), { highWatermark: 12n, nextOffset: 11n });
+    while (part.nextOffset < 10n) {
+      await new Promise((resolve) => setImmediate(resolve));
+      seen.push(part.nextOffset);
+      if (part.nextOffset < 10n)
+        assert.equal(part.highWatermark, 0n, 'the watermarks come with the last part');
+    }
+    const result = await done;
+    assert.deepEqual(result, { appended: 10, nextOffset: 11n });
+    assert.equal(commits.commits, 4, 'three, three, three and one record');
+    assert.equal(commits.appends, 1);
+    assert.equal(part.highWatermark, 12n);
+    assert.deepEqual(
+      part.read(0n, { maxRecords: 100 }).records.map((r) => r.offset),
+      Array.from({ length: 10 }, (_, i) => BigInt(i)),
+    );
+    assert.ok(seen.includes(3n) && seen.includes(6n), `committed in parts: ${seen.join(', ')}`);
+    await store.close();
+  });
+
   it('commits nothing for an empty append that changes no watermark, and still commits one that does', async () => {
     const store = CacheStore.open(tempDir());
     const commits = new CommitCoalescer(store, 1024 * 1024);

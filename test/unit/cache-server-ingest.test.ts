@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { CacheStore, type RecordInput } from '../../src/bindings/kafka/cache/index.ts';
 import { CommitCoalescer } from '../../src/bindings/kafka/cache_server/commits.ts';
 import { IngestPausedError } from '../../src/bindings/kafka/cache_server/errors.ts';
-import { IngestGate } from '../../src/bindings/kafka/cache_server/ingest.ts';
+import { IngestGate, MIN_PROBE_BYTES, probeBytes } from '../../src/bindings/kafka/cache_server/ingest.ts';
 import {
   storageErrorKind,
   type StorageErrorKind,
@@ -47,7 +47,14 @@ interface Rig {
   readonly store: CacheStore;
   readonly gate: IngestGate;
   readonly commits: CommitCoalescer;
-  readonly logs: Array<{ level: number; msg: string; path?: string; err?: string }>;
+  readonly logs: Array<{
+    level: number;
+    msg: string;
+    path?: string;
+    err?: string;
+    freeBytes?: number;
+    waitingForBytes?: number;
+  }>;
   readonly gauge: boolean[];
   readonly errors: StorageErrorKind[];
   readonly counts: { probes: number };
@@ -73,10 +80,11 @@ function rig(backoff = { initialMs: 20, maxMs: 40 }): Rig {
     path: dir,
     backoff,
     classify: (error) => storageErrorKind(error, dir, 0),
-    probe: () => {
+    probe: (bytes) => {
       counts.probes++;
-      store.probeWrite();
+      store.probeWrite(bytes);
     },
+    free: () => 0,
     changed: (paused) => gauge.push(paused),
     storageError: (kind) => errors.push(kind),
   });
@@ -103,7 +111,11 @@ describe('cache_server ingest gate', () => {
     assert.equal(r.gate.paused, true);
     assert.ok(running.aborted, 'fetches in flight are told to stop');
     assert.match(r.gate.problem ?? '', /^cache disk full, ingest paused since .*: No space left on device$/);
-    assert.deepEqual(r.errors, ['no_space'], 'one failed commit counts once, whatever it carried');
+    assert.deepEqual(
+      r.errors,
+      ['no_space', 'no_space', 'no_space'],
+      'each failed commit counts once, whatever it carried: both appends, then the first, then one record',
+    );
     assert.deepEqual(r.gauge, [true]);
     const paused = r.logs.filter((l) => l.msg === 'cache disk full, ingest paused');
     assert.equal(paused.length, 1);
@@ -139,6 +151,66 @@ describe('cache_server ingest gate', () => {
       [0n, 1n, 2n, 3n, 4n, 5n, 6n],
     );
     assert.equal(b.read(0n).records.length, 2);
+    await close(r);
+  });
+
+  it('commits what fits on a disk short of space, pauses only when one record does not, and resumes once it does', async () => {
+    const r = rig();
+    const a = r.store.partition('t', 0);
+    const b = r.store.partition('t', 1);
+    const big = (from: number, count: number): RecordInput[] =>
+      recs(from, count).map((rec) => ({ ...rec, value: Buffer.alloc(500, Number(rec.offset)) }));
+    const stored = (): number => a.stats().bytes + b.stats().bytes;
+    // A disk with `room` bytes left: a commit or a probe larger than that fails, as on a full disk.
+    let room = 6_000;
+    const transaction = r.store.transaction.bind(r.store);
+    r.store.transaction = <T>(fn: () => T): T =>
+      transaction(() => {
+        const before = stored();
+        const result = fn();
+        const bytes = stored() - before;
+        if (bytes > room) throw noSpace();
+        room -= bytes;
+        return result;
+      });
+    const probes: number[] = [];
+    r.store.probeWrite = (bytes = 0): void => {
+      probes.push(bytes);
+      if (bytes > room) throw noSpace();
+    };
+
+    const first = r.commits.append(a, big(0, 10), { highWatermark: 10n });
+    const second = r.commits.append(b, big(0, 10), { highWatermark: 10n });
+    assert.deepEqual(await first, { appended: 10, nextOffset: 10n }, 'the first append fits once alone');
+    await assert.rejects(second, /No space left on device/);
+    assert.equal(b.nextOffset, 1n, 'of the second, what fitted, down to one record, is stored');
+    assert.equal(b.highWatermark, 0n);
+    assert.equal(r.gate.paused, true);
+    const paused = r.logs.filter((l) => l.msg === 'cache disk full, ingest paused');
+    assert.equal(paused.length, 1);
+    assert.equal(paused[0]?.waitingForBytes, MIN_PROBE_BYTES, 'waits for room for a commit of one record');
+    assert.equal(paused[0]?.freeBytes, 0);
+    assert.match(r.gate.problem ?? '', /waiting for room to write 16384 bytes: No space left on device$/);
+
+    // Some room comes back, not enough for the probe: still paused.
+    room = 10_000;
+    await until('two probes', () => probes.length >= 2);
+    assert.equal(r.gate.paused, true);
+    assert.ok(probes.every((bytes) => bytes === MIN_PROBE_BYTES));
+    room = 100_000;
+    await r.gate.whenResumed(new AbortController().signal);
+    assert.equal(r.logs.filter((l) => l.msg === 'cache ingest resumed').length, 1);
+
+    // Fetched again from the store's next offset: every record once.
+    assert.deepEqual(await r.commits.append(b, big(1, 9), { highWatermark: 10n }), {
+      appended: 9,
+      nextOffset: 10n,
+    });
+    assert.deepEqual(
+      b.read(0n, { maxRecords: 100 }).records.map((rec) => rec.offset),
+      Array.from({ length: 10 }, (_, i) => BigInt(i)),
+    );
+    assert.equal(r.logs.filter((l) => l.msg === 'cache disk full, ingest paused').length, 1);
     await close(r);
   });
 
@@ -180,6 +252,14 @@ describe('cache_server ingest gate', () => {
     await waiting;
     await close(r);
     assert.equal(r.counts.probes, 0);
+  });
+});
+
+describe('probeBytes', () => {
+  it('asks for twice a commit, and at least a few pages', () => {
+    assert.equal(probeBytes(0), MIN_PROBE_BYTES);
+    assert.equal(probeBytes(532), MIN_PROBE_BYTES);
+    assert.equal(probeBytes(1024 * 1024), 2 * 1024 * 1024);
   });
 });
 

@@ -93,8 +93,20 @@ export function forgetGarbage(c: Context, pid: number): void {
   c.catalog.removeSync(garbageKey(pid));
 }
 
-/** Inside a write transaction: a write that leaves the catalog as it was. */
-export function writeProbe(c: Context): void {
+/**
+ * Inside a write transaction: with `bytes` 0, a write that leaves the catalog as it was; else
+ * stores that many bytes under the probe key, for removeProbe() to take away in the next one.
+ */
+export function writeProbe(c: Context, bytes = 0): void {
+  if (bytes > 0) {
+    c.catalog.putSync(CATALOG_PROBE, Buffer.alloc(bytes));
+    return;
+  }
   c.catalog.putSync(CATALOG_PROBE, CATALOG_PROBE);
+  c.catalog.removeSync(CATALOG_PROBE);
+}
+
+/** Inside a write transaction: removes what writeProbe stored, if anything. */
+export function removeProbe(c: Context): void {
   c.catalog.removeSync(CATALOG_PROBE);
 }

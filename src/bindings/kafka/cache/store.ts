@@ -10,6 +10,7 @@ import {
   assignPid,
   listPartitions,
   partitionPid,
+  removeProbe,
   storedFormat,
   writeFormat,
   writeProbe,
@@ -158,17 +159,20 @@ export class CacheStore {
   }
 
   /**
-   * Commits a write that changes nothing (a key put and removed), to learn whether the
-   * environment takes writes again after one failed for want of space. Throws what the commit
-   * throws.
+   * Learns whether the environment takes writes again after one failed for want of space. With
+   * `bytes` 0, commits a write that changes nothing (a key put and removed). Else commits `bytes`
+   * under a key of the catalog and removes them in a second commit: the first needs as much room
+   * as a commit of records that size, whether the room is free pages of the file or free space on
+   * its filesystem, and the second gives it back to later commits. Throws what a commit throws.
    */
-  probeWrite(): void {
+  probeWrite(bytes = 0): void {
     const c = this.#ctx;
     checkOpen(c);
     c.root.transactionSync(() => {
-      writeProbe(c);
+      writeProbe(c, bytes);
       if (this.#writeFailure !== undefined) throw this.#writeFailure;
     }, TXN_FLAGS);
+    if (bytes > 0) c.root.transactionSync(() => removeProbe(c), TXN_FLAGS);
   }
 
   /**

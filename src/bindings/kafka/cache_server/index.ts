@@ -32,6 +32,9 @@ export { DEFAULT_TUNING, type CacheServerTuning } from './tuning.ts';
 
 const DEFAULT_OFFSET: DefaultOffset = 'historical';
 
+/** Beyond twice a failed commit, the free space under which a short write (EIO) means a full disk. */
+const EIO_HEADROOM_BYTES = 1024 * 1024;
+
 function isKafkaApi(binding: Binding): binding is Binding & KafkaApi {
   const candidate = binding as Partial<KafkaApi>;
   return (
@@ -172,24 +175,21 @@ export class CacheServerBinding implements Binding, CacheServerApi {
   }
 
   /**
-   * Pauses ingest when a commit fails for want of space, and resumes it once the filesystem has
-   * room for two full commits again and the store takes a write. The same room tells a short
-   * write (EIO) on a nearly full disk from an I/O error on a disk with space.
+   * Pauses ingest when not even one record can be committed for want of space, and resumes it
+   * once the store takes a write as large as that commit needed (the commit coalescer sizes
+   * commits to what fits from then on). A short write (EIO) counts as no space when the
+   * filesystem has less than twice the failed commit, and 1 MiB for LMDB's own pages, left.
    */
   #ingestGate(store: CacheStore): IngestGate {
     const dir = this.#context.stateDir;
-    const headroom = 2 * this.#tuning.maxCommitBytes;
     return new IngestGate({
       log: this.#log,
       path: dir,
       backoff: { initialMs: this.#tuning.retryInitialMs, maxMs: this.#tuning.retryMaxMs },
-      classify: (error) => storageErrorKind(error, dir, headroom),
-      probe: () => {
-        const free = freeBytes(dir);
-        if (free < headroom) throw new Error(`${free} bytes free, ${headroom} wanted`);
-        store.probeWrite();
-      },
-      changed: (paused) => this.#metrics?.ingestPaused(paused),
+      classify: (error, bytes) => storageErrorKind(error, dir, 2 * bytes + EIO_HEADROOM_BYTES),
+      probe: (bytes) => store.probeWrite(bytes),
+      free: () => freeBytes(dir),
+      changed: (paused, waitingForBytes) => this.#metrics?.ingestPaused(paused, waitingForBytes),
       storageError: (kind) => this.#metrics?.storageError(kind),
     });
   }

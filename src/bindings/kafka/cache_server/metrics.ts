@@ -9,8 +9,8 @@ export interface CacheServerMetrics {
   evicted(topic: string, partition: number, records: number, bytes: number): void;
   /** Bootstrap topics alone took the cache past its budget, which eviction cannot fix. */
   budgetExceeded(): void;
-  /** Ingest paused for want of disk space (true), or resumed. */
-  ingestPaused(paused: boolean): void;
+  /** Ingest paused for want of disk space (true), waiting for room for `waitingForBytes`, or resumed. */
+  ingestPaused(paused: boolean, waitingForBytes?: number): void;
   /** A commit of fetched records failed in the store. */
   storageError(kind: StorageErrorKind): void;
   /** Stops reporting this binding's partitions. */
@@ -118,6 +118,15 @@ export function createCacheServerMetrics(
       registers: [registry],
     });
   ingestPaused.set({ binding: name }, 0);
+  const ingestWaiting =
+    (registry.getSingleMetric('kgate_cache_ingest_waiting_bytes') as Gauge<'binding'> | undefined) ??
+    new Gauge({
+      name: 'kgate_cache_ingest_waiting_bytes',
+      help: 'Bytes a paused ingest waits to be able to write (room for one commit) before it resumes; 0 while it runs',
+      labelNames: ['binding'],
+      registers: [registry],
+    });
+  ingestWaiting.set({ binding: name }, 0);
   const storageErrors =
     (registry.getSingleMetric('kgate_cache_storage_errors_total') as
       Counter<'binding' | 'kind'> | undefined) ??
@@ -147,8 +156,9 @@ export function createCacheServerMetrics(
     budgetExceeded() {
       budgetExceeded.inc({ binding: name });
     },
-    ingestPaused(paused) {
+    ingestPaused(paused, waitingForBytes = 0) {
       ingestPaused.set({ binding: name }, paused ? 1 : 0);
+      ingestWaiting.set({ binding: name }, paused ? waitingForBytes : 0);
     },
     storageError(kind) {
       storageErrors.inc({ binding: name, kind });
@@ -156,6 +166,7 @@ export function createCacheServerMetrics(
     close() {
       set.delete(source);
       ingestPaused.remove({ binding: name });
+      ingestWaiting.remove({ binding: name });
     },
   };
 }
