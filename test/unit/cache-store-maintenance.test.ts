@@ -257,6 +257,46 @@ describe('cache store: truncation, reset, reopen', () => {
     await store.close();
   });
 
+  it('evictBefore marks what the source may still hold until the source drops it too', async () => {
+    const dir = tempDir();
+    let store = CacheStore.open(dir);
+    let p = store.partition('t', 0);
+    p.append(Array.from({ length: 100 }, (_, i) => rec(i, { timestamp: 1000 + i })));
+    assert.equal(p.evicted, false);
+    const r = await p.evictBefore(40n);
+    assert.equal(r.removedRecords, 40);
+    assert.equal(p.logStartOffset, 40n);
+    assert.equal(p.evicted, true);
+    // The source still starts below the cache: the mark stays, and survives a reopen.
+    p.sourceLogStart(0n);
+    p.sourceLogStart(39n);
+    assert.equal(p.evicted, true);
+    await store.close();
+    store = CacheStore.open(dir);
+    p = store.partition('t', 0);
+    assert.equal(p.evicted, true);
+    assert.equal(p.logStartOffset, 40n);
+    // Expiry follows the source's retention, which says nothing of what the source holds now.
+    await p.expire({ retentionMs: 10, segmentBytes: 100, now: 1060 });
+    assert.ok(p.logStartOffset > 40n);
+    assert.equal(p.evicted, true);
+    // The source's log start reaching the cache's: nothing evicted is held upstream any more.
+    p.sourceLogStart(p.logStartOffset);
+    assert.equal(p.evicted, false);
+    await p.evictBefore(80n);
+    assert.equal(p.evicted, true);
+    // The broker moving its log start past the cache's drops the head, and the mark with it.
+    await p.truncateBefore(85n);
+    assert.equal(p.evicted, false);
+    await p.evictBefore(90n);
+    await p.reset('new-id');
+    assert.equal(p.evicted, false);
+    await store.close();
+    store = CacheStore.open(dir);
+    assert.equal(store.partition('t', 0).evicted, false);
+    await store.close();
+  });
+
   it('reset empties a recreated topic and reclaims its records', async () => {
     const dir = tempDir();
     let store = CacheStore.open(dir);

@@ -19,6 +19,11 @@ export interface Meta {
   records: number;
   maxTimestamp: number;
   topicId: string;
+  /**
+   * Records below the log start were dropped by the cache's byte budget, not by the source, which
+   * may still hold them: reads from the log start see less than the topic has.
+   */
+  evicted: boolean;
 }
 
 export function freshMeta(topicId: string): Meta {
@@ -33,6 +38,7 @@ export function freshMeta(topicId: string): Meta {
     records: 0,
     maxTimestamp: -1,
     topicId,
+    evicted: false,
   };
 }
 
@@ -45,6 +51,7 @@ export function checkTopicId(topicId: string): void {
 export function encodeMeta(buf: Buffer, m: Meta): Buffer {
   buf.fill(0);
   buf[0] = 1;
+  buf[1] = m.evicted ? 1 : 0;
   buf.writeBigInt64LE(m.logStartOffset, 8);
   buf.writeBigInt64LE(m.nextOffset, 16);
   buf.writeBigInt64LE(m.highWatermark, 24);
@@ -73,6 +80,7 @@ export function decodeMeta(buf: Buffer): Meta {
     records: buf.readDoubleLE(64),
     maxTimestamp: buf.readDoubleLE(72),
     topicId: buf.toString('utf8', 81, 81 + n),
+    evicted: buf[1] === 1,
   };
 }
 

@@ -411,13 +411,44 @@ export class PartitionStore {
   }
 
   /**
-   * Drops every record below offset (the broker's log start moved past it, deleteRecords, or
-   * eviction). onRemoved hears of each chunk of deletes as it commits, before any other code runs:
-   * a counter kept with it never lags what the store shows, although the whole call spans turns
-   * of the event loop.
+   * Drops every record below offset because the source no longer holds them (the broker's log
+   * start moved past it, deleteRecords). onRemoved hears of each chunk of deletes as it commits,
+   * before any other code runs: a counter kept with it never lags what the store shows, although
+   * the whole call spans turns of the event loop.
    */
   truncateBefore(offset: bigint, onRemoved?: RemovalListener): Promise<MaintenanceResult> {
-    return track(this.#state.ctx, truncateBefore(this.#state, offset, onRemoved));
+    return track(this.#state.ctx, truncateBefore(this.#state, offset, onRemoved, false));
+  }
+
+  /**
+   * Drops every record below offset to keep the cache within its byte budget, as truncateBefore
+   * does, and marks the partition `evicted`: the source may still hold what was dropped.
+   */
+  evictBefore(offset: bigint, onRemoved?: RemovalListener): Promise<MaintenanceResult> {
+    return track(this.#state.ctx, truncateBefore(this.#state, offset, onRemoved, true));
+  }
+
+  /**
+   * True when records below the log start were evicted by the byte budget while the source may
+   * still hold them: a read from the log start sees less than the topic holds. Cleared once the
+   * source's log start reaches the cache's (sourceLogStart, truncateBefore) and by a reset.
+   */
+  get evicted(): boolean {
+    return this.#state.meta.evicted;
+  }
+
+  /**
+   * The source's log start as last heard (a fetch answer carries it). Once it has reached the
+   * cache's, the source no longer holds what the budget evicted, and the mark goes.
+   */
+  sourceLogStart(offset: bigint): void {
+    const s = this.#state;
+    const m = s.meta;
+    if (!m.evicted || offset < m.logStartOffset) return;
+    checkWritable(s.ctx);
+    const next = { ...m, evicted: false };
+    s.ctx.root.transactionSync(() => putMeta(s.ctx, s.pid, next), TXN_FLAGS);
+    s.commit(next);
   }
 
   /**

@@ -31,23 +31,31 @@ export interface Removed {
   bytes: number;
 }
 
-/** PartitionStore.truncateBefore. */
+/**
+ * PartitionStore.truncateBefore (`evicted` false: the source dropped the head too) and
+ * PartitionStore.evictBefore (true: the source may still hold it).
+ */
 export async function truncateBefore(
   s: PartitionState,
   offset: bigint,
-  onRemoved?: RemovalListener,
+  onRemoved: RemovalListener | undefined,
+  evicted: boolean,
 ): Promise<MaintenanceResult> {
   checkMaintenance(s.ctx);
-  moveLogStart(s, offset);
+  moveLogStart(s, offset, evicted);
   const r = await purgeBelow(s, s.meta.logStartOffset, onRemoved);
   return { removedRecords: r.records, removedBytes: r.bytes, logStartOffset: s.meta.logStartOffset };
 }
 
-/** Moves the log start up to offset (never down) in one transaction. */
-export function moveLogStart(s: PartitionState, offset: bigint): void {
+/**
+ * Moves the log start up to offset (never down) in one transaction. `evicted` says who dropped
+ * the head: the byte budget (true: the source may still hold it), the source (false), or, left
+ * out, expiry, which follows the source's retention and leaves the mark as it was.
+ */
+export function moveLogStart(s: PartitionState, offset: bigint, evicted?: boolean): void {
   const m = s.meta;
   if (offset <= m.logStartOffset) return;
-  const next = { ...m, logStartOffset: offset };
+  const next = { ...m, logStartOffset: offset, evicted: evicted ?? m.evicted };
   if (next.nextOffset < offset) next.nextOffset = offset;
   s.ctx.root.transactionSync(() => putMeta(s.ctx, s.pid, next), TXN_FLAGS);
   s.commit(next);

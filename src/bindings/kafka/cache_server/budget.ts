@@ -40,8 +40,9 @@ interface TopicUsage {
  * never evicted: they are what the gateway promises to serve whole. Returns undefined when the
  * store is within budget.
  *
- * Each step is the store's truncateBefore, which moves a log start in one transaction and then
- * deletes in chunks, so a crash or a stop mid-round leaves a consistent cache.
+ * Each step is the store's evictBefore, which moves a log start in one transaction (marking the
+ * partition evicted: the broker may still hold what it drops) and then deletes in chunks, so a
+ * crash or a stop mid-round leaves a consistent cache.
  */
 export async function evictToBudget(
   host: EvictionHost,
@@ -94,7 +95,7 @@ export async function evictToBudget(
         // Counted chunk by chunk as the deletes commit, not once the call returns: the store
         // shows each chunk gone at once, and a scrape or a caller looking in between must find
         // the counter agreeing with it.
-        const r = await p.truncateBefore(end, (records, bytes) => {
+        const r = await p.evictBefore(end, (records, bytes) => {
           host.evicted(topic, p.partition, records, bytes);
         });
         if (r.logStartOffset > logStart) host.truncated(topic, p.partition, r.logStartOffset);

@@ -153,6 +153,7 @@ export class PartitionFeeder {
     });
     for await (const result of results) {
       if (result.logStartOffset > store.logStartOffset) await this.#brokerLogStart(result.logStartOffset);
+      else store.sourceLogStart(result.logStartOffset);
       let records;
       if (committedOnly) records = recordsOf(result.batches);
       else {
