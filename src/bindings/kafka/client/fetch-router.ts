@@ -69,7 +69,8 @@ export class FetchRouter {
   /**
    * Results for one partition from `fromOffset` on. The next Fetch for the partition is sent only
    * when the previous result has been taken, so a slow consumer slows its fetches instead of
-   * growing a buffer. Results with no records are skipped unless the watermarks moved.
+   * growing a buffer. Results with no records are skipped unless the watermarks or the log start
+   * moved.
    */
   async *fetch(
     topic: string,
@@ -84,6 +85,7 @@ export class FetchRouter {
     let offset = fromOffset;
     let highWatermark = -2n;
     let lastStableOffset = -2n;
+    let logStartOffset = -2n;
     while (!signal.aborted) {
       let result: FetchResult | null;
       try {
@@ -110,9 +112,15 @@ export class FetchRouter {
       }
       if (result === null) return;
       offset = result.nextOffset;
-      const moved = result.highWatermark !== highWatermark || result.lastStableOffset !== lastStableOffset;
+      // A log start that moved is news as well: on an idle partition it is the only sign that the
+      // broker deleted its head (retention, deleteRecords).
+      const moved =
+        result.highWatermark !== highWatermark ||
+        result.lastStableOffset !== lastStableOffset ||
+        result.logStartOffset !== logStartOffset;
       highWatermark = result.highWatermark;
       lastStableOffset = result.lastStableOffset;
+      logStartOffset = result.logStartOffset;
       if (result.batches.length === 0 && !moved) continue;
       yield result;
     }
