@@ -152,6 +152,12 @@ export const ERROR_CODES = {
     retriable: false,
     meaning: 'no reply came within the wait of a request-reply route (the request itself was produced)',
   },
+  KGATE_CACHE_EVICTED: {
+    status: 507,
+    retriable: false,
+    meaning:
+      "nothing in the cache matches, but the cache's byte budget evicted records of the topic that Kafka may still hold: the answer is unknown",
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

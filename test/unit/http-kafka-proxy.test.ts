@@ -22,7 +22,11 @@ const items = new FakeTopic('items', { partitions: 2, compacted: true });
 const events = new FakeTopic('events', { partitions: 2 });
 /** Values stored with whatever content type their producer gave. */
 const pages = new FakeTopic('pages', { partitions: 1, compacted: true });
-const server = new FakeCacheServer(items, events, pages);
+/** Compacted, with partitions whose heads the cache's byte budget evicts. */
+const archive = new FakeTopic('archive', { partitions: 2, compacted: true });
+/** Not compacted, evicted the same way: GET /log/{id} reads a stream up to now. */
+const log = new FakeTopic('log', { partitions: 1 });
+const server = new FakeCacheServer(items, events, pages, archive, log);
 
 const routes: RouteConfig[] = [
   {
@@ -52,6 +56,21 @@ const routes: RouteConfig[] = [
     when: [{ method: 'GET', path: '/pages/{id}' }],
     exit: 'north',
     with: { capability: 'fetch', topic: 'pages', filters: [{ key: '${params.id}' }] },
+  },
+  {
+    when: [{ method: 'GET', path: '/archive' }],
+    exit: 'north',
+    with: { capability: 'fetch', topic: 'archive', merge: { 'content-type': 'application/json' } },
+  },
+  {
+    when: [{ method: 'GET', path: '/archive/{id}' }],
+    exit: 'north',
+    with: { capability: 'fetch', topic: 'archive', filters: [{ key: '${params.id}' }] },
+  },
+  {
+    when: [{ method: 'GET', path: '/log/{id}' }],
+    exit: 'north',
+    with: { capability: 'fetch', topic: 'log', filters: [{ key: '${params.id}' }] },
   },
   {
     when: [{ method: 'GET', path: '/html/{id}' }],
@@ -108,6 +127,7 @@ function etagOf(res: InjectResponse): string {
 function assertReleased(): void {
   assert.equal(items.released, items.attached, 'items attachments released');
   assert.equal(events.released, events.attached, 'events attachments released');
+  assert.equal(archive.released, archive.attached, 'archive attachments released');
 }
 
 describe('http-kafka proxy handleRequest, without a broker', () => {
@@ -263,6 +283,56 @@ describe('http-kafka proxy handleRequest, without a broker', () => {
       assert.equal(res.status, 404, path);
       assert.equal((JSON.parse(res.text) as { message: string }).message, `no route for GET ${path}`);
     }
+    assertReleased();
+  });
+
+  it('marks answers read from a cache the byte budget evicted from: 203 for a merged list, 507 for no match', async () => {
+    for (const key of ['a', 'b', 'c']) write(archive, key, JSON.stringify(key), 0);
+    write(archive, 'd', '"d"', 1);
+    write(log, 'x', '"x"');
+    write(log, 'y', '"y"');
+    let res = await get('/archive');
+    assert.equal(res.status, 200);
+    assert.equal(res.headers['kgate-partial'], undefined);
+
+    // The budget drops the two oldest records of partition 0 ('a', 'b'), which Kafka still holds.
+    await archive.store(0).evictBefore(2n);
+    await log.store(0).evictBefore(1n);
+    res = await get('/archive');
+    assert.equal(res.status, 203, 'a merged list missing evicted keys says so');
+    assert.equal(res.headers['kgate-partial'], '0:2');
+    assert.deepEqual((JSON.parse(res.text) as string[]).sort(), ['c', 'd']);
+    etagOf(res);
+    for (const path of ['/archive/a', '/log/x']) {
+      res = await get(path);
+      assert.equal(res.status, 507, `${path}: absent from the cache, maybe not from Kafka`);
+      assert.equal(res.headers['kgate-partial'], path === '/log/x' ? '0:1' : '0:2');
+      const body = JSON.parse(res.text) as { status: number; error: string; message: string };
+      assert.equal(body.error, 'Insufficient Storage');
+      assert.match(body.message, /evicted records Kafka may still hold/);
+    }
+    // What the cache holds is the latest of its key: answered as usual.
+    for (const [path, value] of [
+      ['/archive/c', '"c"'],
+      ['/archive/d', '"d"'],
+      ['/log/y', '"y"'],
+    ] as const) {
+      res = await get(path);
+      assert.equal(res.status, 200, path);
+      assert.equal(res.text, value);
+      assert.equal(res.headers['kgate-partial'], undefined);
+    }
+    const counted = await metrics.getSingleMetricAsString('kgate_http_kafka_partial_answers_total');
+    assert.match(counted, /status="203"} 1$/m);
+    assert.match(counted, /status="507"} 2$/m);
+
+    // Once Kafka's log start passes what was evicted, the cache is whole again.
+    archive.store(0).sourceLogStart(2n);
+    res = await get('/archive');
+    assert.equal(res.status, 200);
+    assert.equal(res.headers['kgate-partial'], undefined);
+    res = await get('/archive/a');
+    assert.equal(res.status, 404);
     assertReleased();
   });
 

@@ -1,6 +1,7 @@
 import type { CachedTopic, CacheMessage, KeyLookup } from '../kafka/cache_client/index.ts';
 import {
   checkPositions,
+  evictedHeads,
   HeadReader,
   lookupKey,
   NotCaughtUpError,
@@ -101,7 +102,7 @@ export async function handleFetch(x: Exchange, route: FetchRoute, context: Fetch
     // index finds it without reading the topic.
     const pinned = topic.compacted ? pinnedKey(filters) : undefined;
     if (pinned !== undefined) {
-      await fetchByKey(x, route, topic, pinned, since, wait);
+      await fetchByKey(x, route, topic, pinned, since, wait, context.metrics);
       return;
     }
     if (since !== undefined) {
@@ -128,7 +129,7 @@ export async function handleFetch(x: Exchange, route: FetchRoute, context: Fetch
         if (unchanged === undefined) continue;
       }
       try {
-        await writeSnapshot(res, route, snapshot, gone);
+        await writeSnapshot(res, route, snapshot, gone, context.metrics.partialAnswer);
       } finally {
         held.release();
       }
@@ -167,6 +168,7 @@ async function fetchByKey(
   pinned: PinnedKey,
   since: Map<number, bigint> | undefined,
   waitSeconds: number,
+  metrics: HttpKafkaMetrics,
 ): Promise<void> {
   const { res, gone } = x;
   const until = Date.now() + waitSeconds * 1000;
@@ -210,7 +212,11 @@ async function fetchByKey(
   const merged = route.merge === undefined ? undefined : new MergedDocument();
   const latest = new LatestMessage();
   if (found.message !== null) (merged ?? latest).add(found.message);
-  await writeSnapshot(res, route, snapshotOf(route, found.progress, merged, latest), gone);
+  // A key found is the key's latest record (eviction takes older ones); one not found may be
+  // among the records evicted.
+  const evicted = found.message === null ? evictedHeads(topic) : undefined;
+  const snapshot = snapshotOf(route, found.progress, merged, latest, evicted);
+  await writeSnapshot(res, route, snapshot, gone, metrics.partialAnswer);
 }
 
 /**
@@ -331,7 +337,8 @@ async function readSnapshot(
       const late = await reader.finish();
       if (late !== undefined) take(late);
     }
-    return snapshotOf(route, reader.progress, merged, latest);
+    // Looked at after the read, so that an eviction during it counts.
+    return snapshotOf(route, reader.progress, merged, latest, evictedHeads(topic));
   } finally {
     topic.release();
   }

@@ -5,6 +5,9 @@ import type { Replaced } from './content-types.ts';
 /** A bound of the binding a fetch was refused at. */
 export type FetchLimit = 'snapshot-reads' | 'waits';
 
+/** How a fetch from a cache missing evicted records was answered: a partial list, or no answer. */
+export type PartialStatus = 203 | 507;
+
 /**
  * What one `http-kafka proxy` binding counts. The metrics are created once per registry and
  * shared by every http-kafka proxy in it; the `binding` label tells them apart.
@@ -22,6 +25,8 @@ export interface HttpKafkaMetrics {
   waitStarted(): () => void;
   /** A fetch was refused (503) at `limit`. */
   limited(limit: FetchLimit): void;
+  /** A fetch was answered from a cache missing evicted records (203 partial, or 507 unknown). */
+  partialAnswer(status: PartialStatus): void;
 }
 
 interface Shared {
@@ -32,6 +37,7 @@ interface Shared {
   readonly shared: Counter<'binding'>;
   readonly waits: Gauge<'binding'>;
   readonly limited: Counter<'binding' | 'limit'>;
+  readonly partial: Counter<'binding' | 'status'>;
 }
 
 const shared = perRegistry((registers): Shared => ({
@@ -77,6 +83,12 @@ const shared = perRegistry((registers): Shared => ({
     labelNames: ['binding', 'limit'],
     registers,
   }),
+  partial: new Counter({
+    name: 'kgate_http_kafka_partial_answers_total',
+    help: 'Fetches answered from a cache whose byte budget evicted records Kafka may still hold: 203 (a partial merged list) or 507 (no match, so no answer)',
+    labelNames: ['binding', 'status'],
+    registers,
+  }),
 }));
 
 function once(end: () => void): () => void {
@@ -107,6 +119,9 @@ export function httpKafkaMetrics(registry: Registry, binding: string): HttpKafka
   sharedAnswers.inc(0);
   waits.inc(0);
   for (const limit of ['snapshot-reads', 'waits'] as const) m.limited.inc({ binding, limit }, 0);
+  const partial = { 203: m.partial.labels(binding, '203'), 507: m.partial.labels(binding, '507') };
+  partial[203].inc(0);
+  partial[507].inc(0);
   return {
     contentTypeReplaced: (reason) => replaced[reason].inc(),
     invalidReply: () => invalidReplies.inc(),
@@ -121,5 +136,6 @@ export function httpKafkaMetrics(registry: Registry, binding: string): HttpKafka
       return once(() => waits.dec());
     },
     limited: (limit) => m.limited.inc({ binding, limit }),
+    partialAnswer: (status) => partial[status].inc(),
   };
 }

@@ -11,6 +11,12 @@ export interface Snapshot {
   readonly body: Buffer | undefined;
   /** The latest message's `content-type` header as stored; the route decides what is answered. */
   readonly storedContentType?: string;
+  /**
+   * Partitions whose oldest records the cache's byte budget had evicted, Kafka may still holding
+   * them, each with the offset the read covered it from (evictedHeads, after the read); absent
+   * when there were none.
+   */
+  readonly evicted?: ReadonlyMap<number, bigint>;
 }
 
 /** A snapshot a request holds while it answers with it. */

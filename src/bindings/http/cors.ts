@@ -4,7 +4,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
  * Response headers browsers hide from scripts unless exposed, and that kgate's proxies send: entity
  * tags and locations for conditional reads and produce, Retry-After for back-off.
  */
-const DEFAULT_EXPOSED = ['ETag', 'Location', 'Content-Location', 'Retry-After', 'Preference-Applied', 'Link'];
+const DEFAULT_EXPOSED = [
+  'ETag',
+  'Location',
+  'Content-Location',
+  'Retry-After',
+  'Preference-Applied',
+  'Link',
+  'Kgate-Partial',
+];
 
 export interface CorsPolicy {
   readonly policy: 'same-origin' | 'cross-origin';

@@ -38,7 +38,7 @@ export { MessageTooLargeError, StagedMessage } from './produce.ts';
 export type { ProduceAck, ProduceMessage, StagedMessageInit } from './produce.ts';
 export { DEFAULT_STAGING_MAX_BYTES, StagingBudget } from './staging.ts';
 export type { StagingPressure } from './staging.ts';
-export { UpToNow } from './up-to-now.ts';
+export { evictedHeads, UpToNow } from './up-to-now.ts';
 export { CacheStream } from './stream.ts';
 export type { CacheMessage, Capabilities, Isolation, OpenOptions } from './stream.ts';
 

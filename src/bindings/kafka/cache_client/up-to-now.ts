@@ -81,3 +81,17 @@ export class UpToNow {
     return all;
   }
 }
+
+/**
+ * The partitions of the topic whose oldest records the cache's byte budget evicted while Kafka may
+ * still hold them, each with the offset the cache holds it from: a read of the cache covers those
+ * partitions only from there, so an answer built from it may miss records the topic holds.
+ */
+export function evictedHeads(topic: CachedTopic): ReadonlyMap<number, bigint> {
+  const heads = new Map<number, bigint>();
+  for (const partition of topic.partitions()) {
+    const store = topic.store(partition);
+    if (store.evicted) heads.set(partition, store.logStartOffset);
+  }
+  return heads;
+}
