@@ -13,6 +13,7 @@ import type { Composition } from './composition.ts';
 import { Engine, messageOf } from './engine.ts';
 import { watchConfigFile, type ConfigWatcher, type ReloadPlan } from './reload.ts';
 import { WorkerPool } from './workers/pool.ts';
+import { announceGatewayStarted } from './workers/test-fault.ts';
 
 export interface RunOptions {
   readonly configFile: string;
@@ -430,11 +431,13 @@ export function exitFatally(logger: Logger, error: unknown, origin: string): voi
 }
 
 /**
- * Test hook, read once by `kgate start`: `KGATE_TEST_FAULT=uncaught-after-start` throws from a
- * timer shortly after start, so tests can watch a real uncaught error take the process down.
- * Unset, or any other value, it does nothing.
+ * Test hook, read once by `kgate start` after it has started: `KGATE_TEST_FAULT=uncaught-after-start`
+ * throws from a timer shortly after, so tests can watch a real uncaught error take the process
+ * down; `worker-exit-after-start` makes a worker thread exit (see workers/test-fault.ts). Unset,
+ * or any other value, it does nothing.
  */
 export function injectTestFault(env: NodeJS.ProcessEnv = process.env): void {
+  announceGatewayStarted(env);
   if (env['KGATE_TEST_FAULT'] !== 'uncaught-after-start') return;
   setTimeout(() => {
     throw new Error('injected test fault: uncaught-after-start');

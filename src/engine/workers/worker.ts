@@ -9,6 +9,7 @@ import { createLogger } from '../logger.ts';
 import type { BindingRegistry } from '../registry.ts';
 import type { ControlReply, ControlRequest, WorkerInit } from './protocol.ts';
 import type { ServiceClient } from './service.ts';
+import { exitWhenGatewayStarted } from './test-fault.ts';
 
 const control = parentPort;
 if (control === null) throw new Error('worker.ts runs as a worker thread only');
@@ -74,10 +75,9 @@ try {
   failure = messageOf(error);
 }
 if (failure === undefined) {
-  reply({ type: 'started' });
   // Test hook: a worker that dies on its own must take the whole process down.
-  if (process.env['KGATE_TEST_FAULT'] === 'worker-exit-after-start' && init.index === 1)
-    setTimeout(() => process.exit(3), 1_000);
+  exitWhenGatewayStarted(init.index);
+  reply({ type: 'started' });
 } else {
   closeClients();
   reply({ type: 'start-failed', message: failure });
