@@ -15,12 +15,12 @@ import { fuzzParameters, hostileText, mutated, timed } from '../support/fuzz.ts'
 // throw, answer in bounded time, and agree with a reference: the RegExp each matcher replaced (on
 // inputs short enough for backtracking to be harmless), or the value the input was built from.
 
-/** Far above what any of these takes on a few hundred characters, so a garbage collection cannot fail a run. */
+/** Far above the CPU time any of these takes on a few hundred characters, so a garbage collection cannot fail a run. */
 const CALL_BOUND_MS = 250;
 
 function quick<T>(what: string, run: () => T): T {
   const { ms, value } = timed(run);
-  assert.ok(ms < CALL_BOUND_MS, `${what} took ${ms.toFixed(1)} ms`);
+  assert.ok(ms < CALL_BOUND_MS, `${what} took ${ms.toFixed(1)} ms of CPU`);
   return value;
 }
 
