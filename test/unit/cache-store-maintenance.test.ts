@@ -323,6 +323,57 @@ describe('cache store: truncation, reset, reopen', () => {
     await store.close();
   });
 
+  it('drop forgets a partition of a deleted topic, and a later write starts it afresh', async () => {
+    const dir = tempDir();
+    let store = CacheStore.open(dir);
+    const p = store.partition('t', 0);
+    const kept = store.partition('t', 1);
+    assert.equal(p.bindTopicId('id-1'), true);
+    kept.append([rec(0)]);
+    p.append(Array.from({ length: 3000 }, (_, i) => rec(i, { key: Buffer.from(`k${i}`), timestamp: i })));
+    const reader = CacheStore.open(dir, { reader: true });
+    const seen = reader.partition('t', 0);
+    seen.reload();
+    assert.equal(seen.nextOffset, 3000n);
+    const dropping = p.drop();
+    // Gone from every listing at once; the records go in the background.
+    assert.deepEqual(store.partitions(), [{ topic: 't', partition: 1 }]);
+    assert.equal(p.dropped, true);
+    assert.equal(p.nextOffset, 0n);
+    assert.equal(p.topicId, '');
+    assert.deepEqual(p.read(0n).records, []);
+    assert.equal(p.latestOffsetOf(Buffer.from('k1')), null);
+    // Maintenance that listed it before the drop neither fails nor brings it back.
+    assert.equal((await p.truncateBefore(10n)).removedRecords, 0);
+    assert.equal((await p.expire({ retentionMs: 0, now: 10_000 })).removedRecords, 0);
+    assert.deepEqual(store.partitions(), [{ topic: 't', partition: 1 }]);
+    await dropping;
+    assert.equal(await store.reclaim(), 0);
+    reader.refresh();
+    seen.reload();
+    assert.equal(seen.nextOffset, 0n);
+    assert.deepEqual(seen.read(0n).records, []);
+    // The topic is created again: the same store object is fed under the new id.
+    assert.equal(p.bindTopicId('id-2'), true);
+    p.append([rec(0, { key: Buffer.from('k1') })]);
+    assert.equal(p.dropped, false);
+    assert.equal(p.latestOffsetOf(Buffer.from('k1')), 0n);
+    assert.deepEqual(
+      store.partitions().sort((a, b) => a.partition - b.partition),
+      [
+        { topic: 't', partition: 0 },
+        { topic: 't', partition: 1 },
+      ],
+    );
+    await reader.close();
+    await store.close();
+    store = CacheStore.open(dir);
+    assert.equal(store.partition('t', 0).topicId, 'id-2');
+    assert.equal(readAll(store.partition('t', 0)).length, 1);
+    assert.equal(store.stats().records, 2);
+    await store.close();
+  });
+
   it('reopens after a clean close with metadata, index and data intact', async () => {
     const dir = tempDir();
     let store = CacheStore.open(dir);

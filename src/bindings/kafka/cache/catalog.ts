@@ -60,6 +60,11 @@ export function assignPid(c: Context, topic: string, partition: number, pid: num
   c.catalog.putSync(catalogKey(topic, partition), pk);
 }
 
+/** Inside a write transaction: the catalog no longer names the partition. */
+export function forgetPid(c: Context, topic: string, partition: number): void {
+  c.catalog.removeSync(catalogKey(topic, partition));
+}
+
 /** Every topic partition the catalog names. */
 export function listPartitions(c: Context): Array<{ topic: string; partition: number }> {
   const out: Array<{ topic: string; partition: number }> = [];

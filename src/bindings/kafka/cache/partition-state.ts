@@ -4,10 +4,18 @@
 import type { Context } from './context.ts';
 import type { Meta } from './meta.ts';
 
+/**
+ * The pid of a partition the catalog does not name: dropped (its topic or the partition itself is
+ * gone from the cluster), or, in a reader, not created by the writer yet. No pid is ever 0, so its
+ * key range is empty; the next write gives the partition a pid again.
+ */
+export const NO_PID = 0;
+
 export class PartitionState {
   readonly ctx: Context;
   readonly topic: string;
   readonly partition: number;
+  /** NO_PID while the catalog does not name the partition. */
   pid: number;
   meta: Meta;
   /** The purge of this partition running now, if any: purges take turns (see purgeBelow). */

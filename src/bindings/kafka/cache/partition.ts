@@ -8,10 +8,10 @@ import { compact, queue, type CompactOptions, type CompactResult } from './compa
 import { CHUNK, TXN_FLAGS, checkOpen, checkWritable, lastValueSize, track, type Context } from './context.ts';
 import { expire, type ExpireOptions } from './expiry.ts';
 import { PENDING_DEAD, PENDING_GRAVE, pidKey, recordKey, timeSeekKey, writeIndexKey } from './layout.ts';
-import { checkTopicId, getMeta, putMeta, type Meta } from './meta.ts';
-import { PartitionState } from './partition-state.ts';
+import { checkTopicId, freshMeta, getMeta, putMeta, type Meta } from './meta.ts';
+import { NO_PID, PartitionState } from './partition-state.ts';
 import { truncateBefore, type MaintenanceResult, type RemovalListener } from './purge.ts';
-import { reset } from './reset.ts';
+import { drop, hold, reset } from './reset.ts';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -136,6 +136,7 @@ export class PartitionStore {
     const s = this.#state;
     const c = s.ctx;
     checkWritable(c);
+    hold(s);
     const pid = s.pid;
     const m = s.meta;
     const next = { ...m };
@@ -372,6 +373,7 @@ export class PartitionStore {
    * goes only by time. The log start moves to the first record kept.
    */
   expire(options: ExpireOptions): Promise<MaintenanceResult> {
+    if (this.dropped) return Promise.resolve(nothingRemoved(this.#state.meta.logStartOffset));
     return track(this.#state.ctx, expire(this.#state, options));
   }
 
@@ -382,6 +384,8 @@ export class PartitionStore {
    * key-index entry with it). Work is queued at append, so a run costs the records it removes.
    */
   compact(options: CompactOptions): Promise<CompactResult> {
+    if (this.dropped)
+      return Promise.resolve({ ...nothingRemoved(this.#state.meta.logStartOffset), nextDueAt: null });
     return track(this.#state.ctx, compact(this.#state, options));
   }
 
@@ -417,6 +421,8 @@ export class PartitionStore {
    * the whole call spans turns of the event loop.
    */
   truncateBefore(offset: bigint, onRemoved?: RemovalListener): Promise<MaintenanceResult> {
+    // A dropped partition has no head left to cut, and must not get a range for nothing.
+    if (this.dropped) return Promise.resolve(nothingRemoved(this.#state.meta.logStartOffset));
     return track(this.#state.ctx, truncateBefore(this.#state, offset, onRemoved, false));
   }
 
@@ -425,6 +431,7 @@ export class PartitionStore {
    * does, and marks the partition `evicted`: the source may still hold what was dropped.
    */
   evictBefore(offset: bigint, onRemoved?: RemovalListener): Promise<MaintenanceResult> {
+    if (this.dropped) return Promise.resolve(nothingRemoved(this.#state.meta.logStartOffset));
     return track(this.#state.ctx, truncateBefore(this.#state, offset, onRemoved, true));
   }
 
@@ -461,16 +468,37 @@ export class PartitionStore {
   }
 
   /**
+   * Forgets the partition: its topic was deleted, or it is gone with its topic's old incarnation.
+   * The catalog stops naming it in one transaction made before this returns, so that listings
+   * (`CacheStore.partitions()`, status, metrics, maintenance) leave it out at once, and its reads
+   * find nothing; the records are reclaimed afterwards (the promise), and after a restart by
+   * CacheStore.reclaim if this process dies first. A later write (a feed of a partition of that
+   * name again) gives it a fresh, empty range.
+   */
+  drop(): Promise<void> {
+    return track(
+      this.#state.ctx,
+      drop(this.#state).then(() => undefined),
+    );
+  }
+
+  /** True while the catalog does not name this partition: dropped, or not created by the writer yet. */
+  get dropped(): boolean {
+    return this.#state.pid === NO_PID;
+  }
+
+  /**
    * Remembers the topic id on first use; false when the cache holds another topic's records
    * under this name, which calls for reset(topicId).
    */
   bindTopicId(topicId: string): boolean {
     const s = this.#state;
     checkWritable(s.ctx);
+    checkTopicId(topicId);
+    hold(s);
     const m = s.meta;
     if (m.topicId === topicId) return true;
     if (m.topicId !== '') return false;
-    checkTopicId(topicId);
     const next = { ...m, topicId };
     s.ctx.root.transactionSync(() => putMeta(s.ctx, s.pid, next), TXN_FLAGS);
     s.commit(next);
@@ -485,10 +513,21 @@ export class PartitionStore {
     const s = this.#state;
     checkOpen(s.ctx);
     const pid = partitionPid(s.ctx, this.topic, this.partition);
-    if (pid === undefined) return;
+    if (pid === undefined) {
+      // Dropped by the writer (or never created): nothing to read, rather than a range being reclaimed.
+      if (s.pid !== NO_PID) {
+        s.pid = NO_PID;
+        s.meta = freshMeta('');
+      }
+      return;
+    }
     const meta = getMeta(s.ctx, pid);
     if (meta === undefined) return;
     s.pid = pid;
     s.meta = meta;
   }
+}
+
+function nothingRemoved(logStartOffset: bigint): MaintenanceResult {
+  return { removedRecords: 0, removedBytes: 0, logStartOffset };
 }
