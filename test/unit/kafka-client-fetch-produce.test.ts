@@ -337,7 +337,12 @@ describe('produce calls merged into one record batch', () => {
   }
 
   /** Queues one call of one record, all before the producer's first round. */
-  function send(producer: BrokerProducer, valueBytes: number, maxBatchBytes?: number): Promise<unknown> {
+  function send(
+    producer: BrokerProducer,
+    valueBytes: number,
+    maxBatchBytes?: number,
+    signal?: AbortSignal,
+  ): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const call = {
         topic: TOPIC,
@@ -346,6 +351,7 @@ describe('produce calls merged into one record batch', () => {
         acks: -1 as const,
         compression: 'none' as const,
         ...(maxBatchBytes === undefined ? {} : { maxBatchBytes }),
+        ...(signal === undefined ? {} : { signal }),
         resolve,
         reject,
       };
@@ -361,6 +367,17 @@ describe('produce calls merged into one record batch', () => {
       batches.every((size) => size <= 10_000),
       `${batches.join(', ')}`,
     );
+  });
+
+  it('drops a call given up before its round, with its reason, and sends the others', async () => {
+    const { producer, batches } = recordingProducer();
+    const gone = new AbortController();
+    const left = send(producer, 100, undefined, gone.signal);
+    const stays = send(producer, 100);
+    gone.abort(new Error('the client closed the connection'));
+    await assert.rejects(left, /the client closed the connection/);
+    await stays;
+    assert.equal(batches.length, 1, 'one batch, for the call still wanted');
   });
 
   it('still merges small calls, and calls whose topic limit is not known', async () => {

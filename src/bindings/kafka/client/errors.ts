@@ -122,6 +122,34 @@ export class KafkaProtocolError extends KafkaClientError {
   }
 }
 
+/** Broker codes that say a topic, as named or by its id, is not (or no longer) where it was. */
+const TOPIC_IDENTITY_CODES = new Set<number>([
+  3, // UNKNOWN_TOPIC_OR_PARTITION
+  100, // UNKNOWN_TOPIC_ID
+  103, // INCONSISTENT_TOPIC_ID
+]);
+
+/**
+ * A call pinned to one incarnation of a topic (its topic id) found it gone: the cluster names
+ * another id under the topic's name, or none, or no longer has the partition. Retrying cannot
+ * bring that incarnation back, so it is terminal for the call; whoever pinned it decides what
+ * the topic is now.
+ */
+export class TopicGoneError extends KafkaClientError {
+  readonly topic: string;
+  readonly partition: number;
+  constructor(topic: string, partition: number, detail: string, options?: ErrorOptions) {
+    super(`${topic}-${partition}: ${detail}`, false, { ...options, code: 'KGATE_TOPIC_NOT_FOUND' });
+    this.topic = topic;
+    this.partition = partition;
+  }
+}
+
+/** True for an error that may mean the topic or partition a call named is gone (see TopicGoneError). */
+export function namesMissingTopic(error: unknown): error is KafkaProtocolError {
+  return error instanceof KafkaProtocolError && TOPIC_IDENTITY_CODES.has(error.brokerCode);
+}
+
 /** The fetch offset lies outside the log; carries the log's current bounds so the caller can pick one. */
 export class OffsetOutOfRangeError extends KafkaClientError {
   readonly topic: string;

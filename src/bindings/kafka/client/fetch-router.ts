@@ -1,5 +1,5 @@
 import type { BrokerPool } from './broker-pool.ts';
-import { KafkaProtocolError, OffsetOutOfRangeError } from './errors.ts';
+import { KafkaProtocolError, namesMissingTopic, OffsetOutOfRangeError, TopicGoneError } from './errors.ts';
 import { BrokerFetcher, type FetchResult, type ProduceActivity } from './fetcher.ts';
 import type { FetchOptions } from './kafka-api.ts';
 import type { MetadataCache } from './metadata-cache.ts';
@@ -82,6 +82,7 @@ export class FetchRouter {
     const maxBytes = options.maxBytes ?? DEFAULTS.fetchPartitionMaxBytes;
     const signal =
       options.signal === undefined ? this.#closing : AbortSignal.any([options.signal, this.#closing]);
+    const pinned = options.topicId;
     let offset = fromOffset;
     let highWatermark = -2n;
     let lastStableOffset = -2n;
@@ -92,15 +93,29 @@ export class FetchRouter {
         result = await this.#retrier.retry(
           `fetch ${topic}-${partition}`,
           async () => {
-            const { nodeId, state } = await this.#metadata.leader(topic, partition);
-            return this.#fetcher(nodeId, isolation).next(
-              topic,
-              state.meta.topicId,
-              partition,
-              offset,
-              maxBytes,
-              signal,
-            );
+            try {
+              const { nodeId, state } = await this.#metadata.leader(topic, partition);
+              // The metadata refreshed between attempts may name a topic created again under the
+              // same name: reading on from this offset would mix its records with the old ones.
+              if (pinned !== undefined && state.meta.topicId !== pinned)
+                throw new TopicGoneError(
+                  topic,
+                  partition,
+                  `topic id is ${state.meta.topicId}, not ${pinned}`,
+                );
+              return await this.#fetcher(nodeId, isolation).next(
+                topic,
+                state.meta.topicId,
+                partition,
+                offset,
+                maxBytes,
+                signal,
+              );
+            } catch (error) {
+              if (pinned !== undefined && namesMissingTopic(error))
+                throw new TopicGoneError(topic, partition, error.message, { cause: error });
+              throw error;
+            }
           },
           signal,
         );

@@ -51,6 +51,7 @@ export {
   MalformedResponseError,
   OffsetOutOfRangeError,
   TlsError,
+  TopicGoneError,
   UnsupportedVersionError,
 } from './errors.ts';
 

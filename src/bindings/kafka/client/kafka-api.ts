@@ -12,6 +12,13 @@ export interface FetchOptions {
   readonly maxBytes?: number;
   /** Aborting ends the iteration without an error. */
   readonly signal?: AbortSignal;
+  /**
+   * The topic id the caller's records belong to. The iteration then reads that incarnation of the
+   * topic only: when the cluster has another topic under the name (deleted and created again),
+   * none, or no longer the partition, it ends with a TopicGoneError instead of reading on from
+   * the same offset in whatever the name now stands for.
+   */
+  readonly topicId?: string;
 }
 
 export interface ProduceOptions {
@@ -23,6 +30,15 @@ export interface ProduceOptions {
    * others only while that batch stays within it (the call's own records were sized to fit).
    */
   readonly maxBatchBytes?: number;
+  /**
+   * Gives the call up while its records are not in a request yet: it rejects with the signal's
+   * reason and nothing is written, however long it had waited for a leader. A call already sent
+   * is not recalled: it settles with the broker's answer, retried as usual, except that a retry
+   * waiting for its leader is dropped too when every call in its batch was given up and one
+   * reason (a KGATE_TOPIC_NOT_FOUND code) says the topic or partition is gone, since no sequence
+   * of a partition that no longer exists can matter.
+   */
+  readonly signal?: AbortSignal;
 }
 
 export type OffsetSpec = 'earliest' | 'latest' | number;

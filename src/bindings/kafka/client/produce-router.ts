@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { errorCodeOf } from '../../../engine/errors.ts';
 import { Api } from './apis/index.ts';
 import { backoffDelay, sleep } from './backoff.ts';
 import type { BrokerPool } from './broker-pool.ts';
@@ -8,6 +9,7 @@ import type { ProduceOptions } from './kafka-api.ts';
 import type { MetadataCache } from './metadata-cache.ts';
 import { DEFAULTS, type KafkaClientOptions } from './options.ts';
 import {
+  abortReason,
   BrokerProducer,
   type ProduceCall,
   type ProducerIdentity,
@@ -77,6 +79,10 @@ export class ProduceRouter {
         resolve({ topic, partition, baseOffset: -1n, offsets: [], logAppendTime: null });
         return;
       }
+      if (options.signal?.aborted === true) {
+        reject(abortReason(options.signal));
+        return;
+      }
       const call: ProduceCall = {
         topic,
         partition,
@@ -84,6 +90,7 @@ export class ProduceRouter {
         acks: options.acks ?? -1,
         compression: options.compression ?? 'none',
         ...(options.maxBatchBytes === undefined ? {} : { maxBatchBytes: options.maxBatchBytes }),
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
         resolve,
         reject,
       };
@@ -104,18 +111,37 @@ export class ProduceRouter {
   async #dispatch(unit: ProduceUnit): Promise<void> {
     this.#dispatching++;
     try {
+      // A unit never sent stops looking for its leader as soon as its caller gives up.
+      const signal = unit.sequence === undefined ? unit.calls[0]?.signal : undefined;
       const { nodeId } = await this.#retrier.retry(
         `produce ${unit.topic}-${unit.partition}`,
-        () => this.#metadata.leader(unit.topic, unit.partition),
-        undefined,
+        () => {
+          if (abandoned(unit)) throw new Error('produce abandoned');
+          return this.#metadata.leader(unit.topic, unit.partition);
+        },
+        signal,
         unit.deadline,
       );
+      if (this.#dropped(unit)) return;
       this.#producer(nodeId).send(unit);
     } catch (error) {
+      if (this.#dropped(unit)) return;
       for (const call of unit.calls) call.reject(error instanceof Error ? error : new Error(String(error)));
     } finally {
       this.#dispatching--;
     }
+  }
+
+  /** Rejects the unit's calls, each with its signal's reason, when it was abandoned. */
+  #dropped(unit: ProduceUnit): boolean {
+    if (!abandoned(unit)) return false;
+    const reasons = unit.calls.map((call) => abortReason(call.signal ?? AbortSignal.abort()));
+    this.#log?.debug(
+      { topic: unit.topic, partition: unit.partition, calls: unit.calls.length, err: reasons[0] },
+      'produce dropped, not sent',
+    );
+    unit.calls.forEach((call, i) => call.reject(reasons[i] ?? new Error('produce abandoned')));
+    return true;
   }
 
   #producer(nodeId: number): BrokerProducer {
@@ -191,4 +217,19 @@ export class ProduceRouter {
     }
     return this.#identity;
   }
+}
+
+/**
+ * Whether a unit on its way to its leader is to be dropped rather than sent: every call in it was
+ * given up, and the unit was never sent, or a reason says its topic or partition is gone (then no
+ * sequence of that partition can matter any more).
+ */
+function abandoned(unit: ProduceUnit): boolean {
+  if (unit.calls.length === 0) return false;
+  let gone = false;
+  for (const call of unit.calls) {
+    if (call.signal?.aborted !== true) return false;
+    if (errorCodeOf(call.signal.reason) === 'KGATE_TOPIC_NOT_FOUND') gone = true;
+  }
+  return unit.sequence === undefined || gone;
 }

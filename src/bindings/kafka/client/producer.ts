@@ -33,6 +33,8 @@ export interface ProduceCall {
   readonly compression: Compression;
   /** The largest batch this call may travel in: its topic's max.message.bytes, if known. */
   readonly maxBatchBytes?: number;
+  /** Gives the call up while it is not sent (see ProduceOptions.signal). */
+  readonly signal?: AbortSignal;
   readonly resolve: (result: ProduceResult) => void;
   readonly reject: (error: Error) => void;
 }
@@ -145,6 +147,7 @@ export class BrokerProducer implements ProduceActivity {
 
   /** Picks this round's units: one per partition, all with the first unit's acks. */
   #take(): ProduceUnit[] {
+    this.#queue = this.#queue.filter(keepsCalls);
     const first = this.#queue[0];
     if (first === undefined) return [];
     const units = new Map<string, ProduceUnit>();
@@ -260,6 +263,28 @@ export class BrokerProducer implements ProduceActivity {
       }
     }
   }
+}
+
+/**
+ * Drops the calls of a unit not sent yet whose callers gave up, rejecting each with its signal's
+ * reason; false when none is left. A unit that has a sequence number was sent: it keeps its calls.
+ */
+function keepsCalls(unit: ProduceUnit): boolean {
+  if (unit.sequence !== undefined) return true;
+  const kept = unit.calls.filter((call) => {
+    if (call.signal?.aborted !== true) return true;
+    call.reject(abortReason(call.signal));
+    return false;
+  });
+  if (kept.length === unit.calls.length) return true;
+  unit.calls.splice(0, unit.calls.length, ...kept);
+  return kept.length > 0;
+}
+
+/** Why a call was given up, as the Error it rejects with. */
+export function abortReason(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason : new Error(`produce was given up: ${String(reason)}`);
 }
 
 function settle(unit: ProduceUnit, baseOffset: bigint, logAppendTimeMs: bigint): void {
