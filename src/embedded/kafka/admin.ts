@@ -128,6 +128,30 @@ export async function deleteTopic(
   );
 }
 
+/**
+ * Grows `name` to `count` partitions (kafka-topics --alter --partitions), then waits until every
+ * broker knows a leader for each, as createTopic does.
+ */
+export async function createPartitions(
+  bootstraps: readonly string[],
+  name: string,
+  count: number,
+  timeoutMs: number,
+): Promise<void> {
+  await withAdmin(bootstraps, (admin) => admin.createPartitions({ topics: [{ name, count }] }));
+  await poll(
+    async () => {
+      for (const bootstrap of bootstraps) {
+        const topic = (await metadata(bootstrap, [name])).topics.get(name);
+        if (topic === undefined || topic.partitionsCount !== count) return false;
+        if (!topic.partitions.every((p) => p !== undefined && p.leader >= 0)) return false;
+      }
+      return true;
+    },
+    { timeoutMs, what: `topic ${name} did not get leaders for all ${count} partitions` },
+  );
+}
+
 export async function deleteRecords(
   bootstraps: readonly string[],
   topic: string,

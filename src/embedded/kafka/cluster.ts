@@ -189,6 +189,11 @@ class EmbeddedKafkaCluster implements KafkaCluster {
     await admin.deleteTopic(this.#runningBootstraps(), name, TOPIC_TIMEOUT_MS);
   }
 
+  async createPartitions(name: string, count: number): Promise<void> {
+    this.#checkOpen();
+    await admin.createPartitions(this.#runningBootstraps(), name, count, TOPIC_TIMEOUT_MS);
+  }
+
   async produce(topic: string, messages: readonly ProducedMessage[]): Promise<void> {
     this.#checkOpen();
     await produceWithKcat(this.#runningBootstraps().join(','), topic, messages);

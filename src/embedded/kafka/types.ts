@@ -53,6 +53,8 @@ export interface KafkaCluster {
   partitionLeaders(topic: string): Promise<number[]>;
   createTopic(name: string, spec?: TopicSpec): Promise<void>;
   deleteTopic(name: string): Promise<void>;
+  /** Grows the topic to `count` partitions (kafka-topics --alter --partitions). */
+  createPartitions(name: string, count: number): Promise<void>;
   /** Produces with kcat (librdkafka), a client kgate did not write. */
   produce(topic: string, messages: readonly ProducedMessage[]): Promise<void>;
   deleteRecords(topic: string, partition: number, beforeOffset: bigint): Promise<void>;
