@@ -67,6 +67,30 @@ describe('Refreshed', () => {
     assert.equal(await waiting, 'old');
   });
 
+  it('waits waitMs for the reload of an expired value, then answers the old one', async () => {
+    const cache = new Refreshed<string>(10);
+    const source = manualLoad<string>();
+    const first = cache.get('t', source.load);
+    source.settle('old');
+    await first;
+    await tick(20);
+    const quick = cache.get('t', source.load, { waitMs: 1_000 });
+    source.settle('new');
+    assert.equal(await quick, 'new', 'an answer within the wait is taken');
+    await tick(20);
+    const started = Date.now();
+    assert.equal(await cache.get('t', source.load, { waitMs: 30 }), 'new', 'the old value past the wait');
+    assert.ok(Date.now() - started >= 25);
+    // The reload is still under way and has taken longer than the wait: no one waits for it again.
+    const again = Date.now();
+    assert.equal(await cache.get('t', source.load, { waitMs: 30 }), 'new');
+    assert.ok(Date.now() - again < 25);
+    assert.equal(source.calls, 3);
+    source.settle('newer');
+    await tick();
+    assert.equal(await cache.get('t', source.load, { waitMs: 30 }), 'newer');
+  });
+
   it('rejects when nothing was ever loaded, and loads again on the next call', async () => {
     const cache = new Refreshed<string>(60_000);
     const source = manualLoad<string>();

@@ -11,6 +11,19 @@ export class TopicNotFoundError extends KgateError {
   }
 }
 
+/**
+ * The topic an attachment or a produce was for was deleted (and perhaps created again, which is
+ * another topic under the same name): the cache of it is dropped, and what was read of it ends.
+ */
+export class TopicDeletedError extends TopicNotFoundError {
+  constructor(topic: string, recreated = false) {
+    super(topic);
+    this.message = recreated
+      ? `topic "${topic}" was deleted and created again`
+      : `topic "${topic}" was deleted`;
+  }
+}
+
 /** An append refused, uncommitted, because ingest is paused. */
 export class IngestPausedError extends KgateError {
   constructor() {

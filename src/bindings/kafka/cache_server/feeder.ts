@@ -6,6 +6,7 @@ import {
   type KafkaApi,
   OffsetOutOfRangeError,
   sleep,
+  TopicGoneError,
 } from '../client/index.ts';
 import type { TopicChange } from './api.ts';
 import type { CommitCoalescer } from './commits.ts';
@@ -27,6 +28,8 @@ export interface FeederHost {
   reset(): void;
   /** The topic's id as the cluster has it now (asked fresh), or undefined when unknown. */
   currentTopicId(): Promise<string | undefined>;
+  /** A fetch said the topic or the partition is gone: the topic's metadata should be asked now. */
+  suspect(): void;
 }
 
 /**
@@ -42,7 +45,6 @@ export class PartitionFeeder {
   #topicId: string;
   #ready = false;
   readonly #stopping = new AbortController();
-  #attempt: AbortController | undefined;
   #done: Promise<void> = Promise.resolve();
   /** After holding back too much for open transactions: fetch read_committed until caught up. */
   #committedOnly = false;
@@ -63,13 +65,6 @@ export class PartitionFeeder {
     this.#done = this.#run();
   }
 
-  /** The topic was recreated: restart the loop, which resets the store for the new id. */
-  retarget(topicId: string): void {
-    if (topicId === this.#topicId) return;
-    this.#topicId = topicId;
-    this.#attempt?.abort();
-  }
-
   async stop(): Promise<void> {
     this.#stopping.abort();
     await this.#done;
@@ -86,9 +81,7 @@ export class PartitionFeeder {
         await ingest.whenResumed(stopping);
         continue;
       }
-      const attempt = new AbortController();
-      this.#attempt = attempt;
-      const signal = AbortSignal.any([stopping, attempt.signal, ingest.signal]);
+      const signal = AbortSignal.any([stopping, ingest.signal]);
       try {
         await this.#bind();
         await this.#follow(signal);
@@ -113,6 +106,17 @@ export class PartitionFeeder {
           initialMs: tuning.retryInitialMs,
           maxMs: tuning.retryMaxMs,
         });
+        if (failure instanceof TopicGoneError) {
+          // The topic's metadata decides: deleted or recreated, the follower stops this feeder and
+          // logs it once; otherwise (a broker that has not heard of a new topic yet) it passes.
+          this.#host.suspect();
+          log.debug(
+            { topic: this.topic, partition: this.partition, err: failure, retryInMs: Math.round(delay) },
+            'fetch found the topic gone; asking its metadata',
+          );
+          await sleep(delay, stopping);
+          continue;
+        }
         log.warn(
           {
             topic: this.topic,
@@ -150,6 +154,9 @@ export class PartitionFeeder {
     const results = this.#host.client.fetch(this.topic, this.partition, store.nextOffset, {
       isolation: committedOnly ? 'read_committed' : 'read_uncommitted',
       signal,
+      // Only the incarnation the store holds: records of a topic created again under the name
+      // must never continue it.
+      ...(this.#topicId === '' ? {} : { topicId: this.#topicId }),
     });
     for await (const result of results) {
       if (result.logStartOffset > store.logStartOffset) await this.#brokerLogStart(result.logStartOffset);
@@ -215,13 +222,17 @@ export class PartitionFeeder {
     }
     if (next > error.latest) {
       // The log ends before the cache does: recreated under the same name (and the new id not
-      // seen yet), or truncated by an unclean leader election. Either way the cache is wrong.
+      // seen yet), or truncated by an unclean leader election. Either way the cache is wrong;
+      // only the second is this partition's own business.
       const id = (await this.#host.currentTopicId()) ?? this.#topicId;
+      // Another incarnation: the follower drops the whole topic at once, so that no partition of
+      // it is read from the new one while another still holds the old.
+      if (id !== this.#topicId)
+        throw new TopicGoneError(this.topic, this.partition, `topic id is ${id}, not ${this.#topicId}`);
       this.#host.log.warn(
         { topic: this.topic, partition: this.partition, cached: next, latest: error.latest },
         'cache is ahead of the broker log; resetting and refetching',
       );
-      this.#topicId = id;
       await this.store.reset(id);
       this.#host.reset();
       this.#host.emit({

@@ -18,7 +18,8 @@ import { freeBytes, storageErrorKind } from './storage-errors.ts';
 import { ProducedEnds } from './produced-ends.ts';
 import { Refreshed } from './refreshed.ts';
 import { TopicNotFoundError } from './errors.ts';
-import { TopicFollower, type TopicHost } from './topic.ts';
+import { PendingProduces } from './pending-produces.ts';
+import { TopicFollower, type TopicHost, type TopicLifecycleChange, type TopicShape } from './topic.ts';
 import { CONFIG_TIMEOUT_MS, parseTopicConfig } from './topic-config.ts';
 import { DEFAULT_TUNING, type CacheServerTuning } from './tuning.ts';
 import { WarmupReports } from './warmup.ts';
@@ -26,7 +27,7 @@ import type { CachePartitionStatus } from '../../../telemetry/status.ts';
 
 export type { CachedTopic, CachedTopicConfig, CacheServerApi, DefaultOffset, TopicChange } from './api.ts';
 export { murmur2, partitionForKey } from './murmur2.ts';
-export { IngestPausedError, TopicNotFoundError } from './errors.ts';
+export { IngestPausedError, TopicDeletedError, TopicNotFoundError } from './errors.ts';
 export { parseTopicConfig } from './topic-config.ts';
 export { DEFAULT_TUNING, type CacheServerTuning } from './tuning.ts';
 
@@ -64,8 +65,17 @@ export class CacheServerBinding implements Binding, CacheServerApi {
   readonly #configs: Refreshed<CachedTopicConfig>;
   readonly #roundRobin = new Map<string, number>();
   readonly #produced = new ProducedEnds();
-  /** Partition counts of topics produced to but not followed, refreshed like their config. */
-  readonly #partitionCounts: Refreshed<number>;
+  /**
+   * Topics produced to but not followed: their id and partition count (null: missing), asked
+   * again when older than metadataMaxAgeMs.
+   */
+  readonly #shapes: Refreshed<TopicShape | null>;
+  /** Produce calls not answered yet, which a deleted or recreated topic must reach. */
+  readonly #pending = new PendingProduces();
+  /** Per topic with produce calls waiting, the timer that keeps its metadata fresh meanwhile. */
+  readonly #watching = new Map<string, NodeJS.Timeout>();
+  /** Topics whose requests were last served without fresh metadata, logged once until it answers. */
+  readonly #stale = new Set<string>();
   readonly #stopping = new AbortController();
   #store: CacheStore | undefined;
   #commits: CommitCoalescer | undefined;
@@ -84,11 +94,12 @@ export class CacheServerBinding implements Binding, CacheServerApi {
     this.config = context.config;
     this.name = context.config.name;
     this.#log = context.logger;
-    this.#tuning = { ...DEFAULT_TUNING, ...tuning };
+    const options = cacheServerOptions(context.config.options);
+    this.#tuning = { ...DEFAULT_TUNING, ...options.tuning, ...tuning };
     this.#routes = topicRoutes(context.config);
     this.#configs = new Refreshed(this.#tuning.configRefreshMs);
-    this.#partitionCounts = new Refreshed(this.#tuning.configRefreshMs);
-    const { bootstrap, topics } = cacheServerOptions(context.config.options);
+    this.#shapes = new Refreshed(this.#tuning.metadataMaxAgeMs);
+    const { bootstrap, topics } = options;
     this.#bootstrap = bootstrap;
     this.#defaultOffset = defaultOffsets(topics);
     const max = context.cacheMaxBytes;
@@ -158,6 +169,8 @@ export class CacheServerBinding implements Binding, CacheServerApi {
   async stop(_signal: AbortSignal): Promise<void> {
     this.#stopping.abort();
     this.#warmup.stop();
+    for (const timer of this.#watching.values()) clearInterval(timer);
+    this.#watching.clear();
     const followers = [...this.#followers.values()];
     this.#followers.clear();
     await Promise.all(followers.map((f) => f.stop()));
@@ -210,6 +223,7 @@ export class CacheServerBinding implements Binding, CacheServerApi {
       return []; // closed under us by stop()
     }
     return partitions
+      .filter(({ topic, partition }) => this.#live(topic, partition))
       .sort((a, b) => (a.topic === b.topic ? a.partition - b.partition : a.topic < b.topic ? -1 : 1))
       .map(({ topic, partition }) => {
         const s = store.partition(topic, partition).stats();
@@ -229,12 +243,29 @@ export class CacheServerBinding implements Binding, CacheServerApi {
       });
   }
 
+  /**
+   * False for a partition of a followed topic that the topic no longer has (deleted, or recreated
+   * with fewer partitions) while its cache is being dropped; unfollowed topics are listed as stored.
+   */
+  #live(topic: string, partition: number): boolean {
+    const follower = this.#followers.get(topic);
+    if (follower === undefined || follower.stopped) return true;
+    if (follower.missing) return false;
+    const shape = follower.shape();
+    return shape === undefined || partition < shape.partitions;
+  }
+
   async attach(topic: string): Promise<CachedTopic> {
     if (this.#store === undefined || this.#stopping.signal.aborted)
       throw new Error(`binding ${this.name} is not running`);
     const follower = this.#follower(topic, false);
     follower.retain();
     try {
+      await follower.whenKnown();
+      // A topic deleted (or recreated) since the last metadata answer is seen before this is
+      // served, not a refresh interval later: 404 rather than the old cache, never a mix.
+      await this.#checked(follower);
+      if (follower.missing) throw new TopicNotFoundError(topic);
       await follower.whenKnown();
       return follower.handle();
     } catch (error) {
@@ -243,62 +274,163 @@ export class CacheServerBinding implements Binding, CacheServerApi {
     }
   }
 
+  /** follower.fresh() within the binding's bounds; a stale answer is counted and logged once. */
+  async #checked(follower: TopicFollower, signal?: AbortSignal): Promise<void> {
+    const { metadataMaxAgeMs, metadataWaitMs } = this.#tuning;
+    const checking = follower.fresh(metadataMaxAgeMs, metadataWaitMs);
+    const result = await (signal === undefined ? checking : untilAborted(checking, signal));
+    if (result === 'stale') this.#servedStale(follower.name);
+  }
+
+  #servedStale(topic: string): void {
+    this.#metrics?.metadataStale();
+    if (this.#stale.has(topic)) return;
+    this.#stale.add(topic);
+    this.#log.warn(
+      { topic, waitMs: this.#tuning.metadataWaitMs },
+      'topic metadata did not answer in time; serving the topic from what the cache knows',
+    );
+  }
+
   async produce(
     topic: string,
     partition: number | undefined,
     records: readonly ProduceRecord[],
-    options?: ProduceOptions,
+    options: ProduceOptions = {},
   ): Promise<ProduceResult & { readonly partition: number }> {
     const client = this.#client(topic);
-    let target = partition;
-    if (target === undefined) {
-      const count = await this.#partitionCount(topic);
-      // One call goes to one partition; its first record's key decides, as a batch would.
-      const key = records[0]?.key;
-      if (key === undefined || key === null) {
-        const next = this.#roundRobin.get(topic) ?? 0;
-        this.#roundRobin.set(topic, (next + 1) % count);
-        target = next % count;
-      } else target = partitionForKey(key, count);
-    }
-    const result = await client.produce(topic, target, records, options);
-    this.#produced.note(topic, target, result);
-    return { ...result, partition: target };
-  }
-
-  async #partitionCount(topic: string, signal?: AbortSignal): Promise<number> {
-    const followed = this.#followers.get(topic);
-    if (followed !== undefined) {
+    const signal = options.signal;
+    // A call not sent yet when its topic is recreated picks again, by the new partition count;
+    // a topic recreated over and over within one call is given up on rather than chased.
+    for (let attempt = 1; ; attempt++) {
+      const shape = await this.#shape(topic, signal);
+      let target = partition;
+      if (target === undefined) {
+        const count = shape.partitions;
+        // One call goes to one partition; its first record's key decides, as a batch would.
+        const key = records[0]?.key;
+        if (key === undefined || key === null) {
+          const next = this.#roundRobin.get(topic) ?? 0;
+          this.#roundRobin.set(topic, (next + 1) % count);
+          target = next % count;
+        } else target = partitionForKey(key, count);
+      }
+      const pending = this.#pending.add(topic, shape.topicId, target);
+      this.#watchPending(topic);
+      const gone = pending.controller.signal;
       try {
-        const handle = followed.handle();
-        const n = handle.partitions().length;
-        if (n > 0) return n;
-      } catch {
-        // not known yet
+        const result = await client.produce(topic, target, records, {
+          ...options,
+          signal: signal === undefined ? gone : AbortSignal.any([signal, gone]),
+        });
+        // An acknowledgement from an incarnation the cache has dropped says nothing of the one
+        // it reads now.
+        if (this.#topicIdOf(topic) === shape.topicId) this.#produced.note(topic, target, result);
+        return { ...result, partition: target };
+      } catch (error) {
+        if (signal?.aborted === true && error === signal.reason) this.#metrics?.produceDropped('client_gone');
+        else if (gone.aborted && error === gone.reason) {
+          if (partition === undefined && attempt < 3) {
+            this.#metrics?.produceRerouted();
+            continue;
+          }
+          this.#metrics?.produceDropped('topic_deleted');
+        }
+        throw error;
+      } finally {
+        this.#pending.settle(pending);
       }
     }
-    // Asking the broker on every produce would put a Metadata request in front of each one; a
-    // count past its age is refreshed in the background (partitions are only ever added).
-    const counting = this.#partitionCounts.get(
-      topic,
-      async () => {
-        const metadata = await this.#client(topic).metadata([topic], { signal: this.#stopping.signal });
-        const found = metadata.topics.find((t) => t.name === topic);
-        if (found === undefined || found.error?.brokerCode === 3) throw new TopicNotFoundError(topic);
-        if (found.error !== null) throw found.error;
-        if (found.partitions.length === 0) throw new Error(`topic "${topic}" has no partitions`);
-        return found.partitions.length;
+  }
+
+  /** The id of the topic as the cache knows it now, if it knows one. */
+  #topicIdOf(topic: string): string | undefined {
+    return this.#followers.get(topic)?.shape()?.topicId ?? this.#shapes.peek(topic)?.value?.topicId;
+  }
+
+  /**
+   * While produce calls to `topic` wait, its metadata is asked for every metadataMaxAgeMs, so that
+   * a deletion or a recreation reaches calls stuck looking for a leader of a partition that is gone.
+   */
+  #watchPending(topic: string): void {
+    if (this.#watching.has(topic)) return;
+    const timer = setInterval(
+      () => {
+        if (!this.#pending.has(topic) || this.#stopping.signal.aborted) {
+          clearInterval(timer);
+          this.#watching.delete(topic);
+          return;
+        }
+        // What it finds reaches the pending calls through #pending.reshaped.
+        this.#shape(topic).catch(() => undefined);
       },
-      { stale: true },
+      Math.max(100, this.#tuning.metadataMaxAgeMs),
     );
-    return signal === undefined ? counting : untilAborted(counting, signal);
+    timer.unref();
+    this.#watching.set(topic, timer);
+  }
+
+  /**
+   * The topic's id and partition count as of at most metadataMaxAgeMs ago (or as last known, when
+   * the broker does not answer within metadataWaitMs); TopicNotFoundError when it does not exist.
+   * A followed topic answers from its follower, others from a Metadata request that callers at
+   * the same time share.
+   */
+  async #shape(topic: string, signal?: AbortSignal): Promise<TopicShape> {
+    const follower = this.#followers.get(topic);
+    if (follower !== undefined && !follower.stopped && (follower.missing || follower.shape() !== undefined)) {
+      await this.#checked(follower, signal);
+      if (follower.missing) throw new TopicNotFoundError(topic);
+      const shape = follower.shape();
+      if (shape !== undefined && shape.partitions > 0) return shape;
+    }
+    const loading = this.#shapes.get(topic, () => this.#loadShape(topic), {
+      waitMs: this.#tuning.metadataWaitMs,
+    });
+    const shape = await (signal === undefined ? loading : untilAborted(loading, signal));
+    const at = this.#shapes.peek(topic)?.at ?? 0;
+    if (Date.now() - at > this.#tuning.metadataMaxAgeMs + this.#tuning.metadataWaitMs)
+      this.#servedStale(topic);
+    if (shape === null) throw new TopicNotFoundError(topic);
+    return shape;
+  }
+
+  /** Asks the broker for a topic nobody follows; what changed reaches the pending produce calls. */
+  async #loadShape(topic: string): Promise<TopicShape | null> {
+    const metadata = await this.#client(topic).metadata([topic], {
+      signal: AbortSignal.any([this.#stopping.signal, AbortSignal.timeout(CONFIG_TIMEOUT_MS)]),
+    });
+    const found = metadata.topics.find((t) => t.name === topic);
+    const code = found?.error?.brokerCode;
+    let shape: TopicShape | null;
+    if (found === undefined || code === 3 || code === 100) shape = null;
+    else if (found.error !== null) throw found.error;
+    else if (found.partitions.length === 0) throw new Error(`topic "${topic}" has no partitions`);
+    else shape = { topicId: found.topicId, partitions: found.partitions.length };
+    const before = this.#shapes.peek(topic)?.value;
+    if (before !== undefined) this.#reshaped(topic, before, shape);
+    this.#pending.reshaped(topic, shape ?? undefined);
+    this.#stale.delete(topic);
+    return shape;
+  }
+
+  /** Logs and counts what changed of a topic produced to but not followed. */
+  #reshaped(topic: string, before: TopicShape | null, after: TopicShape | null): void {
+    let change: TopicLifecycleChange | undefined;
+    if (before !== null && after === null) change = 'deleted';
+    else if (before !== null && after !== null && before.topicId !== after.topicId) change = 'recreated';
+    else if (before !== null && after !== null && after.partitions > before.partitions)
+      change = 'partitions_added';
+    if (change === undefined) return;
+    this.#metrics?.topicChanged(topic, change);
+    this.#log.info({ topic, change, before, after }, 'topic produced to changed');
   }
 
   async produceConfig(topic: string, signal?: AbortSignal): Promise<CachedTopicConfig> {
     if (this.#store === undefined || this.#stopping.signal.aborted)
       throw new Error(`binding ${this.name} is not running`);
     // The partition count is what produce() needs next, and asking for it tells a missing topic.
-    await this.#partitionCount(topic, signal);
+    await this.#shape(topic, signal);
     return this.#topicConfig(topic, signal ?? this.#stopping.signal, true);
   }
 
@@ -337,6 +469,11 @@ export class CacheServerBinding implements Binding, CacheServerApi {
       used: (name) => {
         this.#lastUsed.set(name, Date.now());
       },
+      shaped: (name, shape) => {
+        this.#stale.delete(name);
+        this.#pending.reshaped(name, shape);
+      },
+      changed: (name, change) => this.#metrics?.topicChanged(name, change),
     };
     const follower = new TopicFollower(
       host,

@@ -1,6 +1,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { CacheStore } from '../cache/index.ts';
 import type { StorageErrorKind } from './storage-errors.ts';
+import type { TopicLifecycleChange } from './topic.ts';
 
 export interface CacheServerMetrics {
   expired(topic: string, partition: number, records: number, bytes: number): void;
@@ -13,6 +14,14 @@ export interface CacheServerMetrics {
   ingestPaused(paused: boolean, waitingForBytes?: number): void;
   /** A commit of fetched records failed in the store. */
   storageError(kind: StorageErrorKind): void;
+  /** A topic changed under the cache: deleted, deleted and created again, or given partitions. */
+  topicChanged(topic: string, change: TopicLifecycleChange): void;
+  /** A request was served without the fresh metadata it asked for: the broker did not answer in time. */
+  metadataStale(): void;
+  /** A produce was given up before it was sent: its client left, or its topic was deleted. */
+  produceDropped(reason: 'client_gone' | 'topic_deleted'): void;
+  /** A produce not sent yet went to the partition a recreated topic's own count gives. */
+  produceRerouted(): void;
   /** Stops reporting this binding's partitions. */
   close(): void;
 }
@@ -136,6 +145,40 @@ export function createCacheServerMetrics(
       labelNames: ['binding', 'kind'],
       registers: [registry],
     });
+  const topicChanges =
+    (registry.getSingleMetric('kgate_cache_topic_changes_total') as
+      Counter<'binding' | 'topic' | 'change'> | undefined) ??
+    new Counter({
+      name: 'kgate_cache_topic_changes_total',
+      help: 'Topics that changed under the cache, by change: deleted (its cache dropped), recreated (deleted and created again: the old cache dropped), partitions_added',
+      labelNames: ['binding', 'topic', 'change'],
+      registers: [registry],
+    });
+  const metadataStale =
+    (registry.getSingleMetric('kgate_cache_metadata_stale_total') as Counter<'binding'> | undefined) ??
+    new Counter({
+      name: 'kgate_cache_metadata_stale_total',
+      help: "Requests served from what the cache knew of their topic because the broker did not answer the metadata request within the cache_server's metadata.waitMs",
+      labelNames: ['binding'],
+      registers: [registry],
+    });
+  const produceDropped =
+    (registry.getSingleMetric('kgate_cache_produce_dropped_total') as
+      Counter<'binding' | 'reason'> | undefined) ??
+    new Counter({
+      name: 'kgate_cache_produce_dropped_total',
+      help: 'Produce calls given up before they were sent, so never written, by reason: client_gone (the HTTP client left) or topic_deleted',
+      labelNames: ['binding', 'reason'],
+      registers: [registry],
+    });
+  const produceRerouted =
+    (registry.getSingleMetric('kgate_cache_produce_rerouted_total') as Counter<'binding'> | undefined) ??
+    new Counter({
+      name: 'kgate_cache_produce_rerouted_total',
+      help: "Produce calls not sent yet when their topic was deleted and created again, sent to the partition the new topic's count gives",
+      labelNames: ['binding'],
+      registers: [registry],
+    });
   const set = sources;
   return {
     expired(topic, partition, records, bytes) {
@@ -162,6 +205,18 @@ export function createCacheServerMetrics(
     },
     storageError(kind) {
       storageErrors.inc({ binding: name, kind });
+    },
+    topicChanged(topic, change) {
+      topicChanges.inc({ binding: name, topic, change });
+    },
+    metadataStale() {
+      metadataStale.inc({ binding: name });
+    },
+    produceDropped(reason) {
+      produceDropped.inc({ binding: name, reason });
+    },
+    produceRerouted() {
+      produceRerouted.inc({ binding: name });
     },
     close() {
       set.delete(source);

@@ -31,4 +31,9 @@ export class ProducedEnds {
   forget(topic: string, partition: number): void {
     this.#ends.get(topic)?.delete(partition);
   }
+
+  /** The topic was deleted: the offsets of every partition of it mean nothing now. */
+  forgetTopic(topic: string): void {
+    this.#ends.delete(topic);
+  }
 }

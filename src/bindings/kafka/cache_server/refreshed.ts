@@ -3,17 +3,35 @@ interface Entry<V> {
   at: number;
 }
 
+interface Loading<V> {
+  readonly promise: Promise<V>;
+  readonly since: number;
+}
+
+export interface RefreshedGetOptions {
+  /** Answer an expired value at once and refresh it in the background. */
+  readonly stale?: boolean;
+  /**
+   * Wait at most this long for the refresh of an expired value, then answer the expired one; at
+   * once when a refresh has been under way that long already (the broker is not answering).
+   */
+  readonly waitMs?: number;
+  /** Older than this counts as expired for this call (default: the instance's maxAgeMs). */
+  readonly maxAgeMs?: number;
+}
+
 /**
- * Values asked of the broker (a topic's config, its partition count) kept for `maxAgeMs`. Callers
+ * Values asked of the broker (a topic's config, its partitions) kept for `maxAgeMs`. Callers
  * asking for the same key while it is being loaded share that one request, so a burst of first
  * produces to a topic costs one Metadata or DescribeConfigs request, not one each. `get` with
  * `stale` answers an expired value at once and refreshes it in the background, so that the
- * produce path never waits for a refresh; without it an expired value is reloaded first.
+ * produce path never waits for a refresh; with `waitMs` it waits that long for the refresh;
+ * without either an expired value is reloaded first.
  */
 export class Refreshed<V> {
   readonly #maxAgeMs: number;
   readonly #entries = new Map<string, Entry<V>>();
-  readonly #loading = new Map<string, Promise<V>>();
+  readonly #loading = new Map<string, Loading<V>>();
 
   constructor(maxAgeMs: number) {
     this.#maxAgeMs = maxAgeMs;
@@ -28,26 +46,43 @@ export class Refreshed<V> {
    * The value, loaded by `load` when missing or expired. A failed reload answers the expired
    * value if there is one (a stale config serves better than none); otherwise it rejects.
    */
-  get(key: string, load: () => Promise<V>, options: { readonly stale?: boolean } = {}): Promise<V> {
+  get(key: string, load: () => Promise<V>, options: RefreshedGetOptions = {}): Promise<V> {
     const entry = this.#entries.get(key);
-    if (entry !== undefined && Date.now() - entry.at < this.#maxAgeMs) return Promise.resolve(entry.value);
+    const maxAgeMs = options.maxAgeMs ?? this.#maxAgeMs;
+    if (entry !== undefined && Date.now() - entry.at < maxAgeMs) return Promise.resolve(entry.value);
     const loading = this.#loading.get(key) ?? this.#load(key, load);
-    if (entry !== undefined && options.stale === true) return Promise.resolve(entry.value);
-    return entry === undefined ? loading : loading.catch(() => entry.value);
+    if (entry === undefined) return loading.promise;
+    if (options.stale === true) return Promise.resolve(entry.value);
+    const answered = loading.promise.catch(() => entry.value);
+    const waitMs = options.waitMs;
+    if (waitMs === undefined) return answered;
+    const left = loading.since + waitMs - Date.now();
+    if (left <= 0) return Promise.resolve(entry.value);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<V>((resolve) => {
+      timer = setTimeout(() => resolve(entry.value), left);
+    });
+    return Promise.race([answered, late]).finally(() => clearTimeout(timer));
   }
 
-  #load(key: string, load: () => Promise<V>): Promise<V> {
-    const loading = load().then((value) => {
+  /** Forgets the value, so that the next get() loads it. */
+  delete(key: string): void {
+    this.#entries.delete(key);
+  }
+
+  #load(key: string, load: () => Promise<V>): Loading<V> {
+    const promise = load().then((value) => {
       this.#entries.set(key, { value, at: Date.now() });
       return value;
     });
+    const loading = { promise, since: Date.now() };
     this.#loading.set(key, loading);
     const done = (): void => {
       this.#loading.delete(key);
     };
-    loading.then(done, done);
+    promise.then(done, done);
     // A background refresh nobody awaits must not surface as an unhandled rejection.
-    loading.catch(() => undefined);
+    promise.catch(() => undefined);
     return loading;
   }
 }

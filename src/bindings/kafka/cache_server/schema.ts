@@ -21,6 +21,32 @@ export const cacheServerSchema: BindingSchema = {
             items: { $ref: '#/definitions/kafkaTopicName' },
           },
           topics: { $ref: '#/definitions/kafkaTopics' },
+          metadata: {
+            description:
+              'How soon the cache sees a topic change under it: partitions added, the topic deleted, or deleted and created again.',
+            type: 'object',
+            properties: {
+              refreshMs: {
+                description:
+                  'How often the metadata of each followed topic is asked for (default 5000). A fetch error naming the topic asks at once as well.',
+                type: 'integer',
+                minimum: 100,
+              },
+              maxAgeMs: {
+                description:
+                  'A request for a topic (a GET, an event stream, a produce) whose metadata was last asked for longer ago than this asks again before it is answered (default 1000), so that a deleted topic is answered 404 rather than from the cache. Concurrent requests share one Metadata request.',
+                type: 'integer',
+                minimum: 0,
+              },
+              waitMs: {
+                description:
+                  'How long a request waits for that answer (default 2000). Past it, with a broker not answering, the request is served from what the cache knows, and later ones do not wait again until an answer comes.',
+                type: 'integer',
+                minimum: 0,
+              },
+            },
+            additionalProperties: false,
+          },
         },
         additionalProperties: false,
       } satisfies ObjectSchemaFor<CacheServerOptionsJson>,

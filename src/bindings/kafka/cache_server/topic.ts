@@ -9,10 +9,25 @@ import type { IngestGate } from './ingest.ts';
 import type { ProducedEnds } from './produced-ends.ts';
 import type { CacheServerTuning } from './tuning.ts';
 import { handleListeners } from './handle-listeners.ts';
-import { TopicNotFoundError } from './errors.ts';
+import { TopicDeletedError, TopicNotFoundError } from './errors.ts';
 
 const UNKNOWN_TOPIC_OR_PARTITION = 3;
 const UNKNOWN_TOPIC_ID = 100;
+
+/** A topic as a metadata answer has it: the incarnation (topic id) and its partition count. */
+export interface TopicShape {
+  readonly topicId: string;
+  readonly partitions: number;
+}
+
+/** How a topic changed under the cache. */
+export type TopicLifecycleChange = 'deleted' | 'recreated' | 'partitions_added';
+
+interface Check {
+  /** Satisfied by an answer to a metadata request sent at or after this (epoch ms). */
+  readonly since: number;
+  settle(result: 'fresh' | 'stale'): void;
+}
 
 export interface TopicHost {
   readonly store: CacheStore;
@@ -29,6 +44,10 @@ export interface TopicHost {
   idle(follower: TopicFollower): void;
   /** The topic was attached or released: it counts as recently used for eviction. */
   used(topic: string): void;
+  /** What a metadata answer said of the topic: its shape, or undefined when it does not exist. */
+  shaped(topic: string, shape: TopicShape | undefined): void;
+  /** The topic changed under the cache. */
+  changed(topic: string, change: TopicLifecycleChange): void;
 }
 
 interface Waiter {
@@ -39,6 +58,12 @@ interface Waiter {
 /**
  * One followed topic: a metadata loop (partitions, topic id, config) and a feeder per partition.
  * Followed while bootstrapped or attached, and for a linger after the last release.
+ *
+ * The loop asks every metadataRefreshMs, at once when a feeder's fetch names the topic as gone,
+ * and before a request is served when its last answer is older than what the request allows
+ * (`fresh`). A topic found deleted, or under a new topic id (deleted and created again), ends
+ * every attachment with a TopicDeletedError and drops its cached partitions, before anything of
+ * a new incarnation is fetched: no reader ever sees records of two incarnations together.
  */
 export class TopicFollower {
   readonly name: string;
@@ -53,7 +78,16 @@ export class TopicFollower {
   #waiters: Waiter[] = [];
   #known = false;
   #missing = false;
+  /** Partitions of the topic the store may hold from before (a restart, an incarnation gone) are to be looked for. */
+  #sweep = true;
   #topicId = '';
+  /** When the metadata request that was answered last was sent (epoch ms). */
+  #checkedAt = 0;
+  /** When the metadata request under way was sent, if one is. */
+  #asking: number | undefined;
+  /** The last metadata request failed: the loop backs off, and requests do not hurry it. */
+  #failing = false;
+  readonly #checks = new Set<Check>();
   #config: CachedTopicConfig | undefined;
   #attachments = 0;
   #linger: NodeJS.Timeout | undefined;
@@ -87,6 +121,7 @@ export class TopicFollower {
     this.#wake?.();
     for (const w of this.#waiters) w.reject(new Error(`cache for topic "${this.name}" stopped`));
     this.#waiters = [];
+    for (const check of [...this.#checks]) check.settle('stale');
     await this.#done;
     await Promise.all([...this.#feeders.values()].map((f) => f.stop()));
     this.#feeders.clear();
@@ -114,6 +149,53 @@ export class TopicFollower {
       // refresh interval: it may have been created since.
       if (this.#missing) this.#wake?.();
     });
+  }
+
+  /** True while the last metadata answer said the topic does not exist. */
+  get missing(): boolean {
+    return this.#missing;
+  }
+
+  /** The topic as the cache follows it now; undefined while not known (not yet, missing, rebuilding). */
+  shape(): TopicShape | undefined {
+    return this.#known ? { topicId: this.#topicId, partitions: this.#feeders.size } : undefined;
+  }
+
+  /**
+   * Resolves once the metadata answered was asked for at most `maxAgeMs` ago, so that a request
+   * served after it sees a deletion or a new incarnation that happened before it arrived; 'stale'
+   * when no answer came within `waitMs`. A request still unanswered after `waitMs` means the
+   * broker is not answering: then it resolves 'stale' at once, and requests are served from the
+   * cache without each adding that wait.
+   */
+  fresh(maxAgeMs: number, waitMs: number): Promise<'fresh' | 'stale'> {
+    const now = Date.now();
+    const since = now - maxAgeMs;
+    if (this.#checkedAt >= since) return Promise.resolve('fresh');
+    if (this.stopped || this.#failing) return Promise.resolve('stale');
+    if (this.#asking !== undefined && now - this.#asking >= waitMs) return Promise.resolve('stale');
+    return new Promise((resolve) => {
+      const check: Check = {
+        since,
+        settle: (result) => {
+          clearTimeout(timer);
+          this.#checks.delete(check);
+          resolve(result);
+        },
+      };
+      const timer = setTimeout(() => check.settle('stale'), waitMs);
+      this.#checks.add(check);
+      this.#wake?.();
+    });
+  }
+
+  /**
+   * A fetch named the topic or a partition as gone: asks for the metadata now rather than at the
+   * next refresh, unless an answer is as recent as a retry would be anyway.
+   */
+  suspect(): void {
+    if (Date.now() - this.#checkedAt < this.#host.tuning.retryInitialMs) return;
+    this.#wake?.();
   }
 
   /** Counts an attachment before its metadata is known, so no linger ends the topic meanwhile. */
@@ -180,32 +262,50 @@ export class TopicFollower {
     let warnedMissing = false;
     while (!signal.aborted) {
       let delay = tuning.metadataRefreshMs;
+      const askedAt = Date.now();
       try {
-        const metadata = await this.#host.client(this.name).metadata([this.name], { signal });
+        this.#asking = askedAt;
+        let metadata;
+        try {
+          metadata = await this.#host.client(this.name).metadata([this.name], { signal });
+        } finally {
+          this.#asking = undefined;
+        }
         const topic = metadata.topics.find((t) => t.name === this.name);
         const code = topic?.error?.brokerCode;
         if (topic === undefined || code === UNKNOWN_TOPIC_OR_PARTITION || code === UNKNOWN_TOPIC_ID) {
           if (this.bootstrap && !warnedMissing)
             log.warn({ topic: this.name }, 'bootstrap topic does not exist yet; waiting for it');
           warnedMissing = true;
-          this.#gone(new TopicNotFoundError(this.name));
+          this.#host.shaped(this.name, undefined);
+          this.#gone();
+          this.#answered(askedAt);
+          this.#failing = false;
           delay = backoffDelay(failures++, { initialMs: tuning.retryInitialMs, maxMs: tuning.retryMaxMs });
         } else if (topic.error !== null) {
           throw topic.error;
         } else {
           if (warnedMissing && this.bootstrap) log.info({ topic: this.name }, 'bootstrap topic appeared');
           warnedMissing = false;
+          // Produce calls aimed at an incarnation that is gone hear of it before anything waits.
+          this.#host.shaped(this.name, { topicId: topic.topicId, partitions: topic.partitions.length });
+          if (this.#known && topic.topicId !== this.#topicId) this.#recreated(topic);
           this.#config = await this.#host.config(this.name, signal);
           // The feeders of a deleted incarnation finish before new ones take over their stores.
           await this.#retiring;
           if (signal.aborted) break;
           this.#absorb(topic);
+          this.#answered(askedAt);
           failures = 0;
+          this.#failing = false;
         }
       } catch (error) {
         if (signal.aborted) break;
         delay = backoffDelay(failures++, { initialMs: tuning.retryInitialMs, maxMs: tuning.retryMaxMs });
         log.warn({ topic: this.name, err: error, retryInMs: Math.round(delay) }, 'topic metadata failed');
+        // The broker answered, with an error: requests go on with what the cache knows.
+        this.#failing = true;
+        for (const check of [...this.#checks]) check.settle('stale');
         if (error instanceof Error && !('retriable' in error && error.retriable === true)) {
           for (const w of this.#waiters)
             w.reject(new Error(`topic "${this.name}": ${error.message}`, { cause: error }));
@@ -217,6 +317,8 @@ export class TopicFollower {
         break;
       }
       if (signal.aborted) break;
+      // A request is waiting for an answer newer than the one just given: ask again at once.
+      if (this.#checks.size > 0) delay = 0;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, delay);
         this.#wake = () => {
@@ -228,28 +330,107 @@ export class TopicFollower {
     }
   }
 
+  /** A metadata request sent at `askedAt` was answered and what it said is in effect. */
+  #answered(askedAt: number): void {
+    this.#checkedAt = askedAt;
+    for (const check of [...this.#checks]) if (check.since <= askedAt) check.settle('fresh');
+  }
+
   /** The topic is missing: deleted, or never created. */
-  #gone(error: TopicNotFoundError): void {
+  #gone(): void {
+    const error = new TopicNotFoundError(this.name);
     for (const w of this.#waiters) w.reject(error);
     this.#waiters = [];
     this.#missing = true;
-    if (!this.#known) return;
+    if (this.#known) {
+      this.#host.log.warn(
+        { topic: this.name },
+        'topic was deleted; stopping its feed and dropping its cache',
+      );
+      this.#retire(new TopicDeletedError(this.name), 'deleted');
+    } else if (this.#sweep) {
+      // Deleted while nobody followed it (kgate was down, say): what the store kept of it goes.
+      this.#sweep = false;
+      this.#dropStored(new Set());
+    }
+  }
+
+  /** The topic is there under another id: it was deleted and created again since the last answer. */
+  #recreated(topic: TopicMetadata): void {
+    this.#host.log.info(
+      {
+        topic: this.name,
+        from: this.#topicId,
+        to: topic.topicId,
+        partitionsBefore: this.#feeders.size,
+        partitions: topic.partitions.length,
+      },
+      'topic was deleted and created again; dropping the cache of the old one',
+    );
+    this.#retire(new TopicDeletedError(this.name, true), 'recreated');
+  }
+
+  /**
+   * Ends the incarnation followed until now: every attachment is told (an `error` change, terminal
+   * for it), then its feeders stop and its partitions are dropped from the store. Until a metadata
+   * answer is absorbed again the topic is not known, so no attach is served in between.
+   */
+  #retire(error: TopicDeletedError, change: TopicLifecycleChange): void {
     this.#known = false;
-    this.#host.log.warn({ topic: this.name }, 'topic was deleted; stopping its feed');
+    this.#sweep = false;
     const feeders = [...this.#feeders.values()];
     this.#feeders.clear();
     this.#sortedPartitions = undefined;
-    this.#retiring = Promise.all([this.#retiring, ...feeders.map((f) => f.stop())]);
-    this.emit({ type: 'error', error: new Error(`topic "${this.name}" was deleted`) });
+    this.#host.changed(this.name, change);
+    this.#host.produced.forgetTopic(this.name);
+    this.emit({ type: 'error', error });
+    this.#retiring = Promise.all([this.#retiring, ...feeders.map((f) => f.stop())]).then(() =>
+      this.#dropStored(new Set()),
+    );
+  }
+
+  /**
+   * Drops the store's partitions of this topic other than `keep`: they belong to an incarnation
+   * that is gone, or were left by a partition count the topic no longer has. Each leaves the
+   * catalog at once; the records are reclaimed in the background.
+   */
+  #dropStored(keep: ReadonlySet<number>): void {
+    const store = this.#host.store;
+    let stored: Array<{ topic: string; partition: number }>;
+    try {
+      stored = store.partitions();
+    } catch {
+      return; // closed under us by stop()
+    }
+    const dropped: number[] = [];
+    const reclaiming: Promise<void>[] = [];
+    for (const { topic, partition } of stored) {
+      if (topic !== this.name || keep.has(partition)) continue;
+      this.#host.produced.forget(this.name, partition);
+      try {
+        reclaiming.push(store.partition(this.name, partition).drop());
+        dropped.push(partition);
+      } catch (error) {
+        this.#host.log.warn({ topic: this.name, partition, err: error }, 'could not drop a cached partition');
+      }
+    }
+    if (dropped.length === 0) return;
+    this.#host.log.info(
+      { topic: this.name, partitions: dropped },
+      'dropped cached partitions the topic no longer has',
+    );
+    void Promise.all(reclaiming).catch((error: unknown) => {
+      this.#host.log.warn({ topic: this.name, err: error }, 'cache reclaim failed');
+    });
   }
 
   #absorb(topic: TopicMetadata): void {
     this.#missing = false;
-    if (this.#topicId !== '' && this.#topicId !== topic.topicId) {
-      this.#host.log.info({ topic: this.name, from: this.#topicId, to: topic.topicId }, 'topic id changed');
-      for (const f of this.#feeders.values()) f.retarget(topic.topicId);
-    }
     this.#topicId = topic.topicId;
+    if (this.#sweep) {
+      this.#sweep = false;
+      this.#dropStored(new Set(topic.partitions.map((p) => p.partition)));
+    }
     const added: number[] = [];
     for (const p of topic.partitions) {
       if (this.#feeders.has(p.partition)) continue;
@@ -263,6 +444,7 @@ export class TopicFollower {
           emit: (change) => this.emit(change),
           reset: () => this.#host.produced.forget(this.name, p.partition),
           currentTopicId: () => this.#currentTopicId(),
+          suspect: () => this.suspect(),
         },
         this.#host.store.partition(this.name, p.partition),
         topic.topicId,
@@ -272,8 +454,11 @@ export class TopicFollower {
       feeder.start();
       added.push(p.partition);
     }
-    if (added.length > 0 && this.#known)
+    if (added.length > 0 && this.#known) {
+      this.#host.log.info({ topic: this.name, added }, 'topic has new partitions; following them');
+      this.#host.changed(this.name, 'partitions_added');
       this.emit({ type: 'partitions', partitions: this.#partitionsInOrder() });
+    }
     this.#known = true;
     for (const w of this.#waiters) w.resolve();
     this.#waiters = [];

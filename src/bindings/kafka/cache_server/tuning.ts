@@ -1,14 +1,25 @@
 import type { CacheStoreOptions } from '../cache/index.ts';
 
 /**
- * Timings of a cache_server. The config schema has no place for them, so a deployment gets the
- * defaults; tests and embedding applications pass their own to the constructor.
+ * Timings of a cache_server. The config sets the metadata ones (`options.metadata`); for the
+ * others the schema has no place, so a deployment gets the defaults. Tests and embedding
+ * applications pass their own to the constructor, which win over the config.
  */
 export interface CacheServerTuning {
   /** How long a topic that is not bootstrapped stays followed after its last attachment is released. */
   readonly lingerMs: number;
   /** How often topic metadata (partitions, topic id) is refreshed while a topic is followed. */
   readonly metadataRefreshMs: number;
+  /**
+   * A request for a topic (an attach, a produce) whose metadata was last asked for longer ago than
+   * this asks again before it is served, so that a deleted or recreated topic is seen at once.
+   */
+  readonly metadataMaxAgeMs: number;
+  /**
+   * How long a request waits for that answer. Past it (a broker that does not answer) it is served
+   * from what the cache knows, and later requests do not wait again until an answer comes.
+   */
+  readonly metadataWaitMs: number;
   /** How often a topic's config (retention, cleanup policy, ...) is asked for again. */
   readonly configRefreshMs: number;
   /** How often expiry and compaction run over every cached partition. */
@@ -32,7 +43,9 @@ export interface CacheServerTuning {
 
 export const DEFAULT_TUNING: CacheServerTuning = {
   lingerMs: 60_000,
-  metadataRefreshMs: 30_000,
+  metadataRefreshMs: 5_000,
+  metadataMaxAgeMs: 1_000,
+  metadataWaitMs: 2_000,
   configRefreshMs: 60_000,
   maintenanceIntervalMs: 30_000,
   retryInitialMs: 200,
