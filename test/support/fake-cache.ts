@@ -152,6 +152,13 @@ export class FakeTopic implements CachedTopic {
     this.emit({ type: 'ready', partition });
   }
 
+  /** The topic has `count` partitions now, as after a recreation with fewer: the others vanish. */
+  shrink(count: number): void {
+    this.#partitions.splice(count);
+    for (const p of [...this.#ready]) if (p >= count) this.#ready.delete(p);
+    this.emit({ type: 'partitions', partitions: this.partitions() });
+  }
+
   grow(count: number): void {
     const added: number[] = [];
     for (let p = this.#partitions.length; p < count; p++) added.push(p);

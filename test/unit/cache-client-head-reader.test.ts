@@ -55,6 +55,20 @@ describe('cache_client head reader', () => {
     );
   });
 
+  it('fails the read when the topic is deleted under it, rather than answering part of it', async () => {
+    const t = compactedTopic(2);
+    t.append(0, [rec(0, 'a', 'A')]);
+    t.append(1, [rec(0, 'b', 'B')]);
+    const r = reader(t);
+    const first = await r.step(Date.now() + 1_000, true);
+    assert.equal(first.type, 'message');
+    // What the cache_server does: every partition goes, and the attachment ends with the error.
+    t.shrink(0);
+    t.emit({ type: 'error', error: new Error('topic "t" was deleted') });
+    await assert.rejects(r.step(Date.now() + 1_000, true), /was deleted/);
+    await r.finish();
+  });
+
   it('waits for a partition the cache has not fetched yet, then gives up', async () => {
     const topic = compactedTopic(2, [1]);
     topic.append(0, [rec(0, 'a', '1')]);

@@ -316,6 +316,21 @@ describe('cache_client stream: merging partitions', () => {
     s.close();
   });
 
+  it('lets go of partitions a partitions change no longer lists, with their progress', async () => {
+    const t = new FakeTopic('shrink', { partitions: 3 });
+    for (const p of [0, 1, 2]) t.append(p, values(0, 2));
+    const r = new StreamReader(open(t));
+    assert.equal((await r.take(6)).length, 6);
+    assert.deepEqual([...r.stream.progress.keys()].sort(), [0, 1, 2]);
+    t.shrink(2);
+    assert.deepEqual([...r.stream.progress.keys()].sort(), [0, 1]);
+    t.append(2, values(2, 2));
+    t.append(1, values(2, 1));
+    assert.deepEqual((await r.take(1)).map(at), ['1:2']);
+    assert.ok(await r.idle(), 'nothing of the vanished partition');
+    r.stream.close();
+  });
+
   it('wakes a waiting reader when records are appended', async () => {
     const t = new FakeTopic('wake', { partitions: 2 });
     const r = new StreamReader(open(t));

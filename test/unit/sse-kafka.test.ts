@@ -7,7 +7,13 @@ import type { CacheMessage } from '../../src/bindings/kafka/cache_client/index.t
 import { encodeProgress } from '../../src/bindings/proxies/progress-token.ts';
 import { compileEventId } from '../../src/bindings/sse-kafka/event-id.ts';
 import { formatEvent } from '../../src/bindings/sse/framing.ts';
-import { frameOf, SseKafkaProxyBinding, toEvent } from '../../src/bindings/sse-kafka/proxy.ts';
+import { TopicDeletedError } from '../../src/bindings/kafka/cache_server/errors.ts';
+import {
+  ERROR_RETRY_MS,
+  frameOf,
+  SseKafkaProxyBinding,
+  toEvent,
+} from '../../src/bindings/sse-kafka/proxy.ts';
 import type { Binding } from '../../src/engine/binding.ts';
 import { closeFakeTopics, FakeCacheServer, FakeTopic, fakeCacheClient } from '../support/fake-cache.ts';
 import type { RouteConfig } from '../../src/config/index.ts';
@@ -96,6 +102,7 @@ class FakeCacheStream {
   async nextBatch(max: number): Promise<CacheMessage[]> {
     for (;;) {
       if (this.closed) return [];
+      if (this.#error !== undefined) throw this.#error;
       const batch = this.messages.slice(this.pulled, this.pulled + max);
       if (batch.length > 0) {
         this.pulled += batch.length;
@@ -104,8 +111,14 @@ class FakeCacheStream {
       await new Promise<void>((resolve) => (this.#wake = resolve));
     }
   }
+  #error: Error | undefined;
   push(...messages: CacheMessage[]): void {
     this.messages.push(...messages);
+    this.#wake?.();
+  }
+  /** Ends the stream with `error` at the next pull, as a deleted topic ends a cache stream. */
+  fail(error: Error): void {
+    this.#error = error;
     this.#wake?.();
   }
   close(): void {
@@ -255,6 +268,25 @@ describe('sse-kafka proxy', () => {
     assert.deepEqual(stream.sent, [{ type: 'error', data: 'topic t: UNKNOWN_TOPIC_OR_PARTITION' }]);
     assert.ok(stream.closed.aborted);
     assert.ok(stream.retry !== undefined);
+  });
+
+  it('ends with a topic-deleted event clearing the last event id when the topic is deleted', async () => {
+    const cache = new FakeCacheStream([message(0, 'a', '1')]);
+    const proxy = await proxyWith(async () => cache, routes);
+    const stream = new FakeSseStream();
+    const serving = proxy.handleEventStream(request('/events/a'), stream);
+    await tick();
+    assert.equal(stream.events, 1);
+    cache.fail(new TopicDeletedError('t'));
+    await serving;
+    assert.deepEqual(stream.sent, [{ id: '', type: 'topic-deleted', data: 'topic "t" was deleted' }]);
+    assert.equal(
+      formatEvent(stream.sent[0] ?? { data: '' }),
+      'id: \nevent: topic-deleted\ndata: topic "t" was deleted\n\n',
+    );
+    assert.ok(stream.closed.aborted);
+    assert.equal(stream.retry, ERROR_RETRY_MS);
+    assert.ok(cache.closed);
   });
 
   it('refuses at start a filter naming a parameter the route does not capture', async () => {

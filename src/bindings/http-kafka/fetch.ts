@@ -106,7 +106,7 @@ export async function handleFetch(x: Exchange, route: FetchRoute, context: Fetch
       return;
     }
     if (since !== undefined) {
-      const unchanged = await unchangedSince(x, topic, route, filters, since, wait);
+      const unchanged = await answered(route, unchangedSince(x, topic, route, filters, since, wait));
       if (unchanged === 'gone') return;
       if (unchanged !== undefined) {
         res.writeHead(304, { ETag: etagOf(unchanged) });
@@ -116,14 +116,17 @@ export async function handleFetch(x: Exchange, route: FetchRoute, context: Fetch
     }
     const until = Date.now() + (since === undefined && route.merge === undefined ? wait * 1000 : 0);
     for (;;) {
-      const held = await sharedSnapshot(x, route, topic, filters, context);
+      const held = await answered(route, sharedSnapshot(x, route, topic, filters, context));
       if (held === 'gone') return;
       const snapshot = held.snapshot;
       const remaining = until - Date.now();
       // Nothing matches yet and the client asked to wait: wait for a change, then read again.
       if (snapshot.body === undefined && remaining > 0) {
         held.release();
-        const unchanged = await unchangedSince(x, topic, route, filters, snapshot.progress, remaining / 1000);
+        const unchanged = await answered(
+          route,
+          unchangedSince(x, topic, route, filters, snapshot.progress, remaining / 1000),
+        );
         if (unchanged === 'gone' || gone.aborted) return;
         // Unchanged means the wait ran out, or shutdown cut it short: the 404 stands.
         if (unchanged === undefined) continue;
@@ -154,6 +157,19 @@ function currentProgress(
   if (since === undefined) return undefined;
   const { unknown, ahead } = checkPositions(topic, since);
   return unknown.length === 0 && ahead.length === 0 ? since : undefined;
+}
+
+/**
+ * A read that failed on its way (its topic deleted: the stream ended with KGATE_TOPIC_NOT_FOUND)
+ * is answered with its code, as a failure to open the stream is.
+ */
+async function answered<T>(route: FetchRoute, reading: Promise<T>): Promise<T> {
+  try {
+    return await reading;
+  } catch (error) {
+    if (error instanceof HttpError) throw error;
+    throw new HttpError(kafkaErrorCode(error), `topic ${route.topic}: ${messageOf(error)}`, { cause: error });
+  }
 }
 
 /**
@@ -276,7 +292,9 @@ async function sharedSnapshot(
     held = await context.snapshots.get(
       snapshotKey(route, filters),
       x.gone,
-      (snapshot) => new UpToNow(topic, 'read_committed').caughtUp(snapshot.progress),
+      (snapshot) =>
+        snapshot.incarnation === incarnationOf(topic) &&
+        new UpToNow(topic, 'read_committed').caughtUp(snapshot.progress),
       (signal) => readSnapshot(x.client, route, filters, signal),
     );
   } catch (error) {
@@ -312,6 +330,7 @@ async function readSnapshot(
   signal: AbortSignal,
 ): Promise<Snapshot | 'gone'> {
   const topic = await attachTopic(client, route.topic);
+  const incarnation = incarnationOf(topic);
   try {
     // Historical on every topic: a fetch answers with what the topic holds, not what comes next.
     const stream = await openStream(client, route.topic, {
@@ -338,8 +357,14 @@ async function readSnapshot(
       if (late !== undefined) take(late);
     }
     // Looked at after the read, so that an eviction during it counts.
-    return snapshotOf(route, reader.progress, merged, latest, evictedHeads(topic));
+    return { ...snapshotOf(route, reader.progress, merged, latest, evictedHeads(topic)), incarnation };
   } finally {
     topic.release();
   }
+}
+
+/** The topic id the cache holds the topic under ('' while no partition of it is fed yet). */
+function incarnationOf(topic: CachedTopic): string {
+  const first = topic.partitions()[0];
+  return first === undefined ? '' : topic.store(first).topicId;
 }

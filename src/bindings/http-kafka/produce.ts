@@ -59,7 +59,9 @@ export class ProduceHandler {
       headers[this.#correlationIdHeader] = correlationId;
     }
     watcher?.book.expect(correlationId);
-    const init = { key, headers, ...(route.acks === undefined ? {} : { acks: route.acks }) };
+    // A client that leaves before its message is sent takes the message with it: it is dropped,
+    // never written later (say, into a topic created again while it waited for a leader).
+    const init = { key, headers, signal: gone, ...(route.acks === undefined ? {} : { acks: route.acks }) };
 
     const stream = await openStream(client, route.topic, { capabilities: 'produce', signal: gone });
     let partition: number;
@@ -107,6 +109,8 @@ export class ProduceHandler {
       }
     } catch (error) {
       if (error instanceof HttpError) throw error;
+      // Nobody is left to answer; the message was not sent, or its outcome is the broker's.
+      if (gone.aborted) return;
       throw new HttpError(
         kafkaErrorCode(error),
         `producing to topic ${route.topic} failed: ${messageOf(error)}`,

@@ -17,6 +17,11 @@ export interface Snapshot {
    * when there were none.
    */
   readonly evicted?: ReadonlyMap<number, bigint>;
+  /**
+   * Which incarnation of the topic (its topic id) it was read from: a topic deleted and created
+   * again may reach the same offsets, and a snapshot of the old one must not pass for current.
+   */
+  readonly incarnation?: string;
 }
 
 /** A snapshot a request holds while it answers with it. */

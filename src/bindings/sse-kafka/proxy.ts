@@ -2,6 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import type { Logger } from 'pino';
 import type { BindingConfig, RouteConfig } from '../../config/index.ts';
 import type { Binding, BindingContext, BindingFactory } from '../../engine/binding.ts';
+import { errorCodeOf } from '../../engine/errors.ts';
 import type { SseEvent, SseHandler, SseRequest, SseStream } from '../north.ts';
 import { pathRoutes, type PathRoutes } from '../path-conditions.ts';
 import type { CacheMessage, CacheStream } from '../kafka/cache_client/index.ts';
@@ -17,6 +18,14 @@ import { sseKafkaMetrics, type SseKafkaMetrics } from './metrics.ts';
  * its own, and a missing topic should not turn into a reconnect every few seconds per tab.
  */
 export const ERROR_RETRY_MS = 10_000;
+
+/**
+ * The event that ends a stream whose topic was deleted (or deleted and created again). It carries
+ * an empty `id:`, which clears the browser's last event id: positions in the deleted topic mean
+ * nothing in one created again under its name, so the reconnect starts afresh rather than at the
+ * old offsets.
+ */
+export const TOPIC_DELETED_EVENT = 'topic-deleted';
 
 // Messages taken from the cache per pull, and bytes of event text per write: large enough that
 // a busy stream pays one write for many events, small enough that a write's text stays near the
@@ -219,7 +228,13 @@ export class SseKafkaProxyBinding implements Binding, SseHandler {
       // A stream that ends while the client is still there was closed by this binding stopping.
       if (!stream.closed.aborted) stream.close();
     } catch (error) {
-      if (!stream.closed.aborted) fail(`topic ${route.topic}: ${messageOf(error)}`);
+      if (stream.closed.aborted) {
+        // The client left first; nothing to tell it.
+      } else if (errorCodeOf(error) === 'KGATE_TOPIC_NOT_FOUND') {
+        this.#log.debug({ path: request.path, topic: route.topic }, 'event stream ended: topic deleted');
+        stream.send({ id: '', type: TOPIC_DELETED_EVENT, data: messageOf(error) });
+        stream.close(ERROR_RETRY_MS);
+      } else fail(`topic ${route.topic}: ${messageOf(error)}`);
     } finally {
       stream.closed.removeEventListener('abort', onClose);
       cache.close();

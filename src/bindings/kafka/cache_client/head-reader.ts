@@ -40,10 +40,15 @@ export class HeadReader {
   /**
    * The next message; `head` once caught up (when `stopAtHead`), `timeout` at `until` (epoch ms).
    * After `head` or `timeout` call finish(): a message the stream had already taken may be waiting.
+   * Throws the error that ended the stream (its topic deleted).
    */
   async step(until: number, stopAtHead: boolean, signal?: AbortSignal): Promise<HeadStep> {
     for (;;) {
       if (signal?.aborted === true) return { type: 'end' };
+      // A stream whose topic was deleted has no partitions left, which would look caught up: the
+      // read fails instead of answering part of a topic that is gone.
+      const failed = this.#stream.failed;
+      if (failed !== undefined) throw failed;
       if (stopAtHead && this.caughtUp()) return { type: 'head' };
       const left = until - Date.now();
       if (left <= 0) return { type: 'timeout' };

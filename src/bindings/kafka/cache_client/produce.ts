@@ -21,6 +21,12 @@ export interface ProduceMessage {
   readonly acks?: Acks;
   /** Create time in ms; now when omitted. */
   readonly timestamp?: number;
+  /**
+   * Aborted when whoever asked for the write has gone (an HTTP client that disconnected, a
+   * deadline that passed): a message not sent to the broker by then is dropped, never sent later,
+   * and the call rejects with the signal's reason. One already sent cannot be recalled.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** The parts of a staged message known before its value. */

@@ -181,6 +181,14 @@ export class CacheStream implements AsyncIterableIterator<CacheMessage> {
     return this.#closed;
   }
 
+  /**
+   * The error that ended the stream (its topic deleted, say), once the cache_server reported it;
+   * the next read throws it. A reader that judges the stream by its progress alone checks this.
+   */
+  get failed(): Error | undefined {
+    return this.#error;
+  }
+
   /** Replaces the filters; records not yet delivered are judged by the new ones. */
   setFilters(filters: readonly Filter[] | undefined): void {
     this.#filters = compileFilters(filters);
@@ -235,15 +243,14 @@ export class CacheStream implements AsyncIterableIterator<CacheMessage> {
     } catch (error) {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
-    const { partition, acks, ...record } = message;
+    const { partition, acks, signal, ...record } = message;
     // The client may send this record in one batch with others only while the broker takes it whole.
-    const options = { maxBatchBytes: this.#cached.config.maxMessageBytes };
-    return this.#exit.produce(
-      this.topic,
-      partition,
-      [record],
-      acks === undefined ? options : { ...options, acks },
-    );
+    const options = {
+      maxBatchBytes: this.#cached.config.maxMessageBytes,
+      ...(acks === undefined ? {} : { acks }),
+      ...(signal === undefined ? {} : { signal }),
+    };
+    return this.#exit.produce(this.topic, partition, [record], options);
   }
 
   /**
@@ -357,7 +364,7 @@ export class CacheStream implements AsyncIterableIterator<CacheMessage> {
   #onChange(change: TopicChange): void {
     switch (change.type) {
       case 'partitions':
-        for (const p of change.partitions) this.#addCursor(p, true);
+        this.#repartition(change.partitions);
         break;
       case 'truncated': {
         const c = this.#cursors.find((x) => x.partition === change.partition);
@@ -372,6 +379,25 @@ export class CacheStream implements AsyncIterableIterator<CacheMessage> {
         break;
     }
     this.#signal();
+  }
+
+  /**
+   * The topic's partitions are now `partitions`: those new to the stream join the rotation from
+   * their log start; those gone leave it, with their buffer and their place in the progress (an
+   * offset of a partition that no longer exists would mean nothing to a stream resumed from it).
+   */
+  #repartition(partitions: readonly number[]): void {
+    const now = new Set(partitions);
+    for (let i = this.#cursors.length - 1; i >= 0; i--) {
+      const c = this.#cursors[i];
+      if (c === undefined || now.has(c.partition)) continue;
+      this.#dropBuffer(c);
+      this.#cursors.splice(i, 1);
+      this.#progress.delete(c.partition);
+    }
+    if (this.#cursors.length > 0) this.#rr %= this.#cursors.length;
+    else this.#rr = 0;
+    for (const p of partitions) this.#addCursor(p, true);
   }
 
   #addCursor(partition: number, joinedLater: boolean): void {

@@ -7,7 +7,7 @@ import {
   type TopicSnapshot,
   type WireChange,
 } from './protocol.ts';
-import { encodeError } from './wire-error.ts';
+import { decodeError, encodeError } from './wire-error.ts';
 
 /** One worker attachment: the real one on this thread, and what is queued for the worker. */
 interface Subscription {
@@ -32,6 +32,8 @@ export class CacheHost {
   #flushing: NodeJS.Immediate | undefined;
   #closed = false;
   #produceRequests = 0;
+  /** Produce requests not answered yet, each with the way to give it up for the worker. */
+  readonly #producing = new Map<number, AbortController>();
 
   constructor(port: MessagePort, lookup: (binding: string) => CacheServerApi | undefined) {
     this.#port = port;
@@ -69,6 +71,9 @@ export class CacheHost {
         break;
       case 'produce':
         void this.#produce(message);
+        break;
+      case 'produce-abort':
+        this.#producing.get(message.id)?.abort(decodeError(message.reason));
         break;
       case 'offsets':
         void this.#offsets(message);
@@ -119,16 +124,20 @@ export class CacheHost {
   async #produce(message: Extract<CacheRequest, { type: 'produce' }>): Promise<void> {
     const { id } = message;
     this.#produceRequests++;
+    const abort = new AbortController();
+    this.#producing.set(id, abort);
     try {
       const result = await this.#server(message.binding).produce(
         message.topic,
         message.partition,
         reviveRecords(message.records),
-        message.options,
+        { ...message.options, signal: abort.signal },
       );
       this.#send({ type: 'produced', id, result });
     } catch (error) {
       this.#send({ type: 'failed', id, error: encodeError(error) });
+    } finally {
+      this.#producing.delete(id);
     }
   }
 

@@ -1,7 +1,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { Isolation, ProduceOptions, ProduceRecord, ProduceResult } from '../client/index.ts';
 import type { CacheReply, CacheRequest, TopicSnapshot } from './protocol.ts';
-import { decodeError } from './wire-error.ts';
+import { decodeError, encodeError } from './wire-error.ts';
 
 type ChangesMessage = Extract<CacheReply, { type: 'changes' }>;
 type ProduceAnswer = ProduceResult & { readonly partition: number };
@@ -58,19 +58,30 @@ export class CacheRpcClient {
     this.#send({ type: 'release', id });
   }
 
+  /**
+   * Produces on the main thread. When `signal` aborts, the main thread is told and gives the call
+   * up if it is not sent yet; the answer (the drop, or the broker's) still comes from there.
+   */
   produce(
     binding: string,
     topic: string,
     partition: number | undefined,
     records: readonly ProduceRecord[],
-    options: ProduceOptions | undefined,
+    options: Omit<ProduceOptions, 'signal'> | undefined,
+    signal?: AbortSignal,
   ): Promise<ProduceAnswer> {
     if (this.#closed) return Promise.reject(new Error('the main thread is not serving this worker'));
+    if (signal?.aborted === true) return Promise.reject(reasonOf(signal));
     const id = this.#nextId++;
+    const onAbort = (): void => {
+      if (signal !== undefined)
+        this.#send({ type: 'produce-abort', id, reason: encodeError(reasonOf(signal)) });
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
     return new Promise<ProduceAnswer>((resolve, reject) => {
       this.#producing.set(id, { resolve, reject });
       this.#send({ type: 'produce', id, binding, topic, partition, records, options });
-    });
+    }).finally(() => signal?.removeEventListener('abort', onAbort));
   }
 
   /** The broker's end offsets of partitions of an attached topic, asked on the main thread. */
@@ -144,4 +155,9 @@ export class CacheRpcClient {
   #send(request: CacheRequest): void {
     if (!this.#closed) this.#port.postMessage(request);
   }
+}
+
+function reasonOf(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason : new Error(`produce was given up: ${String(reason)}`);
 }

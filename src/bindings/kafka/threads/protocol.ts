@@ -41,8 +41,11 @@ export type CacheRequest =
       readonly topic: string;
       readonly partition: number | undefined;
       readonly records: readonly ProduceRecord[];
-      readonly options: ProduceOptions | undefined;
-    };
+      /** Without `signal`, which cannot be cloned: `produce-abort` stands for it. */
+      readonly options: Omit<ProduceOptions, 'signal'> | undefined;
+    }
+  /** The worker's caller of produce `id` gave up: a call not sent yet is dropped. */
+  | { readonly type: 'produce-abort'; readonly id: number; readonly reason: WireError };
 
 /** Main to worker, on the cache port. */
 export type CacheReply =

@@ -75,10 +75,14 @@ class RemoteTopic {
           store.partition(this.topic, change.partition).reload();
           changes.push(change);
           break;
-        case 'partitions':
-          this.#partitions = [...new Set([...this.#partitions, ...change.partitions])].sort((a, b) => a - b);
+        case 'partitions': {
+          // The whole list as the main thread has it: new partitions join, vanished ones leave.
+          this.#partitions = [...change.partitions].sort((a, b) => a - b);
+          const live = new Set(this.#partitions);
+          for (const partition of this.#ready) if (!live.has(partition)) this.#ready.delete(partition);
           changes.push(change);
           break;
+        }
         case 'truncated':
           store.partition(this.topic, change.partition).reload();
           changes.push(change);
@@ -192,7 +196,9 @@ export class RemoteCacheServerBinding implements Binding, CacheServerApi {
     records: readonly ProduceRecord[],
     options?: ProduceOptions,
   ): Promise<ProduceResult & { readonly partition: number }> {
-    const result = await this.#rpc.produce(this.name, topic, partition, records, options);
+    // A signal cannot cross threads: the main thread is told when it aborts, and gives the call up.
+    const { signal, ...rest } = options ?? {};
+    const result = await this.#rpc.produce(this.name, topic, partition, records, rest, signal);
     this.#produced.note(topic, result.partition, result);
     return result;
   }

@@ -2,7 +2,7 @@
 // by the engine's generic wire format, as the classes below when they bear one of their names, so
 // that `instanceof` holds on the worker and the same code (hence the same status) comes out.
 import { decodeError as decodeAs, type WireError } from '../../../engine/wire-error.ts';
-import { IngestPausedError, TopicNotFoundError } from '../cache_server/errors.ts';
+import { IngestPausedError, TopicDeletedError, TopicNotFoundError } from '../cache_server/errors.ts';
 import {
   AuthenticationError,
   ConnectionError,
@@ -11,6 +11,7 @@ import {
   MalformedResponseError,
   OffsetOutOfRangeError,
   TlsError,
+  TopicGoneError,
   UnsupportedVersionError,
 } from '../client/index.ts';
 
@@ -26,7 +27,9 @@ const CACHE_SERVER_ERRORS = [
   UnsupportedVersionError,
   KafkaProtocolError,
   OffsetOutOfRangeError,
+  TopicGoneError,
   TopicNotFoundError,
+  TopicDeletedError,
   IngestPausedError,
 ];
 
