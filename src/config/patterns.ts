@@ -155,6 +155,8 @@ function assemble(pieces: readonly Piece[], ignoreCase: boolean): Program {
  * The threads at one position of the subject, in priority order, at most one per instruction. A
  * thread's capture slots live in one row of `captures`, so stepping allocates nothing.
  */
+const MAX_GENERATION = 0x7fffffff;
+
 class Threads {
   readonly pcs: Int32Array;
   readonly captures: Int32Array;
@@ -172,7 +174,11 @@ class Threads {
 
   reset(): void {
     this.count = 0;
-    this.#generation++;
+    // The stamps are Int32: before the count would pass what they hold, every one is cleared.
+    if (this.#generation === MAX_GENERATION) {
+      this.#seen.fill(-1);
+      this.#generation = 0;
+    } else this.#generation++;
   }
 
   /**
@@ -202,6 +208,14 @@ class CompiledPattern implements Pattern {
   readonly #ignoreCase: boolean;
   /** Set when the pattern is plain text: matched by comparison. */
   readonly #text: string | undefined;
+  /**
+   * The two thread lists a match steps between, kept from one match to the next: a match runs
+   * to its end within one call, and a route table matches every request's path, so allocating
+   * them per match cost more than the match itself.
+   */
+  readonly #lists: readonly [Threads, Threads];
+  /** The captures of the first thread: none set yet. */
+  readonly #unset: Int32Array;
 
   constructor(pieces: readonly Piece[], ignoreCase: boolean) {
     this.#ignoreCase = ignoreCase;
@@ -209,6 +223,9 @@ class CompiledPattern implements Pattern {
     this.#text = pieces.every((p) => 'literal' in p)
       ? pieces.map((p) => ('literal' in p ? p.literal : '')).join('')
       : undefined;
+    const { op, slots } = this.#program;
+    this.#lists = [new Threads(op.length, slots), new Threads(op.length, slots)];
+    this.#unset = new Int32Array(slots);
   }
 
   test(subject: string): boolean {
@@ -228,12 +245,11 @@ class CompiledPattern implements Pattern {
     const text = this.#text;
     if (text !== undefined) return this.#equals(text, subject) ? new Int32Array(0) : undefined;
     const { op, arg, tables, closures, slots } = this.#program;
-    const size = op.length;
-    let current = new Threads(size, slots);
-    let next = new Threads(size, slots);
+    let current = this.#lists[0];
+    let next = this.#lists[1];
     current.reset();
     const start = closures[0];
-    if (start !== undefined) current.follow(start, new Int32Array(slots), 0, 0);
+    if (start !== undefined) current.follow(start, this.#unset, 0, 0);
     const ignoreCase = this.#ignoreCase;
     for (let at = 0; at < subject.length; at++) {
       if (current.count === 0) return undefined;
@@ -250,7 +266,9 @@ class CompiledPattern implements Pattern {
         const closure = takes ? closures[pc + 1] : undefined;
         if (closure !== undefined) next.follow(closure, current.captures, t * slots, at + 1);
       }
-      [current, next] = [next, current];
+      const stepped = next;
+      next = current;
+      current = stepped;
     }
     for (let t = 0; t < current.count; t++)
       if (op[current.pcs[t] ?? 0] === MATCH) return current.captures.slice(t * slots, (t + 1) * slots);

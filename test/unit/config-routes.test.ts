@@ -79,6 +79,20 @@ describe('matchPath', () => {
     assert.equal(matchPath('/items', '/items/42'), undefined);
     assert.deepEqual(matchPath('/items*', '/items/42/more'), {});
   });
+
+  it('captures only from the path at hand when one template matches path after path', () => {
+    const template = '/{a}-{b}/{c}';
+    assert.deepEqual(matchPath(template, '/long-first/segment'), { a: 'long', b: 'first', c: 'segment' });
+    assert.equal(matchPath(template, '/no-match'), undefined);
+    assert.equal(matchPath(template, '/x-y/z/too-long'), undefined);
+    assert.deepEqual(matchPath(template, '/x-y/z'), { a: 'x', b: 'y', c: 'z' });
+    for (let i = 0; i < 1000; i++)
+      assert.deepEqual(matchPath(template, `/${i}-${i + 1}/${i + 2}`), {
+        a: String(i),
+        b: String(i + 1),
+        c: String(i + 2),
+      });
+  });
 });
 
 describe('conditions', () => {
