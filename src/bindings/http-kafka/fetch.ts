@@ -188,15 +188,19 @@ async function fetchByKey(
 ): Promise<void> {
   const { res, gone } = x;
   const until = Date.now() + waitSeconds * 1000;
-  const waitSignal = AbortSignal.any([gone, x.draining]);
+  // Made for the lookups that wait: composing it for every GET, most of which wait for nothing,
+  // cost weak references the garbage collector then has to clear.
+  let waitSignal: AbortSignal | undefined;
+  const waitEnded = (): boolean => gone.aborted || x.draining.aborted;
   const lookup = async (after: ReadonlyMap<number, bigint> | undefined): Promise<KeyLookup> => {
     const waitMs = until - Date.now();
+    if (after !== undefined && waitMs > 0) waitSignal ??= AbortSignal.any([gone, x.draining]);
     try {
       // On the attachment the fetch already holds: attaching again per request costs more than the lookup.
       return await lookupKey(topic, pinned.key, {
         ...(pinned.conditions.length === 0 ? {} : { conditions: pinned.conditions }),
         ...(after === undefined ? {} : { since: after }),
-        ...(after === undefined || waitMs <= 0 ? {} : { waitMs, waitSignal }),
+        ...(after === undefined || waitMs <= 0 || waitSignal === undefined ? {} : { waitMs, waitSignal }),
         catchUpMs: CATCH_UP_MS,
         signal: gone,
       });
@@ -212,7 +216,7 @@ async function fetchByKey(
     found = await lookup(since);
     // An absent key with a wait asked for: the answer is the key once it appears.
     while (since === undefined && route.merge === undefined && found.message === null) {
-      if (Date.now() >= until || waitSignal.aborted) break;
+      if (Date.now() >= until || waitEnded()) break;
       found = await lookup(found.progress);
     }
   } catch (error) {
