@@ -203,4 +203,11 @@ export class BrokerProcess {
     await this.#exited;
     untrackProcess(this.#child);
   }
+
+  /** SIGKILL: the broker dies mid-request, with no controlled shutdown and nothing flushed. */
+  async kill(): Promise<void> {
+    if (this.#running) this.#child.kill('SIGKILL');
+    await this.#exited;
+    untrackProcess(this.#child);
+  }
 }

@@ -232,6 +232,13 @@ class EmbeddedKafkaCluster implements KafkaCluster {
     );
   }
 
+  async killBroker(id: number): Promise<void> {
+    this.#checkOpen();
+    const broker = this.#processes.get(id);
+    if (broker === undefined || !broker.running) return;
+    await broker.kill();
+  }
+
   async startBroker(id: number): Promise<void> {
     this.#checkOpen();
     this.#node(id);

@@ -58,7 +58,16 @@ export interface KafkaCluster {
   /** Produces with kcat (librdkafka), a client kgate did not write. */
   produce(topic: string, messages: readonly ProducedMessage[]): Promise<void>;
   deleteRecords(topic: string, partition: number, beforeOffset: bigint): Promise<void>;
+  /**
+   * Stops one broker cleanly (SIGTERM: it hands its leaderships over first), and waits until the
+   * others no longer list it.
+   */
   stopBroker(id: number): Promise<void>;
+  /**
+   * Kills one broker (SIGKILL, kill -9): requests in flight get no answer and its leaderships
+   * move only once the controller misses its heartbeats. Returns once the process is gone.
+   */
+  killBroker(id: number): Promise<void>;
   startBroker(id: number): Promise<void>;
   stop(): Promise<void>;
 }
