@@ -147,6 +147,12 @@ export const ERROR_CODES = {
     retriable: true,
     meaning: 'the cache did not catch up with the topic within its bound',
   },
+  KGATE_PRODUCE_OUTCOME_UNKNOWN: {
+    status: 504,
+    retriable: false,
+    meaning:
+      'a message was sent to Kafka but whether Kafka wrote it could not be learned within its deadline: check before sending it again',
+  },
   KGATE_REPLY_TIMEOUT: {
     status: 504,
     retriable: false,

@@ -8,7 +8,8 @@ import type {
 } from '../../src/bindings/kafka/client/apis/produce.ts';
 import type { BrokerConnection } from '../../src/bindings/kafka/client/connection.ts';
 import { BrokerFetcher, type FetchSettings } from '../../src/bindings/kafka/client/fetcher.ts';
-import { BrokerProducer, type ProduceUnit } from '../../src/bindings/kafka/client/producer.ts';
+import { createClientMetrics } from '../../src/bindings/kafka/client/metrics.ts';
+import { ProduceRouter } from '../../src/bindings/kafka/client/produce-router.ts';
 import { ZERO_UUID } from '../../src/bindings/kafka/client/protocol/reader.ts';
 
 // Captured before the clock is mocked: lets the promise chains under test run between ticks.
@@ -135,51 +136,32 @@ interface Setup {
   consume(signal: AbortSignal): Promise<void>;
 }
 
+/** A ProduceRouter whose one broker (node 1) is `connection`, leading every partition. */
+function fakeRouter(connection: BrokerConnection): ProduceRouter {
+  return new ProduceRouter({
+    options: { servers: ['fake:9092'] },
+    connect: () => Promise.resolve(connection),
+    leader: () => Promise.resolve(1),
+    refresh: () => Promise.resolve(),
+    initProducerId: () => Promise.resolve({ producerId: 1n, epoch: 0 }),
+    metrics: createClientMetrics(undefined, 'test').produce,
+    log: undefined,
+    closing: new AbortController().signal,
+  });
+}
+
 function setup(): Setup {
   const broker = new SerialBroker();
   const connection = broker as unknown as BrokerConnection;
-  let producer: BrokerProducer | undefined;
+  const router = fakeRouter(connection);
   const fetcher = new BrokerFetcher(
     () => Promise.resolve(connection),
     0,
     SETTINGS,
-    () => producer,
+    () => router.activity(1),
   );
-  const produce = (): Promise<number> => {
-    producer ??= new BrokerProducer({
-      connect: () => Promise.resolve(connection),
-      identity: () => Promise.resolve({ producerId: 1n, epoch: 0 }),
-      takeSequence: () => 0,
-      failed: (unit, error) => {
-        for (const call of unit.calls) call.reject(error);
-      },
-      timeoutMs: 30_000,
-    });
-    const sending = producer;
-    return new Promise<number>((resolve, reject) => {
-      const unit: ProduceUnit = {
-        topic: TOPIC,
-        partition: 1,
-        calls: [
-          {
-            topic: TOPIC,
-            partition: 1,
-            records: [{ value: Buffer.from('v') }],
-            acks: -1,
-            compression: 'none',
-            resolve: () => resolve(Date.now()),
-            reject,
-          },
-        ],
-        acks: -1,
-        compression: 'none',
-        sequence: undefined,
-        attempts: 0,
-        deadline: Infinity,
-      };
-      sending.send(unit);
-    });
-  };
+  const produce = (): Promise<number> =>
+    router.produce(TOPIC, 1, [{ value: Buffer.from('v') }], { acks: -1 }).then(() => Date.now());
   const consume = async (signal: AbortSignal): Promise<void> => {
     while (!signal.aborted) await fetcher.next(TOPIC, ZERO_UUID, 0, 0n, 1024, signal);
   };
@@ -310,7 +292,7 @@ describe('fetch and produce sharing one broker connection', { timeout: 30_000 },
 
 describe('produce calls merged into one record batch', () => {
   /** Answers every Produce at once and keeps the size of each record batch it carried. */
-  function recordingProducer(): { producer: BrokerProducer; batches: number[] } {
+  function recordingProducer(): { producer: ProduceRouter; batches: number[] } {
     const batches: number[] = [];
     const connection = {
       address: 'fake:9092',
@@ -324,38 +306,21 @@ describe('produce calls merged into one record batch', () => {
         return Promise.resolve(answers);
       },
     };
-    const producer = new BrokerProducer({
-      connect: () => Promise.resolve(connection as unknown as BrokerConnection),
-      identity: () => Promise.resolve({ producerId: 1n, epoch: 0 }),
-      takeSequence: () => 0,
-      failed: (unit, error) => {
-        for (const call of unit.calls) call.reject(error);
-      },
-      timeoutMs: 30_000,
-    });
+    const producer = fakeRouter(connection as unknown as BrokerConnection);
     return { producer, batches };
   }
 
   /** Queues one call of one record, all before the producer's first round. */
   function send(
-    producer: BrokerProducer,
+    producer: ProduceRouter,
     valueBytes: number,
     maxBatchBytes?: number,
     signal?: AbortSignal,
   ): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      const call = {
-        topic: TOPIC,
-        partition: 1,
-        records: [{ key: 'k', value: Buffer.alloc(valueBytes) }],
-        acks: -1 as const,
-        compression: 'none' as const,
-        ...(maxBatchBytes === undefined ? {} : { maxBatchBytes }),
-        ...(signal === undefined ? {} : { signal }),
-        resolve,
-        reject,
-      };
-      producer.send({ ...call, calls: [call], sequence: undefined, attempts: 0, deadline: Infinity });
+    return producer.produce(TOPIC, 1, [{ key: 'k', value: Buffer.alloc(valueBytes) }], {
+      acks: -1,
+      ...(maxBatchBytes === undefined ? {} : { maxBatchBytes }),
+      ...(signal === undefined ? {} : { signal }),
     });
   }
 

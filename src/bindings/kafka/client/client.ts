@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import { backoffDelay, sleep } from './backoff.ts';
 import { BrokerPool, parseServer } from './broker-pool.ts';
-import { ConnectionError, isRetriable, messageOf } from './errors.ts';
+import { Api } from './apis/index.ts';
+import { ConnectionError, isRetriable, KafkaProtocolError, messageOf } from './errors.ts';
 import { FetchRouter } from './fetch-router.ts';
 import type { FetchResult } from './fetcher.ts';
 import type {
@@ -17,7 +18,7 @@ import { clusterMetadataOf, MetadataCache } from './metadata-cache.ts';
 import { createClientMetrics } from './metrics.ts';
 import { DEFAULTS, type KafkaClientOptions } from './options.ts';
 import { ProduceRouter } from './produce-router.ts';
-import type { ProduceResult } from './producer.ts';
+import type { ProduceResult } from './produce-batch.ts';
 import type { ProduceRecord } from './protocol/records.ts';
 import { Retrier } from './retry.ts';
 import { TopicQueries } from './topic-queries.ts';
@@ -57,11 +58,21 @@ export class KafkaClient implements KafkaApi {
     });
     this.#retrier = retrier;
     this.#queries = new TopicQueries(this.#pool, metadata, retrier);
+    const pool = this.#pool;
     this.#produces = new ProduceRouter({
       options,
-      pool: this.#pool,
-      metadata,
-      retrier,
+      connect: (nodeId) => pool.brokerConnection(nodeId),
+      leader: async (topic, partition) => (await metadata.leader(topic, partition)).nodeId,
+      refresh: () => metadata.refreshQuietly(),
+      initProducerId: () =>
+        retrier.retry('init producer id', async () => {
+          const result = await pool.anyBroker((connection) =>
+            connection.request(Api.InitProducerId, undefined),
+          );
+          if (result.errorCode !== 0) throw new KafkaProtocolError(result.errorCode, 'InitProducerId');
+          return { producerId: result.producerId, epoch: result.producerEpoch };
+        }),
+      metrics: metrics.produce,
       log: this.#log,
       closing,
     });
@@ -104,6 +115,7 @@ export class KafkaClient implements KafkaApi {
 
   async close(): Promise<void> {
     this.#closing.abort();
+    this.#produces.close();
     await this.#pool.close();
   }
 

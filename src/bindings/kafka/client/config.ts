@@ -10,6 +10,7 @@ export interface ClientBindingOptionsJson {
   readonly servers?: readonly string[];
   readonly sasl?: SaslJson;
   readonly authorization?: { readonly [guard: string]: { readonly credentials: Credentials } };
+  readonly produce?: { readonly deliveryTimeoutMs?: number };
 }
 
 // A type rather than an interface, so that it reads as Credentials too.
@@ -28,6 +29,8 @@ export interface ClientBindingOptions {
   /** Bootstrap servers, each entry of the file split at commas. */
   readonly servers: readonly string[];
   readonly sasl: SaslConfig | undefined;
+  /** How long a produce keeps trying before it is answered; the client's default when undefined. */
+  readonly deliveryTimeoutMs: number | undefined;
 }
 
 /** Where and how one group of topics reaches the brokers: the exit chain flattened. */
@@ -43,7 +46,11 @@ export interface Transport {
  */
 export function clientBindingOptions(options: unknown): ClientBindingOptions {
   const json = options as ClientBindingOptionsJson;
-  return { servers: parseServers(json.servers ?? []), sasl: parseSasl(json) };
+  return {
+    servers: parseServers(json.servers ?? []),
+    sasl: parseSasl(json),
+    deliveryTimeoutMs: json.produce?.deliveryTimeoutMs,
+  };
 }
 
 /** `servers` entries may each hold a comma-separated list: one environment variable often carries all. */

@@ -48,6 +48,12 @@ export interface RequestOptions {
   readonly noResponse?: boolean;
   /** Highest version to use even if both sides know a newer one (Fetch without topic ids). */
   readonly maxVersion?: number;
+  /**
+   * Called once the request is written to the socket. A request that fails without it was never
+   * seen by the broker (refused on a closed connection, or still queued when the connection
+   * closed); one that fails after it may have been acted on.
+   */
+  readonly onWritten?: () => void;
 }
 
 interface Pending {
@@ -276,6 +282,7 @@ export class BrokerConnection {
     socket.write(header);
     for (const buffer of pending.body) if (buffer.length > 0) socket.write(buffer);
     socket.uncork();
+    pending.options?.onWritten?.();
     pending.started = performance.now();
     this.config.observer?.requestStarted(pending.spec.name);
     if (pending.options?.noResponse === true) {

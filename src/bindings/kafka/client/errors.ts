@@ -170,6 +170,25 @@ export class OffsetOutOfRangeError extends KafkaClientError {
   }
 }
 
+/**
+ * Records kgate sent but could not learn, before their produce's deadline, whether the broker wrote
+ * them: the request timed out or the connection dropped after the request was written, and no retry
+ * settled it in time. They may be in the topic or not; the caller must check before writing them
+ * again. Never used for records the broker certainly refused or never saw.
+ */
+export class ProduceOutcomeUnknownError extends KafkaClientError {
+  readonly topic: string;
+  readonly partition: number;
+  /** If written, the records are at this offset of the partition or after it; -1 when not known. */
+  readonly fromOffset: bigint;
+  constructor(topic: string, partition: number, fromOffset: bigint, message: string, options?: ErrorOptions) {
+    super(message, false, { ...options, code: 'KGATE_PRODUCE_OUTCOME_UNKNOWN' });
+    this.topic = topic;
+    this.partition = partition;
+    this.fromOffset = fromOffset;
+  }
+}
+
 export function isRetriable(error: unknown): boolean {
   return error instanceof KafkaClientError && error.retriable;
 }

@@ -13,7 +13,7 @@ import type {
   OffsetSpec,
   ProduceOptions,
 } from './kafka-api.ts';
-import type { ProduceResult } from './producer.ts';
+import type { ProduceResult } from './produce-batch.ts';
 import type { ProduceRecord } from './protocol/records.ts';
 import { topicRoutes, type TopicCondition } from '../topic-conditions.ts';
 
@@ -32,7 +32,7 @@ export type {
 export type { KafkaClientOptions } from './options.ts';
 export { type BackoffOptions, backoffDelay, sleep } from './backoff.ts';
 export type { FetchResult } from './fetcher.ts';
-export type { Acks, ProduceResult } from './producer.ts';
+export type { Acks, ProduceResult } from './produce-batch.ts';
 export type {
   Compression,
   KafkaRecord,
@@ -50,6 +50,7 @@ export {
   KafkaProtocolError,
   MalformedResponseError,
   OffsetOutOfRangeError,
+  ProduceOutcomeUnknownError,
   TlsError,
   TopicGoneError,
   UnsupportedVersionError,
@@ -106,6 +107,9 @@ export class KafkaClientBinding implements Binding, KafkaApi {
         servers: transport.servers,
         tls: transport.tls,
         sasl: settings.sasl,
+        ...(settings.deliveryTimeoutMs === undefined
+          ? {}
+          : { deliveryTimeoutMs: settings.deliveryTimeoutMs }),
         clientId: `kgate-${this.name}`,
         logger: this.#log,
         metrics: this.#context.metrics,

@@ -1,7 +1,7 @@
 import type { MetadataBroker } from './apis/metadata.ts';
 import type { KafkaProtocolError } from './errors.ts';
 import type { FetchResult } from './fetcher.ts';
-import type { Acks, ProduceResult } from './producer.ts';
+import type { Acks, ProduceResult } from './produce-batch.ts';
 import type { Compression, ProduceRecord } from './protocol/records.ts';
 
 export type Isolation = 'read_uncommitted' | 'read_committed';

@@ -8,6 +8,16 @@ import type { ConnectionObserver } from './connection.ts';
 export interface ClientMetrics {
   observer(broker: string): ConnectionObserver;
   connectionOpened(broker: string, reconnect: boolean): void;
+  readonly produce: ProduceMetrics;
+}
+
+export interface ProduceMetrics {
+  /** A produce call was answered: written, certainly not written, or of unknown outcome. */
+  answered(outcome: 'written' | 'failed' | 'unknown'): void;
+  /** A batch's attempt failed and it will be sent again; `reason` is the broker's error name or `connection`. */
+  retried(reason: string): void;
+  /** The producer's sequences restarted under a new epoch or producer id. */
+  epochBumped(): void;
 }
 
 function metric<T>(registry: Registry, name: string, create: () => T): T {
@@ -17,7 +27,11 @@ function metric<T>(registry: Registry, name: string, create: () => T): T {
 export function createClientMetrics(registry: Registry | undefined, binding: string): ClientMetrics {
   if (registry === undefined) {
     const noop: ConnectionObserver = { requestStarted() {}, requestFinished() {} };
-    return { observer: () => noop, connectionOpened() {} };
+    return {
+      observer: () => noop,
+      connectionOpened() {},
+      produce: { answered() {}, retried() {}, epochBumped() {} },
+    };
   }
   const registers = [registry];
   const requests = metric(
@@ -76,7 +90,51 @@ export function createClientMetrics(registry: Registry | undefined, binding: str
         registers,
       }),
   );
+  const produceCalls = metric(
+    registry,
+    'kgate_kafka_client_produce_calls_total',
+    () =>
+      new Counter({
+        name: 'kgate_kafka_client_produce_calls_total',
+        help: 'Produce calls answered, by outcome: written, failed (certainly not written) or unknown (sent, not settled by the deadline)',
+        labelNames: ['binding', 'outcome'],
+        registers,
+      }),
+  );
+  const produceRetries = metric(
+    registry,
+    'kgate_kafka_client_produce_retries_total',
+    () =>
+      new Counter({
+        name: 'kgate_kafka_client_produce_retries_total',
+        help: 'Produce attempts of a batch that failed and were retried, by reason (broker error name, or connection)',
+        labelNames: ['binding', 'reason'],
+        registers,
+      }),
+  );
+  const epochBumps = metric(
+    registry,
+    'kgate_kafka_client_producer_epoch_bumps_total',
+    () =>
+      new Counter({
+        name: 'kgate_kafka_client_producer_epoch_bumps_total',
+        help: "Restarts of the idempotent producer's sequences under a new epoch or producer id",
+        labelNames: ['binding'],
+        registers,
+      }),
+  );
   return {
+    produce: {
+      answered(outcome) {
+        produceCalls.inc({ binding, outcome });
+      },
+      retried(reason) {
+        produceRetries.inc({ binding, reason });
+      },
+      epochBumped() {
+        epochBumps.inc({ binding });
+      },
+    },
     observer(broker) {
       const labels = { binding, broker };
       return {

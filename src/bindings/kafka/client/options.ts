@@ -17,8 +17,16 @@ export interface KafkaClientOptions {
   readonly maxFrameBytes?: number;
   readonly retryInitialMs?: number;
   readonly retryMaxMs?: number;
-  /** How long produce() keeps retrying before it gives up. */
+  /**
+   * How long produce() keeps retrying before it answers: by then its records are written, certainly
+   * not written, or (sent, no answer settled it) of unknown outcome.
+   */
   readonly deliveryTimeoutMs?: number;
+  /**
+   * Produce requests one broker connection carries at once (1 to 5). Each carries at most one
+   * batch per partition, so this also bounds a partition's batches in flight.
+   */
+  readonly produceRequestsInFlight?: number;
   /** How long a broker this client does not produce to may hold a Fetch for data. */
   readonly fetchMaxWaitMs?: number;
   /**
@@ -44,6 +52,7 @@ export const DEFAULTS = {
   retryInitialMs: 100,
   retryMaxMs: 5_000,
   deliveryTimeoutMs: 120_000,
+  produceRequestsInFlight: 1,
   fetchMaxWaitMs: 250,
   fetchMaxWaitProducingMs: 50,
   // Produce this recent keeps fetches from waiting at the broker; they are paced instead, which

@@ -1,29 +1,39 @@
 import type { Logger } from 'pino';
-import { errorCodeOf } from '../../../engine/errors.ts';
-import { Api } from './apis/index.ts';
-import { backoffDelay, sleep } from './backoff.ts';
-import type { BrokerPool } from './broker-pool.ts';
-import { isRetriable, KafkaProtocolError } from './errors.ts';
+import { backoffDelay } from './backoff.ts';
+import type { BrokerConnection } from './connection.ts';
+import { ConnectionError, isRetriable, messageOf, ProduceOutcomeUnknownError } from './errors.ts';
 import type { ProduceActivity } from './fetcher.ts';
 import type { ProduceOptions } from './kafka-api.ts';
-import type { MetadataCache } from './metadata-cache.ts';
+import type { ProduceMetrics } from './metrics.ts';
 import { DEFAULTS, type KafkaClientOptions } from './options.ts';
 import {
+  type AttemptEnd,
+  type Expired,
+  MAX_IN_FLIGHT_PER_PARTITION,
+  PartitionQueue,
+} from './partition-queue.ts';
+import {
   abortReason,
-  BrokerProducer,
+  type ProduceBatch,
   type ProduceCall,
   type ProducerIdentity,
   type ProduceResult,
-  type ProduceUnit,
-} from './producer.ts';
+} from './produce-batch.ts';
+import { BrokerProducer } from './producer.ts';
+import { ProducerIdentities } from './producer-identity.ts';
 import type { ProduceRecord } from './protocol/records.ts';
-import type { Retrier } from './retry.ts';
 
 export interface ProduceRouterSettings {
   readonly options: KafkaClientOptions;
-  readonly pool: BrokerPool;
-  readonly metadata: MetadataCache;
-  readonly retrier: Retrier;
+  /** The connection to broker `nodeId`. */
+  readonly connect: (nodeId: number) => Promise<BrokerConnection>;
+  /** The node id of the partition's leader, from cached metadata when known. */
+  readonly leader: (topic: string, partition: number) => Promise<number>;
+  /** Refreshes the cached metadata; retriable failures pass quietly. */
+  readonly refresh: () => Promise<void>;
+  /** A new idempotent producer id, retried until it comes or fails for good. */
+  readonly initProducerId: () => Promise<ProducerIdentity>;
+  readonly metrics: ProduceMetrics;
   readonly log: Logger | undefined;
   /** Aborted when the client closes: failed units are not retried after that. */
   readonly closing: AbortSignal;
@@ -32,31 +42,55 @@ export interface ProduceRouterSettings {
 /** The produce activity of a broker no produce has reached yet while some produce call is under way. */
 const DISPATCHING: ProduceActivity = { busy: true, lastActiveAt: 0 };
 
+/** Where a partition's batches go: the sender of its leader, once known. */
+interface Route {
+  readonly queue: PartitionQueue;
+  sender: BrokerProducer | undefined;
+  /** A leader lookup is under way. */
+  resolving: boolean;
+  /** Metadata is refreshed before the next lookup: the last failure said the leader may have moved. */
+  refresh: boolean;
+  /** Wakes the partition when its backoff ends. */
+  timer: NodeJS.Timeout | undefined;
+}
+
 /**
- * Writes records: each call goes to the BrokerProducer of its partition's leader (one per broker),
- * with the idempotent producer id and per-partition sequence numbers they share, and failed
- * units are retried, re-routed after a leader change, until their delivery deadline.
+ * Writes records: one ordered queue per partition (PartitionQueue, with the idempotent producer's
+ * sequence rules), whose batches go to the BrokerProducer of the partition's leader (one per
+ * broker). Failures back off per partition, so a partition's retries keep their order; a leader
+ * that moved is looked up again after a metadata refresh; every call is answered by its deadline
+ * (`deliveryTimeoutMs`): written, certainly not written, or, when the broker may hold it, with
+ * the unknown-outcome error.
  */
 export class ProduceRouter {
   readonly #options: KafkaClientOptions;
-  readonly #pool: BrokerPool;
-  readonly #metadata: MetadataCache;
-  readonly #retrier: Retrier;
+  readonly #settings: ProduceRouterSettings;
   readonly #log: Logger | undefined;
+  readonly #metrics: ProduceMetrics;
   readonly #closing: AbortSignal;
-  readonly #producers = new Map<string, BrokerProducer>();
-  /** Produce calls still finding their partition's leader, before any BrokerProducer has them. */
+  readonly #routes = new Map<string, Route>();
+  readonly #producers = new Map<number, BrokerProducer>();
+  readonly #identities: ProducerIdentities;
+  /** Partitions looking up their leader, before any BrokerProducer has them. */
   #dispatching = 0;
-  #identity: Promise<ProducerIdentity> | undefined;
-  readonly #sequences = new Map<string, number>();
+  #sweep: NodeJS.Timeout | undefined;
+  #resetting = false;
+  #resetAgain = false;
 
   constructor(settings: ProduceRouterSettings) {
+    this.#settings = settings;
     this.#options = settings.options;
-    this.#pool = settings.pool;
-    this.#metadata = settings.metadata;
-    this.#retrier = settings.retrier;
     this.#log = settings.log;
+    this.#metrics = settings.metrics;
     this.#closing = settings.closing;
+    this.#identities = new ProducerIdentities(async () => {
+      const identity = await settings.initProducerId();
+      this.#log?.info(
+        { producerId: String(identity.producerId), epoch: identity.epoch },
+        'idempotent producer id obtained',
+      );
+      return identity;
+    });
   }
 
   /**
@@ -65,7 +99,7 @@ export class ProduceRouter {
    * would otherwise each queue behind a Fetch the broker holds for the full wait.
    */
   activity(nodeId: number): ProduceActivity | undefined {
-    return this.#producers.get(String(nodeId)) ?? (this.#dispatching > 0 ? DISPATCHING : undefined);
+    return this.#producers.get(nodeId) ?? (this.#dispatching > 0 ? DISPATCHING : undefined);
   }
 
   produce(
@@ -79,157 +113,315 @@ export class ProduceRouter {
         resolve({ topic, partition, baseOffset: -1n, offsets: [], logAppendTime: null });
         return;
       }
-      if (options.signal?.aborted === true) {
-        reject(abortReason(options.signal));
+      if (this.#closing.aborted) {
+        reject(new ConnectionError('Kafka client is closed'));
         return;
       }
+      const signal = options.signal;
+      if (signal?.aborted === true) {
+        reject(abortReason(signal));
+        return;
+      }
+      const metrics = this.#metrics;
+      const route = this.#route(topic, partition);
+      const giveUp = (): void => {
+        if (!route.queue.giveUp(call)) return;
+        if (route.queue.resetWanted !== undefined) this.#restartSequences();
+        route.sender?.wake();
+      };
       const call: ProduceCall = {
-        topic,
-        partition,
         records,
         acks: options.acks ?? -1,
         compression: options.compression ?? 'none',
         ...(options.maxBatchBytes === undefined ? {} : { maxBatchBytes: options.maxBatchBytes }),
-        ...(options.signal === undefined ? {} : { signal: options.signal }),
-        resolve,
-        reject,
+        ...(signal === undefined ? {} : { signal }),
+        resolve: (result) => {
+          signal?.removeEventListener('abort', giveUp);
+          metrics.answered('written');
+          resolve(result);
+        },
+        reject: (error) => {
+          signal?.removeEventListener('abort', giveUp);
+          metrics.answered(error instanceof ProduceOutcomeUnknownError ? 'unknown' : 'failed');
+          reject(error);
+        },
       };
-      const unit: ProduceUnit = {
-        topic,
-        partition,
-        calls: [call],
-        acks: call.acks,
-        compression: call.compression,
-        sequence: undefined,
-        attempts: 0,
-        deadline: Date.now() + (this.#options.deliveryTimeoutMs ?? DEFAULTS.deliveryTimeoutMs),
-      };
-      void this.#dispatch(unit);
+      signal?.addEventListener('abort', giveUp, { once: true });
+      route.queue.add(call, Date.now() + (this.#options.deliveryTimeoutMs ?? DEFAULTS.deliveryTimeoutMs));
+      this.#armSweep();
+      if (route.sender !== undefined) route.sender.wake();
+      else if (route.timer === undefined) this.#resolve(route);
     });
   }
 
-  async #dispatch(unit: ProduceUnit): Promise<void> {
-    this.#dispatching++;
-    try {
-      // A unit never sent stops looking for its leader as soon as its caller gives up.
-      const signal = unit.sequence === undefined ? unit.calls[0]?.signal : undefined;
-      const { nodeId } = await this.#retrier.retry(
-        `produce ${unit.topic}-${unit.partition}`,
-        () => {
-          if (abandoned(unit)) throw new Error('produce abandoned');
-          return this.#metadata.leader(unit.topic, unit.partition);
-        },
-        signal,
-        unit.deadline,
-      );
-      if (this.#dropped(unit)) return;
-      this.#producer(nodeId).send(unit);
-    } catch (error) {
-      if (this.#dropped(unit)) return;
-      for (const call of unit.calls) call.reject(error instanceof Error ? error : new Error(String(error)));
-    } finally {
-      this.#dispatching--;
+  /** Answers every call still queued: the client is closing. */
+  close(): void {
+    if (this.#sweep !== undefined) clearInterval(this.#sweep);
+    this.#sweep = undefined;
+    const error = new ConnectionError('Kafka client is closed');
+    for (const route of this.#routes.values()) {
+      if (route.timer !== undefined) clearTimeout(route.timer);
+      route.timer = undefined;
+      route.queue.failAll(error);
     }
   }
 
-  /** Rejects the unit's calls, each with its signal's reason, when it was abandoned. */
-  #dropped(unit: ProduceUnit): boolean {
-    if (!abandoned(unit)) return false;
-    const reasons = unit.calls.map((call) => abortReason(call.signal ?? AbortSignal.abort()));
-    this.#log?.debug(
-      { topic: unit.topic, partition: unit.partition, calls: unit.calls.length, err: reasons[0] },
-      'produce dropped, not sent',
+  #route(topic: string, partition: number): Route {
+    const key = `${topic}\u0000${partition}`;
+    let route = this.#routes.get(key);
+    if (route === undefined) {
+      const backoff = {
+        initialMs: this.#options.retryInitialMs ?? DEFAULTS.retryInitialMs,
+        maxMs: this.#options.retryMaxMs ?? DEFAULTS.retryMaxMs,
+      };
+      const queue = new PartitionQueue(topic, partition, (failures) => backoffDelay(failures, backoff));
+      route = { queue, sender: undefined, resolving: false, refresh: false, timer: undefined };
+      this.#routes.set(key, route);
+    }
+    return route;
+  }
+
+  /** Looks the partition's leader up and hands the partition to that broker's producer. */
+  #resolve(route: Route): void {
+    if (route.resolving || route.sender !== undefined || this.#closing.aborted) return;
+    route.resolving = true;
+    this.#dispatching++;
+    const { queue } = route;
+    void (async () => {
+      try {
+        if (route.refresh) {
+          route.refresh = false;
+          await this.#settings.refresh();
+        }
+        const nodeId = await this.#settings.leader(queue.topic, queue.partition);
+        if (this.#closing.aborted) return;
+        route.sender = this.#producer(nodeId);
+        route.sender.attach(queue);
+      } catch (error) {
+        const failure = error instanceof Error ? error : new Error(String(error));
+        if (!isRetriable(failure)) {
+          this.#answered(queue, queue.failAll(failure), failure);
+          return;
+        }
+        this.#log?.debug(
+          { topic: queue.topic, partition: queue.partition, err: failure },
+          'produce leader lookup failed',
+        );
+        route.refresh = true;
+        queue.noteFailure(failure, Date.now());
+        this.#later(route, queue.retryAt);
+      } finally {
+        route.resolving = false;
+        this.#dispatching--;
+      }
+    })();
+  }
+
+  /** Wakes the partition at `at`: its sender sends again, or its leader is looked up. */
+  #later(route: Route, at: number): void {
+    if (route.timer !== undefined) return;
+    route.timer = setTimeout(
+      () => {
+        route.timer = undefined;
+        if (route.queue.empty) return;
+        if (route.sender !== undefined) route.sender.wake();
+        else this.#resolve(route);
+      },
+      Math.max(0, Math.ceil(at - Date.now())),
     );
-    unit.calls.forEach((call, i) => call.reject(reasons[i] ?? new Error('produce abandoned')));
-    return true;
   }
 
   #producer(nodeId: number): BrokerProducer {
-    const key = String(nodeId);
-    let producer = this.#producers.get(key);
+    let producer = this.#producers.get(nodeId);
     if (producer === undefined) {
       producer = new BrokerProducer({
-        connect: () => this.#pool.brokerConnection(nodeId),
-        identity: () => this.#producerIdentity(),
-        takeSequence: (topic, partition, identity, count) => {
-          const key = `${identity.producerId}:${identity.epoch}:${topic}:${partition}`;
-          const base = this.#sequences.get(key) ?? 0;
-          // Sequences wrap at 2^31 like the broker's.
-          this.#sequences.set(key, (base + count) % 2 ** 31);
-          return base;
+        connect: () => this.#settings.connect(nodeId),
+        identity: () => this.#identities.current,
+        ensureIdentity: () => this.#ensureIdentity(),
+        ended: (queue, batch, end) => this.#ended(queue, batch, end),
+        unreachable: (queues, error) => {
+          for (const queue of queues) this.#unreachable(queue, error);
         },
-        failed: (unit, error) => void this.#produceFailed(unit, error),
         timeoutMs: this.#options.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
+        maxRequests: Math.min(
+          MAX_IN_FLIGHT_PER_PARTITION,
+          Math.max(1, this.#options.produceRequestsInFlight ?? DEFAULTS.produceRequestsInFlight),
+        ),
       });
-      this.#producers.set(key, producer);
+      this.#producers.set(nodeId, producer);
     }
     return producer;
   }
 
-  async #produceFailed(unit: ProduceUnit, error: Error): Promise<void> {
-    const deadline = unit.deadline;
-    const reject = (failure: Error): void => {
-      for (const call of unit.calls) call.reject(failure);
-    };
-    if (error instanceof KafkaProtocolError && [45, 47, 59].includes(error.brokerCode)) {
-      // The broker lost or fenced our producer state: start over with a new producer id.
-      this.#identity = undefined;
-      unit.sequence = undefined;
-      if (unit.attempts++ < 3 && Date.now() < deadline) {
-        await this.#dispatch(unit);
-        return;
-      }
-      reject(error);
-      return;
+  #routeOf(queue: PartitionQueue): Route {
+    return this.#route(queue.topic, queue.partition);
+  }
+
+  #ended(queue: PartitionQueue, batch: ProduceBatch, end: AttemptEnd): void {
+    const now = Date.now();
+    const verdict = queue.ended(batch, end, now);
+    // Given up while this attempt was out: a batch to retry for a partition gone is dropped now.
+    const first = batch.calls[0];
+    if (end.kind !== 'acked' && first?.signal?.aborted === true) queue.giveUp(first);
+    if (end.kind !== 'acked') {
+      const reason = end.kind === 'lost' ? 'connection' : end.error.errorName;
+      this.#metrics.retried(reason);
+      this.#log?.debug(
+        {
+          topic: queue.topic,
+          partition: queue.partition,
+          err: end.error,
+          retryInMs: Math.max(0, queue.retryAt - now),
+        },
+        'produce attempt failed',
+      );
     }
-    if (!isRetriable(error) || this.#closing.aborted || Date.now() >= deadline) {
-      reject(error);
-      return;
+    const route = this.#routeOf(queue);
+    if (verdict.reroute) this.#reroute(route);
+    else if (queue.retryAt > now) this.#later(route, queue.retryAt);
+    if (queue.resetWanted !== undefined) this.#restartSequences();
+    this.#expire(route, now);
+    // The partition may have moved to another broker while this attempt was out.
+    route.sender?.wake();
+  }
+
+  /** The broker could not be reached for the partition: it backs off and looks its leader up again. */
+  #unreachable(queue: PartitionQueue, error: Error): void {
+    queue.noteFailure(error, Date.now());
+    this.#reroute(this.#routeOf(queue));
+  }
+
+  /** Takes the partition from its broker's producer; it looks its leader up again after its backoff. */
+  #reroute(route: Route): void {
+    if (route.sender !== undefined) {
+      route.sender.detach(route.queue);
+      route.sender = undefined;
     }
-    const delay = backoffDelay(unit.attempts++, {
-      initialMs: this.#options.retryInitialMs ?? DEFAULTS.retryInitialMs,
-      maxMs: this.#options.retryMaxMs ?? DEFAULTS.retryMaxMs,
-    });
-    this.#log?.debug({ topic: unit.topic, partition: unit.partition, err: error, delay }, 'produce retry');
-    await sleep(delay, this.#closing);
+    route.refresh = true;
+    this.#later(route, route.queue.retryAt);
+  }
+
+  async #ensureIdentity(): Promise<ProducerIdentity | undefined> {
     try {
-      await this.#metadata.refreshQuietly();
-    } catch (failure) {
-      reject(failure instanceof Error ? failure : new Error(String(failure)));
+      return await this.#identities.ensure();
+    } catch (error) {
+      if (this.#closing.aborted) return undefined;
+      const failure = error instanceof Error ? error : new Error(String(error));
+      this.#log?.error(
+        { err: failure },
+        'no idempotent producer id; failing the produce calls waiting for one',
+      );
+      for (const route of this.#routes.values()) {
+        const failed = route.queue.failWaiting(failure, (batch) => batch.idempotent);
+        if (failed > 0) this.#answered(route.queue, { failed, unknown: 0 }, failure);
+      }
+      return undefined;
+    }
+  }
+
+  /**
+   * Starts the sequences of the partitions that want it under a new epoch (or a new producer id):
+   * one bump for all the partitions that asked in the same turn. The other partitions keep the
+   * old epoch until their batches in flight are answered, then take the new one from 0.
+   */
+  #restartSequences(): void {
+    if (this.#resetting) {
+      this.#resetAgain = true;
       return;
     }
-    await this.#dispatch(unit);
+    this.#resetting = true;
+    queueMicrotask(() => {
+      void (async () => {
+        try {
+          do {
+            this.#resetAgain = false;
+            await this.#restartOnce();
+          } while (this.#resetAgain && !this.#closing.aborted);
+        } finally {
+          this.#resetting = false;
+        }
+      })();
+    });
   }
 
-  #producerIdentity(): Promise<ProducerIdentity> {
-    if (this.#identity === undefined) {
-      const pending = this.#retrier.retry('init producer id', async () => {
-        const result = await this.#pool.anyBroker((connection) =>
-          connection.request(Api.InitProducerId, undefined),
-        );
-        if (result.errorCode !== 0) throw new KafkaProtocolError(result.errorCode, 'InitProducerId');
-        return { producerId: result.producerId, epoch: result.producerEpoch };
-      });
-      pending.catch(() => {
-        if (this.#identity === pending) this.#identity = undefined;
-      });
-      this.#identity = pending;
+  async #restartOnce(): Promise<void> {
+    const wanting = [...this.#routes.values()].filter((r) => r.queue.resetWanted !== undefined);
+    if (wanting.length === 0) return;
+    const newId = wanting.some((r) => r.queue.resetWanted === 'producer-id');
+    const before = this.#identities.current;
+    let identity: ProducerIdentity | undefined;
+    if (newId) this.#identities.reset();
+    else identity = this.#identities.bumpEpoch();
+    identity ??= await this.#ensureIdentity();
+    if (identity === undefined) return;
+    const partitions: string[] = [];
+    const reasons = new Set<string>();
+    for (const route of wanting) {
+      if (route.queue.resetWanted === undefined) continue;
+      partitions.push(`${route.queue.topic}-${route.queue.partition}`);
+      reasons.add(route.queue.resetReason);
+      route.queue.restartSequences(identity);
     }
-    return this.#identity;
+    this.#metrics.epochBumped();
+    this.#log?.info(
+      {
+        partitions,
+        reason: [...reasons].join('; '),
+        producerId: String(identity.producerId),
+        epoch: identity.epoch,
+        ...(before === undefined ? {} : { previousEpoch: before.epoch }),
+      },
+      newId
+        ? 'idempotent producer id replaced; sequences restart'
+        : 'producer epoch bumped; sequences restart',
+    );
+    for (const producer of this.#producers.values()) producer.wake();
   }
-}
 
-/**
- * Whether a unit on its way to its leader is to be dropped rather than sent: every call in it was
- * given up, and the unit was never sent, or a reason says its topic or partition is gone (then no
- * sequence of that partition can matter any more).
- */
-function abandoned(unit: ProduceUnit): boolean {
-  if (unit.calls.length === 0) return false;
-  let gone = false;
-  for (const call of unit.calls) {
-    if (call.signal?.aborted !== true) return false;
-    if (errorCodeOf(call.signal.reason) === 'KGATE_TOPIC_NOT_FOUND') gone = true;
+  #armSweep(): void {
+    if (this.#sweep !== undefined) return;
+    const delivery = this.#options.deliveryTimeoutMs ?? DEFAULTS.deliveryTimeoutMs;
+    const every = Math.min(1_000, Math.max(20, Math.floor(delivery / 20)));
+    this.#sweep = setInterval(() => this.#sweepAll(), every);
+    this.#sweep.unref();
   }
-  return unit.sequence === undefined || gone;
+
+  /** Answers calls past their deadline; stops once no partition holds anything. */
+  #sweepAll(): void {
+    const now = Date.now();
+    let busy = false;
+    for (const route of this.#routes.values()) {
+      this.#expire(route, now);
+      if (!route.queue.empty) busy = true;
+    }
+    if (!busy && this.#sweep !== undefined) {
+      clearInterval(this.#sweep);
+      this.#sweep = undefined;
+    }
+  }
+
+  #expire(route: Route, now: number): void {
+    const expired = route.queue.expire(now);
+    if (expired.failed + expired.unknown === 0) return;
+    this.#answered(route.queue, expired, route.queue.lastError);
+    if (route.queue.resetWanted !== undefined) this.#restartSequences();
+    route.sender?.wake();
+  }
+
+  /** One line per partition and event for calls answered without being written. */
+  #answered(queue: PartitionQueue, expired: Expired, error: Error | undefined): void {
+    if (expired.failed + expired.unknown === 0) return;
+    this.#log?.warn(
+      {
+        topic: queue.topic,
+        partition: queue.partition,
+        notWritten: expired.failed,
+        outcomeUnknown: expired.unknown,
+        ...(error === undefined ? {} : { reason: messageOf(error) }),
+      },
+      expired.unknown > 0
+        ? 'produce calls answered with their outcome unknown'
+        : 'produce calls failed, not written',
+    );
+  }
 }

@@ -43,6 +43,19 @@ export const kafkaClientSchema: BindingSchema = {
             },
             additionalProperties: false,
           },
+          produce: {
+            description: 'How produce requests to the brokers are retried.',
+            type: 'object',
+            properties: {
+              deliveryTimeoutMs: {
+                description:
+                  'How long a produce keeps trying, through broker outages and leader changes, before it is answered (default 120000). By then its message is written, certainly not written (HTTP 503), or sent with no answer that settled it (HTTP 504 with `Kgate-Outcome: unknown`).',
+                type: 'integer',
+                minimum: 1,
+              },
+            },
+            additionalProperties: false,
+          },
           authorization: {
             description:
               'Credentials by guard name, in the form of later Zilla releases; an alternative to `sasl`.',
