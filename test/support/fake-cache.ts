@@ -177,6 +177,8 @@ export class FakeCacheServer implements CacheServerApi {
     records: readonly ProduceRecord[];
     options?: ProduceOptions;
   }[] = [];
+  /** What the next produce calls reject with, in order, instead of being recorded. */
+  readonly failures: Error[] = [];
 
   constructor(...topics: FakeTopic[]) {
     for (const t of topics) this.topics.set(t.topic, t);
@@ -195,6 +197,8 @@ export class FakeCacheServer implements CacheServerApi {
     records: readonly ProduceRecord[],
     options?: ProduceOptions,
   ): Promise<ProduceResult & { readonly partition: number }> {
+    const failure = this.failures.shift();
+    if (failure !== undefined) return Promise.reject(failure);
     this.produced.push({ topic, partition, records, ...(options === undefined ? {} : { options }) });
     const p = partition ?? 0;
     const base = BigInt(this.produced.length - 1);

@@ -3,6 +3,11 @@ import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { HttpKafkaProxyBinding } from '../../src/bindings/http-kafka/proxy.ts';
+import {
+  ConnectionError,
+  KafkaClientError,
+  ProduceOutcomeUnknownError,
+} from '../../src/bindings/kafka/client/errors.ts';
 import { encodeBatch } from '../../src/bindings/kafka/client/protocol/records.ts';
 import { decodeProgress, encodeProgress } from '../../src/bindings/proxies/progress-token.ts';
 import type { RouteConfig } from '../../src/config/index.ts';
@@ -383,6 +388,39 @@ describe('http-kafka proxy handleRequest, without a broker', () => {
       },
     ]);
     assert.deepEqual(deleted?.records, [{ key: '7', value: null, headers: { source: 'kgate' } }]);
+    assertReleased();
+  });
+
+  it('answers 504 with Kgate-Outcome: unknown and where to look when the message may have been written', async () => {
+    const lost = new ConnectionError('connection to 127.0.0.1:9092 closed');
+    server.failures.push(
+      new ProduceOutcomeUnknownError('items', 1, 41n, 'produce to items-1: sent, outcome not known', {
+        cause: lost,
+      }),
+    );
+    const unknown = await http.inject({
+      method: 'PUT',
+      path: '/items/9',
+      headers: { 'idempotency-key': 'key-9' },
+      body: '{"id":9}',
+    });
+    assert.equal(unknown.status, 504);
+    assert.equal(unknown.headers['kgate-outcome'], 'unknown');
+    assert.equal(unknown.headers['idempotency-key'], 'key-9');
+    assert.equal(unknown.headers['kgate-partition'], '1');
+    assert.equal(unknown.headers['kgate-offset-from'], '41');
+    assert.match(
+      (JSON.parse(unknown.text) as { message: string }).message,
+      /whether Kafka wrote it is not known: look for it in partition 1 from offset 41 before sending it again/,
+    );
+    // Certainly not written stays a plain 503, which a client may retry.
+    server.failures.push(
+      new KafkaClientError('produce to items-0 gave up at its deadline, not written', true),
+    );
+    const failed = await http.inject({ method: 'PUT', path: '/items/9', body: '{"id":9}' });
+    assert.equal(failed.status, 503);
+    assert.equal(failed.headers['kgate-outcome'], undefined);
+    assert.equal(server.produced.length, 0);
     assertReleased();
   });
 

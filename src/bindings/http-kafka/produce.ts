@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { statusOf } from '../../engine/errors.ts';
+import { causesOf, statusOf } from '../../engine/errors.ts';
+import { ProduceOutcomeUnknownError } from '../kafka/cache_client/index.ts';
 import { HttpError } from '../north.ts';
 import { kafkaErrorCode, messageOf } from '../proxies/cache-clients.ts';
 import { expand, paramsLookup } from '../proxies/templates.ts';
@@ -15,6 +16,23 @@ import type { ProduceRoute } from './routes.ts';
  * past it the answer is 202 with the route's async location when it has one, else 504.
  */
 export const REPLY_WAIT_SECONDS = 60;
+
+/**
+ * Headers of the answer to a produce whose message may or may not be in the topic (504,
+ * KGATE_PRODUCE_OUTCOME_UNKNOWN): kgate sent it, and no answer from Kafka settled whether it was
+ * written before the deadline. They say where to look before sending it again; the request's
+ * idempotency key comes back under the binding's idempotency header.
+ */
+export const OUTCOME_HEADER = 'Kgate-Outcome';
+export const PARTITION_HEADER = 'Kgate-Partition';
+export const OFFSET_FROM_HEADER = 'Kgate-Offset-From';
+export const CORRELATION_ID_HEADER = 'Kgate-Correlation-Id';
+
+/** The unknown-outcome error along `error`'s cause chain, if any. */
+function outcomeUnknown(error: unknown): ProduceOutcomeUnknownError | undefined {
+  for (const e of causesOf(error)) if (e instanceof ProduceOutcomeUnknownError) return e;
+  return undefined;
+}
 
 /**
  * Produce routes: the request body streamed into one message, bounded by the topic's
@@ -111,9 +129,28 @@ export class ProduceHandler {
       if (error instanceof HttpError) throw error;
       // Nobody is left to answer; the message was not sent, or its outcome is the broker's.
       if (gone.aborted) return;
+      const unknown = outcomeUnknown(error);
+      if (unknown === undefined) {
+        throw new HttpError(
+          kafkaErrorCode(error),
+          `producing to topic ${route.topic} failed: ${messageOf(error)}`,
+          { cause: error },
+        );
+      }
+      // Not "failed": the message may be in the topic. Say where, so the client looks before it sends again.
+      res.setHeader(OUTCOME_HEADER, 'unknown');
+      res.setHeader(this.#idempotencyHeader, headerSafe(idempotencyKey));
+      if (route.replyTo !== undefined || route.correlationId !== undefined)
+        res.setHeader(CORRELATION_ID_HEADER, headerSafe(correlationId));
+      res.setHeader(PARTITION_HEADER, String(unknown.partition));
+      if (unknown.fromOffset >= 0n) res.setHeader(OFFSET_FROM_HEADER, String(unknown.fromOffset));
+      const where =
+        unknown.fromOffset >= 0n
+          ? `partition ${unknown.partition} from offset ${unknown.fromOffset}`
+          : `partition ${unknown.partition}`;
       throw new HttpError(
-        kafkaErrorCode(error),
-        `producing to topic ${route.topic} failed: ${messageOf(error)}`,
+        'KGATE_PRODUCE_OUTCOME_UNKNOWN',
+        `the message was sent to topic ${route.topic}, but whether Kafka wrote it is not known: look for it in ${where} before sending it again (${messageOf(error)})`,
         { cause: error },
       );
     } finally {

@@ -16,6 +16,8 @@ import { defaultOffsets } from '../topic-options.ts';
 
 export type { CachedTopic } from '../cache_server/api.ts';
 export type { Acks } from '../client/index.ts';
+/** A produce rejects with it when the message may or may not have been written. */
+export { ProduceOutcomeUnknownError } from '../client/index.ts';
 export { isCacheClient } from './api.ts';
 export type { CacheClientApi } from './api.ts';
 export { compileFilters, matchedIndexes, MAX_FILTERS } from './filters.ts';
