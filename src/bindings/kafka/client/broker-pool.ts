@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { MetadataBroker } from './apis/metadata.ts';
+import { BrokerLinks } from './broker-links.ts';
 import { BrokerConnection } from './connection.ts';
 import { ConnectionError, isRetriable, KafkaProtocolError, messageOf } from './errors.ts';
 import type { ClientMetrics } from './metrics.ts';
@@ -49,6 +50,7 @@ export class BrokerPool {
   #probing: Promise<boolean> | undefined;
   #brokers = new Map<number, MetadataBroker>();
   #connectionsOpened = 0;
+  readonly #links: BrokerLinks;
 
   constructor(settings: BrokerPoolSettings) {
     this.#options = settings.options;
@@ -56,6 +58,23 @@ export class BrokerPool {
     this.#log = settings.log;
     this.#metrics = settings.metrics;
     this.#closing = settings.closing;
+    this.#links = new BrokerLinks({
+      log: settings.log,
+      metrics: settings.metrics,
+      backoff: {
+        initialMs: this.#options.retryInitialMs ?? DEFAULTS.retryInitialMs,
+        maxMs: this.#options.retryMaxMs ?? DEFAULTS.retryMaxMs,
+      },
+      reconnect: (address) => {
+        const { host, port } = parseServer(address);
+        this.#connection(host, port).catch(() => undefined);
+      },
+      nodeIdOf: (address) => {
+        for (const broker of this.#brokers.values())
+          if (`${broker.host}:${broker.port}` === address) return broker.nodeId;
+        return undefined;
+      },
+    });
   }
 
   /** The bootstrap servers, for messages. */
@@ -108,6 +127,7 @@ export class BrokerPool {
 
   /** Closes every connection; call once `closing` has aborted. */
   async close(): Promise<void> {
+    this.#links.close();
     const connections = [...this.#connections.values()];
     this.#connections.clear();
     for (const pending of connections) {
@@ -138,24 +158,31 @@ export class BrokerPool {
     });
     const opening = connection.connect().then(() => connection);
     this.#connections.set(address, opening);
-    connection.onClose((error) => {
+    let handshaken = false;
+    connection.onClose((error, pending) => {
       this.#live.delete(connection);
       if (!this.#closing.aborted) this.#lastError = error.message;
       if (this.#connections.get(address) === opening) this.#connections.delete(address);
-      if (!this.#closing.aborted)
-        this.#log?.debug({ broker: address, err: error }, 'broker connection closed');
+      if (!this.#closing.aborted) {
+        this.#log?.debug({ broker: address, err: error, pending }, 'broker connection closed');
+        if (handshaken) this.#links.closed(address, error, pending);
+      }
     });
     opening.then(
       () => {
+        handshaken = true;
         if (!connection.closed) this.#live.add(connection);
         this.#lastError = undefined;
         this.#connectionsOpened++;
         this.#metrics.connectionOpened(address, this.#everConnected.has(address));
         this.#everConnected.add(address);
+        this.#links.opened(address);
       },
       (error: unknown) => {
         this.#lastError = messageOf(error);
         if (this.#connections.get(address) === opening) this.#connections.delete(address);
+        if (!this.#closing.aborted)
+          this.#links.failed(address, error instanceof Error ? error : new Error(String(error)));
       },
     );
     return opening;

@@ -100,7 +100,7 @@ export class BrokerConnection {
   readonly #inFlight = new Map<number, Pending>();
   readonly #waiting: Pending[] = [];
   #closedWith: Error | undefined;
-  readonly #closeListeners: ((error: Error) => void)[] = [];
+  readonly #closeListeners: ((error: Error, pending: number) => void)[] = [];
   #othersPending = 0;
   #othersActiveAt = 0;
   readonly #decoder: FrameDecoder;
@@ -119,9 +119,12 @@ export class BrokerConnection {
     return this.#inFlight.size;
   }
 
-  /** Called once when the connection closes, with the reason. */
-  onClose(listener: (error: Error) => void): void {
-    if (this.#closedWith !== undefined) listener(this.#closedWith);
+  /**
+   * Called once when the connection closes, with the reason and how many requests it failed (0
+   * for a connection closed while idle, which a broker does to connections it sees unused).
+   */
+  onClose(listener: (error: Error, pending: number) => void): void {
+    if (this.#closedWith !== undefined) listener(this.#closedWith, 0);
     else this.#closeListeners.push(listener);
   }
 
@@ -254,10 +257,11 @@ export class BrokerConnection {
     if (this.#closedWith !== undefined) return;
     this.#closedWith = error;
     this.#socket?.destroy();
+    const failed = this.#inFlight.size + this.#waiting.length;
     for (const pending of this.#inFlight.values()) this.#settle(pending, error);
     this.#inFlight.clear();
     for (const pending of this.#waiting.splice(0)) pending.reject(error);
-    for (const listener of this.#closeListeners.splice(0)) listener(error);
+    for (const listener of this.#closeListeners.splice(0)) listener(error, failed);
   }
 
   #send(pending: Pending): void {

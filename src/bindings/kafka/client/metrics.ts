@@ -8,6 +8,8 @@ import type { ConnectionObserver } from './connection.ts';
 export interface ClientMetrics {
   observer(broker: string): ConnectionObserver;
   connectionOpened(broker: string, reconnect: boolean): void;
+  /** A broker's connection went down (false) or came back (true). */
+  brokerState(broker: string, up: boolean): void;
   readonly produce: ProduceMetrics;
 }
 
@@ -30,6 +32,7 @@ export function createClientMetrics(registry: Registry | undefined, binding: str
     return {
       observer: () => noop,
       connectionOpened() {},
+      brokerState() {},
       produce: { answered() {}, retried() {}, epochBumped() {} },
     };
   }
@@ -90,6 +93,28 @@ export function createClientMetrics(registry: Registry | undefined, binding: str
         registers,
       }),
   );
+  const brokerUp = metric(
+    registry,
+    'kgate_kafka_client_broker_up',
+    () =>
+      new Gauge({
+        name: 'kgate_kafka_client_broker_up',
+        help: 'Whether the connection to a broker kgate has connected to is up (1) or lost and not yet back (0)',
+        labelNames: ['binding', 'broker'],
+        registers,
+      }),
+  );
+  const outages = metric(
+    registry,
+    'kgate_kafka_client_broker_outages_total',
+    () =>
+      new Counter({
+        name: 'kgate_kafka_client_broker_outages_total',
+        help: 'Times the connection to a broker was lost (once per outage, however many attempts it failed)',
+        labelNames: ['binding', 'broker'],
+        registers,
+      }),
+  );
   const produceCalls = metric(
     registry,
     'kgate_kafka_client_produce_calls_total',
@@ -124,6 +149,10 @@ export function createClientMetrics(registry: Registry | undefined, binding: str
       }),
   );
   return {
+    brokerState(broker, up) {
+      brokerUp.set({ binding, broker }, up ? 1 : 0);
+      if (!up) outages.inc({ binding, broker });
+    },
     produce: {
       answered(outcome) {
         produceCalls.inc({ binding, outcome });
