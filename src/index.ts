@@ -51,7 +51,11 @@ export interface GatewayOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Default: silent. */
   readonly logger?: Logger;
-  /** How long each binding may take to start, e.g. waiting for a broker (default 30 s). */
+  /**
+   * When set, `start` also waits until every binding is ready (a broker answered) and fails past
+   * this many milliseconds. Unset, it resolves once the bindings are set up, and calls that need
+   * Kafka wait for it within their own deadlines.
+   */
   readonly startTimeoutMs?: number;
 }
 

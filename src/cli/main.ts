@@ -31,7 +31,7 @@ program
   )
   .option(
     '--start-timeout <seconds>',
-    'how long each binding may wait for what it needs, e.g. the brokers (default 30; 0: no limit)',
+    'exit 1 unless ready (a broker answered) this many seconds after start (default: no limit, listeners answer 503 until ready)',
     Number,
   )
   .action(startCommand);

@@ -10,11 +10,19 @@ import type { Listeners } from './listeners.ts';
 export interface Binding {
   readonly name: string;
   /**
-   * Resolves once the binding can serve. `signal` aborts when the start deadline has passed: a
-   * binding that waits for something outside (a broker, say) gives up then with an error saying
-   * what it waited for, rather than hanging or failing on the first attempt.
+   * Resolves once the binding is set up and takes work: bindings that exit to it may call it from
+   * their own start. It does not wait for anything outside (a broker, say): what needs that waits
+   * for it per call, within the caller's deadline, and `ready()` says when it is there. `signal`
+   * aborts when the start deadline, if any, has passed.
    */
   start(signal: AbortSignal): Promise<void>;
+  /**
+   * Resolves once the binding serves without waiting for anything outside (a broker has
+   * answered). Rejects when `signal` aborts first, or at once when what it waits for refuses it
+   * (a broker refusing kgate's credentials), with an error saying what it waited for. Absent: ready
+   * once started.
+   */
+  ready?(signal: AbortSignal): Promise<void>;
   /** Releases sockets, files and timers. `signal` aborts when the drain budget is spent. */
   stop(signal: AbortSignal): Promise<void>;
 }

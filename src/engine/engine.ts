@@ -12,7 +12,11 @@ export interface EngineOptions {
   readonly logger: Logger;
   readonly stateDir: string;
   readonly metrics?: Registry;
-  /** How long one binding may take to start (default 30 s); 0 waits as long as it takes. */
+  /**
+   * When set (and not 0), `start()` also waits for every binding to be ready (a broker answered)
+   * and fails if that takes longer, counted from the start. Unset, `start()` resolves once every
+   * binding is set up and listening, whether Kafka is up or not; see `ready()`.
+   */
   readonly startTimeoutMs?: number;
   /** Passed to every binding as `BindingContext.cacheMaxBytes`. */
   readonly cacheMaxBytes?: number;
@@ -53,14 +57,31 @@ export class Engine {
    * error is rethrown, so a failed start never leaves sockets or child processes behind.
    */
   async start(): Promise<void> {
-    for (const config of startOrder(this.#config.bindings)) {
-      try {
-        await this.#startOne(config);
-      } catch (error) {
-        await this.stop(5_000);
-        throw error;
-      }
+    const timeoutMs = this.#options.startTimeoutMs ?? 0;
+    const deadline = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : new AbortController().signal;
+    try {
+      for (const config of startOrder(this.#config.bindings)) await this.#startOne(config, deadline);
+      if (timeoutMs > 0) await this.ready(deadline);
+    } catch (error) {
+      await this.stop(5_000);
+      throw error;
     }
+  }
+
+  /**
+   * Resolves once every started binding is ready (see `Binding.ready`); rejects with the first
+   * that is not by the time `signal` aborts, or that cannot be, as `binding x failed to start: why`.
+   */
+  async ready(signal: AbortSignal): Promise<void> {
+    await Promise.all(
+      this.#started.map(async (binding) => {
+        try {
+          await binding.ready?.(signal);
+        } catch (error) {
+          throw new Error(`binding ${binding.name} failed to start: ${messageOf(error)}`, { cause: error });
+        }
+      }),
+    );
   }
 
   /**
@@ -119,7 +140,7 @@ export class Engine {
     return plan;
   }
 
-  async #startOne(config: BindingConfig): Promise<void> {
+  async #startOne(config: BindingConfig, signal = new AbortController().signal): Promise<void> {
     const factory = this.#registry.get(config.type, config.kind);
     if (factory === undefined) {
       throw new Error(`binding ${config.name}: type ${config.type} kind ${config.kind} is not available`);
@@ -143,9 +164,7 @@ export class Engine {
       isStopping: (name) => this.#stopping.has(name),
     });
     try {
-      const timeoutMs = this.#options.startTimeoutMs ?? 30_000;
-      // 0 suits deployments that start kgate before Kafka and want it to wait rather than exit.
-      await binding.start(timeoutMs === 0 ? new AbortController().signal : AbortSignal.timeout(timeoutMs));
+      await binding.start(signal);
     } catch (error) {
       throw new Error(`binding ${config.name} failed to start: ${messageOf(error)}`, { cause: error });
     }

@@ -124,7 +124,14 @@ export const ERROR_CODES = {
   KGATE_KAFKA_UNAVAILABLE: {
     status: 503,
     retriable: true,
-    meaning: 'Kafka could not be reached or timed out, or answered with an error that may pass',
+    meaning:
+      'Kafka could not be reached (since start, or within the wait a route allows) or timed out, or answered with an error that may pass',
+  },
+  KGATE_KAFKA_TIMEOUT: {
+    status: 503,
+    retriable: true,
+    meaning:
+      "a broker answers, but what the request waits for (a topic's metadata or config, a partition's leader, a producer id) did not come within the route's kafka-timeout",
   },
   KGATE_INGEST_PAUSED: {
     status: 503,

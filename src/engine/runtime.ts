@@ -23,6 +23,11 @@ export interface RunOptions {
   /** Defaults to KGATE_CACHE_DIR, then `.kgate/cache` beside the config file. */
   readonly stateDir?: string;
   readonly env?: NodeJS.ProcessEnv;
+  /**
+   * When set (and not 0): fail unless every binding is ready (a broker answered) this long after
+   * the start; listeners and telemetry answer meanwhile. Unset: kgate runs whatever the brokers
+   * do, `/ready` and the requests that need Kafka answering 503 with why until it is there.
+   */
   readonly startTimeoutMs?: number;
   /** Encoded record bytes each cache_server may keep; defaults to KGATE_CACHE_MAX_BYTES, else no limit. */
   readonly cacheMaxBytes?: number;
@@ -119,12 +124,33 @@ export async function startGateway(options: RunOptions): Promise<Running> {
   const config = await loadConfig(options);
   const workers = workerCount(options);
   const stateDir = options.stateDir ?? defaultStateDir(options.configFile, options.env);
+  // The start deadline counts from here; listeners and telemetry answer before it is met.
+  const timeoutMs = options.startTimeoutMs ?? 0;
+  const deadline = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined;
   const engine = await startEngine(config, options, stateDir, workers);
   const pool = await startWorkers(engine, config, options, stateDir, workers);
   const startTelemetry = telemetryStarter(engine, options.logger, options.redactor);
   const telemetry = await startFirstTelemetry(startTelemetry, config, engine, pool);
+  if (deadline !== undefined) await readyByDeadline(engine, deadline, telemetry, pool);
   options.logger.info({ config: config.name, bindings: config.bindings.size, workers }, 'kgate started');
   return new RunningGateway(options, engine, pool, startTelemetry, telemetry, text);
+}
+
+/** Every binding ready before `deadline` aborts; else everything is stopped and the reason thrown. */
+async function readyByDeadline(
+  engine: Engine,
+  deadline: AbortSignal,
+  telemetry: Telemetry,
+  pool: WorkerPool | undefined,
+): Promise<void> {
+  try {
+    await engine.ready(deadline);
+  } catch (error) {
+    await telemetry.stop();
+    await pool?.stop(5_000);
+    await engine.stop(5_000);
+    throw error;
+  }
 }
 
 /** The config file, validated, its warnings logged; a ConfigError lists every problem in it. */
@@ -145,7 +171,6 @@ async function startEngine(
   const engine = new Engine(config, options.composition.registry(), {
     logger: options.logger,
     stateDir,
-    ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
     ...cacheBudget(options),
     ...(workers > 0 ? { sharedListeners: true } : {}),
   });
@@ -170,7 +195,6 @@ async function startWorkers(
       stateDir,
       logger,
       ...(options.prettyLogs === true ? { prettyLogs: true } : {}),
-      ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
       composition: options.composition,
       bindings: (name) => engine.binding(name),
       onFatal: (error) => exitFatally(logger, error, 'worker'),

@@ -40,6 +40,9 @@ interface Listener {
 
 export const PROCESS_METRICS_PREFIX = 'kgate_';
 
+/** `Retry-After` of a `/ready` answered 503: the gap between two checks of a broker connection. */
+const READY_RETRY_AFTER_SECONDS = 5;
+
 function listenersOf(exporters: readonly PrometheusExporterConfig[]): Listener[] {
   const byAddress = new Map<string, Listener>();
   for (const exporter of exporters) {
@@ -154,6 +157,8 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
     } else if (path === '/ready') {
       const readiness = await checkReadiness(source, probes, audience);
       const body = `${redactor.json(JSON.stringify(readiness))}\n`;
+      // Not ready yet (Kafka not there, say) is worth asking again soon; the body says why.
+      if (!readiness.ready) response.setHeader('retry-after', String(READY_RETRY_AFTER_SECONDS));
       send(response, readiness.ready ? 200 : 503, 'application/json', body, head);
     } else if (path === '/status') {
       // Always 200: the body reports health, and `kgate status` shows an unhealthy gateway too.

@@ -146,7 +146,7 @@ describe('kgate telemetry', () => {
   });
 
   it('exits 1 with one line when the telemetry port is in use', async () => {
-    // Telemetry starts after the bindings, so the broker must be up for the port to be tried.
+    // The broker the test before stopped is back, though telemetry no longer waits for it.
     for (const id of kafka.brokerIds) await kafka.startBroker(id);
     const blocker: Server = createServer();
     await new Promise<void>((resolve) => blocker.listen(0, resolve));

@@ -80,8 +80,8 @@ describe('cache_server and broker outages', () => {
     assert.ok(broker !== undefined);
     await kafka.stopBroker(broker);
 
-    // Through the engine, as `kgate start` runs it: the client binding waits for the broker
-    // within the start deadline.
+    // Through the engine, as `kgate start --start-timeout` runs it: its start waits for the
+    // client binding to reach the broker within the start deadline.
     const yaml = [
       'name: outage',
       'bindings:',

@@ -111,3 +111,65 @@ describe('Engine', () => {
     await assert.rejects(engine.start(), { message: 'binding x: type sse kind server is not available' });
   });
 });
+
+describe('Engine readiness', () => {
+  /** A binding that is ready when `ready` settles, and counts its starts and stops. */
+  function waiting(ready: Promise<void>, events: string[]): BindingRegistry {
+    return new BindingRegistry().register('test', 'node', (ctx: BindingContext): Binding => ({
+      name: ctx.config.name,
+      async start() {
+        events.push(`start ${ctx.config.name}`);
+      },
+      ready: (signal: AbortSignal) =>
+        new Promise<void>((resolve, reject) => {
+          ready.then(resolve, reject);
+          signal.addEventListener(
+            'abort',
+            () => reject(new Error('Kafka not reachable at b:9092: refused')),
+            {
+              once: true,
+            },
+          );
+        }),
+      async stop() {
+        events.push(`stop ${ctx.config.name}`);
+      },
+    }));
+  }
+
+  it('starts without waiting for what its bindings wait for, and tells when they are ready', async () => {
+    const events: string[] = [];
+    let up: () => void = () => undefined;
+    const ready = new Promise<void>((resolve) => (up = resolve));
+    const engine = new Engine(configOf(binding('a', 'b'), binding('b')), waiting(ready, events), {
+      logger: pino({ level: 'silent' }),
+      stateDir: tmpdir(),
+    });
+    await engine.start();
+    assert.deepEqual(events, ['start b', 'start a']);
+    let isReady = false;
+    const readiness = engine.ready(new AbortController().signal).then(() => (isReady = true));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(isReady, false);
+    up();
+    await readiness;
+    await engine.stop(1000);
+  });
+
+  it('with a start timeout, waits for readiness within it, and past it stops everything and says why', async () => {
+    const events: string[] = [];
+    const engine = new Engine(
+      configOf(binding('a', 'b'), binding('b')),
+      waiting(new Promise(() => {}), events),
+      {
+        logger: pino({ level: 'silent' }),
+        stateDir: tmpdir(),
+        startTimeoutMs: 50,
+      },
+    );
+    await assert.rejects(engine.start(), {
+      message: 'binding b failed to start: Kafka not reachable at b:9092: refused',
+    });
+    assert.deepEqual(events, ['start b', 'start a', 'stop a', 'stop b']);
+  });
+});

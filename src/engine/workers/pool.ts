@@ -11,7 +11,6 @@ export interface WorkerPoolOptions {
   readonly stateDir: string;
   readonly logger: Logger;
   readonly prettyLogs?: boolean;
-  readonly startTimeoutMs?: number;
   /** Where each worker imports its bindings from, and the services each worker gets a port of. */
   readonly composition: Composition;
   /** The main thread's running bindings, for the services' hosts. */
@@ -59,7 +58,6 @@ class WorkerThread {
       stateDir: options.stateDir,
       logLevel: options.logger.level,
       ...(options.prettyLogs === true ? { prettyLogs: true } : {}),
-      ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
       composition: options.composition.module,
       ports,
     };

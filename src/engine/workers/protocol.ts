@@ -11,7 +11,6 @@ export interface WorkerInit {
   readonly stateDir: string;
   readonly logLevel: string;
   readonly prettyLogs?: boolean;
-  readonly startTimeoutMs?: number;
   /** URL of the module whose `composition` export the worker builds its registry from. */
   readonly composition: string;
   /** The worker's end of each thread service's port, by service name (transferred). */

@@ -26,7 +26,6 @@ const engine = new Engine(init.config, threadRegistry(composition.registry()), {
   logger,
   stateDir: init.stateDir,
   sharedListeners: true,
-  ...(init.startTimeoutMs === undefined ? {} : { startTimeoutMs: init.startTimeoutMs }),
 });
 
 function portOf(service: string): MessagePort {

@@ -2,7 +2,14 @@ import type { Logger } from 'pino';
 import { backoffDelay, sleep } from './backoff.ts';
 import { BrokerPool, parseServer } from './broker-pool.ts';
 import { Api } from './apis/index.ts';
-import { ConnectionError, isRetriable, KafkaProtocolError, messageOf } from './errors.ts';
+import {
+  ConnectionError,
+  isRetriable,
+  KafkaProtocolError,
+  KafkaWaitError,
+  type KafkaWaitKind,
+  messageOf,
+} from './errors.ts';
 import { FetchRouter } from './fetch-router.ts';
 import type { FetchResult } from './fetcher.ts';
 import type {
@@ -11,6 +18,7 @@ import type {
   FetchOptions,
   Isolation,
   KafkaApi,
+  KafkaReachability,
   OffsetSpec,
   ProduceOptions,
 } from './kafka-api.ts';
@@ -178,12 +186,60 @@ export class KafkaClient implements KafkaApi {
     return this.#fetches.fetch(topic, partition, fromOffset, options);
   }
 
-  produce(
+  async produce(
     topic: string,
     partition: number,
     records: readonly ProduceRecord[],
-    options?: ProduceOptions,
+    options: ProduceOptions = {},
   ): Promise<ProduceResult> {
+    if (options.maxBlockMs !== undefined || options.signal !== undefined)
+      await this.#readyToSend(topic, partition, options);
     return this.#produces.produce(topic, partition, records, options);
+  }
+
+  /**
+   * Waits, within the call's maxBlockMs and signal, for what a produce to the partition needs
+   * before it is queued, so that a call given up on is never sent: the caller was told it was not
+   * written. Past maxBlockMs it rejects with why; on the signal, with the signal's reason.
+   */
+  async #readyToSend(topic: string, partition: number, options: ProduceOptions): Promise<void> {
+    const { maxBlockMs, signal } = options;
+    const deadline = maxBlockMs === undefined ? undefined : AbortSignal.timeout(Math.max(0, maxBlockMs));
+    const stop = AbortSignal.any([signal, deadline].filter((s): s is AbortSignal => s !== undefined));
+    let waitingFor: KafkaWaitKind = 'leader';
+    try {
+      await this.#produces.prepare(topic, partition, options.acks ?? -1, stop, (what) => {
+        waitingFor = what;
+      });
+    } catch (error) {
+      if (deadline?.aborted !== true || signal?.aborted === true) throw error;
+      const subject = waitingFor === 'leader' ? `${topic}-${partition}` : undefined;
+      throw new KafkaWaitError(waitingFor, subject, maxBlockMs ?? 0, this.reachability().unreachable);
+    }
+  }
+
+  /** Whether a broker answered since the client started, and why none answers now if so. */
+  reachability(): KafkaReachability {
+    const lastError = this.#pool.lastError;
+    return {
+      reached: this.#pool.connectionsOpened > 0,
+      unreachable:
+        this.#pool.isConnected() || lastError === undefined
+          ? undefined
+          : `Kafka not reachable at ${this.#pool.bootstrapServers}: ${lastError}`,
+    };
+  }
+
+  /** The bootstrap servers, for messages. */
+  get bootstrapServers(): string {
+    return this.#pool.bootstrapServers;
+  }
+
+  /**
+   * One attempt to reach a broker: resolves once a connection to one is open (handshake and
+   * authentication done), rejects with why not.
+   */
+  async connect(): Promise<void> {
+    await this.#pool.anyBroker(() => Promise.resolve());
   }
 }

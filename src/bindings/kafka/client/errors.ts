@@ -51,6 +51,49 @@ export class UnsupportedVersionError extends KafkaClientError {
   }
 }
 
+/** What a caller may wait for from Kafka before it can be served. */
+export type KafkaWaitKind = 'metadata' | 'config' | 'partitions' | 'leader' | 'producer_id';
+
+const WAITED_FOR: Record<KafkaWaitKind, string> = {
+  metadata: 'metadata',
+  config: 'config',
+  partitions: 'partition count',
+  leader: 'leader',
+  producer_id: 'producer id',
+};
+
+/**
+ * A caller's wait for something from Kafka (a topic's metadata or config, a partition's leader, a
+ * producer id) ran out, and the caller went on without it: what it waited for stays wanted only as
+ * long as someone else waits. The code says why: KGATE_KAFKA_UNAVAILABLE when no broker could be
+ * reached, KGATE_KAFKA_TIMEOUT when one answers but not with that. Not retriable: the caller's
+ * deadline is what ended it.
+ */
+export class KafkaWaitError extends KafkaClientError {
+  readonly waitingFor: KafkaWaitKind;
+  /** The topic, or `topic-partition`, it was waited for. */
+  readonly subject: string | undefined;
+  readonly waitedMs: number;
+
+  /** `unreachable`: why no broker answers, when none does (see KafkaReachability). */
+  constructor(
+    waitingFor: KafkaWaitKind,
+    subject: string | undefined,
+    waitedMs: number,
+    unreachable: string | undefined,
+  ) {
+    const what = subject === undefined ? WAITED_FOR[waitingFor] : `${WAITED_FOR[waitingFor]} for ${subject}`;
+    const seconds = Math.round(waitedMs) / 1000;
+    const why = unreachable ?? 'Kafka answers, but not with that yet';
+    super(`no ${what} within ${seconds} s: ${why}`, false, {
+      code: unreachable === undefined ? 'KGATE_KAFKA_TIMEOUT' : 'KGATE_KAFKA_UNAVAILABLE',
+    });
+    this.waitingFor = waitingFor;
+    this.subject = subject;
+    this.waitedMs = waitedMs;
+  }
+}
+
 /** Error codes after which a fresh leader lookup and another attempt can succeed. */
 const RETRIABLE_CODES = new Set<number>([
   3, // UNKNOWN_TOPIC_OR_PARTITION

@@ -10,11 +10,13 @@ import type {
   FetchOptions,
   Isolation,
   KafkaApi,
+  KafkaReachability,
   OffsetSpec,
   ProduceOptions,
 } from './kafka-api.ts';
 import type { ProduceResult } from './produce-batch.ts';
 import type { ProduceRecord } from './protocol/records.ts';
+import { Reach } from './reach.ts';
 import { topicRoutes, type TopicCondition } from '../topic-conditions.ts';
 
 export { KafkaClient } from './client.ts';
@@ -24,6 +26,7 @@ export type {
   FetchOptions,
   Isolation,
   KafkaApi,
+  KafkaReachability,
   OffsetSpec,
   PartitionMetadata,
   ProduceOptions,
@@ -48,6 +51,8 @@ export {
   ConnectionError,
   KafkaClientError,
   KafkaProtocolError,
+  KafkaWaitError,
+  type KafkaWaitKind,
   MalformedResponseError,
   OffsetOutOfRangeError,
   ProduceOutcomeUnknownError,
@@ -77,6 +82,8 @@ export class KafkaClientBinding implements Binding, KafkaApi {
   readonly #context: BindingContext;
   readonly #log: Logger;
   readonly #clients = new Map<string, KafkaClient>();
+  readonly #reaches = new Map<KafkaClient, Reach>();
+  #stopping = new AbortController();
   #default: KafkaClient | undefined;
   /** Exposed so bindings chained behind this one can read its options. */
   readonly config: BindingConfig;
@@ -90,7 +97,7 @@ export class KafkaClientBinding implements Binding, KafkaApi {
     this.#log = context.logger;
   }
 
-  async start(signal: AbortSignal): Promise<void> {
+  async start(_signal: AbortSignal): Promise<void> {
     const settings = clientBindingOptions(this.#config.options);
     const exits = new Set<string | undefined>([this.#config.exit, ...this.#config.routes.map((r) => r.exit)]);
     const configOf = (name: string): BindingConfig | undefined => {
@@ -118,16 +125,40 @@ export class KafkaClientBinding implements Binding, KafkaApi {
       this.#clients.set(exit ?? '', client);
     }
     this.#default = this.#clients.get(this.#config.exit ?? '');
-    try {
-      await Promise.all([...this.#clients.values()].map((client) => client.start(signal)));
-    } catch (error) {
-      await this.#closeAll();
-      throw error;
-    }
+    // Configured is started: the brokers are tried in the background for as long as it takes, and
+    // the bindings behind this one bound each wait on them by their own deadlines, so that kgate
+    // listens, and says why it cannot serve yet, while Kafka is still on its way.
+    this.#stopping = new AbortController();
+    for (const client of this.#clients.values())
+      this.#reaches.set(client, new Reach(client, this.#log, this.#stopping.signal));
+  }
+
+  /**
+   * Resolves once a broker of every cluster behind this binding has answered. Rejects when
+   * `signal` aborts first, with why (`Kafka not reachable at ...: <last error>`), and at once while
+   * a broker refuses kgate's credentials or certificate.
+   */
+  async ready(signal: AbortSignal): Promise<void> {
+    await Promise.all([...this.#reaches.values()].map((reach) => reach.until(signal)));
   }
 
   async stop(_signal: AbortSignal): Promise<void> {
+    this.#stopping.abort();
+    this.#reaches.clear();
     await this.#closeAll();
+  }
+
+  /**
+   * Whether the cluster serving `topic` has answered since start, and why no broker of it answers
+   * now, if none does. A cluster not reached yet whose first attempt failed is unreachable even
+   * while a connection is being tried again.
+   */
+  reachability(topic: string): KafkaReachability {
+    const client = this.client(topic);
+    const now = client.reachability();
+    // Any connection counts, not only the background attempts': a request's own may come first.
+    const reached = now.reached || this.#reaches.get(client)?.reached === true;
+    return { reached, unreachable: now.unreachable };
   }
 
   async #closeAll(): Promise<void> {

@@ -31,6 +31,14 @@ export interface ProduceOptions {
    */
   readonly maxBatchBytes?: number;
   /**
+   * How long the call may wait for what it needs before it can be sent (the partition's leader, a
+   * producer id), as Kafka's `max.block.ms` bounds a Java producer's send; past it the call is
+   * withdrawn, never sent, and rejects with a KafkaWaitError saying what it waited for and why.
+   * What it waited for is still asked for while anyone else needs it. Once sent, the delivery
+   * timeout bounds the call instead. Default: no bound.
+   */
+  readonly maxBlockMs?: number;
+  /**
    * Gives the call up while its records are not in a request yet: it rejects with the signal's
    * reason and nothing is written, however long it had waited for a leader. A call already sent
    * is not recalled: it settles with the broker's answer, retried as usual, except that a retry
@@ -74,8 +82,21 @@ export interface ClusterMetadata {
   readonly topics: readonly TopicMetadata[];
 }
 
+/** How the cluster behind a topic is reachable now, for the answers of waits that ran out. */
+export interface KafkaReachability {
+  /** Some broker has answered since the client started. */
+  readonly reached: boolean;
+  /**
+   * Why no broker answers now (`Kafka not reachable at ...: <last connection error>`) while no
+   * broker connection is open and the last attempt failed; undefined otherwise.
+   */
+  readonly unreachable: string | undefined;
+}
+
 /** What other bindings and embedding applications use to talk to Kafka. */
 export interface KafkaApi {
+  /** Optional: a KafkaApi without it is taken to be reachable. */
+  reachability?(topic: string): KafkaReachability;
   metadata(topics?: readonly string[], options?: CallOptions): Promise<ClusterMetadata>;
   /** Retries UNKNOWN_TOPIC_OR_PARTITION too (a topic just created), so only a signal bounds it. */
   describeTopicConfigs(topic: string, options?: CallOptions): Promise<Record<string, string>>;

@@ -1,11 +1,18 @@
 import type { Logger } from 'pino';
-import { backoffDelay } from './backoff.ts';
+import { backoffDelay, sleep } from './backoff.ts';
 import type { BrokerConnection } from './connection.ts';
-import { ConnectionError, isRetriable, messageOf, ProduceOutcomeUnknownError } from './errors.ts';
+import {
+  ConnectionError,
+  isRetriable,
+  type KafkaWaitKind,
+  messageOf,
+  ProduceOutcomeUnknownError,
+} from './errors.ts';
 import type { ProduceActivity } from './fetcher.ts';
 import type { ProduceOptions } from './kafka-api.ts';
 import type { ProduceMetrics } from './metrics.ts';
 import { DEFAULTS, type KafkaClientOptions } from './options.ts';
+import { untilAborted } from '../../../engine/abort.ts';
 import {
   type AttemptEnd,
   type Expired,
@@ -15,6 +22,7 @@ import {
 import {
   abortReason,
   type ProduceBatch,
+  type Acks,
   type ProduceCall,
   type ProducerIdentity,
   type ProduceResult,
@@ -38,6 +46,9 @@ export interface ProduceRouterSettings {
   /** Aborted when the client closes: failed units are not retried after that. */
   readonly closing: AbortSignal;
 }
+
+/** Backoff of a leader lookup that a call waiting to be sent makes (see prepare). */
+const LEADER_RETRY = { initialMs: 100, maxMs: 1_000 };
 
 /** The produce activity of a broker no produce has reached yet while some produce call is under way. */
 const DISPATCHING: ProduceActivity = { busy: true, lastActiveAt: 0 };
@@ -100,6 +111,36 @@ export class ProduceRouter {
    */
   activity(nodeId: number): ProduceActivity | undefined {
     return this.#producers.get(nodeId) ?? (this.#dispatching > 0 ? DISPATCHING : undefined);
+  }
+
+  /**
+   * Waits for what a call to the partition needs before it can be sent: its leader and, for
+   * acks=-1, a producer id, so that a call queued right after finds both. The leader lookup
+   * retries until `signal` aborts; the producer id is asked for once for every caller, for as long
+   * as the client lives. `waiting` is told what is waited for at each step.
+   */
+  async prepare(
+    topic: string,
+    partition: number,
+    acks: Acks,
+    signal: AbortSignal,
+    waiting: (what: KafkaWaitKind) => void,
+  ): Promise<void> {
+    waiting('leader');
+    for (let attempt = 0; ; attempt++) {
+      signal.throwIfAborted();
+      try {
+        await untilAborted(this.#settings.leader(topic, partition), signal);
+        break;
+      } catch (error) {
+        if (signal.aborted || this.#closing.aborted || !isRetriable(error)) throw error;
+        await sleep(backoffDelay(attempt, LEADER_RETRY), signal);
+        if (!signal.aborted) await this.#settings.refresh();
+      }
+    }
+    if (acks !== -1) return;
+    waiting('producer_id');
+    await untilAborted(this.#identities.ensure(), signal);
   }
 
   produce(
