@@ -1,5 +1,5 @@
 import type { Binding } from '../../../engine/binding.ts';
-import type { CachedTopic } from '../cache_server/api.ts';
+import type { AttachOptions, CachedTopic } from '../cache_server/api.ts';
 import type { CacheStream, OpenOptions } from './stream.ts';
 
 /**
@@ -14,7 +14,12 @@ export interface CacheClientApi {
    * Attaches to `topic` through the cache_server serving it, for a request that looks keys up or
    * reads up to now on one attachment; the caller releases it. Rejects like open().
    */
-  attach(topic: string): Promise<CachedTopic>;
+  attach(topic: string, options?: AttachOptions): Promise<CachedTopic>;
+  /**
+   * Why no broker behind `topic` answers now, if none does: what a read that waited in vain for
+   * the cache to catch up is answered with. Optional.
+   */
+  unreachable?(topic: string): string | undefined;
 }
 
 export function isCacheClient(binding: Binding): binding is Binding & CacheClientApi {

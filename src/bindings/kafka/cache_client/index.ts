@@ -4,7 +4,7 @@ import type { BindingConfig, RouteTable } from '../../../config/index.ts';
 import { untilAborted } from '../../../engine/abort.ts';
 import type { Binding, BindingContext, BindingFactory } from '../../../engine/binding.ts';
 import { KgateError } from '../../../engine/errors.ts';
-import type { CachedTopic, CacheServerApi, DefaultOffset } from '../cache_server/api.ts';
+import type { AttachOptions, CachedTopic, CacheServerApi, DefaultOffset } from '../cache_server/api.ts';
 import type { CacheClientApi } from './api.ts';
 import { lookupKey, type KeyLookup, type KeyLookupOptions } from './lookup.ts';
 import { cacheClientOptions } from './options.ts';
@@ -14,7 +14,7 @@ import { CacheStream, type OpenOptions } from './stream.ts';
 import { topicRoutes, type TopicCondition } from '../topic-conditions.ts';
 import { defaultOffsets } from '../topic-options.ts';
 
-export type { CachedTopic } from '../cache_server/api.ts';
+export type { AttachOptions, CachedTopic } from '../cache_server/api.ts';
 export type { Acks } from '../client/index.ts';
 /** A produce rejects with it when the message may or may not have been written. */
 export { ProduceOutcomeUnknownError } from '../client/index.ts';
@@ -227,9 +227,17 @@ export class CacheClientBinding implements Binding, CacheClientApi {
     return binding;
   }
 
-  /** For lookups and head reads on one attachment; the open() of a stream attaches on its own. */
-  async attach(topic: string): Promise<CachedTopic> {
-    return this.exitFor(topic).attach(topic);
+  /**
+   * For lookups and head reads on one attachment; the open() of a stream attaches on its own.
+   * `options` bound the wait for the topic's metadata (see AttachOptions).
+   */
+  async attach(topic: string, options: AttachOptions = {}): Promise<CachedTopic> {
+    return this.exitFor(topic).attach(topic, options);
+  }
+
+  /** Why no broker behind `topic` answers now, if none does; see CacheServerApi.unreachable. */
+  unreachable(topic: string): string | undefined {
+    return this.exitFor(topic).unreachable?.(topic);
   }
 
   /**
@@ -241,7 +249,10 @@ export class CacheClientBinding implements Binding, CacheClientApi {
   async lookup(topic: string, key: Buffer, options: KeyLookupOptions = {}): Promise<KeyLookup> {
     if (this.#stopped) throw new Error(`binding ${this.name} is stopped`);
     options.signal?.throwIfAborted();
-    const cached = await this.exitFor(topic).attach(topic);
+    const cached = await this.exitFor(topic).attach(topic, {
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+      ...(options.catchUpMs === undefined ? {} : { timeoutMs: options.catchUpMs }),
+    });
     try {
       return await lookupKey(cached, key, options);
     } finally {
@@ -255,10 +266,14 @@ export class CacheClientBinding implements Binding, CacheClientApi {
     const exit = this.exitFor(topic);
     const signal = options.signal;
     signal?.throwIfAborted();
+    const waits: AttachOptions = {
+      ...(signal === undefined ? {} : { signal }),
+      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+    };
     const attaching =
       options.capabilities === 'produce' && exit.produceConfig !== undefined
-        ? exit.produceConfig(topic, signal).then((config) => produceOnlyTopic(topic, config))
-        : exit.attach(topic);
+        ? exit.produceConfig(topic, waits).then((config) => produceOnlyTopic(topic, config))
+        : exit.attach(topic, waits);
     let cached;
     if (signal === undefined) cached = await attaching;
     else {

@@ -22,6 +22,12 @@ export interface ProduceMessage {
   /** Create time in ms; now when omitted. */
   readonly timestamp?: number;
   /**
+   * How long the message may wait for Kafka before it is sent (the partition count, a leader, a
+   * producer id); past it, it is not sent and the produce rejects with a KafkaWaitError saying
+   * why. See ProduceOptions.maxBlockMs.
+   */
+  readonly maxBlockMs?: number;
+  /**
    * Aborted when whoever asked for the write has gone (an HTTP client that disconnected, a
    * deadline that passed): a message not sent to the broker by then is dropped, never sent later,
    * and the call rejects with the signal's reason. One already sent cannot be recalled.

@@ -2,6 +2,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { KgateError } from '../../../engine/errors.ts';
 import type { CachedHeader, CachedRecord, PartitionStore } from '../cache/index.ts';
 import type { CacheServerApi, CachedTopic, DefaultOffset, TopicChange } from '../cache_server/api.ts';
+import type { ProduceOptions } from '../client/index.ts';
 import { compileFilters, type Filter, type FilterSet } from './filters.ts';
 import { StagedMessage, type ProduceAck, type ProduceMessage, type StagedMessageInit } from './produce.ts';
 import { knownPartitions, partitionEnd } from './positions.ts';
@@ -28,6 +29,11 @@ export interface OpenOptions {
   readonly defaultOffset?: DefaultOffset;
   /** Aborts waiting for the topic's metadata. */
   readonly signal?: AbortSignal;
+  /**
+   * How long to wait for the topic's metadata (and, to produce only, its config) from Kafka; past
+   * it open() rejects with a KafkaWaitError saying why. Unset: as long as it takes.
+   */
+  readonly timeoutMs?: number;
 }
 
 export interface CacheMessage {
@@ -243,11 +249,12 @@ export class CacheStream implements AsyncIterableIterator<CacheMessage> {
     } catch (error) {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
-    const { partition, acks, signal, ...record } = message;
+    const { partition, acks, maxBlockMs, signal, ...record } = message;
     // The client may send this record in one batch with others only while the broker takes it whole.
-    const options = {
+    const options: ProduceOptions = {
       maxBatchBytes: this.#cached.config.maxMessageBytes,
       ...(acks === undefined ? {} : { acks }),
+      ...(maxBlockMs === undefined ? {} : { maxBlockMs }),
       ...(signal === undefined ? {} : { signal }),
     };
     return this.#exit.produce(this.topic, partition, [record], options);

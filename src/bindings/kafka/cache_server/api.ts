@@ -66,19 +66,41 @@ export interface CachedTopic {
   release(): void;
 }
 
+/** How long a request waits for what it needs of a topic from Kafka, and when it gives up. */
+export interface AttachOptions {
+  /** The caller left: the wait ends, rejecting with the signal's reason. */
+  readonly signal?: AbortSignal;
+  /**
+   * How long to wait for Kafka (the topic's metadata and config); past it the call rejects with
+   * a KafkaWaitError saying what it waited for and why (KGATE_KAFKA_UNAVAILABLE when no broker
+   * answers, else KGATE_KAFKA_TIMEOUT). The topic goes on being asked for. Unset: no bound.
+   */
+  readonly timeoutMs?: number;
+}
+
 /** What a cache_server offers to a cache_client (looked up through the engine as its exit). */
 export interface CacheServerApi {
-  /** Starts following the topic if it is not already; resolves once its metadata is known. */
-  attach(topic: string): Promise<CachedTopic>;
+  /**
+   * Starts following the topic if it is not already; resolves once its metadata is known.
+   * Rejects at once while no broker has answered since start (KGATE_KAFKA_UNAVAILABLE).
+   */
+  attach(topic: string, options?: AttachOptions): Promise<CachedTopic>;
   /**
    * The topic's config for producing to it (max.message.bytes bounds a staged message), without
    * following the topic: a stream that only produces has no use for its records. Rejects like
    * attach() when the topic does not exist. Optional: without it a produce-only stream attaches.
    */
-  produceConfig?(topic: string, signal?: AbortSignal): Promise<CachedTopicConfig>;
+  produceConfig?(topic: string, options?: AttachOptions): Promise<CachedTopicConfig>;
+  /**
+   * Why no broker of the cluster behind `topic` answers now, if none does (the last connection
+   * error); undefined while one does. Optional: without it a cluster is taken to answer.
+   */
+  unreachable?(topic: string): string | undefined;
   /**
    * Produces through the client kind; `partition` undefined picks one from the key with Kafka's
-   * default partitioner (murmur2), so keyed messages land where Java clients put them.
+   * default partitioner (murmur2), so keyed messages land where Java clients put them. The
+   * options' `maxBlockMs` bounds every wait before the records are sent (the partition count,
+   * then the client's); past it nothing is sent and the call rejects with a KafkaWaitError.
    */
   produce(
     topic: string,

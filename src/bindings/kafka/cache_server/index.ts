@@ -4,10 +4,17 @@ import type { BindingConfig, RouteTable } from '../../../config/index.ts';
 import { untilAborted } from '../../../engine/abort.ts';
 import type { Binding, BindingContext, BindingFactory } from '../../../engine/binding.ts';
 import { CacheStore } from '../cache/index.ts';
-import type { KafkaApi, ProduceOptions, ProduceRecord, ProduceResult } from '../client/index.ts';
+import {
+  KafkaWaitError,
+  type KafkaApi,
+  type KafkaReachability,
+  type ProduceOptions,
+  type ProduceRecord,
+  type ProduceResult,
+} from '../client/index.ts';
 import { topicRoutes, type TopicCondition } from '../topic-conditions.ts';
 import { defaultOffsets } from '../topic-options.ts';
-import type { CachedTopic, CachedTopicConfig, CacheServerApi, DefaultOffset } from './api.ts';
+import type { AttachOptions, CachedTopic, CachedTopicConfig, CacheServerApi, DefaultOffset } from './api.ts';
 import { CommitCoalescer } from './commits.ts';
 import { IngestGate } from './ingest.ts';
 import { CacheMaintenance } from './maintenance.ts';
@@ -22,10 +29,18 @@ import { PendingProduces } from './pending-produces.ts';
 import { TopicFollower, type TopicHost, type TopicLifecycleChange, type TopicShape } from './topic.ts';
 import { CONFIG_TIMEOUT_MS, parseTopicConfig } from './topic-config.ts';
 import { DEFAULT_TUNING, type CacheServerTuning } from './tuning.ts';
+import { KafkaWaits } from './waits.ts';
 import { WarmupReports } from './warmup.ts';
 import type { CachePartitionStatus } from '../../../telemetry/status.ts';
 
-export type { CachedTopic, CachedTopicConfig, CacheServerApi, DefaultOffset, TopicChange } from './api.ts';
+export type {
+  AttachOptions,
+  CachedTopic,
+  CachedTopicConfig,
+  CacheServerApi,
+  DefaultOffset,
+  TopicChange,
+} from './api.ts';
 export { murmur2, partitionForKey } from './murmur2.ts';
 export { IngestPausedError, TopicDeletedError, TopicNotFoundError } from './errors.ts';
 export { parseTopicConfig } from './topic-config.ts';
@@ -77,6 +92,7 @@ export class CacheServerBinding implements Binding, CacheServerApi {
   /** Topics whose requests were last served without fresh metadata, logged once until it answers. */
   readonly #stale = new Set<string>();
   readonly #stopping = new AbortController();
+  readonly #waits: KafkaWaits;
   #store: CacheStore | undefined;
   #commits: CommitCoalescer | undefined;
   #ingest: IngestGate | undefined;
@@ -104,6 +120,12 @@ export class CacheServerBinding implements Binding, CacheServerApi {
     this.#defaultOffset = defaultOffsets(topics);
     const max = context.cacheMaxBytes;
     this.#maxBytes = max !== undefined && Number.isFinite(max) && max > 0 ? max : undefined;
+    this.#waits = new KafkaWaits({
+      binding: this.name,
+      log: this.#log,
+      metrics: context.metrics,
+      reachability: (topic) => this.#reachability(topic),
+    });
     this.#warmup = new WarmupReports({
       log: this.#log,
       topics: this.#bootstrap,
@@ -255,18 +277,22 @@ export class CacheServerBinding implements Binding, CacheServerApi {
     return shape === undefined || partition < shape.partitions;
   }
 
-  async attach(topic: string): Promise<CachedTopic> {
+  async attach(topic: string, options: AttachOptions = {}): Promise<CachedTopic> {
     if (this.#store === undefined || this.#stopping.signal.aborted)
       throw new Error(`binding ${this.name} is not running`);
+    this.#waits.checkReached(topic);
     const follower = this.#follower(topic, false);
     follower.retain();
-    try {
+    const known = async (): Promise<void> => {
       await follower.whenKnown();
       // A topic deleted (or recreated) since the last metadata answer is seen before this is
       // served, not a refresh interval later: 404 rather than the old cache, never a mix.
       await this.#checked(follower);
       if (follower.missing) throw new TopicNotFoundError(topic);
       await follower.whenKnown();
+    };
+    try {
+      await this.#waits.within(known(), topic, 'metadata', options);
       return follower.handle();
     } catch (error) {
       follower.releaseOne();
@@ -299,11 +325,19 @@ export class CacheServerBinding implements Binding, CacheServerApi {
     options: ProduceOptions = {},
   ): Promise<ProduceResult & { readonly partition: number }> {
     const client = this.#client(topic);
-    const signal = options.signal;
+    this.#waits.checkReached(topic);
+    const { signal, maxBlockMs } = options;
+    const started = Date.now();
+    // What is left of the caller's wait for Kafka, for each step before the records are sent.
+    const left = (): { timeoutMs?: number } =>
+      maxBlockMs === undefined ? {} : { timeoutMs: maxBlockMs - (Date.now() - started) };
     // A call not sent yet when its topic is recreated picks again, by the new partition count;
     // a topic recreated over and over within one call is given up on rather than chased.
     for (let attempt = 1; ; attempt++) {
-      const shape = await this.#shape(topic, signal);
+      const shape = await this.#waits.within(this.#shape(topic, signal), topic, 'partitions', {
+        ...(signal === undefined ? {} : { signal }),
+        ...left(),
+      });
       let target = partition;
       if (target === undefined) {
         const count = shape.partitions;
@@ -319,10 +353,14 @@ export class CacheServerBinding implements Binding, CacheServerApi {
       this.#watchPending(topic);
       const gone = pending.controller.signal;
       try {
+        const remaining = left().timeoutMs;
         const result = await client.produce(topic, target, records, {
           ...options,
+          // The client may still wait for a leader or a producer id, within what is left.
+          ...(remaining === undefined ? {} : { maxBlockMs: remaining }),
           signal: signal === undefined ? gone : AbortSignal.any([signal, gone]),
         });
+        if (maxBlockMs !== undefined) this.#waits.served();
         // An acknowledgement from an incarnation the cache has dropped says nothing of the one
         // it reads now.
         if (this.#topicIdOf(topic) === shape.topicId) this.#produced.note(topic, target, result);
@@ -335,6 +373,12 @@ export class CacheServerBinding implements Binding, CacheServerApi {
             continue;
           }
           this.#metrics?.produceDropped('topic_deleted');
+        } else if (error instanceof KafkaWaitError && maxBlockMs !== undefined) {
+          // Told as the whole wait the caller allowed, not the part of it the client had left.
+          const { waitingFor, subject } = error;
+          throw this.#waits.expired(
+            new KafkaWaitError(waitingFor, subject, maxBlockMs, this.unreachable(topic)),
+          );
         }
         throw error;
       } finally {
@@ -426,12 +470,37 @@ export class CacheServerBinding implements Binding, CacheServerApi {
     this.#log.info({ topic, change, before, after }, 'topic produced to changed');
   }
 
-  async produceConfig(topic: string, signal?: AbortSignal): Promise<CachedTopicConfig> {
+  async produceConfig(topic: string, options: AttachOptions = {}): Promise<CachedTopicConfig> {
     if (this.#store === undefined || this.#stopping.signal.aborted)
       throw new Error(`binding ${this.name} is not running`);
+    this.#waits.checkReached(topic);
+    const started = Date.now();
+    const { signal, timeoutMs } = options;
     // The partition count is what produce() needs next, and asking for it tells a missing topic.
-    await this.#shape(topic, signal);
-    return this.#topicConfig(topic, signal ?? this.#stopping.signal, true);
+    await this.#waits.within(this.#shape(topic, signal), topic, 'partitions', options);
+    const left = timeoutMs === undefined ? {} : { timeoutMs: timeoutMs - (Date.now() - started) };
+    // Asked for whoever needs it, not bounded by this caller's signal: only the wait for it is.
+    const config = this.#topicConfig(topic, this.#stopping.signal, true);
+    return this.#waits.within(config, topic, 'config', {
+      ...(signal === undefined ? {} : { signal }),
+      ...left,
+    });
+  }
+
+  /**
+   * Why no broker of the cluster behind `topic` answers now, if none does: what a request that
+   * waited for the cache to catch up with the topic is told.
+   */
+  unreachable(topic: string): string | undefined {
+    return this.#reachability(topic)?.unreachable;
+  }
+
+  #reachability(topic: string): KafkaReachability | undefined {
+    try {
+      return this.#client(topic).reachability?.(topic);
+    } catch {
+      return undefined; // no exit for the topic, or not started: whoever asked fails on that
+    }
   }
 
   #client(topic: string): KafkaApi {

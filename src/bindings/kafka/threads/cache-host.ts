@@ -64,7 +64,7 @@ export class CacheHost {
     if (this.#closed) return;
     switch (message.type) {
       case 'attach':
-        void this.#attach(message.id, message.binding, message.topic);
+        void this.#attach(message.id, message.binding, message.topic, message.timeoutMs);
         break;
       case 'release':
         this.#release(message.id);
@@ -81,10 +81,10 @@ export class CacheHost {
     }
   }
 
-  async #attach(id: number, binding: string, topic: string): Promise<void> {
+  async #attach(id: number, binding: string, topic: string, timeoutMs: number | undefined): Promise<void> {
     let cached: CachedTopic;
     try {
-      cached = await this.#server(binding).attach(topic);
+      cached = await this.#server(binding).attach(topic, timeoutMs === undefined ? {} : { timeoutMs });
     } catch (error) {
       this.#send({ type: 'failed', id, error: encodeError(error) });
       return;

@@ -37,13 +37,14 @@ export class CacheRpcClient {
     binding: string,
     topic: string,
     onChanges: (batch: ChangesMessage) => void,
+    timeoutMs?: number,
   ): Promise<{ id: number; snapshot: TopicSnapshot }> {
     if (this.#closed) return Promise.reject(new Error('the main thread is not serving this worker'));
     const id = this.#nextId++;
     this.#subscribers.set(id, onChanges);
     return new Promise<TopicSnapshot>((resolve, reject) => {
       this.#attaching.set(id, { resolve, reject });
-      this.#send({ type: 'attach', id, binding, topic });
+      this.#send({ type: 'attach', id, binding, topic, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
     }).then(
       (snapshot) => ({ id, snapshot }),
       (error: unknown) => {

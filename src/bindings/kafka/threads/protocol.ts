@@ -24,7 +24,14 @@ export type WireChange =
 
 /** Worker to main, on the cache port. `id` of attach names the subscription from then on. */
 export type CacheRequest =
-  | { readonly type: 'attach'; readonly id: number; readonly binding: string; readonly topic: string }
+  | {
+      readonly type: 'attach';
+      readonly id: number;
+      readonly binding: string;
+      readonly topic: string;
+      /** How long the main thread may wait for the topic's metadata (AttachOptions.timeoutMs). */
+      readonly timeoutMs?: number;
+    }
   | { readonly type: 'release'; readonly id: number }
   | {
       /** The broker's end offsets of partitions of the topic of subscription `subscription`. */
@@ -41,7 +48,10 @@ export type CacheRequest =
       readonly topic: string;
       readonly partition: number | undefined;
       readonly records: readonly ProduceRecord[];
-      /** Without `signal`, which cannot be cloned: `produce-abort` stands for it. */
+      /**
+       * Without `signal`, which cannot be cloned: `produce-abort` stands for it. `maxBlockMs`
+       * crosses, and bounds the wait on the main thread.
+       */
       readonly options: Omit<ProduceOptions, 'signal'> | undefined;
     }
   /** The worker's caller of produce `id` gave up: a call not sent yet is dropped. */

@@ -1,7 +1,9 @@
 import type { Logger } from 'pino';
 import type { Binding, BindingContext } from '../../../engine/binding.ts';
 import { CacheStore, type PartitionStore } from '../cache/index.ts';
+import { untilAborted } from '../../../engine/abort.ts';
 import type {
+  AttachOptions,
   CachedTopic,
   CachedTopicConfig,
   CacheServerApi,
@@ -9,7 +11,12 @@ import type {
   TopicChange,
 } from '../cache_server/api.ts';
 import { ProducedEnds } from '../cache_server/produced-ends.ts';
-import type { ProduceOptions, ProduceRecord, ProduceResult } from '../client/index.ts';
+import {
+  KafkaWaitError,
+  type ProduceOptions,
+  type ProduceRecord,
+  type ProduceResult,
+} from '../client/index.ts';
 import { handleListeners } from '../cache_server/handle-listeners.ts';
 import type { CacheRpcClient } from './cache-rpc.ts';
 import type { CacheReply, TopicSnapshot } from './protocol.ts';
@@ -171,20 +178,41 @@ export class RemoteCacheServerBinding implements Binding, CacheServerApi {
     await store?.close();
   }
 
-  async attach(topic: string): Promise<CachedTopic> {
+  async attach(topic: string, options: AttachOptions = {}): Promise<CachedTopic> {
+    const { signal, timeoutMs } = options;
+    const started = Date.now();
     for (;;) {
       const known = this.#topics.get(topic);
       if (known !== undefined && !known.released) return known.handle();
       let subscribing = this.#subscribing.get(topic);
       if (subscribing === undefined) {
-        subscribing = this.#subscribe(topic);
+        const left = timeoutMs === undefined ? undefined : Math.max(0, timeoutMs - (Date.now() - started));
+        subscribing = this.#subscribe(topic, left);
         this.#subscribing.set(topic, subscribing);
         const done = (): void => {
           this.#subscribing.delete(topic);
         };
         subscribing.then(done, done);
       }
-      const remote = await subscribing;
+      let remote: RemoteTopic;
+      try {
+        remote = signal === undefined ? await subscribing : await untilAborted(subscribing, signal);
+      } catch (error) {
+        if (signal?.aborted === true) {
+          // Nobody may be left to take the attachment once it comes: it is given back then.
+          subscribing.then(
+            (late) => {
+              if (!late.released) late.handle().release();
+            },
+            () => undefined,
+          );
+          throw error;
+        }
+        // The subscription was another caller's, and ran out of that caller's time, not this one's.
+        const outOfTime = timeoutMs !== undefined && Date.now() - started >= timeoutMs;
+        if (error instanceof KafkaWaitError && !outOfTime) continue;
+        throw error;
+      }
       // Another caller may have taken and released it meanwhile; then attach anew.
       if (!remote.released) return remote.handle();
     }
@@ -203,9 +231,14 @@ export class RemoteCacheServerBinding implements Binding, CacheServerApi {
     return result;
   }
 
-  async #subscribe(topic: string): Promise<RemoteTopic> {
+  async #subscribe(topic: string, timeoutMs: number | undefined): Promise<RemoteTopic> {
     let remote: RemoteTopic | undefined = undefined;
-    const { id, snapshot } = await this.#rpc.attach(this.name, topic, (batch) => remote?.apply(batch));
+    const { id, snapshot } = await this.#rpc.attach(
+      this.name,
+      topic,
+      (batch) => remote?.apply(batch),
+      timeoutMs,
+    );
     const store = this.#store;
     if (store === undefined) {
       this.#rpc.release(id);
