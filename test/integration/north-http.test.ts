@@ -100,6 +100,11 @@ const held = {
 const failing = {
   handleRequest(req: IncomingMessage, res: ServerResponse): void {
     if (req.url === '/fail/upstream') throw new HttpError('KGATE_KAFKA_FAILED', 'kafka is unavailable');
+    if (req.url === '/fail/unreachable')
+      throw new HttpError(
+        'KGATE_KAFKA_UNAVAILABLE',
+        'no metadata for items within 30 s: Kafka not reachable',
+      );
     // node:http sets the status and its reason phrase before it checks the headers, then throws.
     if (req.url === '/fail/header') res.writeHead(200, { 'Content-Type': 'text/plain\r\nX-Injected: yes' });
     throw new Error('boom');
@@ -296,6 +301,14 @@ describe('http server', () => {
     const reply = await send(port, { path: '/fail/upstream' });
     assert.equal(reply.status, 502);
     assert.equal(JSON.parse(reply.body).message, 'kafka is unavailable');
+  });
+
+  it('tells when to try again after a 503 that passes by itself, and only then', async () => {
+    const unreachable = await send(port, { path: '/fail/unreachable' });
+    assert.equal(unreachable.status, 503);
+    assert.equal(unreachable.headers['retry-after'], '2');
+    assert.match(JSON.parse(unreachable.body).message, /Kafka not reachable/);
+    assert.equal((await send(port, { path: '/fail/upstream' })).headers['retry-after'], undefined);
   });
 
   it('answers CORS preflight requests itself', async () => {

@@ -14,7 +14,8 @@ import {
   TemplateError,
 } from '../../src/bindings/proxies/templates.ts';
 import { MessageTooLargeError } from '../../src/bindings/kafka/cache_client/index.ts';
-import { KafkaProtocolError } from '../../src/bindings/kafka/client/index.ts';
+import { KafkaProtocolError, KafkaWaitError } from '../../src/bindings/kafka/client/index.ts';
+import { DEFAULT_KAFKA_TIMEOUT_SECONDS, kafkaTimeoutMs } from '../../src/bindings/proxies/kafka-timeout.ts';
 
 const progress = (entries: [number, bigint][]): Map<number, bigint> => new Map(entries);
 
@@ -114,5 +115,22 @@ describe('http-kafka error statuses', () => {
     );
     assert.equal(kafkaErrorStatus(new KafkaProtocolError(7, 'produce')), 503);
     assert.equal(kafkaErrorStatus(new Error('something else')), 502);
+    // A wait for Kafka that ran out: no broker reachable, or one that answered without it.
+    assert.equal(
+      kafkaErrorStatus(new KafkaWaitError('producer_id', undefined, 3_000, 'Kafka not reachable')),
+      503,
+    );
+    assert.equal(kafkaErrorStatus(new KafkaWaitError('metadata', 'items', 3_000, undefined)), 503);
+  });
+});
+
+describe('kafka-timeout of a route', () => {
+  it('is 30 s unless the route says, in seconds', () => {
+    assert.equal(DEFAULT_KAFKA_TIMEOUT_SECONDS, 30);
+    assert.equal(kafkaTimeoutMs(undefined, 'w'), 30_000);
+    assert.equal(kafkaTimeoutMs(2.5, 'w'), 2_500);
+    assert.throws(() => kafkaTimeoutMs(0, 'routes[0].with.kafka-timeout'), {
+      message: 'routes[0].with.kafka-timeout must be a positive number of seconds',
+    });
   });
 });

@@ -1,13 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { CachedTopic, CacheStream } from '../kafka/cache_client/index.ts';
+import type { AttachOptions, CachedTopic, CacheStream } from '../kafka/cache_client/index.ts';
 import { HttpError, type HttpRouteMatch } from '../north.ts';
 import { kafkaErrorCode, messageOf, type CacheClient } from '../proxies/cache-clients.ts';
 
 // One request on its way through the proxy, and the cache calls its handlers make for it, a
 // failure answered as the HTTP error it stands for.
-
-/** Longest a fetch waits for the cache to catch up with the topic before answering 504. */
-export const CATCH_UP_MS = 30_000;
 
 export interface Exchange {
   readonly req: IncomingMessage;
@@ -43,9 +40,14 @@ export function headerSafe(value: string): string {
   );
 }
 
-export async function attachTopic(client: CacheClient, topic: string): Promise<CachedTopic> {
+/** An attachment to `topic`, waiting for its metadata within `options` (the route's kafka-timeout). */
+export async function attachTopic(
+  client: CacheClient,
+  topic: string,
+  options: AttachOptions,
+): Promise<CachedTopic> {
   try {
-    return await client.attach(topic);
+    return await client.attach(topic, options);
   } catch (error) {
     throw new HttpError(kafkaErrorCode(error), `topic ${topic}: ${messageOf(error)}`, { cause: error });
   }
@@ -63,10 +65,22 @@ export async function openStream(
   }
 }
 
-export function notCaughtUp(topic: string): HttpError {
+/**
+ * The answer when the cache did not catch up with `topic` within `waitedMs`: 503 naming the
+ * broker's failure when no broker answers (the cache cannot catch up with a Kafka it cannot
+ * reach), else 504.
+ */
+export function notCaughtUp(client: CacheClient, topic: string, waitedMs: number): HttpError {
+  const within = `within ${waitedMs / 1000} s`;
+  const unreachable = client.unreachable?.(topic);
+  if (unreachable !== undefined)
+    return new HttpError(
+      'KGATE_KAFKA_UNAVAILABLE',
+      `the cache could not catch up with topic ${topic} ${within}: ${unreachable}`,
+    );
   return new HttpError(
     'KGATE_NOT_CAUGHT_UP',
-    `the cache did not catch up with topic ${topic} within ${CATCH_UP_MS / 1000} s; try again later`,
+    `the cache did not catch up with topic ${topic} ${within}; try again later`,
   );
 }
 

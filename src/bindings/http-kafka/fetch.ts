@@ -11,15 +11,7 @@ import { HttpError } from '../north.ts';
 import { kafkaErrorCode, messageOf, type CacheClient } from '../proxies/cache-clients.ts';
 import { buildFilters } from '../proxies/filter-templates.ts';
 import { etagOf, parseIfNoneMatch, progressFromIfNoneMatch } from './etag.ts';
-import {
-  attachTopic,
-  CATCH_UP_MS,
-  headerText,
-  notCaughtUp,
-  openStream,
-  overloaded,
-  type Exchange,
-} from './exchange.ts';
+import { attachTopic, headerText, notCaughtUp, openStream, overloaded, type Exchange } from './exchange.ts';
 import { LatestMessage, MergedDocument, snapshotOf, writeSnapshot } from './fetched.ts';
 import type { HttpKafkaMetrics } from './metrics.ts';
 import { pinnedKey, type PinnedKey } from './pinned-key.ts';
@@ -74,7 +66,7 @@ export async function handleFetch(x: Exchange, route: FetchRoute, context: Fetch
   const filters = buildFilters(route.filters, params);
   const ifNoneMatch = headerText(req.headers['if-none-match']);
   const wait = parsePrefer(req.headers.prefer).wait ?? 0;
-  const topic = await attachTopic(client, route.topic);
+  const topic = await attachTopic(client, route.topic, { signal: gone, timeoutMs: route.kafkaTimeoutMs });
   let endWait: (() => void) | undefined;
   try {
     const since = currentProgress(topic, progressFromIfNoneMatch(ifNoneMatch));
@@ -201,11 +193,11 @@ async function fetchByKey(
         ...(pinned.conditions.length === 0 ? {} : { conditions: pinned.conditions }),
         ...(after === undefined ? {} : { since: after }),
         ...(after === undefined || waitMs <= 0 || waitSignal === undefined ? {} : { waitMs, waitSignal }),
-        catchUpMs: CATCH_UP_MS,
+        catchUpMs: route.kafkaTimeoutMs,
         signal: gone,
       });
     } catch (error) {
-      if (error instanceof NotCaughtUpError) throw notCaughtUp(route.topic);
+      if (error instanceof NotCaughtUpError) throw notCaughtUp(x.client, route.topic, route.kafkaTimeoutMs);
       throw new HttpError(kafkaErrorCode(error), `topic ${route.topic}: ${messageOf(error)}`, {
         cause: error,
       });
@@ -257,14 +249,15 @@ async function unchangedSince(
     ...(filters === undefined ? {} : { filters }),
     partitions: since,
     signal: gone,
+    timeoutMs: route.kafkaTimeoutMs,
   });
   const reader = new HeadReader(stream, topic);
   let changed = false;
   try {
-    const headBy = Date.now() + CATCH_UP_MS;
+    const headBy = Date.now() + route.kafkaTimeoutMs;
     const step = await reader.step(headBy, true, gone);
     if (step.type === 'message') changed = true;
-    else if (step.type === 'timeout') throw notCaughtUp(route.topic);
+    else if (step.type === 'timeout') throw notCaughtUp(x.client, route.topic, route.kafkaTimeoutMs);
     else if (step.type === 'end') return 'gone';
     else if (waitSeconds > 0) {
       const signal = AbortSignal.any([gone, x.draining]);
@@ -333,7 +326,7 @@ async function readSnapshot(
   filters: ReturnType<typeof buildFilters>,
   signal: AbortSignal,
 ): Promise<Snapshot | 'gone'> {
-  const topic = await attachTopic(client, route.topic);
+  const topic = await attachTopic(client, route.topic, { signal, timeoutMs: route.kafkaTimeoutMs });
   const incarnation = incarnationOf(topic);
   try {
     // Historical on every topic: a fetch answers with what the topic holds, not what comes next.
@@ -341,6 +334,7 @@ async function readSnapshot(
       ...(filters === undefined ? {} : { filters }),
       defaultOffset: 'historical',
       signal,
+      timeoutMs: route.kafkaTimeoutMs,
     });
     const reader = new HeadReader(stream, topic);
     const merged = route.merge === undefined ? undefined : new MergedDocument();
@@ -348,12 +342,12 @@ async function readSnapshot(
     const take = (message: CacheMessage): void =>
       merged === undefined ? latest.add(message) : merged.add(message);
     try {
-      const by = Date.now() + CATCH_UP_MS;
+      const by = Date.now() + route.kafkaTimeoutMs;
       for (;;) {
         const step = await reader.step(by, true, signal);
         if (step.type === 'message') take(step.message);
         else if (step.type === 'end') return 'gone';
-        else if (step.type === 'timeout') throw notCaughtUp(route.topic);
+        else if (step.type === 'timeout') throw notCaughtUp(client, route.topic, route.kafkaTimeoutMs);
         else break;
       }
     } finally {

@@ -71,17 +71,31 @@ export class ProduceHandler {
     for (const [name, template] of route.overrides) headers[name] = expand(template, lookup);
     // Watching starts before the request goes out: the watcher sees only what comes after it opened.
     const watcher =
-      route.replyTo === undefined ? undefined : await this.#replies.watcher(client, route.replyTo);
+      route.replyTo === undefined
+        ? undefined
+        : await this.#replies.watcher(client, route.replyTo, route.kafkaTimeoutMs);
     if (route.replyTo !== undefined) {
       headers[this.#replyToHeader] = route.replyTo;
       headers[this.#correlationIdHeader] = correlationId;
     }
     watcher?.book.expect(correlationId);
     // A client that leaves before its message is sent takes the message with it: it is dropped,
-    // never written later (say, into a topic created again while it waited for a leader).
-    const init = { key, headers, signal: gone, ...(route.acks === undefined ? {} : { acks: route.acks }) };
+    // never written later (say, into a topic created again while it waited for a leader). So does
+    // one whose waits for Kafka before it is sent (a partition count, a leader, a producer id)
+    // outlast the route's kafka-timeout.
+    const init = {
+      key,
+      headers,
+      signal: gone,
+      ...(route.acks === undefined ? {} : { acks: route.acks }),
+      maxBlockMs: route.kafkaTimeoutMs,
+    };
 
-    const stream = await openStream(client, route.topic, { capabilities: 'produce', signal: gone });
+    const stream = await openStream(client, route.topic, {
+      capabilities: 'produce',
+      signal: gone,
+      timeoutMs: route.kafkaTimeoutMs,
+    });
     let partition: number;
     let offset: bigint;
     try {

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { KgateError } from '../../engine/errors.ts';
 import type { CacheMessage, CacheStream } from '../kafka/cache_client/index.ts';
 import type { CacheClient } from '../proxies/cache-clients.ts';
 
@@ -214,7 +215,10 @@ export function replyOf(message: CacheMessage): Reply {
   };
 }
 
-/** How long ready() waits for the cache to hold every partition of the reply topic. */
+/**
+ * How long ready() waits for Kafka (the topic's metadata) and then for the cache to hold every
+ * partition of the reply topic, unless told otherwise.
+ */
 const READY_TIMEOUT_MS = 30_000;
 const READY_POLL_MS = 20;
 const REOPEN_MS = 1_000;
@@ -241,14 +245,14 @@ export class ReplyWatcher {
     topic: string,
     correlationHeader: string,
     log: Logger,
-    limits?: Partial<ReplyBookLimits>,
+    options: { readonly limits?: Partial<ReplyBookLimits>; readonly timeoutMs?: number } = {},
   ) {
     this.#client = client;
     this.topic = topic;
     this.#correlationHeader = correlationHeader;
     this.#log = log;
-    this.book = new ReplyBook(limits);
-    this.#ready = this.#open(READY_TIMEOUT_MS);
+    this.book = new ReplyBook(options.limits);
+    this.#ready = this.#open(options.timeoutMs ?? READY_TIMEOUT_MS);
     // Failure is reported to the callers of ready(); the loop starts only on success.
     this.#ready.then(
       () => {
@@ -269,15 +273,16 @@ export class ReplyWatcher {
   }
 
   async #open(timeoutMs: number): Promise<void> {
-    const stream = await this.#client.open(this.topic, { defaultOffset: 'live', signal: this.#stop.signal });
+    const waits = { signal: this.#stop.signal, timeoutMs };
+    const stream = await this.#client.open(this.topic, { defaultOffset: 'live', ...waits });
     this.#stream = stream;
     // "Live" is fixed per partition when the cache has it; until then a reply could be missed.
-    const topic = await this.#client.attach(this.topic);
+    const topic = await this.#client.attach(this.topic, waits);
     try {
       const by = Date.now() + timeoutMs;
       while (!topic.partitions().every((p) => topic.isReady(p))) {
         if (this.#stop.signal.aborted) throw new Error(`reply topic ${this.topic}: stopped`);
-        if (Date.now() > by) throw new Error(`reply topic ${this.topic}: the cache did not catch up`);
+        if (Date.now() > by) throw this.#notCaughtUp(timeoutMs);
         await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));
       }
     } catch (error) {
@@ -286,6 +291,15 @@ export class ReplyWatcher {
     } finally {
       topic.release();
     }
+  }
+
+  /** The cache did not fetch every partition in time: because no broker answers, if none does. */
+  #notCaughtUp(waitedMs: number): KgateError {
+    const unreachable = this.#client.unreachable?.(this.topic);
+    const within = `the cache did not catch up within ${waitedMs / 1000} s`;
+    return unreachable === undefined
+      ? new KgateError('KGATE_NOT_CAUGHT_UP', `reply topic ${this.topic}: ${within}`)
+      : new KgateError('KGATE_KAFKA_UNAVAILABLE', `reply topic ${this.topic}: ${within}: ${unreachable}`);
   }
 
   async #follow(): Promise<void> {

@@ -4,7 +4,7 @@ import { HeadReader } from '../kafka/cache_client/index.ts';
 import { HttpError } from '../north.ts';
 import { kafkaErrorCode, messageOf, type CacheClient } from '../proxies/cache-clients.ts';
 import type { ContentTypePolicy } from './content-types.ts';
-import { attachTopic, CATCH_UP_MS, headerSafe, notCaughtUp, openStream, type Exchange } from './exchange.ts';
+import { attachTopic, headerSafe, notCaughtUp, openStream, type Exchange } from './exchange.ts';
 import type { HttpKafkaMetrics } from './metrics.ts';
 import type { HttpKafkaOptions } from './options.ts';
 import { parsePrefer } from './prefer.ts';
@@ -88,14 +88,22 @@ export class ReplyTopics {
         'GET polls for a reply only on a path with {correlationId}',
       );
     }
-    const watcher = await this.watcher(client, route.replyTo);
+    const watcher = await this.watcher(client, route.replyTo, route.kafkaTimeoutMs);
     const waitSeconds = parsePrefer(req.headers.prefer).wait ?? 0;
     const signal = AbortSignal.any([gone, x.draining]);
     // A request this instance did not produce (a load balancer sent the poll elsewhere, or this
     // instance restarted) is answered from the reply topic's cache, as any instance can.
     const reply = watcher.book.knows(correlationId)
       ? await watcher.book.wait(correlationId, waitSeconds * 1000, signal)
-      : await this.#replyInTopic(client, route.replyTo, correlationId, waitSeconds, signal, gone);
+      : await this.#replyInTopic(
+          client,
+          route.replyTo,
+          route.kafkaTimeoutMs,
+          correlationId,
+          waitSeconds,
+          signal,
+          gone,
+        );
     if (gone.aborted) return;
     if (reply !== undefined) return this.answer(res, reply, route);
     res.writeHead(202, { Location: headerSafe(req.url ?? '/') });
@@ -109,24 +117,26 @@ export class ReplyTopics {
   async #replyInTopic(
     client: CacheClient,
     replyTo: string,
+    kafkaTimeoutMs: number,
     correlationId: string,
     waitSeconds: number,
     waitSignal: AbortSignal,
     gone: AbortSignal,
   ): Promise<Reply | undefined> {
-    const topic = await attachTopic(client, replyTo);
+    const topic = await attachTopic(client, replyTo, { signal: gone, timeoutMs: kafkaTimeoutMs });
     let reply: Reply | undefined;
     try {
       const stream = await openStream(client, replyTo, {
         filters: [[{ header: { name: this.#correlationIdHeader, value: Buffer.from(correlationId) } }]],
         defaultOffset: 'historical',
         signal: gone,
+        timeoutMs: kafkaTimeoutMs,
       });
       const reader = new HeadReader(stream, topic);
       try {
-        const step = await reader.step(Date.now() + CATCH_UP_MS, true, gone);
+        const step = await reader.step(Date.now() + kafkaTimeoutMs, true, gone);
         if (step.type === 'message') reply = replyOf(step.message);
-        else if (step.type === 'timeout') throw notCaughtUp(replyTo);
+        else if (step.type === 'timeout') throw notCaughtUp(client, replyTo, kafkaTimeoutMs);
         else if (step.type === 'head' && waitSeconds > 0) {
           const waited = await reader.step(Date.now() + waitSeconds * 1000, false, waitSignal);
           if (waited.type === 'message') reply = replyOf(waited.message);
@@ -141,12 +151,15 @@ export class ReplyTopics {
     return reply;
   }
 
-  /** The watcher of `topic` through `client`, ready: opened live and every partition fed. */
-  async watcher(client: CacheClient, topic: string): Promise<ReplyWatcher> {
+  /**
+   * The watcher of `topic` through `client`, ready: opened live and every partition fed. A new
+   * watcher waits for Kafka at most `timeoutMs`; requests that come meanwhile share its outcome.
+   */
+  async watcher(client: CacheClient, topic: string, timeoutMs: number): Promise<ReplyWatcher> {
     const id = `${client.name}\0${topic}`;
     let watcher = this.#watchers.get(id);
     if (watcher === undefined) {
-      watcher = new ReplyWatcher(client, topic, this.#correlationIdHeader, this.#log);
+      watcher = new ReplyWatcher(client, topic, this.#correlationIdHeader, this.#log, { timeoutMs });
       this.#watchers.set(id, watcher);
     }
     try {

@@ -2,6 +2,7 @@ import type { BindingConfig, RouteConfig } from '../../config/index.ts';
 import type { Acks } from '../kafka/cache_client/index.ts';
 import { pathRoutes, type PathRoutes } from '../path-conditions.ts';
 import { filterTemplates, type FilterTemplate } from '../proxies/filter-templates.ts';
+import { kafkaTimeoutMs } from '../proxies/kafka-timeout.ts';
 import { capturedParams, checkTemplate } from '../proxies/templates.ts';
 import {
   contentTypePolicy,
@@ -27,6 +28,8 @@ export interface FetchRoute {
   readonly merge?: string;
   /** Which content types the latest message may be answered with as it stored them. */
   readonly contentTypes: ContentTypePolicy;
+  /** How long each wait for Kafka may take (`kafka-timeout`). */
+  readonly kafkaTimeoutMs: number;
 }
 
 export interface ProduceRoute {
@@ -44,6 +47,8 @@ export interface ProduceRoute {
   readonly correlationId?: string;
   /** Which content types a reply may be answered with as it stored them. */
   readonly contentTypes: ContentTypePolicy;
+  /** How long each wait for Kafka may take (`kafka-timeout`), before the body and after it. */
+  readonly kafkaTimeoutMs: number;
 }
 
 export type CompiledRoute = FetchRoute | ProduceRoute;
@@ -66,6 +71,7 @@ function compileRoute(route: RouteConfig, index: number, onReplaced?: ReplacedHo
     `${where}.content-types`,
     onReplaced,
   );
+  const waits = kafkaTimeoutMs(w['kafka-timeout'], `${where}.kafka-timeout`);
   if (w['capability'] === 'fetch') {
     const merge = w['merge'] as Record<string, unknown> | undefined;
     const contentType =
@@ -86,6 +92,7 @@ function compileRoute(route: RouteConfig, index: number, onReplaced?: ReplacedHo
       filters,
       ...(contentType === undefined ? {} : { merge: contentType }),
       contentTypes,
+      kafkaTimeoutMs: waits,
     };
   }
   const produceNames = ['idempotencyKey', 'correlationId'];
@@ -117,6 +124,7 @@ function compileRoute(route: RouteConfig, index: number, onReplaced?: ReplacedHo
     topic,
     overrides,
     contentTypes,
+    kafkaTimeoutMs: waits,
     ...(key === undefined ? {} : { key }),
     ...(acks === undefined ? {} : { acks }),
     ...(asyncRaw === undefined ? {} : { async: location === undefined ? {} : { location } }),

@@ -156,6 +156,7 @@ export const httpKafkaProxySchema: BindingSchema = {
           description: 'Produce: correlation id value; generated when omitted.',
           type: 'string',
         },
+        'kafka-timeout': { $ref: '#/definitions/kafkaTimeout' },
         acks: {
           description: 'Produce: acknowledgement to wait for.',
           enum: ['none', 'leader_only', 'in_sync_replicas'],

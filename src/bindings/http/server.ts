@@ -12,7 +12,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { BindingConfig, RouteTable } from '../../config/index.ts';
 import type { Binding, BindingContext } from '../../engine/binding.ts';
-import { statusOf } from '../../engine/errors.ts';
+import { ERROR_CODES, statusOf } from '../../engine/errors.ts';
 import {
   HttpError,
   isHttpHandler,
@@ -79,6 +79,12 @@ const BODY_TIMEOUT_REASONS: Readonly<Record<BodyTimeoutKind, string>> = {
  * closed usually has its request on the way; closing it at once would reset that request.
  */
 const DRAIN_IDLE_GRACE_MS = 500;
+
+/**
+ * `Retry-After` of a 503 that passes by itself, unless the handler set one: about as long as kgate
+ * waits between attempts to reach a broker that is not there.
+ */
+const RETRY_AFTER_SECONDS = 2;
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
@@ -520,7 +526,12 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
     const status = error instanceof HttpError ? error.status : statusOf('KGATE_INTERNAL');
     const reason = error instanceof BodyTimeoutError ? BODY_TIMEOUT_REASONS[error.kind] : undefined;
     const message = error instanceof Error ? error.message : String(error);
-    if (status >= 500) {
+    // A 503 that passes by itself (Kafka out of reach, a wait for it that ran out) tells the
+    // client when to try again; its cause is logged once where it happens, not per request.
+    const passing = error instanceof HttpError && status === 503 && ERROR_CODES[error.code].retriable;
+    if (passing && !res.headersSent && !res.hasHeader('Retry-After'))
+      res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
+    if (status >= 500 && !passing) {
       this.#log.error({ err: error, exit, method: req.method, path: req.url }, 'request handler failed');
     } else {
       this.#log.debug({ exit, method: req.method, path: req.url, status, message }, 'request refused');

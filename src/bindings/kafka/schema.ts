@@ -4,7 +4,7 @@ import type { KafkaTopicJson } from './topic-options.ts';
 
 /**
  * Schema definitions the kafka kinds share: per-topic settings, routes by topic, and the message
- * filters that the http-kafka and sse-kafka proxies hand to a cache_client.
+ * filters and waits for Kafka that the http-kafka and sse-kafka proxies hand to a cache_client.
  */
 export const KAFKA_DEFINITIONS: { readonly [name: string]: JsonSchema } = {
   kafkaTopicName: { type: 'string', minLength: 1 },
@@ -58,6 +58,12 @@ export const KAFKA_DEFINITIONS: { readonly [name: string]: JsonSchema } = {
     description: 'Message filters; a message passes if it matches any filter.',
     type: 'array',
     items: { $ref: '#/definitions/kafkaFilter' },
+  },
+  kafkaTimeout: {
+    description:
+      "Seconds a request (or an event stream, before it starts) waits for what it needs from Kafka: the topic's metadata and config, a partition's leader, a producer id, and for a fetch the cache catching up with the topic. Past it the request is answered 503 saying why (504 for the catch-up; an `error` event for a stream), and what it waited for goes on being asked for. Each wait is bounded on its own. Default 30.",
+    type: 'number',
+    minimum: 0.001,
   },
   kafkaRoutes: conditionalRoutes(
     anyOfConditions({

@@ -8,6 +8,7 @@ import { pathRoutes, type PathRoutes } from '../path-conditions.ts';
 import type { CacheMessage, CacheStream } from '../kafka/cache_client/index.ts';
 import { lookupCacheClients, messageOf, type CacheClient } from '../proxies/cache-clients.ts';
 import { buildFilters, filterTemplates, type FilterTemplate } from '../proxies/filter-templates.ts';
+import { kafkaTimeoutMs } from '../proxies/kafka-timeout.ts';
 import { capturedParams } from '../proxies/templates.ts';
 import { formatData } from '../sse/framing.ts';
 import { compileEventId, type EventIdFormat } from './event-id.ts';
@@ -41,6 +42,8 @@ interface SseRoute {
   readonly topic: string;
   readonly filters: readonly FilterTemplate[];
   readonly eventId: EventIdFormat;
+  /** How long a stream waits for the topic from Kafka before it ends with an error event. */
+  readonly kafkaTimeoutMs: number;
 }
 
 function compileRoute(route: RouteConfig, index: number): SseRoute {
@@ -62,6 +65,7 @@ function compileRoute(route: RouteConfig, index: number): SseRoute {
     topic,
     filters: filterTemplates(w['filters'], where, capturedParams(route)),
     eventId,
+    kafkaTimeoutMs: kafkaTimeoutMs(w['kafka-timeout'], `${where}.kafka-timeout`),
   };
 }
 
@@ -213,6 +217,7 @@ export class SseKafkaProxyBinding implements Binding, SseHandler {
         ...(filters === undefined ? {} : { filters }),
         ...(partitions === undefined || partitions.size === 0 ? {} : { partitions }),
         signal: stream.closed,
+        timeoutMs: route.kafkaTimeoutMs,
       });
     } catch (error) {
       if (!stream.closed.aborted) fail(`topic ${route.topic}: ${messageOf(error)}`);

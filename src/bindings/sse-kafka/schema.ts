@@ -29,6 +29,7 @@ export const sseKafkaProxySchema: BindingSchema = {
               properties: {
                 topic: { description: 'Kafka topic.', type: 'string', minLength: 1 },
                 filters: { $ref: '#/definitions/kafkaFilters' },
+                'kafka-timeout': { $ref: '#/definitions/kafkaTimeout' },
                 event: {
                   description: 'Event fields.',
                   type: 'object',
