@@ -9,6 +9,7 @@ import {
   firstWrittenAfter,
   paced,
   readTopic,
+  type LogLine,
   type Sent,
   slowest,
   startProduceGateway,
@@ -36,6 +37,73 @@ before(async () => {
 after(async () => {
   await kafka?.stop();
 });
+
+/**
+ * Runs `outage` under a running load, waits for a second of writes after it, stops the load and
+ * checks every answer against the topic: all written, none lost, duplicated or reordered (nor at
+ * another offset than acknowledged, where offsets are known), and one lost / restored log line pair.
+ */
+async function checkThroughOutage(
+  t: TestContext,
+  run: {
+    readonly topic: string;
+    readonly sent: readonly Sent[];
+    readonly lines: readonly LogLine[];
+    readonly load: Promise<void>;
+    readonly stop: AbortController;
+    readonly offsetsKnown: boolean;
+    readonly costs: string;
+  },
+  outage: () => Promise<void>,
+): Promise<void> {
+  const { sent } = run;
+  const downAt = Date.now();
+  await outage();
+  const upAt = Date.now();
+  await until('writes after the restart', () => firstWrittenAfter(sent, upAt) !== undefined, 90_000);
+  await until(
+    'a second of writes after it',
+    () => Date.now() - upAt > 1_000 + (firstWrittenAfter(sent, upAt) ?? 0),
+    10_000,
+  );
+  run.stop.abort();
+  await run.load;
+  const logs = await readTopic(kafka.bootstrap, run.topic, PARTITIONS);
+  const counts = count(sent, logs, run.offsetsKnown);
+  const outOfOrder = sent.filter((s) => s.error?.includes('OUT_OF_ORDER') === true).length;
+  const connection = connectionLines(run.lines, kafka.brokerBootstrap(1));
+  t.diagnostic(
+    JSON.stringify({
+      ...counts,
+      outOfOrder,
+      outageMs: upAt - downAt,
+      recoveryMs: firstWrittenAfter(sent, upAt),
+      slowestMs: slowest(sent),
+      logged: connection.map(
+        (l) => `${l.msg}${l.downMs === undefined ? '' : ` after ${String(l.downMs)} ms`}`,
+      ),
+    }),
+  );
+  assert.deepEqual(
+    sent.filter((s) => s.outcome !== 'written').map((s) => s.error),
+    [],
+    `an outage shorter than the deadline costs no ${run.costs}`,
+  );
+  assert.equal(outOfOrder, 0);
+  assert.deepEqual(
+    { lost: counts.lost, duplicated: counts.duplicated, reordered: counts.reordered },
+    { lost: 0, duplicated: 0, reordered: 0 },
+  );
+  if (run.offsetsKnown) assert.equal(counts.wrongOffset, 0, 'each call written at the offset it was told');
+  assert.deepEqual(
+    connection.map((l) => [l.level, l.msg]),
+    [
+      [40, 'broker connection lost'],
+      [30, 'broker connection restored'],
+    ],
+  );
+  assert.ok(typeof connection[1]?.downMs === 'number' && connection[1].downMs > 0);
+}
 
 /** Runs `outage` while a client produces at RATE, and checks every answer against the topic. */
 async function clientThroughOutage(
@@ -79,56 +147,11 @@ async function clientThroughOutage(
       () => sent.filter((s) => s.outcome === 'written').length >= RATE / 2,
       30_000,
     );
-    const downAt = Date.now();
-    await outage();
-    const upAt = Date.now();
-    await until('writes after the restart', () => firstWrittenAfter(sent, upAt) !== undefined, 90_000);
-    await until(
-      'a second of writes after it',
-      () => Date.now() - upAt > 1_000 + (firstWrittenAfter(sent, upAt) ?? 0),
-      10_000,
+    await checkThroughOutage(
+      t,
+      { topic, sent, lines, load, stop, offsetsKnown: true, costs: 'call' },
+      outage,
     );
-    stop.abort();
-    await load;
-    const logs = await readTopic(kafka.bootstrap, topic, PARTITIONS);
-    const counts = count(sent, logs, true);
-    const outOfOrder = sent.filter((s) => s.error?.includes('OUT_OF_ORDER') === true).length;
-    const connection = connectionLines(lines, kafka.brokerBootstrap(1));
-    t.diagnostic(
-      JSON.stringify({
-        ...counts,
-        outOfOrder,
-        outageMs: upAt - downAt,
-        recoveryMs: firstWrittenAfter(sent, upAt),
-        slowestMs: slowest(sent),
-        logged: connection.map(
-          (l) => `${l.msg}${l.downMs === undefined ? '' : ` after ${String(l.downMs)} ms`}`,
-        ),
-      }),
-    );
-    assert.deepEqual(
-      sent.filter((s) => s.outcome !== 'written').map((s) => s.error),
-      [],
-      'an outage shorter than the deadline costs no call',
-    );
-    assert.equal(outOfOrder, 0);
-    assert.deepEqual(
-      {
-        lost: counts.lost,
-        duplicated: counts.duplicated,
-        reordered: counts.reordered,
-        wrongOffset: counts.wrongOffset,
-      },
-      { lost: 0, duplicated: 0, reordered: 0, wrongOffset: 0 },
-    );
-    assert.deepEqual(
-      connection.map((l) => [l.level, l.msg]),
-      [
-        [40, 'broker connection lost'],
-        [30, 'broker connection restored'],
-      ],
-    );
-    assert.ok(typeof connection[1]?.downMs === 'number' && connection[1].downMs > 0);
   } finally {
     stop.abort();
     await load.catch(() => undefined);
@@ -166,51 +189,14 @@ describe('produce through a single broker outage', () => {
         () => sent.filter((s) => s.outcome === 'written').length >= RATE / 4,
         30_000,
       );
-      const downAt = Date.now();
-      await kafka.killBroker(1);
-      await new Promise((resolve) => setTimeout(resolve, HTTP_OUTAGE_MS));
-      await kafka.startBroker(1);
-      const upAt = Date.now();
-      await until('writes after the restart', () => firstWrittenAfter(sent, upAt) !== undefined, 90_000);
-      await until(
-        'a second of writes after it',
-        () => Date.now() - upAt > 1_000 + (firstWrittenAfter(sent, upAt) ?? 0),
-        10_000,
-      );
-      stop.abort();
-      await load;
-      const logs = await readTopic(kafka.bootstrap, topic, PARTITIONS);
-      const counts = count(sent, logs, false);
-      const outOfOrder = sent.filter((s) => s.error?.includes('OUT_OF_ORDER') === true).length;
-      const connection = connectionLines(lines, kafka.brokerBootstrap(1));
-      t.diagnostic(
-        JSON.stringify({
-          ...counts,
-          outOfOrder,
-          outageMs: upAt - downAt,
-          recoveryMs: firstWrittenAfter(sent, upAt),
-          slowestMs: slowest(sent),
-          logged: connection.map(
-            (l) => `${l.msg}${l.downMs === undefined ? '' : ` after ${String(l.downMs)} ms`}`,
-          ),
-        }),
-      );
-      assert.deepEqual(
-        sent.filter((s) => s.outcome !== 'written').map((s) => s.error),
-        [],
-        'an outage shorter than the deadline costs no request',
-      );
-      assert.equal(outOfOrder, 0);
-      assert.deepEqual(
-        { lost: counts.lost, duplicated: counts.duplicated, reordered: counts.reordered },
-        { lost: 0, duplicated: 0, reordered: 0 },
-      );
-      assert.deepEqual(
-        connection.map((l) => [l.level, l.msg]),
-        [
-          [40, 'broker connection lost'],
-          [30, 'broker connection restored'],
-        ],
+      await checkThroughOutage(
+        t,
+        { topic, sent, lines, load, stop, offsetsKnown: false, costs: 'request' },
+        async () => {
+          await kafka.killBroker(1);
+          await new Promise((resolve) => setTimeout(resolve, HTTP_OUTAGE_MS));
+          await kafka.startBroker(1);
+        },
       );
     } finally {
       stop.abort();
