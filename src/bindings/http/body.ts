@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import { IncomingMessage } from 'node:http';
 import { HttpError, type BodyPressure } from '../north.ts';
 
 // Request bodies read with deadlines. A client that sends part of a body and stops would
@@ -87,8 +87,12 @@ export async function* readBodyChunks(
     for (;;) {
       const began = performance.now();
       const remainingMs = deadlineMs - waitedMs;
+      // Asked before the read, which may take what is buffered.
+      const buffered = inHand(req, received, announced);
       const next = chunks.next();
-      const got = await nextOrTimeout(next, began, Math.min(timeouts.idleMs, remainingMs), pressure);
+      const got = buffered
+        ? await next
+        : await nextOrTimeout(next, began, Math.min(timeouts.idleMs, remainingMs), pressure);
       waitedMs += performance.now() - began;
       if (typeof got === 'string') {
         // The read stays pending until the connection closes; what it ends with is dropped.
@@ -110,6 +114,21 @@ export async function* readBodyChunks(
     // Unhooks the iterator from the request (after a pending read, if any) without destroying it.
     chunks.return?.().catch(() => undefined);
   }
+}
+
+/**
+ * Whether the next read is answered without the client sending anything more: a chunk is
+ * buffered, or the HTTP/1.1 body is whole (`complete`, or all the bytes its Content-Length
+ * announced have come, whose end node:http's parser reports as it parses the last of them, in
+ * the same pass). Arming the body's timeouts for such a read would cost a timer, promises and a
+ * race per chunk and bound nothing: it settles in the promise jobs and parser callbacks that
+ * follow, before any timer could fire. A small body that comes with its head is read without
+ * any. HTTP/2 requests always take the timed path.
+ */
+function inHand(req: IncomingMessage, received: number, announced: number | undefined): boolean {
+  if (req.destroyed) return false;
+  if (req.readableLength > 0) return true;
+  return req instanceof IncomingMessage && (req.complete || received === announced);
 }
 
 /**
