@@ -249,6 +249,38 @@ function keyAndHeadersSize(record: EncodedRecord): number {
   return size;
 }
 
+/** Bytes of a key, value or header part with its length, measured without encoding it. */
+function sizeOfField(value: Buffer | string | null | undefined): number {
+  if (value === null || value === undefined) return 1;
+  const length = typeof value === 'string' ? Buffer.byteLength(value, 'utf8') : value.length;
+  return sizeOfUvarint(zigzag(length)) + length;
+}
+
+/**
+ * keyAndHeadersSize of the record `record` encodes to, measured on the record as given: sizing
+ * runs for every call (staging, merging), so it copies no key or header into a buffer.
+ */
+function envelopeSize(record: RecordEnvelope): number {
+  let size = sizeOfField(record.key);
+  let count = 0;
+  const source = record.headers;
+  if (source !== undefined) {
+    if (Array.isArray(source)) {
+      for (const header of source as readonly RecordHeader[]) {
+        size += sizeOfField(header.key) + sizeOfField(header.value);
+        count++;
+      }
+    } else {
+      const named = source as Readonly<Record<string, Buffer | string | null>>;
+      for (const key of Object.keys(named)) {
+        size += sizeOfField(key) + sizeOfField(named[key]);
+        count++;
+      }
+    }
+  }
+  return size + sizeOfUvarint(zigzag(count));
+}
+
 /**
  * A record's body in a batch (what its length prefix counts): attributes, the timestamp and
  * offset deltas, key, value and headers.
@@ -272,7 +304,7 @@ export type RecordEnvelope = Omit<ProduceRecord, 'value' | 'timestamp'>;
  * It is what a broker compares with the topic's max.message.bytes.
  */
 export function singleRecordBatchSize(record: RecordEnvelope, valueBytes: number | null): number {
-  const fixed = keyAndHeadersSize(normalize({ ...record, value: null }, 0));
+  const fixed = envelopeSize(record);
   const body = recordBodySize(fixed, valueBytes, 0, 0);
   return BATCH_OVERHEAD + sizeOfUvarint(zigzag(body)) + body;
 }
@@ -282,7 +314,7 @@ export function singleRecordBatchSize(record: RecordEnvelope, valueBytes: number
  * max.message.bytes `limit` accepts; -1 when not even an empty value fits.
  */
 export function largestSingleRecordValue(record: RecordEnvelope, limit: number): number {
-  const fixed = keyAndHeadersSize(normalize({ ...record, value: null }, 0));
+  const fixed = envelopeSize(record);
   const size = (valueBytes: number): number => {
     const body = recordBodySize(fixed, valueBytes, 0, 0);
     return BATCH_OVERHEAD + sizeOfUvarint(zigzag(body)) + body;
@@ -301,8 +333,10 @@ export function largestSingleRecordValue(record: RecordEnvelope, limit: number):
 export function recordsSizeBound(records: readonly ProduceRecord[]): number {
   let size = 0;
   for (const record of records) {
-    const r = normalize(record, 0);
-    const body = recordBodySize(keyAndHeadersSize(r), r.value === null ? null : r.value.length, 0, 0) + 9 + 4;
+    const value = record.value;
+    const valueBytes =
+      value === null ? null : typeof value === 'string' ? Buffer.byteLength(value, 'utf8') : value.length;
+    const body = recordBodySize(envelopeSize(record), valueBytes, 0, 0) + 9 + 4;
     size += sizeOfUvarint(zigzag(body)) + body;
   }
   return size;
