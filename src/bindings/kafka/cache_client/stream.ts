@@ -236,9 +236,13 @@ export class CacheStream implements AsyncIterableIterator<CacheMessage> {
     this.#unsubscribe();
     this.#cached.release();
     for (const c of this.#cursors) this.#dropBuffer(c);
-    const closed = new Error(`stream on topic ${this.topic} is closed`);
-    // Youngest first, so that room freed by one is not granted to another about to be dropped.
-    for (const message of [...this.#staged].reverse()) message.abort(closed);
+    // Made only when something is dropped: an Error takes a stack trace, and most streams (one per
+    // produce request) close with their message sent.
+    if (this.#staged.size > 0) {
+      const closed = new Error(`stream on topic ${this.topic} is closed`);
+      // Youngest first, so that room freed by one is not granted to another about to be dropped.
+      for (const message of [...this.#staged].reverse()) message.abort(closed);
+    }
     this.#signal();
     this.#onClose?.(this);
   }
