@@ -18,6 +18,7 @@ import {
   RECORD_BATCH_OVERHEAD,
   singleRecordBatchSize,
   type ProduceRecord,
+  type RecordEnvelope,
 } from '../../src/bindings/kafka/client/protocol/records.ts';
 
 /** Tiny big-endian builder for hand-made broker responses. */
@@ -238,7 +239,7 @@ describe('record batch sizes, as a broker counts them against max.message.bytes'
   const options = { producerId: 7n, producerEpoch: 1, baseSequence: 0, compression: 'none', now: 0 } as const;
   // Around the sizes where a varint length takes one more byte: 63/64, 8191/8192, 1048575/1048576.
   const VALUE_SIZES = [0, 1, 62, 63, 64, 65, 8190, 8191, 8192, 8193, 1_048_575, 1_048_576];
-  const ENVELOPES = [
+  const ENVELOPES: readonly RecordEnvelope[] = [
     {},
     { key: 'k' },
     { key: Buffer.alloc(63, 1), headers: { 'content-type': 'application/json' } },
@@ -249,6 +250,9 @@ describe('record batch sizes, as a broker counts them against max.message.bytes'
         ...Array.from({ length: 70 }, (_, i) => ({ key: `h${i}`, value: null })),
       ],
     },
+    // Strings are measured without being encoded: multi-byte characters and a lone surrogate.
+    { key: 'clé-✓-\ud800', headers: { 'x-ü': 'wert-ä😀', empty: null, raw: Buffer.alloc(3) } },
+    { key: null, headers: [{ key: 'ñ', value: Buffer.from('é') }] },
   ];
 
   it('sizes the batch one record makes exactly as it is encoded, tombstones included', () => {
@@ -281,7 +285,7 @@ describe('record batch sizes, as a broker counts them against max.message.bytes'
   it('bounds what records add to a shared batch, whatever their timestamps', () => {
     const records: ProduceRecord[] = Array.from({ length: 200 }, (_, i) => ({
       key: `k${i}`,
-      value: Buffer.alloc(i * 37),
+      value: i % 2 === 0 ? Buffer.alloc(i * 37) : 'é'.repeat(i * 19),
       headers: { h: 'v' },
       timestamp: 1_700_000_000_000 + i * 997_000,
     }));
