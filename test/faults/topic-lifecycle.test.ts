@@ -448,7 +448,11 @@ describe('topics that change under kgate', () => {
     // The new topic holds only what was written to it, each acknowledged write once.
     for (const s of stored) {
       assert.ok(s.value.g === 2 || s.value.g === 0, `not written to the new topic: ${JSON.stringify(s)}`);
-      assert.equal(s.partition, partitionForKey(s.key, 2));
+      // A PUT of the deletion's moment (g 0) may have been sent to the old topic and retried into
+      // the new one on the partition the old count gave: a write already sent cannot be recalled
+      // (docs/http-api.md). Every PUT sent to the new topic is on its key's partition.
+      if (s.value.g === 2)
+        assert.equal(s.partition, partitionForKey(s.key, 2), `key ${s.key} of the new topic`);
     }
     const storedN = stored.map((s) => s.value.n);
     assert.equal(new Set(storedN).size, storedN.length, 'no duplicates');

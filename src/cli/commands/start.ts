@@ -59,5 +59,6 @@ export async function startCommand(options: StartOptions): Promise<void> {
   // Edits to the file, and SIGHUP, apply the new config without a restart.
   running.watchConfig();
   stopOnSignals(running, logger);
-  injectTestFault();
+  // After the lines logged so far are written, so that a fault a test injects cannot overtake them.
+  logger.flush(() => injectTestFault());
 }
