@@ -1,15 +1,15 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
-import { KafkaClient, ProduceOutcomeUnknownError } from '../../src/bindings/kafka/client/index.ts';
+import { KafkaClient } from '../../src/bindings/kafka/client/index.ts';
 import { startKafka, type KafkaCluster } from '../../src/embedded/kafka/index.ts';
 import {
   capturingLogger,
+  clientProduceLoad,
   connectionLines,
   count,
   firstWrittenAfter,
   paced,
   readTopic,
-  type Sent,
   slowest,
   startProduceGateway,
 } from '../support/produce-faults.ts';
@@ -70,26 +70,8 @@ describe('produce through broker failures in a 3-broker cluster', () => {
       retryMaxMs: 1_000,
     });
     await client.start(AbortSignal.timeout(30_000));
-    const sent: Sent[] = [];
     const stop = new AbortController();
-    const load = paced(
-      60_000,
-      RATE,
-      async (i) => {
-        const s: Sent = { value: `${topic}-${i}`, partition: i % PARTITIONS, sentAt: Date.now() };
-        sent.push(s);
-        try {
-          s.offset = (await client.produce(topic, i % PARTITIONS, [{ value: s.value }])).baseOffset;
-          s.outcome = 'written';
-        } catch (error) {
-          s.outcome = error instanceof ProduceOutcomeUnknownError ? 'unknown' : 'failed';
-          s.error = error instanceof Error ? error.message : String(error);
-        } finally {
-          s.answeredAt = Date.now();
-        }
-      },
-      stop.signal,
-    );
+    const { sent, load } = clientProduceLoad(client, topic, PARTITIONS, RATE, stop.signal);
     try {
       await until(
         'produce under way',

@@ -1,9 +1,10 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import { KafkaClient, ProduceOutcomeUnknownError } from '../../src/bindings/kafka/client/index.ts';
+import { KafkaClient } from '../../src/bindings/kafka/client/index.ts';
 import { startKafka, type KafkaCluster } from '../../src/embedded/kafka/index.ts';
 import {
   capturingLogger,
+  clientProduceLoad,
   connectionLines,
   count,
   firstWrittenAfter,
@@ -120,27 +121,8 @@ async function clientThroughOutage(
     retryMaxMs: 1_000,
   });
   await client.start(AbortSignal.timeout(30_000));
-  const sent: Sent[] = [];
   const stop = new AbortController();
-  const load = paced(
-    60_000,
-    RATE,
-    async (i) => {
-      const s: Sent = { value: `${topic}-${i}`, partition: i % PARTITIONS, sentAt: Date.now() };
-      sent.push(s);
-      try {
-        const result = await client.produce(topic, i % PARTITIONS, [{ value: s.value }]);
-        s.outcome = 'written';
-        s.offset = result.baseOffset;
-      } catch (error) {
-        s.outcome = error instanceof ProduceOutcomeUnknownError ? 'unknown' : 'failed';
-        s.error = error instanceof Error ? error.message : String(error);
-      } finally {
-        s.answeredAt = Date.now();
-      }
-    },
-    stop.signal,
-  );
+  const { sent, load } = clientProduceLoad(client, topic, PARTITIONS, RATE, stop.signal);
   try {
     await until(
       'produce under way',

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { defaultRegistry } from '../../src/bindings/index.ts';
+import { type KafkaClient, ProduceOutcomeUnknownError } from '../../src/bindings/kafka/client/index.ts';
 import type { TcpServerBinding } from '../../src/bindings/tcp/server.ts';
 import { parseConfig } from '../../src/config/index.ts';
 import { Engine } from '../../src/engine/engine.ts';
@@ -223,6 +224,40 @@ export async function paced(
     calls.push(send(i));
   }
   await Promise.all(calls);
+}
+
+/**
+ * One-record produce calls through `client` at `perSecond`, partition by partition in turn, each
+ * recorded in `sent` with its outcome, until `count` calls or `stop`.
+ */
+export function clientProduceLoad(
+  client: KafkaClient,
+  topic: string,
+  partitions: number,
+  perSecond: number,
+  stop: AbortSignal,
+  count = 60_000,
+): { readonly sent: Sent[]; readonly load: Promise<void> } {
+  const sent: Sent[] = [];
+  const load = paced(
+    count,
+    perSecond,
+    async (i) => {
+      const s: Sent = { value: `${topic}-${i}`, partition: i % partitions, sentAt: Date.now() };
+      sent.push(s);
+      try {
+        s.offset = (await client.produce(topic, i % partitions, [{ value: s.value }])).baseOffset;
+        s.outcome = 'written';
+      } catch (error) {
+        s.outcome = error instanceof ProduceOutcomeUnknownError ? 'unknown' : 'failed';
+        s.error = error instanceof Error ? error.message : String(error);
+      } finally {
+        s.answeredAt = Date.now();
+      }
+    },
+    stop,
+  );
+  return { sent, load };
 }
 
 /** kgate's http-kafka chain in front of `bootstrap`: PUT /items/{id} (keyed by id) and POST /events (no key) into `topic`. */
