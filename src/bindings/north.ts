@@ -145,6 +145,12 @@ export interface SseStream {
 
 export interface SseHandler {
   /**
+   * Called before the response head goes out: throws an HttpError to answer the request with its
+   * status rather than open a stream (no route of the handler takes the path, say), so a browser
+   * is told once instead of being handed a stream to reconnect to forever.
+   */
+  admit?(request: SseRequest): void;
+  /**
    * Serves one event stream until `stream.closed` aborts or the handler closes it. A rejection is
    * logged and closes the stream.
    */

@@ -45,6 +45,12 @@ export const ERROR_CODES = {
     retriable: false,
     meaning: 'the topic is not in the Kafka cluster',
   },
+  KGATE_TOPIC_NAME_INVALID: {
+    status: 404,
+    retriable: false,
+    meaning:
+      'the topic a route makes of this path (`${params.*}` in its `topic`) is not a legal Kafka topic name; no broker was asked',
+  },
   KGATE_METHOD_NOT_ALLOWED: {
     status: 405,
     retriable: false,
@@ -143,6 +149,12 @@ export const ERROR_CODES = {
     retriable: true,
     meaning:
       'a bound on work in flight was reached (requests on one connection, topic reads for answers, parked waits); `Retry-After` says when to try again',
+  },
+  KGATE_TOPIC_LIMIT: {
+    status: 503,
+    retriable: true,
+    meaning:
+      'the cache follows as many topics named by requests as its `limits.requested-topics` allows, each of them in use: another is followed once one is released',
   },
   KGATE_SHUTTING_DOWN: {
     status: 503,

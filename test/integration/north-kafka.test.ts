@@ -189,7 +189,7 @@ describe('sse-kafka and http-kafka through a real chain and broker', { skip }, (
     const res = await fetch(url('/events/none'), { headers: { accept: 'text/event-stream' } });
     assert.equal(res.status, 200);
     const text = await res.text();
-    assert.match(text, /event: error\ndata: topic no-such-topic: .+/);
+    assert.match(text, /event:error\ndata:topic no-such-topic: .+/);
   });
 
   it('produces with PUT, fetches one item and the merged list, honours ETag and DELETE', async () => {

@@ -90,10 +90,10 @@ describe('sse server', () => {
       assert.equal(client.res.statusCode, 200);
       assert.equal(client.res.headers['content-type'], 'text/event-stream');
       assert.equal(client.res.headers['cache-control'], 'no-cache');
-      const text = await client.waitFor(/data: plain\n\n:\n\n/);
+      const text = await client.waitFor(/data:plain\n\n:\n\n/);
       assert.ok(
         text.startsWith(
-          'retry: 2500\n\nid: 1\nevent: greeting\ndata: hello\ndata: world\n\n: between\ndata: plain\n\n:\n\n',
+          'retry: 2500\n\nid:1\nevent:greeting\ndata:hello\ndata:world\n\n: between\ndata:plain\n\n:\n\n',
         ),
         JSON.stringify(text),
       );

@@ -408,7 +408,7 @@ describe('kafka client responses', () => {
       ['Produce', 0, 3, 11, 9],
       ['Fetch', 1, 4, 17, 12],
       ['ListOffsets', 2, 1, 9, 6],
-      ['Metadata', 3, 1, 12, 9],
+      ['Metadata', 3, 4, 12, 9],
       ['SaslHandshake', 17, 1, 1, 99],
       ['ApiVersions', 18, 0, 4, 3],
       ['InitProducerId', 22, 0, 5, 2],

@@ -33,10 +33,16 @@ describe('sse framing', () => {
   it('writes one data line per line of text, whatever the line break', () => {
     assert.equal(
       formatEvent({ id: '7', type: 'update', data: 'a\nb\r\nc\rd' }),
-      'id: 7\nevent: update\ndata: a\ndata: b\ndata: c\ndata: d\n\n',
+      'id:7\nevent:update\ndata:a\ndata:b\ndata:c\ndata:d\n\n',
     );
-    assert.equal(formatEvent({ data: '' }), 'data: \n\n');
+    assert.equal(formatEvent({ data: '' }), 'data:\n\n');
     assert.equal(formatComment('one\ntwo'), ': one\n: two\n');
+  });
+
+  it('writes fields as Zilla does, with one more space before a value that starts with one', () => {
+    assert.equal(formatEvent({ id: '1', data: '{"a":1}' }), 'id:1\ndata:{"a":1}\n\n');
+    // A reader drops one space after the colon: without the extra one " x" would arrive as "x".
+    assert.equal(formatEvent({ id: ' 2', data: ' x\n  y' }), 'id:  2\ndata:  x\ndata:   y\n\n');
   });
 
   it('refuses ids and types that would break the framing', () => {

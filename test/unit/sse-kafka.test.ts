@@ -86,7 +86,7 @@ describe('sse-kafka event ids', () => {
       assert.equal(frameOf(m, format), formatEvent(toEvent(m, format)));
     const shared = message(7, 'k', 'v');
     const other = { ...shared, progress: new Map([[0, 99n]]) };
-    assert.equal(frameOf(other, format).split('\n').slice(1).join('\n'), 'data: v\n\n');
+    assert.equal(frameOf(other, format).split('\n').slice(1).join('\n'), 'data:v\n\n');
   });
 });
 
@@ -282,7 +282,7 @@ describe('sse-kafka proxy', () => {
     assert.deepEqual(stream.sent, [{ id: '', type: 'topic-deleted', data: 'topic "t" was deleted' }]);
     assert.equal(
       formatEvent(stream.sent[0] ?? { data: '' }),
-      'id: \nevent: topic-deleted\ndata: topic "t" was deleted\n\n',
+      'id:\nevent:topic-deleted\ndata:topic "t" was deleted\n\n',
     );
     assert.ok(stream.closed.aborted);
     assert.equal(stream.retry, ERROR_RETRY_MS);
@@ -353,13 +353,13 @@ describe('sse-kafka proxy over a cache stream', () => {
     // is delivered rather than waited past for good.
     assert.deepEqual(
       (await frames(2)).map((frame) => frame.split('\n')[1]),
-      ['data: p1-1', 'data: p1-2'],
+      ['data:p1-1', 'data:p1-2'],
     );
     topic.put(0, 'a3', 'p0-3');
     const all = await frames(3);
-    assert.equal(all[2]?.split('\n')[1], 'data: p0-3');
+    assert.equal(all[2]?.split('\n')[1], 'data:p0-3');
     for (const frame of all) {
-      const progress = format.progressOf(frame.split('\n')[0]?.slice('id: '.length) ?? '');
+      const progress = format.progressOf(frame.split('\n')[0]?.slice('id:'.length) ?? '');
       assert.ok(progress !== undefined);
       assert.deepEqual([...progress.keys()].sort(), [0, 1], "ids name only the topic's partitions");
       for (const [partition, offset] of progress) assert.ok(offset <= topic.store(partition).nextOffset);

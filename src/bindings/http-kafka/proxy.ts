@@ -10,7 +10,7 @@ import { httpKafkaMetrics, type HttpKafkaMetrics } from './metrics.ts';
 import { httpKafkaOptions } from './options.ts';
 import { ProduceHandler } from './produce.ts';
 import { ReplyTopics } from './request-reply.ts';
-import { allowedMethods, RouteTable } from './routes.ts';
+import { allowedMethods, RouteTable, withTopic } from './routes.ts';
 import { SharedSnapshots } from './snapshots.ts';
 
 /**
@@ -99,7 +99,8 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
       res.setHeader('Allow', allowed.join(', '));
       throw new HttpError('KGATE_METHOD_NOT_ALLOWED', `${path} takes ${allowed.join(', ')}, not ${method}`);
     }
-    const { route, params } = resolved;
+    const { params } = resolved;
+    const route = withTopic(resolved.route, params);
     const client = this.#clients.get(route.exit);
     if (client === undefined) throw new HttpError('KGATE_INTERNAL', `exit ${route.exit} is not started`);
     const allowed = allowedMethods(route);

@@ -4,6 +4,7 @@ import { pathRoutes, type PathRoutes } from '../path-conditions.ts';
 import { filterTemplates, type FilterTemplate } from '../proxies/filter-templates.ts';
 import { kafkaTimeoutMs } from '../proxies/kafka-timeout.ts';
 import { capturedParams, checkTemplate } from '../proxies/templates.ts';
+import { compileTopic, type TopicTemplate } from '../proxies/topic-template.ts';
 import {
   contentTypePolicy,
   DEFAULT_CONTENT_TYPES,
@@ -22,7 +23,9 @@ const ACKS: Record<string, Acks> = { none: 0, leader_only: 1, in_sync_replicas: 
 export interface FetchRoute {
   readonly capability: 'fetch';
   readonly exit: string;
+  /** The topic: the template's, or what a request's path parameters made of it (withTopic). */
   readonly topic: string;
+  readonly topicTemplate: TopicTemplate;
   readonly filters: readonly FilterTemplate[];
   /** Content type of the merged document; absent: answer the one latest matching message. */
   readonly merge?: string;
@@ -35,7 +38,9 @@ export interface FetchRoute {
 export interface ProduceRoute {
   readonly capability: 'produce';
   readonly exit: string;
+  /** The topic: the template's, or what a request's path parameters made of it (withTopic). */
   readonly topic: string;
+  readonly topicTemplate: TopicTemplate;
   readonly key?: string;
   readonly overrides: readonly (readonly [string, string])[];
   readonly acks?: Acks;
@@ -65,6 +70,7 @@ function compileRoute(route: RouteConfig, index: number, onReplaced?: ReplacedHo
   const topic = str(w['topic'], `${where}.topic`);
   if (topic === undefined) throw new Error(`${where}.topic is required`);
   const params = capturedParams(route);
+  const topicTemplate = compileTopic(topic, `${where}.topic`, params);
   const listed = w['content-types'] as readonly string[] | undefined;
   const contentTypes = contentTypePolicy(
     listed ?? DEFAULT_CONTENT_TYPES,
@@ -89,6 +95,7 @@ function compileRoute(route: RouteConfig, index: number, onReplaced?: ReplacedHo
       capability: 'fetch',
       exit: route.exit,
       topic,
+      topicTemplate,
       filters,
       ...(contentType === undefined ? {} : { merge: contentType }),
       contentTypes,
@@ -122,6 +129,7 @@ function compileRoute(route: RouteConfig, index: number, onReplaced?: ReplacedHo
     capability: 'produce',
     exit: route.exit,
     topic,
+    topicTemplate,
     overrides,
     contentTypes,
     kafkaTimeoutMs: waits,
@@ -131,6 +139,14 @@ function compileRoute(route: RouteConfig, index: number, onReplaced?: ReplacedHo
     ...(replyTo === undefined ? {} : { replyTo }),
     ...(correlationId === undefined ? {} : { correlationId }),
   };
+}
+
+/**
+ * The route with the topic a request's path parameters make; throws a TopicNameError (404) when
+ * they make an illegal name.
+ */
+export function withTopic<R extends CompiledRoute>(route: R, params: Readonly<Record<string, string>>): R {
+  return route.topicTemplate.templated ? { ...route, topic: route.topicTemplate.resolve(params) } : route;
 }
 
 /** The methods a route answers: GET on a request-reply route polls for the reply of an earlier async request. */

@@ -3,14 +3,15 @@ import type { Logger } from 'pino';
 import type { BindingConfig, RouteConfig } from '../../config/index.ts';
 import type { Binding, BindingContext, BindingFactory } from '../../engine/binding.ts';
 import { errorCodeOf } from '../../engine/errors.ts';
-import type { SseEvent, SseHandler, SseRequest, SseStream } from '../north.ts';
+import { HttpError, type SseEvent, type SseHandler, type SseRequest, type SseStream } from '../north.ts';
 import { pathRoutes, type PathRoutes } from '../path-conditions.ts';
 import type { CacheMessage, CacheStream } from '../kafka/cache_client/index.ts';
 import { lookupCacheClients, messageOf, type CacheClient } from '../proxies/cache-clients.ts';
 import { buildFilters, filterTemplates, type FilterTemplate } from '../proxies/filter-templates.ts';
 import { kafkaTimeoutMs } from '../proxies/kafka-timeout.ts';
 import { capturedParams } from '../proxies/templates.ts';
-import { formatData } from '../sse/framing.ts';
+import { compileTopic, type TopicTemplate } from '../proxies/topic-template.ts';
+import { formatData, formatField } from '../sse/framing.ts';
 import { compileEventId, type EventIdFormat } from './event-id.ts';
 import { sseKafkaMetrics, type SseKafkaMetrics } from './metrics.ts';
 
@@ -39,11 +40,19 @@ const WRITE_BYTES = 64 * 1024;
 
 interface SseRoute {
   readonly exit: string;
-  readonly topic: string;
+  readonly topic: TopicTemplate;
   readonly filters: readonly FilterTemplate[];
   readonly eventId: EventIdFormat;
   /** How long a stream waits for the topic from Kafka before it ends with an error event. */
   readonly kafkaTimeoutMs: number;
+}
+
+/** A request's route, with its path parameters and the topic they make. */
+interface Admitted {
+  readonly route: SseRoute;
+  readonly client: CacheClient;
+  readonly params: Readonly<Record<string, string>>;
+  readonly topic: string;
 }
 
 function compileRoute(route: RouteConfig, index: number): SseRoute {
@@ -51,6 +60,7 @@ function compileRoute(route: RouteConfig, index: number): SseRoute {
   const w = route.with ?? {};
   const topic = w['topic'];
   if (typeof topic !== 'string' || topic === '') throw new Error(`${where}.topic is required`);
+  const params = capturedParams(route);
   const event = w['event'] as Record<string, unknown> | undefined;
   const id = event?.['id'];
   if (id !== undefined && typeof id !== 'string') throw new Error(`${where}.event.id must be a string`);
@@ -62,8 +72,8 @@ function compileRoute(route: RouteConfig, index: number): SseRoute {
   }
   return {
     exit: route.exit,
-    topic,
-    filters: filterTemplates(w['filters'], where, capturedParams(route)),
+    topic: compileTopic(topic, `${where}.topic`, params),
+    filters: filterTemplates(w['filters'], where, params),
     eventId,
     kafkaTimeoutMs: kafkaTimeoutMs(w['kafka-timeout'], `${where}.kafka-timeout`),
   };
@@ -98,13 +108,15 @@ function dataLinesOf(value: Buffer): string {
 /** toEvent(message) in event-stream framing, as formatEvent would write it. */
 export function frameOf(message: CacheMessage, eventId: EventIdFormat): string {
   // Ids from a compiled format hold no line break (the template is checked, the rest is base64).
-  const id = `id: ${eventId.format(message.progress, message.key)}\n`;
+  const id = formatField('id', eventId.format(message.progress, message.key));
   if (message.value === null)
-    return `${id}event: delete\n${formatData(message.key?.toString('utf8') ?? '')}\n`;
+    return `${id}event:delete\n${formatData(message.key?.toString('utf8') ?? '')}\n`;
   return `${id}${dataLinesOf(message.value)}\n`;
 }
 
-const DATA_PREFIX = Buffer.from('data: ');
+const DATA_PREFIX = Buffer.from('data:');
+// A reader drops one space after the colon: a value that starts with one needs another before it.
+const SPACED_DATA_PREFIX = Buffer.from('data: ');
 const LINE_END = Buffer.from('\n');
 const EVENT_END = Buffer.from('\n\n');
 
@@ -118,11 +130,11 @@ const framedData = new WeakMap<Buffer, Buffer>();
  * is; any other is framed once per value buffer, as frameOf would frame it.
  */
 export function largeEventPieces(message: CacheMessage, eventId: EventIdFormat): (string | Buffer)[] {
-  const id = `id: ${eventId.format(message.progress, message.key)}\n`;
+  const id = formatField('id', eventId.format(message.progress, message.key));
   const value = message.value;
-  if (value === null) return [`${id}event: delete\n${formatData(message.key?.toString('utf8') ?? '')}\n`];
+  if (value === null) return [`${id}event:delete\n${formatData(message.key?.toString('utf8') ?? '')}\n`];
   if (value.indexOf(0x0a) < 0 && value.indexOf(0x0d) < 0 && isUtf8(value))
-    return [id, DATA_PREFIX, value, EVENT_END];
+    return [id, value[0] === 0x20 ? SPACED_DATA_PREFIX : DATA_PREFIX, value, EVENT_END];
   let data = framedData.get(value);
   if (data === undefined) {
     data = Buffer.from(formatData(value.toString('utf8')), 'utf8');
@@ -166,6 +178,8 @@ export class SseKafkaProxyBinding implements Binding, SseHandler {
   readonly #matchers: PathRoutes;
   readonly #streams = new Set<CacheStream>();
   readonly #metrics: SseKafkaMetrics;
+  /** What admit() resolved, for the handleEventStream() of the same request. */
+  readonly #admitted = new WeakMap<SseRequest, Admitted>();
   #clients = new Map<string, CacheClient>();
 
   constructor(context: BindingContext) {
@@ -187,19 +201,41 @@ export class SseKafkaProxyBinding implements Binding, SseHandler {
     for (const stream of [...this.#streams]) stream.close();
   }
 
+  /**
+   * Refuses, before the stream's head goes out, a request no route takes (404, as Zilla answers
+   * it, rather than a stream a browser would reconnect to forever) or one whose path makes an
+   * illegal topic name.
+   */
+  admit(request: SseRequest): void {
+    this.#admitted.set(request, this.#resolve(request));
+  }
+
+  #resolve(request: SseRequest): Admitted {
+    const resolved = this.#matchers.resolve({ method: 'GET', path: request.path });
+    const route = resolved?.route === undefined ? undefined : this.#routes.get(resolved.route);
+    const client = route === undefined ? undefined : this.#clients.get(route.exit);
+    if (resolved === undefined || route === undefined || client === undefined)
+      throw new HttpError('KGATE_NOT_FOUND', `no event stream at ${request.path}`);
+    return { route, client, params: resolved.params, topic: route.topic.resolve(resolved.params) };
+  }
+
   async handleEventStream(request: SseRequest, stream: SseStream): Promise<void> {
     const fail = (message: string): void => {
       this.#log.debug({ path: request.path, message }, 'event stream failed');
       stream.send({ type: 'error', data: message });
       stream.close(ERROR_RETRY_MS);
     };
-    const resolved = this.#matchers.resolve({ method: 'GET', path: request.path });
-    const route = resolved?.route === undefined ? undefined : this.#routes.get(resolved.route);
-    const client = route === undefined ? undefined : this.#clients.get(route.exit);
-    if (resolved === undefined || route === undefined || client === undefined) {
-      fail(`no event stream at ${request.path}`);
-      return;
+    let admitted = this.#admitted.get(request);
+    if (admitted === undefined) {
+      // A server in front that did not ask admit() first has sent its head already.
+      try {
+        admitted = this.#resolve(request);
+      } catch (error) {
+        fail(messageOf(error));
+        return;
+      }
     }
+    const { route, client, params, topic } = admitted;
 
     let partitions: Map<number, bigint> | undefined;
     if (request.lastEventId !== undefined && request.lastEventId !== '') {
@@ -212,15 +248,15 @@ export class SseKafkaProxyBinding implements Binding, SseHandler {
 
     let cache: CacheStream;
     try {
-      const filters = buildFilters(route.filters, resolved.params);
-      cache = await client.open(route.topic, {
+      const filters = buildFilters(route.filters, params);
+      cache = await client.open(topic, {
         ...(filters === undefined ? {} : { filters }),
         ...(partitions === undefined || partitions.size === 0 ? {} : { partitions }),
         signal: stream.closed,
         timeoutMs: route.kafkaTimeoutMs,
       });
     } catch (error) {
-      if (!stream.closed.aborted) fail(`topic ${route.topic}: ${messageOf(error)}`);
+      if (!stream.closed.aborted) fail(`topic ${topic}: ${messageOf(error)}`);
       return;
     }
     this.#streams.add(cache);
@@ -236,10 +272,10 @@ export class SseKafkaProxyBinding implements Binding, SseHandler {
       if (stream.closed.aborted) {
         // The client left first; nothing to tell it.
       } else if (errorCodeOf(error) === 'KGATE_TOPIC_NOT_FOUND') {
-        this.#log.debug({ path: request.path, topic: route.topic }, 'event stream ended: topic deleted');
+        this.#log.debug({ path: request.path, topic }, 'event stream ended: topic deleted');
         stream.send({ id: '', type: TOPIC_DELETED_EVENT, data: messageOf(error) });
         stream.close(ERROR_RETRY_MS);
-      } else fail(`topic ${route.topic}: ${messageOf(error)}`);
+      } else fail(`topic ${topic}: ${messageOf(error)}`);
     } finally {
       stream.closed.removeEventListener('abort', onClose);
       cache.close();

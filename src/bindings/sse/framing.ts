@@ -1,8 +1,18 @@
 import type { SseEvent } from '../north.ts';
 
-/** `text/event-stream` framing: events, their fields and comments as the text that goes out. */
+/**
+ * `text/event-stream` framing: events, their fields and comments as the text that goes out. Fields
+ * are written as Zilla's sse binding writes them, the value right after the colon (`data:x`,
+ * `id:7`). A reader drops one space after the colon, so a value that starts with a space gets one
+ * more there (`data:  x`): written without it, the browser would lose the value's first character.
+ */
 
 const LINE_BREAK = /\r\n|\r|\n/;
+
+/** One `name:value` line; `value` holds no line break. */
+export function formatField(name: string, value: string): string {
+  return value.charCodeAt(0) === 0x20 ? `${name}: ${value}\n` : `${name}:${value}\n`;
+}
 
 /**
  * The `data:` lines of an event, split on every kind of line break since a bare CR ends a line for
@@ -11,9 +21,9 @@ const LINE_BREAK = /\r\n|\r|\n/;
  */
 export function formatData(data: string): string {
   // Most payloads are one line: no split, no array.
-  if (!LINE_BREAK.test(data)) return `data: ${data}\n`;
+  if (!LINE_BREAK.test(data)) return formatField('data', data);
   let text = '';
-  for (const line of data.split(LINE_BREAK)) text += `data: ${line}\n`;
+  for (const line of data.split(LINE_BREAK)) text += formatField('data', line);
   return text;
 }
 
@@ -21,7 +31,7 @@ export function formatData(data: string): string {
 export function formatId(id: string): string {
   if (LINE_BREAK.test(id) || id.includes('\0'))
     throw new TypeError('an event id must not contain a line break or NUL');
-  return `id: ${id}\n`;
+  return formatField('id', id);
 }
 
 /** One event; the blank line at its end dispatches it. */
@@ -29,7 +39,7 @@ export function formatEvent(event: SseEvent): string {
   let text = event.id === undefined ? '' : formatId(event.id);
   if (event.type !== undefined) {
     if (LINE_BREAK.test(event.type)) throw new TypeError('an event type must not contain a line break');
-    text += `event: ${event.type}\n`;
+    text += formatField('event', event.type);
   }
   return `${text}${formatData(event.data)}\n`;
 }

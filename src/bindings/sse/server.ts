@@ -109,6 +109,7 @@ export class SseServerBinding implements Binding, HttpHandler {
       ...(resolved.route === undefined ? {} : { route: resolved.route }),
       ...(lastEventId === undefined ? {} : { lastEventId }),
     };
+    handler.admit?.(request);
 
     res.writeHead(200, {
       'Content-Type': 'text/event-stream',

@@ -49,6 +49,8 @@ export interface ClusterLayout {
   readonly nodes: readonly NodeLayout[];
   /** PEM key store (key, certificate, CA) shared by all nodes: they all listen on 127.0.0.1. */
   readonly keyStoreFile: string;
+  /** Set over the defaults below. */
+  readonly overrides?: Readonly<Record<string, string | number | boolean>>;
   readonly users: Users;
 }
 
@@ -127,6 +129,7 @@ export function serverProperties(cluster: ClusterLayout, node: NodeLayout): stri
     'background.threads': 4,
     'num.recovery.threads.per.data.dir': 1,
     'log.cleaner.threads': 1,
+    ...cluster.overrides,
   };
   return (
     Object.entries(properties)

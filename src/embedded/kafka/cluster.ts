@@ -316,7 +316,12 @@ export async function startKafka(options: KafkaClusterOptions = {}): Promise<Kaf
     await mkdir(tlsDir, { recursive: true });
     const ca = await createTestCa(tlsDir);
     const brokerCertificate = await issueCertificate(ca, tlsDir, 'broker');
-    const layout: ClusterLayout = { nodes, keyStoreFile: brokerCertificate.keyStoreFile, users: TEST_USERS };
+    const layout: ClusterLayout = {
+      nodes,
+      keyStoreFile: brokerCertificate.keyStoreFile,
+      users: TEST_USERS,
+      ...(options.brokerProperties === undefined ? {} : { overrides: options.brokerProperties }),
+    };
 
     const log4jConfigFile = join(dir, 'log4j2.properties');
     await writeFile(log4jConfigFile, LOG4J2_PROPERTIES);

@@ -13,6 +13,11 @@ export interface KafkaClusterOptions {
   readonly dir?: string;
   /** Print broker output to stderr (debugging). */
   readonly verbose?: boolean;
+  /**
+   * Broker properties set over the defaults, e.g. `auto.create.topics.enable: true` to show that
+   * kgate creates no topic even where the broker would.
+   */
+  readonly brokerProperties?: Readonly<Record<string, string | number | boolean>>;
 }
 
 export interface TopicSpec {

@@ -20,6 +20,7 @@ import { IngestGate } from './ingest.ts';
 import { CacheMaintenance } from './maintenance.ts';
 import { cacheServerOptions } from './options.ts';
 import { createCacheServerMetrics, type CacheServerMetrics } from './metrics.ts';
+import { RequestedTopics } from './requested-topics.ts';
 import { partitionForKey } from './murmur2.ts';
 import { freeBytes, storageErrorKind } from './storage-errors.ts';
 import { ProducedEnds } from './produced-ends.ts';
@@ -104,6 +105,7 @@ export class CacheServerBinding implements Binding, CacheServerApi {
   readonly #maxBytes: number | undefined;
   /** Last attach or release per topic (epoch ms), for evicting the least recently used first. */
   readonly #lastUsed = new Map<string, number>();
+  #requested: RequestedTopics | undefined;
 
   constructor(context: BindingContext, tuning: Partial<CacheServerTuning> = {}) {
     this.#context = context;
@@ -168,6 +170,12 @@ export class CacheServerBinding implements Binding, CacheServerApi {
     this.#store = store;
     const metrics = createCacheServerMetrics(this.#context.metrics, this.name, store);
     this.#metrics = metrics;
+    this.#requested = new RequestedTopics(
+      this.name,
+      this.#tuning.requestedTopics,
+      this.#followers,
+      this.#context.metrics,
+    );
     this.#ingest = this.#ingestGate(store);
     this.#commits = new CommitCoalescer(
       store,
@@ -200,6 +208,7 @@ export class CacheServerBinding implements Binding, CacheServerApi {
     await this.#maintaining;
     await this.#reclaim;
     this.#metrics?.close();
+    this.#requested?.close();
     // A feeder that stopped mid-append may have left one queued; it is committed, not dropped.
     this.#commits?.flush();
     this.#commits = undefined;
@@ -281,6 +290,7 @@ export class CacheServerBinding implements Binding, CacheServerApi {
     if (this.#store === undefined || this.#stopping.signal.aborted)
       throw new Error(`binding ${this.name} is not running`);
     this.#waits.checkReached(topic);
+    this.#requested?.admit(topic, this.#lastUsed, (name) => this.#unfollow(name));
     const follower = this.#follower(topic, false);
     follower.retain();
     const known = async (): Promise<void> => {
@@ -511,6 +521,15 @@ export class CacheServerBinding implements Binding, CacheServerApi {
     return binding;
   }
 
+  /** Stops following `topic` unless it is in use. */
+  #unfollow(topic: string): void {
+    const follower = this.#followers.get(topic);
+    if (follower === undefined || follower.attachments > 0) return;
+    this.#followers.delete(topic);
+    this.#log.debug({ topic }, 'no longer following topic');
+    void follower.stop();
+  }
+
   #follower(topic: string, bootstrap: boolean): TopicFollower {
     const known = this.#followers.get(topic);
     if (known !== undefined && !known.stopped) return known;
@@ -530,10 +549,7 @@ export class CacheServerBinding implements Binding, CacheServerApi {
       client: (name) => this.#client(name),
       config: (name, signal) => this.#topicConfig(name, signal),
       idle: (follower) => {
-        if (this.#followers.get(follower.name) !== follower || follower.attachments > 0) return;
-        this.#followers.delete(follower.name);
-        this.#log.debug({ topic: follower.name }, 'no longer following topic');
-        void follower.stop();
+        if (this.#followers.get(follower.name) === follower) this.#unfollow(follower.name);
       },
       used: (name) => {
         this.#lastUsed.set(name, Date.now());

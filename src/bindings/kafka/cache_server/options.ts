@@ -10,6 +10,9 @@ export interface CacheServerOptionsJson {
     readonly maxAgeMs?: number;
     readonly waitMs?: number;
   };
+  readonly limits?: {
+    readonly 'requested-topics'?: number;
+  };
 }
 
 export interface CacheServerOptions {
@@ -18,7 +21,7 @@ export interface CacheServerOptions {
   readonly topics: readonly TopicOptions[];
   /** The metadata timings given in the config; the others keep their defaults. */
   readonly tuning: Partial<
-    Pick<CacheServerTuning, 'metadataRefreshMs' | 'metadataMaxAgeMs' | 'metadataWaitMs'>
+    Pick<CacheServerTuning, 'metadataRefreshMs' | 'metadataMaxAgeMs' | 'metadataWaitMs' | 'requestedTopics'>
   >;
 }
 
@@ -26,6 +29,7 @@ export interface CacheServerOptions {
 export function cacheServerOptions(options: unknown): CacheServerOptions {
   const json = options as CacheServerOptionsJson;
   const metadata = json.metadata ?? {};
+  const requested = json.limits?.['requested-topics'];
   return {
     bootstrap: json.bootstrap ?? [],
     topics: topicOptions(json.topics),
@@ -33,6 +37,7 @@ export function cacheServerOptions(options: unknown): CacheServerOptions {
       ...(metadata.refreshMs === undefined ? {} : { metadataRefreshMs: metadata.refreshMs }),
       ...(metadata.maxAgeMs === undefined ? {} : { metadataMaxAgeMs: metadata.maxAgeMs }),
       ...(metadata.waitMs === undefined ? {} : { metadataWaitMs: metadata.waitMs }),
+      ...(requested === undefined ? {} : { requestedTopics: requested }),
     },
   };
 }

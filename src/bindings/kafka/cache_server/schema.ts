@@ -47,6 +47,19 @@ export const cacheServerSchema: BindingSchema = {
             },
             additionalProperties: false,
           },
+          limits: {
+            description: 'Bounds on what requests can make the cache do.',
+            type: 'object',
+            properties: {
+              'requested-topics': {
+                description:
+                  'Topics requests may make the cache follow at once (default 1000; bootstrap topics do not count). A route whose topic is made of path parameters lets a client name any topic: past the bound, the least recently used topic no request holds is let go, and with every one in use a request for another is answered 503 `KGATE_TOPIC_LIMIT`.',
+                type: 'integer',
+                minimum: 1,
+              },
+            },
+            additionalProperties: false,
+          },
         },
         additionalProperties: false,
       } satisfies ObjectSchemaFor<CacheServerOptionsJson>,

@@ -1,3 +1,4 @@
+import { DEFAULT_REQUESTED_TOPICS } from './requested-topics.ts';
 import type { CacheStoreOptions } from '../cache/index.ts';
 
 /**
@@ -39,6 +40,8 @@ export interface CacheServerTuning {
    * so this bounds how long a backfill of small records holds up every request being served.
    */
   readonly maxCommitRecords: number;
+  /** Topics requests may make the cache follow at once, bootstrap topics not counted (`limits.requested-topics`). */
+  readonly requestedTopics: number;
 }
 
 export const DEFAULT_TUNING: CacheServerTuning = {
@@ -54,4 +57,5 @@ export const DEFAULT_TUNING: CacheServerTuning = {
   durability: 'sync',
   maxCommitBytes: 16 * 1024 * 1024,
   maxCommitRecords: 16 * 1024,
+  requestedTopics: DEFAULT_REQUESTED_TOPICS,
 };

@@ -1,7 +1,4 @@
 import {
-  metadataV1,
-  metadataV2,
-  metadataV3,
   metadataV4,
   metadataV5,
   metadataV6,
@@ -112,17 +109,18 @@ export function decodeMetadata(c: Cursor, version: number): MetadataResponse {
   return { clusterId, controllerId, brokers, topics };
 }
 
-/** v1 (the oldest Kafka 4.x accepts, KIP-896) up to the newest the protocol library writes. */
+/**
+ * v4 up to the newest the protocol library writes. Kafka 4.x accepts v1 and up (KIP-896), but
+ * before v4 a request cannot say allow_auto_topic_creation=false, and a broker with
+ * auto.create.topics.enable would create any topic a request names: kgate never creates topics.
+ */
 export const Metadata = defineApi({
   key: 3,
   name: 'Metadata',
   flexibleFrom: 9,
   versions: libraryVersions(
-    1,
+    4,
     [
-      metadataV1,
-      metadataV2,
-      metadataV3,
       metadataV4,
       metadataV5,
       metadataV6,
@@ -135,6 +133,7 @@ export const Metadata = defineApi({
     ],
     (library, version) => ({
       encode: (topics: MetadataRequest): Writer =>
+        // allow_auto_topic_creation false: a topic a request names is never created by asking.
         library.createRequest(topics === null ? null : [...topics], false, false),
       decode: (body) => decodeMetadata(body, version),
     }),
