@@ -19,7 +19,7 @@ export const PATH_DEFINITIONS: { readonly [name: string]: JsonSchema } = {
   pathConditions: anyOfConditions({
     path: {
       description:
-        'Request path; `{name}` captures one path segment as `${params.name}`, `*` matches any run of characters.',
+        'Request path (without its query); `{name}` captures one or more characters, `/` included as Zilla does, as `${params.name}`; `*` matches any run of characters.',
       type: 'string',
     },
   }),

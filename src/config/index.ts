@@ -17,6 +17,7 @@ export {
   compileCidr,
   compileGlob,
   compilePath,
+  compilePathHeader,
   compilePorts,
   matchPath,
   matchTopic,

@@ -1,6 +1,6 @@
 import { BlockList, isIP } from 'node:net';
 import type { BindingConfig, RouteConfig } from './index.ts';
-import { ANY, charClass, compilePattern, type CharClass, type Pattern, type Piece } from './patterns.ts';
+import { ANY, compilePattern, type Pattern, type Piece } from './patterns.ts';
 
 /**
  * Route matching. A binding compiles the `when` conditions of its routes once, when it is built,
@@ -122,27 +122,18 @@ export type PathMatcher = (path: string) => Record<string, string> | undefined;
 
 const templateCache = new Map<string, PathMatcher>();
 
-/** What a path parameter may hold: one segment, up to the next `/` or `;`. */
-const SEGMENT: CharClass = charClass((code) => code !== 0x2f && code !== 0x3b, true);
-
 /**
- * Compiles a Zilla path template: `{name}` captures one segment (up to `/` or `;`), `*` matches any
- * run of characters. A parameter is percent-decoded; one that does not decode (`%zz`, or bytes
- * that are not UTF-8, overlong forms included) makes the path match nothing, since keeping it
- * undecoded would give two spellings the same value (`%zz` and `%25zz`).
+ * Compiles a Zilla path template as Zilla does: `{name}` captures a run of one or more characters,
+ * `/` included (Zilla compiles it to `(?<name>.+)`), so `/{path}` takes `/a/b/c.html`; `*`
+ * matches any run of characters. Where a path could split in several ways, each parameter takes
+ * as much as it can, as Java's regex does. A parameter is percent-decoded; one that does not
+ * decode (`%zz`, or bytes that are not UTF-8, overlong forms included) makes the path match
+ * nothing, since keeping it undecoded would give two spellings the same value (`%zz` and `%25zz`).
  */
 export function compilePath(template: string): PathMatcher {
   let compiled = templateCache.get(template);
   if (!compiled) {
-    const names: string[] = [];
-    const pieces: Piece[] = [];
-    for (const part of template.split(/(\{[A-Za-z_][A-Za-z0-9_]*\}|\*)/)) {
-      if (part === '*') pieces.push({ many: ANY, min: 0 });
-      else if (/^\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(part)) {
-        names.push(part.slice(1, -1));
-        pieces.push({ many: SEGMENT, min: 1, capture: true });
-      } else if (part !== '') pieces.push({ literal: part });
-    }
+    const { names, pieces } = pathPieces(template);
     const pattern = compilePattern(pieces);
     compiled = (path) => {
       const captured = pattern.exec(path);
@@ -156,6 +147,45 @@ export function compilePath(template: string): PathMatcher {
       return params;
     };
     templateCache.set(template, compiled);
+  }
+  return compiled;
+}
+
+/** The pieces of a path template: `{name}` a run of one or more characters, `*` of any. */
+function pathPieces(template: string): { names: string[]; pieces: Piece[] } {
+  const names: string[] = [];
+  const pieces: Piece[] = [];
+  for (const part of template.split(/(\{[A-Za-z_][A-Za-z0-9_]*\}|\*)/)) {
+    if (part === '*') pieces.push({ many: ANY, min: 0 });
+    else if (/^\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(part)) {
+      names.push(part.slice(1, -1));
+      pieces.push({ many: ANY, min: 1, capture: true });
+    } else if (part !== '') pieces.push({ literal: part });
+  }
+  return { names, pieces };
+}
+
+const pathHeaderCache = new Map<string, Pattern>();
+
+/**
+ * An http server's `:path` header condition, as Zilla's http binding matches it: the value is a
+ * path template (`{name}` and `*`) matched against the request target as sent, query included,
+ * and unless the template ends with `*` a query string may follow what it matches, so
+ * `/events` takes `/events?access_token=...`.
+ */
+export function compilePathHeader(template: string): Pattern {
+  let compiled = pathHeaderCache.get(template);
+  if (compiled === undefined) {
+    const { pieces } = pathPieces(template);
+    const exact = compilePattern(pieces);
+    const withQuery = template.endsWith('*')
+      ? undefined
+      : compilePattern([...pieces, { literal: '?' }, { many: ANY, min: 0 }]);
+    compiled = {
+      exec: (subject) => exact.exec(subject) ?? withQuery?.exec(subject),
+      test: (subject) => exact.test(subject) || withQuery?.test(subject) === true,
+    };
+    pathHeaderCache.set(template, compiled);
   }
   return compiled;
 }

@@ -73,8 +73,10 @@ describe('matchPath', () => {
     assert.equal(matchPath('/{a}-{b}', '/x-'), undefined);
   });
 
-  it('matches one segment per parameter', () => {
-    assert.equal(matchPath('/items/{id}', '/items/42/more'), undefined);
+  it('lets a parameter span segments, as Zilla does', () => {
+    assert.deepEqual(matchPath('/items/{id}', '/items/42/more'), { id: '42/more' });
+    assert.deepEqual(matchPath('/{path}', '/a/b/index.html'), { path: 'a/b/index.html' });
+    assert.deepEqual(matchPath('/{a}/{b}', '/x/y/z'), { a: 'x/y', b: 'z' });
     assert.equal(matchPath('/items/{id}', '/items/'), undefined);
     assert.equal(matchPath('/items', '/items/42'), undefined);
     assert.deepEqual(matchPath('/items*', '/items/42/more'), {});
@@ -84,7 +86,7 @@ describe('matchPath', () => {
     const template = '/{a}-{b}/{c}';
     assert.deepEqual(matchPath(template, '/long-first/segment'), { a: 'long', b: 'first', c: 'segment' });
     assert.equal(matchPath(template, '/no-match'), undefined);
-    assert.equal(matchPath(template, '/x-y/z/too-long'), undefined);
+    assert.deepEqual(matchPath(template, '/x-y/z/too-long'), { a: 'x', b: 'y/z', c: 'too-long' });
     assert.deepEqual(matchPath(template, '/x-y/z'), { a: 'x', b: 'y', c: 'z' });
     for (let i = 0; i < 1000; i++)
       assert.deepEqual(matchPath(template, `/${i}-${i + 1}/${i + 2}`), {
@@ -128,6 +130,21 @@ describe('conditions', () => {
       {},
     );
     assert.equal(new HeaderConditionMatcher({ headers: { ':scheme': 'https' } }).match(request), undefined);
+  });
+
+  it('matches :path as Zilla does: a template a query string may follow unless it ends with *', () => {
+    const head = (url: string): RequestHead => ({ headers: {}, method: 'GET', url, socket: new Socket() });
+    const path = (pattern: string, url: string) =>
+      new HeaderConditionMatcher({ headers: { ':path': pattern } }).match(head(url)) !== undefined;
+    assert.ok(path('/events', '/events'));
+    assert.ok(path('/events', '/events?access_token=abc'));
+    assert.ok(!path('/events', '/events/more'));
+    assert.ok(!path('/events', '/eventsx?y'));
+    assert.ok(path('/items/{id}', '/items/a/b?x=1'));
+    assert.ok(!path('/items/{id}', '/items/'));
+    assert.ok(path('/items*', '/items/7?x'));
+    // `?` is a character of the path, not a one-character wildcard as in other header globs.
+    assert.ok(!path('/item?', '/items'));
   });
 
   it('matches ports, port ranges and address ranges', () => {

@@ -245,7 +245,7 @@ function globOracle(pattern: string, ignoreCase: boolean): RegExp {
   return new RegExp(`^${source}$`, ignoreCase ? 'si' : 's');
 }
 
-/** A path template as a RegExp, as compilePath built it before, decoding as it does now. */
+/** A path template as the RegExp Zilla compiles it to (`{name}` as `(.+)`), decoding as compilePath does. */
 function pathOracle(template: string, path: string): Record<string, string> | undefined {
   const names: string[] = [];
   let source = '';
@@ -253,7 +253,7 @@ function pathOracle(template: string, path: string): Record<string, string> | un
     if (part === '*') source += '.*';
     else if (/^\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(part)) {
       names.push(part.slice(1, -1));
-      source += '([^/;]+)';
+      source += '(.+)';
     } else source += part.replace(/[.+^${}()|[\]\\/?*]/g, '\\$&');
   }
   const match = new RegExp(`^${source}$`, 's').exec(path);

@@ -52,6 +52,8 @@ before(async () => {
   await writeFile(join(site, 'style.css'), 'body{}');
   await writeFile(join(site, 'docs', 'index.html'), '<h1>docs</h1>');
   await writeFile(join(site, 'docs', 'sub', 'notes.txt'), 'notes');
+  await mkdir(join(site, 'assets', 'js'), { recursive: true });
+  await writeFile(join(site, 'assets', 'js', 'app.js'), 'run()');
   await writeFile(join(dir, 'secret.txt'), 'TOP SECRET CONTENT');
   await symlink(join(dir, 'secret.txt'), join(site, 'leak.txt'));
   await symlink(dir, join(site, 'parent'));
@@ -73,8 +75,9 @@ before(async () => {
       '    routes:',
       '      - { when: [ { path: / } ], exit: site, with: { path: index.html } }',
       '      - { when: [ { path: /docs/* } ], exit: site }',
-      '      - { when: [ { path: "/{path}" } ], exit: site, with: { path: "${params.path}" } }',
+      // First match wins, and `{path}` spans segments: the more specific route comes first.
       '      - { when: [ { path: "/open/{name}" } ], exit: open, with: { path: "${params.name}" } }',
+      '      - { when: [ { path: "/{path}" } ], exit: site, with: { path: "${params.path}" } }',
       '  site: { type: filesystem, kind: server, options: { location: site } }',
       '  open: { type: filesystem, kind: server, options: { location: site, dotfiles: allow } }',
     ].join('\n'),
@@ -117,6 +120,15 @@ describe('http-filesystem proxy over a filesystem server', () => {
     assert.equal((await send('GET', '/docs/sub/notes.txt')).body, 'notes');
     assert.equal((await send('GET', '/docs/')).body, '<h1>docs</h1>');
     assert.equal((await send('GET', '/docs')).status, 404);
+  });
+
+  it('serves subfolders through a parameter, which spans segments as in Zilla', async () => {
+    const app = await send('GET', '/assets/js/app.js');
+    assert.equal(app.status, 200);
+    assert.equal(app.body, 'run()');
+    // Each segment a parameter spans is still checked as a file segment.
+    for (const path of ['/assets/.git/config', '/assets/js%2fapp.js', '/assets/..%2findex.html'])
+      assert.equal((await send('GET', path)).status, 404, path);
   });
 
   it('answers HEAD with the headers only', async () => {
@@ -182,8 +194,8 @@ describe('http-filesystem proxy over a filesystem server', () => {
   });
 
   it('refuses encoded separators in a path parameter and in the request path', async () => {
-    // `{path}` captures one segment: `%2f` must not turn it into a path into the location, the
-    // way `/.kgate%2fcache%2f...` reached the LMDB files of the cache.
+    // `%2f` must not turn a segment into a path into the location, the way
+    // `/.kgate%2fcache%2f...` reached the LMDB files of the cache.
     for (const path of [
       '/.git%2fconfig',
       '/.git%2Fconfig',

@@ -29,10 +29,10 @@ function compileRoute(route: RouteConfig, index: number): CompiledRoute {
 }
 
 /**
- * Whether a decoded value may stand as one segment of a file path. A path parameter captures one
- * segment of the request path, so a separator in its value came from an escape (`%2f`, `%5c`):
- * refused, as are NUL and `.`/`..`, so that no escape reaches a file that plain slashes would not
- * (`/{path}` must not serve `.kgate/cache/...` for `/.kgate%2fcache%2f...`).
+ * Whether a decoded value may stand as one segment of a file path: a separator in it came from an
+ * escape (`%2f`, `%5c`) and is refused, as are NUL and `.`/`..`, so that no escape reaches a file
+ * that plain slashes would not (`/{path}` must not serve `.kgate/cache/...` for
+ * `/.kgate%2fcache%2f...`).
  */
 function isFileSegment(value: string): boolean {
   return !/[/\\\0]/.test(value) && value !== '.' && value !== '..';
@@ -56,7 +56,12 @@ function filePathOf(path: string): string {
     .join('/');
 }
 
-/** `${params.name}` lookups for a file path template; a value that is no file segment answers 404. */
+/**
+ * `${params.name}` lookups for a file path template. A parameter may span segments (`/{path}` takes
+ * `/a/b.html`, as in Zilla); the request path was checked segment by segment (filePathOf) first,
+ * so each `/` in a value is one the client wrote, and each piece between them must be a file
+ * segment, else 404.
+ */
 function fileParams(
   params: Readonly<Record<string, string>>,
   path: string,
@@ -64,7 +69,7 @@ function fileParams(
   const lookup = paramsLookup(params);
   return (name) => {
     const value = lookup(name);
-    if (value !== undefined && !isFileSegment(value))
+    if (value !== undefined && !value.split('/').every(isFileSegment))
       throw new HttpError('KGATE_NOT_FOUND', `${path} not found`);
     return value;
   };
@@ -124,8 +129,9 @@ export class HttpFilesystemProxyBinding implements Binding, HttpHandler {
     const route = resolved.route === undefined ? undefined : this.#routes.get(resolved.route);
     const source = this.#exits.get(resolved.exit);
     if (source === undefined) throw new HttpError('KGATE_INTERNAL', `exit ${resolved.exit} is not started`);
+    const checked = filePathOf(path);
     let relative =
-      route?.path === undefined ? filePathOf(path) : expand(route.path, fileParams(resolved.params, path));
+      route?.path === undefined ? checked : expand(route.path, fileParams(resolved.params, path));
     if (relative === '' || relative.endsWith('/')) relative += INDEX;
     const file = await source.findFile(relative);
     if (file === undefined) throw new HttpError('KGATE_NOT_FOUND', `${path} not found`);

@@ -84,7 +84,7 @@ export const httpKafkaProxySchema: BindingSchema = {
               method: { description: 'Request method, such as `GET`.', type: 'string' },
               path: {
                 description:
-                  'Request path; `{name}` captures one path segment as `${params.name}`, `*` matches any run of characters.',
+                  'Request path (without its query); `{name}` captures one or more characters, `/` included as Zilla does, as `${params.name}`; `*` matches any run of characters.',
                 type: 'string',
               },
             }),

@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import {
   compileGlob,
+  compilePathHeader,
   NO_PARAMS,
   RouteTable,
   type BindingConfig,
@@ -49,15 +50,18 @@ function headerReader(name: string): HeaderReader {
   }
 }
 
-/** Matches a request whose headers (names in any case) match every glob of the condition. */
+/**
+ * Matches a request whose headers (names in any case) match every pattern of the condition: a
+ * glob, or for `:path` a path template that a query string may follow (compilePathHeader).
+ */
 export class HeaderConditionMatcher implements ConditionMatcher<RequestHead> {
   readonly #headers: readonly (readonly [HeaderReader, Pattern])[];
 
   constructor(condition: HeaderCondition) {
-    this.#headers = Object.entries(condition.headers ?? {}).map(([name, pattern]) => [
-      headerReader(name.toLowerCase()),
-      compileGlob(pattern),
-    ]);
+    this.#headers = Object.entries(condition.headers ?? {}).map(([name, pattern]) => {
+      const lower = name.toLowerCase();
+      return [headerReader(lower), lower === ':path' ? compilePathHeader(pattern) : compileGlob(pattern)];
+    });
   }
 
   match(request: RequestHead): Readonly<Record<string, string>> | undefined {

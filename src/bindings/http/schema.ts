@@ -176,7 +176,11 @@ export const httpServerSchema: BindingSchema = {
                 description: 'Host and port, such as `localhost:7114`.',
                 type: 'string',
               },
-              ':path': { description: 'Request path, such as `/items/*`.', type: 'string' },
+              ':path': {
+                description:
+                  'Request path, such as `/items/*` or `/items/{id}` (`{name}` is one or more characters, `/` included); unless it ends with `*`, a query string may follow, as in Zilla.',
+                type: 'string',
+              },
               ':method': { description: 'Request method, such as `GET`.', type: 'string' },
             },
             additionalProperties: { type: 'string' },
