@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { defaultRegistry } from './bindings/index.ts';
+import { checkBindings } from './bindings/config-checks.ts';
 import {
   CacheClientBinding,
   type CacheStream,
@@ -73,8 +74,10 @@ export class Gateway {
     const env = options.env ?? process.env;
     const config =
       typeof options.config === 'string'
-        ? await loadConfigFile(options.config, env)
-        : parseConfig(options.config.yaml, options.config.name ?? 'kgate.yaml', env);
+        ? await loadConfigFile(options.config, env, checkBindings)
+        : parseConfig(options.config.yaml, options.config.name ?? 'kgate.yaml', env, {
+            check: checkBindings,
+          });
     const engine = new Engine(config, defaultRegistry(), {
       logger: options.logger ?? pino({ level: 'silent' }),
       stateDir: options.stateDir ?? (await mkdtemp(join(tmpdir(), 'kgate-'))),

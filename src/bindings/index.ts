@@ -2,6 +2,7 @@ import type { BindingSchema } from '../config/json-schema.ts';
 import type { BindingFactory } from '../engine/binding.ts';
 import type { Composition } from '../engine/composition.ts';
 import { BindingRegistry } from '../engine/registry.ts';
+import { checkBindings } from './config-checks.ts';
 import { createFilesystemServerBinding } from './filesystem/server.ts';
 import { filesystemServerSchema } from './filesystem/schema.ts';
 import { createHttpFilesystemProxyBinding } from './http-filesystem/proxy.ts';
@@ -83,4 +84,5 @@ export const composition: Composition = {
   module: import.meta.url,
   registry: defaultRegistry,
   threadServices: [kafkaCacheThreads],
+  checkBindings,
 };

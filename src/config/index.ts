@@ -106,6 +106,7 @@ export async function readConfigBytes(file: string): Promise<Buffer> {
 export async function loadConfigFile(
   file: string,
   env: NodeJS.ProcessEnv = process.env,
+  check?: BindingsCheck,
 ): Promise<LoadedConfig> {
   let bytes: Buffer;
   try {
@@ -118,8 +119,19 @@ export async function loadConfigFile(
     const message = `file is larger than the loader's limit of ${CONFIG_LIMITS.maxBytes} bytes`;
     throw new ConfigError([{ file, line: 0, column: 0, path: '', message }]);
   }
-  return parseConfig(bytes.toString('utf8'), file, env, { fromFile: true });
+  return parseConfig(bytes.toString('utf8'), file, env, {
+    fromFile: true,
+    ...(check === undefined ? {} : { check }),
+  });
 }
+
+/**
+ * Checks of the bindings that only the bindings' own code can make (see bindings/config-checks.ts),
+ * run once the file passed its schema: each problem names where in the config it is.
+ */
+export type BindingsCheck = (
+  bindings: ReadonlyMap<string, BindingConfig>,
+) => readonly { readonly segments: readonly Segment[]; readonly message: string }[];
 
 export interface ParseOptions {
   /**
@@ -128,6 +140,8 @@ export interface ParseOptions {
    * built in code names a file that need not exist and has a cache directory of its own.
    */
   readonly fromFile?: boolean;
+  /** Run on the bindings once the file is otherwise valid; what it finds fails the load. */
+  readonly check?: BindingsCheck;
 }
 
 export function parseConfig(
@@ -195,11 +209,18 @@ export function parseConfig(
 
   if (errors.length > 0) throw configError(errors);
 
+  const bindings = toBindings(data['bindings'] as Record<string, Record<string, unknown>>);
+  for (const problem of options.check?.(bindings) ?? []) {
+    const located = locate(pointerOf([...problem.segments]));
+    errors.push(at(located.value, displayPath(located.segments), problem.message));
+  }
+  if (errors.length > 0) throw configError(errors);
+
   const warnings = [...yamlWarnings, ...ignoredFeatures(data, locate, at)];
   const config: LoadedConfig = {
     file,
     name: typeof data['name'] === 'string' ? data['name'] : DEFAULT_NAME,
-    bindings: toBindings(data['bindings'] as Record<string, Record<string, unknown>>),
+    bindings,
     warnings: sortDiagnostics(warnings),
   };
   if ('telemetry' in data) config.telemetry = toTelemetry(data['telemetry']);

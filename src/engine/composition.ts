@@ -1,3 +1,4 @@
+import type { BindingsCheck } from '../config/index.ts';
 import type { BindingRegistry } from './registry.ts';
 import type { ThreadService } from './workers/service.ts';
 
@@ -14,6 +15,8 @@ export interface Composition {
   /** A new registry of every binding this build can run. */
   registry(): BindingRegistry;
   readonly threadServices: readonly ThreadService[];
+  /** What starting the bindings would refuse of a config, checked when it is loaded. */
+  readonly checkBindings?: BindingsCheck;
 }
 
 export function isComposition(value: unknown): value is Composition {

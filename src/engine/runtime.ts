@@ -155,7 +155,11 @@ async function readyByDeadline(
 
 /** The config file, validated, its warnings logged; a ConfigError lists every problem in it. */
 async function loadConfig(options: RunOptions): Promise<LoadedConfig> {
-  const config = await loadConfigFile(options.configFile, options.env ?? process.env);
+  const config = await loadConfigFile(
+    options.configFile,
+    options.env ?? process.env,
+    options.composition.checkBindings,
+  );
   options.redactor?.add(config.substitutions ?? []);
   for (const warning of config.warnings) options.logger.warn(formatDiagnostic(warning));
   return config;
@@ -352,7 +356,11 @@ class RunningGateway implements Running {
   async #loadNext(trigger: string): Promise<LoadedConfig | undefined> {
     let next: LoadedConfig;
     try {
-      next = await loadConfigFile(this.#options.configFile, this.#options.env ?? process.env);
+      next = await loadConfigFile(
+        this.#options.configFile,
+        this.#options.env ?? process.env,
+        this.#options.composition.checkBindings,
+      );
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
       for (const diagnostic of error.diagnostics) this.#logger.error(formatDiagnostic(diagnostic));

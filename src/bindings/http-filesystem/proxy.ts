@@ -13,13 +13,13 @@ import { contentTypeOf } from './content-types.ts';
 const METHODS = ['GET', 'HEAD'];
 const INDEX = 'index.html';
 
-interface CompiledRoute {
+export interface CompiledRoute {
   readonly exit: string;
   /** Template of the file path; absent: the request path. */
   readonly path?: string;
 }
 
-function compileRoute(route: RouteConfig, index: number): CompiledRoute {
+export function compileRoute(route: RouteConfig, index: number): CompiledRoute {
   const where = `routes[${index}].with.path`;
   const path = route.with?.['path'];
   if (path === undefined) return { exit: route.exit };

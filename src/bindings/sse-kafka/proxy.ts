@@ -38,7 +38,7 @@ export const TOPIC_DELETED_EVENT = 'topic-deleted';
 const BATCH_MESSAGES = 256;
 const WRITE_BYTES = 64 * 1024;
 
-interface SseRoute {
+export interface SseRoute {
   readonly exit: string;
   readonly topic: TopicTemplate;
   readonly filters: readonly FilterTemplate[];
@@ -55,7 +55,7 @@ interface Admitted {
   readonly topic: string;
 }
 
-function compileRoute(route: RouteConfig, index: number): SseRoute {
+export function compileRoute(route: RouteConfig, index: number): SseRoute {
   const where = `routes[${index}].with`;
   const w = route.with ?? {};
   const topic = w['topic'];

@@ -1,4 +1,5 @@
 import { basename } from 'node:path';
+import { checkBindings } from '../../bindings/config-checks.ts';
 import { loadConfigFile } from '../../config/index.ts';
 import { formatDiagnostic } from '../../config/index.ts';
 import { findConfigFile } from '../config-file.ts';
@@ -10,7 +11,8 @@ export interface ValidateOptions {
 /** Prints warnings and a one-line summary; errors propagate as a ConfigError listing all of them. */
 export async function validateCommand(options: ValidateOptions): Promise<void> {
   const file = await findConfigFile(options.config);
-  const config = await loadConfigFile(file);
+  // The checks start makes of the bindings too, so that a config valid here starts.
+  const config = await loadConfigFile(file, process.env, checkBindings);
   for (const warning of config.warnings) process.stderr.write(`warning: ${formatDiagnostic(warning)}\n`);
   const count = config.bindings.size;
   process.stdout.write(
