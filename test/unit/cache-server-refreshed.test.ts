@@ -102,4 +102,12 @@ describe('Refreshed', () => {
     assert.equal(await second, 'now');
     assert.equal(source.calls, 2);
   });
+
+  it('keeps at most maxEntries values, forgetting the one loaded longest ago', async () => {
+    const cache = new Refreshed<string>(60_000, 2);
+    for (const key of ['a', 'b', 'c']) await cache.get(key, async () => key.toUpperCase());
+    assert.equal(cache.size, 2);
+    assert.equal(cache.peek('a'), undefined);
+    assert.equal(cache.peek('c')?.value, 'C');
+  });
 });

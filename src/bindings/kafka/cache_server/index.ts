@@ -116,7 +116,9 @@ export class CacheServerBinding implements Binding, CacheServerApi {
     this.#tuning = { ...DEFAULT_TUNING, ...options.tuning, ...tuning };
     this.#routes = topicRoutes(context.config);
     this.#configs = new Refreshed(this.#tuning.configRefreshMs);
-    this.#shapes = new Refreshed(this.#tuning.metadataMaxAgeMs);
+    // Produce requests name topics too (a path may make the name): the shapes kept of topics not
+    // followed are bounded as the topics followed for requests are.
+    this.#shapes = new Refreshed(this.#tuning.metadataMaxAgeMs, this.#tuning.requestedTopics);
     const { bootstrap, topics } = options;
     this.#bootstrap = bootstrap;
     this.#defaultOffset = defaultOffsets(topics);

@@ -30,11 +30,23 @@ export interface RefreshedGetOptions {
  */
 export class Refreshed<V> {
   readonly #maxAgeMs: number;
+  readonly #maxEntries: number;
+  /** In the order they were last loaded, oldest first. */
   readonly #entries = new Map<string, Entry<V>>();
   readonly #loading = new Map<string, Loading<V>>();
 
-  constructor(maxAgeMs: number) {
+  /**
+   * `maxEntries` bounds the values kept: keys can come from requests (a topic named by a path),
+   * so past it the value loaded longest ago is forgotten, to be asked for again if wanted.
+   */
+  constructor(maxAgeMs: number, maxEntries = Infinity) {
     this.#maxAgeMs = maxAgeMs;
+    this.#maxEntries = maxEntries;
+  }
+
+  /** Values kept now. */
+  get size(): number {
+    return this.#entries.size;
   }
 
   /** The value as last loaded, however old; undefined if never loaded. */
@@ -72,7 +84,12 @@ export class Refreshed<V> {
 
   #load(key: string, load: () => Promise<V>): Loading<V> {
     const promise = load().then((value) => {
+      this.#entries.delete(key);
       this.#entries.set(key, { value, at: Date.now() });
+      if (this.#entries.size > this.#maxEntries) {
+        const oldest = this.#entries.keys().next();
+        if (oldest.done !== true) this.#entries.delete(oldest.value);
+      }
       return value;
     });
     const loading = { promise, since: Date.now() };
