@@ -1,4 +1,5 @@
 import type { JsonSchema, JsonSchemaObject } from './json-schema.ts';
+import { MODEL_DEFINITIONS } from './model-schema.ts';
 import { TELEMETRY_DEFINITIONS } from './telemetry-schema.ts';
 
 /**
@@ -42,8 +43,11 @@ export const CORE_SCHEMA = {
       type: 'object',
     },
     catalogs: {
-      description: 'Zilla schema catalogs. Accepted for compatibility and ignored, with a warning.',
+      description:
+        'Schema catalogs by name, which the models of kafka topics (`key`, `value`) and of http server requests (`content`) take their schemas from. See docs/models.md.',
       type: 'object',
+      propertyNames: { $ref: '#/definitions/name' },
+      additionalProperties: { $ref: '#/definitions/catalog' },
     },
   },
   additionalProperties: false,
@@ -77,6 +81,7 @@ export const CORE_DEFINITIONS: { readonly [name: string]: JsonSchema } = {
     type: 'object',
   },
   ...TELEMETRY_DEFINITIONS,
+  ...MODEL_DEFINITIONS,
   guarded: {
     description:
       'Roles required by each named guard. Accepted for compatibility and ignored, with a warning: kgate does not enforce guards.',

@@ -3,6 +3,8 @@ import { ConfigError, sortDiagnostics } from './diagnostics.ts';
 import type { ConfigDiagnostic } from './diagnostics.ts';
 import { checkListeners } from './listeners.ts';
 import { checkServedLocations } from './own-files.ts';
+import type { CatalogsJson } from '../models/config.ts';
+import { checkCatalogs } from './catalog-references.ts';
 import { checkReferences } from './references.ts';
 import type { Substitution } from './redact.ts';
 import { bindingKinds, showValue, validateSchema } from './schema.ts';
@@ -42,6 +44,8 @@ export interface LoadedConfig {
   /** In file order. */
   bindings: Map<string, BindingConfig>;
   warnings: ConfigDiagnostic[];
+  /** The top-level `catalogs` as written; absent when the file has none. */
+  catalogs?: CatalogsJson;
   /** Absent when the file has no telemetry section. */
   telemetry?: TelemetryConfig;
   /**
@@ -76,7 +80,6 @@ export const DEFAULT_NAME = 'kgate';
 const IGNORED_SECTIONS: Record<string, string> = {
   guards: 'not supported by kgate, ignored; guarded routes are NOT protected',
   vaults: 'not supported by kgate, ignored; give TLS key, cert and ca as PEM file paths',
-  catalogs: 'not supported by kgate, ignored',
 };
 
 export function knownBindingTypes(): ReadonlyMap<string, readonly string[]> {
@@ -199,6 +202,14 @@ export function parseConfig(
     errors.push(at(located.value, displayPath(located.segments), problem.message));
   }
 
+  // Only on a config that passed its schema: catalogs and models have the shapes they are read as.
+  if (errors.length === 0) {
+    for (const problem of checkCatalogs(data, options.fromFile === true ? file : undefined)) {
+      const located = locate(problem.pointer);
+      errors.push(at(located.value, displayPath(located.segments), problem.message));
+    }
+  }
+
   // Only on a config that passed its schema, so that every location is a string.
   if (errors.length === 0 && options.fromFile === true) {
     for (const problem of checkServedLocations(data['bindings'], file, env)) {
@@ -224,6 +235,7 @@ export function parseConfig(
     warnings: sortDiagnostics(warnings),
   };
   if ('telemetry' in data) config.telemetry = toTelemetry(data['telemetry']);
+  if (isObject(data['catalogs'])) config.catalogs = data['catalogs'] as CatalogsJson;
   if (source.substitutions.length > 0) {
     // Aliases and repeated references substitute the same expression more than once.
     const unique = new Map(source.substitutions.map((s) => [`${s.reference}\n${s.value}`, s]));

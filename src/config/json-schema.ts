@@ -25,9 +25,12 @@ export interface JsonSchemaObject {
   readonly required?: readonly string[];
   readonly additionalProperties?: JsonSchema;
   readonly propertyNames?: JsonSchema;
+  readonly patternProperties?: { readonly [pattern: string]: JsonSchema };
+  readonly maxProperties?: number;
   readonly minProperties?: number;
   readonly items?: JsonSchema;
   readonly minItems?: number;
+  readonly maxItems?: number;
   readonly uniqueItems?: boolean;
   readonly minLength?: number;
   readonly pattern?: string;
@@ -36,6 +39,7 @@ export interface JsonSchemaObject {
   readonly minimum?: number;
   readonly maximum?: number;
   readonly anyOf?: readonly JsonSchema[];
+  readonly oneOf?: readonly JsonSchema[];
   readonly allOf?: readonly JsonSchema[];
   readonly not?: JsonSchema;
   readonly if?: JsonSchema;

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { CatalogJson } from '../models/config.ts';
 import type { Registry } from 'prom-client';
 import type { BindingConfig } from '../config/index.ts';
 import type { Listeners } from './listeners.ts';
@@ -39,6 +40,11 @@ export interface BindingContext {
    * binding publishing files can refuse to publish it; the engine always sets it.
    */
   readonly cacheDir?: string;
+  /**
+   * The config's top-level `catalogs`, as written, for bindings whose options name models
+   * (kafka topics' `key` and `value`, http server `requests`).
+   */
+  readonly catalogs?: { readonly [name: string]: CatalogJson };
   /** The config file the binding came from, so relative paths in options resolve beside it. */
   readonly configFile?: string;
   /**

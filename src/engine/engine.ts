@@ -153,6 +153,7 @@ export class Engine {
       stateDir: join(this.#options.stateDir, config.name),
       cacheDir: this.#options.stateDir,
       configFile: this.#config.file,
+      ...(this.#config.catalogs === undefined ? {} : { catalogs: this.#config.catalogs }),
       ...(this.#options.cacheMaxBytes === undefined ? {} : { cacheMaxBytes: this.#options.cacheMaxBytes }),
       ...(this.#options.sharedListeners === true ? { sharedListeners: true } : {}),
       lookup: (name) => {

@@ -30,6 +30,12 @@ export const ERROR_CODES = {
     retriable: false,
     meaning: 'the broker refused what was sent: a corrupt or invalid record, or an invalid topic name',
   },
+  KGATE_INVALID_CONTENT: {
+    status: 400,
+    retriable: false,
+    meaning:
+      "a request body does not fit the model of the route's `options.requests` or of the topic's value or key: the message names the field and the schema",
+  },
   KGATE_NOT_AUTHORIZED: {
     status: 403,
     retriable: false,
@@ -155,6 +161,12 @@ export const ERROR_CODES = {
     retriable: true,
     meaning:
       'the cache follows as many topics named by requests as its `limits.requested-topics` allows, each of them in use: another is followed once one is released',
+  },
+  KGATE_SCHEMA_UNAVAILABLE: {
+    status: 503,
+    retriable: true,
+    meaning:
+      'a schema the request needs is not known yet and its catalog (a schema registry) could not be reached or did not answer with it; values already converted are still served',
   },
   KGATE_SHUTTING_DOWN: {
     status: 503,

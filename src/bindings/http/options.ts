@@ -1,9 +1,11 @@
 import { parseCorsPolicy, type CorsJson, type CorsPolicy } from './cors.ts';
+import type { ModelJson } from '../../models/config.ts';
 import type { HttpVersion } from './versions.ts';
 
 /** An http server's options as the schema admits them. */
 export interface HttpServerOptionsJson {
   readonly versions?: readonly HttpVersion[];
+  readonly requests?: readonly HttpRequestRuleJson[];
   readonly 'access-control'?: CorsJson;
   /** Zilla guard credentials; accepted for Zilla files, with a warning, and not enforced. */
   readonly authorization?: { readonly [guard: string]: object };
@@ -15,6 +17,14 @@ export interface HttpServerOptionsJson {
     readonly 'body-idle'?: number;
   };
   readonly limits?: { readonly 'pipelined-requests'?: number; readonly 'concurrent-streams'?: number };
+}
+
+/** One entry of an http server's `requests`. */
+export interface HttpRequestRuleJson {
+  readonly path: string;
+  readonly method?: string;
+  readonly 'content-type'?: readonly string[];
+  readonly content?: ModelJson;
 }
 
 /** What one connection may have in flight. */
@@ -49,6 +59,8 @@ export interface HttpServerOptions {
   readonly overrides: readonly (readonly [string, string])[];
   readonly timeouts: HttpServerTimeouts;
   readonly limits: HttpConnectionLimits;
+  /** The `requests` entries as written; the server compiles them against the config's catalogs. */
+  readonly requests: readonly HttpRequestRuleJson[];
 }
 
 function ms(seconds: number | undefined): number | undefined {
@@ -64,6 +76,7 @@ export function httpServerOptions(options: unknown): HttpServerOptions {
     ...(cors === undefined ? {} : { cors }),
     overrides: Object.entries(json.overrides ?? {}).map(([name, value]) => [name.toLowerCase(), value]),
     timeouts: httpServerTimeouts(json.timeouts ?? {}),
+    requests: json.requests ?? [],
     limits: {
       pipelinedRequests: json.limits?.['pipelined-requests'] ?? DEFAULT_CONNECTION_LIMITS.pipelinedRequests,
       concurrentStreams: json.limits?.['concurrent-streams'] ?? DEFAULT_CONNECTION_LIMITS.concurrentStreams,

@@ -33,6 +33,31 @@ export const httpServerSchema: BindingSchema = {
         type: 'object',
         properties: {
           versions: { $ref: '#/definitions/httpVersions' },
+          requests: {
+            description:
+              "Request validation, in Zilla's shape: a request whose path and method match an entry (path templates as in routes, `{name}` one segment) must have one of its `content-type`s, and its body must fit its `content` model; else it is answered 400 before any route sees it. See docs/models.md.",
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['path'],
+              properties: {
+                path: { description: 'Path, or a path template.', type: 'string', pattern: '^/' },
+                method: {
+                  description: 'Method; absent: any.',
+                  enum: ['GET', 'PUT', 'POST', 'DELETE', 'OPTIONS', 'HEAD', 'PATCH', 'TRACE'],
+                },
+                'content-type': {
+                  description: 'Content types the request may have (parameters such as charset aside).',
+                  type: 'array',
+                  minItems: 1,
+                  items: { type: 'string', minLength: 1 },
+                },
+                content: { description: 'Model the body must fit.', $ref: '#/definitions/model' },
+              },
+              additionalProperties: false,
+              anyOf: [{ required: ['content-type'] }, { required: ['content'] }],
+            },
+          },
           'access-control': {
             description: 'Cross-origin resource sharing (CORS).',
             type: 'object',

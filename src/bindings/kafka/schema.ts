@@ -24,12 +24,14 @@ export const KAFKA_DEFINITIONS: { readonly [name: string]: JsonSchema } = {
         enum: ['none', 'json_patch'],
       },
       key: {
-        description: 'Zilla model for the message key. Accepted for compatibility and not enforced.',
-        type: 'object',
+        description:
+          'Model of the message key: produced keys are validated and encoded by it, and with `view: json` readers see keys as JSON. See docs/models.md.',
+        $ref: '#/definitions/model',
       },
       value: {
-        description: 'Zilla model for the message value. Accepted for compatibility and not enforced.',
-        type: 'object',
+        description:
+          'Model of the message value: produced values are validated (and with `view: json` encoded from JSON) by it, and with `view: json` readers see values as JSON, records that do not decode skipped. See docs/models.md.',
+        $ref: '#/definitions/model',
       },
       transforms: {
         description: 'Zilla message transforms. Accepted for compatibility and not applied.',

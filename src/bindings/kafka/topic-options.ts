@@ -1,4 +1,5 @@
 import { compileGlob } from '../../config/index.ts';
+import type { ModelJson } from '../../models/config.ts';
 import type { DefaultOffset } from './cache_server/api.ts';
 
 /** One entry of a cache_server's or cache_client's `topics` as the schema admits it (`kafkaTopic`). */
@@ -7,8 +8,8 @@ export interface KafkaTopicJson {
   readonly defaultOffset?: DefaultOffset;
   /** Accepted for Zilla files; kgate serves whole values, unmodelled and untransformed. */
   readonly deltaType?: 'none' | 'json_patch';
-  readonly key?: object;
-  readonly value?: object;
+  readonly key?: ModelJson;
+  readonly value?: ModelJson;
   readonly transforms?: readonly unknown[];
 }
 
@@ -17,12 +18,17 @@ export interface TopicOptions {
   /** A glob, as in routes. */
   readonly name: string;
   readonly defaultOffset?: DefaultOffset;
+  readonly key?: ModelJson;
+  readonly value?: ModelJson;
 }
 
 export function topicOptions(topics: readonly KafkaTopicJson[] | undefined): TopicOptions[] {
-  return (topics ?? []).map(({ name, defaultOffset }) =>
-    defaultOffset === undefined ? { name } : { name, defaultOffset },
-  );
+  return (topics ?? []).map(({ name, defaultOffset, key, value }) => ({
+    name,
+    ...(defaultOffset === undefined ? {} : { defaultOffset }),
+    ...(key === undefined ? {} : { key }),
+    ...(value === undefined ? {} : { value }),
+  }));
 }
 
 /**
