@@ -184,6 +184,7 @@ async function fetchByKey(
   // cost weak references the garbage collector then has to clear.
   let waitSignal: AbortSignal | undefined;
   const waitEnded = (): boolean => gone.aborted || x.draining.aborted;
+  const views = x.client.viewsFor?.(route.topic);
   const lookup = async (after: ReadonlyMap<number, bigint> | undefined): Promise<KeyLookup> => {
     const waitMs = until - Date.now();
     if (after !== undefined && waitMs > 0) waitSignal ??= AbortSignal.any([gone, x.draining]);
@@ -195,6 +196,7 @@ async function fetchByKey(
         ...(after === undefined || waitMs <= 0 || waitSignal === undefined ? {} : { waitMs, waitSignal }),
         catchUpMs: route.kafkaTimeoutMs,
         signal: gone,
+        ...(views === undefined ? {} : { views }),
       });
     } catch (error) {
       if (error instanceof NotCaughtUpError) throw notCaughtUp(x.client, route.topic, route.kafkaTimeoutMs);

@@ -1,5 +1,6 @@
 import type { Binding } from '../../../engine/binding.ts';
 import type { AttachOptions, CachedTopic } from '../cache_server/api.ts';
+import type { RecordViews } from './models.ts';
 import type { CacheStream, OpenOptions } from './stream.ts';
 
 /**
@@ -20,6 +21,8 @@ export interface CacheClientApi {
    * the cache to catch up is answered with. Optional.
    */
   unreachable?(topic: string): string | undefined;
+  /** The models of `topic` that key lookups on an attachment apply (lookupKey's `views`). Optional. */
+  viewsFor?(topic: string): RecordViews | undefined;
 }
 
 export function isCacheClient(binding: Binding): binding is Binding & CacheClientApi {

@@ -7,6 +7,7 @@ import { KgateError } from '../../../engine/errors.ts';
 import type { AttachOptions, CachedTopic, CacheServerApi, DefaultOffset } from '../cache_server/api.ts';
 import type { CacheClientApi } from './api.ts';
 import { lookupKey, type KeyLookup, type KeyLookupOptions } from './lookup.ts';
+import { CacheClientModels, type RecordViews } from './models.ts';
 import { cacheClientOptions } from './options.ts';
 import { produceOnlyTopic } from './produce-topic.ts';
 import { StagingBudget } from './staging.ts';
@@ -31,6 +32,7 @@ export type {
   SkipOne,
 } from './filters.ts';
 export { HeadReader } from './head-reader.ts';
+export type { RecordViews } from './models.ts';
 export type { HeadStep } from './head-reader.ts';
 export { DEFAULT_CATCH_UP_MS, lookupKey, NotCaughtUpError } from './lookup.ts';
 export type { KeyLookup, KeyLookupOptions } from './lookup.ts';
@@ -166,6 +168,8 @@ export class CacheClientBinding implements Binding, CacheClientApi {
   readonly #streams = new Set<CacheStream>();
   /** Bounds the produced values all this binding's streams stage at once. */
   readonly staging: StagingBudget;
+  /** The topics' models, shared by every stream and lookup of this binding. */
+  readonly models: CacheClientModels;
   #unregister: (() => void) | undefined;
   #stopped = false;
 
@@ -177,6 +181,14 @@ export class CacheClientBinding implements Binding, CacheClientApi {
     const options = cacheClientOptions(context.config.options);
     this.#defaultOffset = defaultOffsets(options.topics);
     this.#routes = topicRoutes(context.config);
+    this.models = new CacheClientModels(
+      this.name,
+      options.topics,
+      context.catalogs ?? {},
+      context.metrics,
+      context.logger,
+      context.configFile,
+    );
     this.staging = new StagingBudget(
       options.stagingMaxBytes,
       options.stagingMaxBytesPerConnection,
@@ -235,6 +247,11 @@ export class CacheClientBinding implements Binding, CacheClientApi {
     return this.exitFor(topic).attach(topic, options);
   }
 
+  /** The models of `topic`, for key lookups made on an attachment (see CacheClientApi.viewsFor). */
+  viewsFor(topic: string): RecordViews | undefined {
+    return this.models.viewsFor(topic);
+  }
+
   /** Why no broker behind `topic` answers now, if none does; see CacheServerApi.unreachable. */
   unreachable(topic: string): string | undefined {
     return this.exitFor(topic).unreachable?.(topic);
@@ -254,7 +271,8 @@ export class CacheClientBinding implements Binding, CacheClientApi {
       ...(options.catchUpMs === undefined ? {} : { timeoutMs: options.catchUpMs }),
     });
     try {
-      return await lookupKey(cached, key, options);
+      const views = this.models.viewsFor(topic);
+      return await lookupKey(cached, key, views === undefined ? options : { ...options, views });
     } finally {
       cached.release();
     }
@@ -296,6 +314,7 @@ export class CacheClientBinding implements Binding, CacheClientApi {
     const defaultOffset = options.defaultOffset ?? configured ?? cached.defaultOffset;
     let stream: CacheStream;
     try {
+      const views = this.models.viewsFor(topic);
       const liveStarts = await this.#liveStarts(cached, options, defaultOffset);
       stream = new CacheStream({
         topic: cached,
@@ -306,6 +325,7 @@ export class CacheClientBinding implements Binding, CacheClientApi {
         onClose: (s) => this.#streams.delete(s),
         staging: this.staging,
         stagingName: `staging.maxBytes of binding ${this.name}`,
+        ...(views === undefined ? {} : { views }),
       });
     } catch (error) {
       cached.release();

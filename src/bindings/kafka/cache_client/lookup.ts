@@ -10,6 +10,7 @@ import type { CachedTopic, TopicChange } from '../cache_server/api.ts';
 import { partitionForKey } from '../cache_server/murmur2.ts';
 import { compileFilters, type Filter, type FilterSet } from './filters.ts';
 import { knownPartitions, partitionEnd } from './positions.ts';
+import { viewRecord, type RecordViews } from './models.ts';
 import type { CacheMessage, Isolation } from './stream.ts';
 import { UpToNow, visibleEnd } from './up-to-now.ts';
 
@@ -38,6 +39,12 @@ export interface KeyLookupOptions {
   readonly catchUpMs?: number;
   /** Abandons the lookup: it rejects with the signal's reason. */
   readonly signal?: AbortSignal;
+  /**
+   * The topic's models: the record is answered as JSON readers see it, and one that does not
+   * decode is answered as no record. Rejects with SchemaUnavailableError when its schema cannot
+   * be had.
+   */
+  readonly views?: RecordViews;
 }
 
 export interface KeyLookup {
@@ -78,6 +85,25 @@ export async function lookupKey(
   key: Buffer,
   options: KeyLookupOptions = {},
 ): Promise<KeyLookup> {
+  const found = await lookupStored(topic, key, options);
+  const views = options.views;
+  const message = found.message;
+  if (views === undefined || message === null) return found;
+  for (;;) {
+    const viewed = viewRecord(views, message.partition, message);
+    if ('pending' in viewed) {
+      await viewed.pending;
+      continue;
+    }
+    if ('skip' in viewed) {
+      views.skipped(viewed.skip);
+      return { ...found, message: null };
+    }
+    return { ...found, message: { ...message, key: viewed.key, value: viewed.value } };
+  }
+}
+
+async function lookupStored(topic: CachedTopic, key: Buffer, options: KeyLookupOptions): Promise<KeyLookup> {
   const signal = options.signal;
   signal?.throwIfAborted();
   const conditions = compileFilters(options.conditions === undefined ? undefined : [options.conditions]);

@@ -6,6 +6,7 @@ import type { ProduceOptions } from '../client/index.ts';
 import { compileFilters, type Filter, type FilterSet } from './filters.ts';
 import { StagedMessage, type ProduceAck, type ProduceMessage, type StagedMessageInit } from './produce.ts';
 import { knownPartitions, partitionEnd } from './positions.ts';
+import { encodeRecord, viewRecord, type RecordViews } from './models.ts';
 import { StagingBudget } from './staging.ts';
 import { visibleEnd } from './up-to-now.ts';
 
@@ -93,6 +94,8 @@ export interface CacheStreamInit {
   readonly staging?: StagingBudget;
   /** How the staging budget is named in errors. */
   readonly stagingName?: string;
+  /** The topic's models: produced values are encoded, JSON readers see the JSON view. */
+  readonly views?: RecordViews;
 }
 
 function parseOffset(value: bigint | string, partition: number): bigint {
@@ -142,6 +145,7 @@ export class CacheStream implements AsyncIterableIterator<CacheMessage> {
   readonly #staged = new Set<StagedMessage>();
   readonly #unstage = (message: StagedMessage): boolean => this.#staged.delete(message);
   #filters: FilterSet;
+  readonly #views: RecordViews | undefined;
   readonly #cursors: Cursor[] = [];
   readonly #progress = new Map<number, bigint>();
   #rr = 0;
@@ -164,6 +168,7 @@ export class CacheStream implements AsyncIterableIterator<CacheMessage> {
     this.#staging = init.staging ?? new StagingBudget();
     this.#stagingName = init.stagingName ?? 'the staging budget';
     this.#filters = compileFilters(options.filters);
+    this.#views = init.views;
     // A position names only partitions the topic has, so no progress this stream hands out
     // carries one a client made up; a resume naming none of them starts as a fresh stream would.
     this.#resume = knownPartitions(topic, toProgress(options.partitions));
@@ -261,7 +266,11 @@ export class CacheStream implements AsyncIterableIterator<CacheMessage> {
       ...(maxBlockMs === undefined ? {} : { maxBlockMs }),
       ...(signal === undefined ? {} : { signal }),
     };
-    return this.#exit.produce(this.topic, partition, [record], options);
+    const views = this.#views;
+    if (views === undefined) return this.#exit.produce(this.topic, partition, [record], options);
+    return encodeRecord(views, record, signal).then((encoded) =>
+      this.#exit.produce(this.topic, partition, [encoded], options),
+    );
   }
 
   /**
@@ -536,24 +545,47 @@ export class CacheStream implements AsyncIterableIterator<CacheMessage> {
         record = c.buffer[c.index];
         if (record === undefined) return 'empty';
       }
+      const deliverable = this.#deliverable(c, store, record);
+      const filters = this.#filters;
+      const mask = deliverable && filters.count > 0 ? filters.match(record) : 0;
+      const passes = deliverable && (filters.count === 0 || mask !== 0);
+      // Judged before the record is taken: one whose schema is still being fetched is read again.
+      const viewed =
+        passes && this.#views !== undefined ? viewRecord(this.#views, c.partition, record) : record;
+      if ('pending' in viewed) {
+        this.#awaitSchema(viewed.pending);
+        return 'empty';
+      }
       c.index++;
       budget.left--;
       this.#advance(c, record.offset + 1n);
-      if (!this.#deliverable(c, store, record)) continue;
-      const filters = this.#filters;
-      const mask = filters.count > 0 ? filters.match(record) : 0;
-      if (filters.count > 0 && mask === 0) continue;
+      if (!passes) continue;
+      if ('skip' in viewed) {
+        this.#views?.skipped(viewed.skip);
+        continue;
+      }
       return {
         partition: c.partition,
         offset: record.offset,
         timestamp: record.timestamp,
-        key: record.key,
-        value: record.value,
+        key: viewed.key,
+        value: viewed.value,
         headers: record.headers,
         filters: mask,
         progress: new Map(this.#progress),
       };
     }
+  }
+
+  /** Wakes the stream once a schema it waits for has come; a registry that fails it ends the stream. */
+  #awaitSchema(pending: Promise<unknown>): void {
+    pending.then(
+      () => this.#signal(),
+      (error: unknown) => {
+        this.#error ??= error instanceof Error ? error : new Error(String(error));
+        this.#signal();
+      },
+    );
   }
 
   #deliverable(c: Cursor, store: PartitionStore, record: CachedRecord): boolean {
