@@ -12,7 +12,8 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { BindingConfig, RouteTable } from '../../config/index.ts';
 import type { Binding, BindingContext } from '../../engine/binding.ts';
-import { ERROR_CODES, statusOf } from '../../engine/errors.ts';
+import { ERROR_CODES, errorCodeOf, statusOf } from '../../engine/errors.ts';
+import type { TopicModel } from '../../models/topic-model.ts';
 import {
   HttpError,
   isHttpHandler,
@@ -35,6 +36,7 @@ import { headerRoutes, type HeaderCondition, type RequestHead } from './header-c
 import { createHttpServerMetrics, type HttpServerMetrics } from './metrics.ts';
 import { httpServerOptions, type HttpServerOptions } from './options.ts';
 import { refuseTarget, refuseVersion } from './request-line.ts';
+import { hasBody, oneChunk, RequestRules } from './requests.ts';
 import { keepSessionOnStreamErrors } from './stream-errors.ts';
 import { parseVersions, sniffVersion, type HttpVersion } from './versions.ts';
 
@@ -153,6 +155,7 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
   readonly #bodyTimeouts: BodyTimeouts;
   readonly #options: HttpServerOptions;
   readonly #routes: RouteTable<RequestHead, HeaderCondition>;
+  readonly #requests: RequestRules;
   readonly #sockets = new Set<Socket>();
   /** HTTP/1.1 requests each connection has received and not answered yet. */
   readonly #pending = new WeakMap<Socket, number>();
@@ -178,6 +181,7 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
       ...(totalMs === undefined ? {} : { totalMs }),
     };
     this.#routes = headerRoutes(context.config);
+    this.#requests = new RequestRules(this.#options.requests, context.catalogs ?? {}, context.configFile);
     this.#metrics = createHttpServerMetrics(context.metrics, context.config.name);
   }
 
@@ -491,12 +495,57 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
       connection,
     };
     const fail = (error: unknown): void => this.#handlerFailed(req, res, resolved.exit, error);
+    const rule = this.#requests.size === 0 ? undefined : this.#requests.ruleFor(method, path);
+    if (rule !== undefined) {
+      const refusal = rule.contentTypeProblem(req.headers['content-type']);
+      if (refusal !== undefined) {
+        // The body stays unread, so the connection cannot carry another request.
+        this.#reject(res, 400, refusal.message, hasBody(req));
+        return;
+      }
+      const model = rule.content;
+      if (model !== undefined) {
+        this.#checkedBody(bodyChunks, model).then((body) => {
+          const whole: HttpRouteMatch = {
+            ...match,
+            readBody: () => Promise.resolve(body),
+            bodyChunks: () => oneChunk(body),
+          };
+          this.#dispatch(handler, req, res, whole, fail);
+        }, fail);
+        return;
+      }
+    }
+    this.#dispatch(handler, req, res, match, fail);
+  }
+
+  #dispatch(
+    handler: HttpHandler,
+    req: IncomingMessage,
+    res: ServerResponse,
+    match: HttpRouteMatch,
+    fail: (error: unknown) => void,
+  ): void {
     try {
       const result = handler.handleRequest(req, res, match);
       if (result instanceof Promise) result.catch(fail);
     } catch (error) {
       fail(error);
     }
+  }
+
+  /** The whole body, once it fits the model of the request's `requests` entry; else a 400. */
+  async #checkedBody(
+    bodyChunks: (maxBytes?: number) => AsyncIterable<Buffer>,
+    model: TopicModel,
+  ): Promise<Buffer> {
+    const body = await this.#readBody(bodyChunks);
+    try {
+      await model.encode(body);
+    } catch (error) {
+      throw new HttpError(errorCodeOf(error) ?? 'KGATE_INTERNAL', messageOf(error), { cause: error });
+    }
+    return body;
   }
 
   #bodyTooLarge(): string {
