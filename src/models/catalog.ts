@@ -90,7 +90,9 @@ class LocalCatalog implements Catalog {
   byId(id: number): Promise<CatalogSchema> {
     const schema = this.#byId.get(id);
     return schema === undefined
-      ? Promise.reject(new SchemaUnavailableError(`catalog ${this.name} has no schema with id ${id}`))
+      ? Promise.reject(
+          new SchemaUnavailableError(`catalog ${this.name} has no schema with id ${id}`, { missing: true }),
+        )
       : Promise.resolve(schema);
   }
 

@@ -17,7 +17,11 @@ export class InvalidContentError extends KgateError {
 
 /** A schema that is needed and could not be had from its catalog (a registry down, say). */
 export class SchemaUnavailableError extends KgateError {
-  constructor(message: string, options?: ErrorOptions) {
+  /** The catalog answered that it has no such schema, rather than not answering. */
+  readonly missing: boolean;
+
+  constructor(message: string, options?: ErrorOptions & { missing?: boolean }) {
     super('KGATE_SCHEMA_UNAVAILABLE', message, options);
+    this.missing = options?.missing ?? false;
   }
 }

@@ -135,6 +135,7 @@ export class RegistryCatalog implements Catalog {
       await response.body?.cancel();
       throw new SchemaUnavailableError(
         `schema registry of catalog ${this.name} answered ${response.status} for ${path}`,
+        { missing: response.status === 404 },
       );
     }
     let schema: CatalogSchema;

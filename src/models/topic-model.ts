@@ -3,6 +3,7 @@ import type { CompiledSchema } from './compiled.ts';
 import { compileSchema } from './compiled.ts';
 import type { ModelJson, SchemaReferenceJson } from './config.ts';
 import { modelCatalog } from './config.ts';
+import { InvalidContentError, SchemaUnavailableError } from './errors.ts';
 import { encodeMessageIndexes, frame, unframe, decodeMessageIndexes } from './wire.ts';
 
 /** What a reader with `view: json` gets for a stored value. */
@@ -36,16 +37,22 @@ export class TopicModel {
   readonly #ref: SchemaReferenceJson;
   readonly #compiled = new Map<number, CompiledSchema>();
   readonly #memo = new Map<string, MemoEntry>();
+  /** Ids the registry answered it does not have. */
+  readonly #missing = new Set<number>();
   #memoBytes = 0;
   /** Values converted, not counting those served from the memo. */
   conversions = 0;
+  /** Told once per stored value that does not decode (not once per reader). */
+  readonly #onSkip: ((reason: string) => void) | undefined;
 
   constructor(
     model: ModelJson,
     catalogs: ReadonlyMap<string, Catalog>,
     topic: string,
     part: 'key' | 'value',
+    onSkip?: (reason: string) => void,
   ) {
+    this.#onSkip = onSkip;
     const { name, refs } = modelCatalog(model);
     const catalog = catalogs.get(name);
     if (catalog === undefined) throw new Error(`no catalog ${name}`);
@@ -81,8 +88,24 @@ export class TopicModel {
     if (this.#ref.strategy === 'encoded') {
       // The producer framed the value itself: check it against the schema its header names.
       const framed = unframe(value);
-      if (framed === undefined || !this.#catalog.framed) return this.#refuseUnframed();
-      const schema = await this.#catalog.byId(framed.id, signal);
+      if (framed === undefined)
+        throw new InvalidContentError(
+          this.#catalog.name,
+          '',
+          'it does not start with the schema registry header (magic byte 0 and a 4-byte schema id)',
+        );
+      let schema;
+      try {
+        schema = await this.#catalog.byId(framed.id, signal);
+      } catch (error) {
+        if (error instanceof SchemaUnavailableError && error.missing)
+          throw new InvalidContentError(
+            this.#catalog.name,
+            '',
+            `its header names schema id ${framed.id}, which the registry does not have`,
+          );
+        throw error;
+      }
       const compiled = this.#compile(schema.id, schema.subject, schema.text);
       compiled.check(this.#bodyOf(compiled, framed.body));
       return value;
@@ -98,10 +121,6 @@ export class TopicModel {
     if (!this.#catalog.framed) return body;
     const indexes = compiled.messageIndexes;
     return frame(schema.id, body, indexes === undefined ? undefined : encodeMessageIndexes(indexes));
-  }
-
-  #refuseUnframed(): never {
-    throw new Error(`topic ${this.topic}: strategy encoded needs values framed with a registry id`);
   }
 
   #bodyOf(compiled: CompiledSchema, afterId: Buffer): Buffer {
@@ -120,6 +139,7 @@ export class TopicModel {
     const result = this.#convert(raw);
     if ('pending' in result) return result;
     this.conversions++;
+    if ('skip' in result) this.#onSkip?.(result.skip);
     if (held !== undefined) this.#forget(key, held);
     const entry = { raw, result };
     this.#memo.set(key, entry);
@@ -130,6 +150,17 @@ export class TopicModel {
       this.#forget(oldest[0], oldest[1]);
     }
     return result;
+  }
+
+  /**
+   * Asks the catalog for a schema id met in a stored value. An id the registry says it does not
+   * have is remembered as such: values carrying it are skipped rather than ending the read.
+   */
+  #fetchSchema(id: number): Promise<unknown> {
+    return this.#catalog.byId(id).catch((error: unknown) => {
+      if (!(error instanceof SchemaUnavailableError) || !error.missing) throw error;
+      this.#missing.add(id);
+    });
   }
 
   #forget(key: string, entry: MemoEntry): void {
@@ -144,9 +175,11 @@ export class TopicModel {
       const framed = unframe(raw);
       if (framed === undefined) return { skip: 'no schema registry header' };
       compiled = this.#compiled.get(framed.id);
+      if (compiled === undefined && this.#missing.has(framed.id))
+        return { skip: `schema id ${framed.id} is not in the registry` };
       if (compiled === undefined) {
         const known = this.#catalog.knownById(framed.id);
-        if (known === undefined) return { pending: this.#catalog.byId(framed.id) };
+        if (known === undefined) return { pending: this.#fetchSchema(framed.id) };
         try {
           compiled = this.#compile(known.id, known.subject, known.text);
         } catch {

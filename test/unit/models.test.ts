@@ -306,6 +306,40 @@ describe('schema registry catalog', () => {
     }
   });
 
+  it('strategy encoded: the value carries its id; unframed values and ids the registry lacks are refused 400', async () => {
+    const events = model(
+      { model: 'avro', catalog: { registry: [{ strategy: 'encoded' }] } },
+      registry(),
+      '/events',
+    );
+    const type = avro.Type.forSchema(JSON.parse(EVENT_AVSC) as avro.Schema);
+    const framed = frame(1, type.toBuffer({ id: 'e', status: 'OK' }));
+    assert.deepEqual(await events.encode(framed), framed);
+    assert.match(
+      (await refused(events.encode(type.toBuffer({ id: 'e', status: 'OK' })))).message,
+      /schema registry header/,
+    );
+    assert.match(
+      (await refused(events.encode(frame(404, Buffer.from([2, 65, 2, 66]))))).message,
+      /schema id 404/,
+    );
+    assert.match((await refused(events.encode(frame(1, Buffer.from([0xff]))))).message, /not Avro/);
+  });
+
+  it('a stored value naming an id the registry does not have is skipped, not an error', async () => {
+    const events = model(
+      { model: 'avro', view: 'json', catalog: { registry: [{ strategy: 'topic' }] } },
+      registry(),
+      'events',
+    );
+    const first = events.viewOf(0, 0n, frame(404, Buffer.from([0])));
+    assert.ok('pending' in first);
+    await first.pending;
+    const viewed = events.viewOf(0, 0n, frame(404, Buffer.from([0])));
+    assert.ok('skip' in viewed);
+    assert.match(viewed.skip, /schema id 404 is not in the registry/);
+  });
+
   it('a registry that is not listening is a clear error too', async () => {
     const gone = createCatalog('gone', {
       type: 'karapace-schema-registry',

@@ -95,10 +95,7 @@ export async function lookupKey(
       await viewed.pending;
       continue;
     }
-    if ('skip' in viewed) {
-      views.skipped(viewed.skip);
-      return { ...found, message: null };
-    }
+    if ('skip' in viewed) return { ...found, message: null };
     return { ...found, message: { ...message, key: viewed.key, value: viewed.value } };
   }
 }

@@ -2,7 +2,7 @@ import { Counter, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { compileGlob } from '../../../config/index.ts';
 import { createCatalog, type Catalog } from '../../../models/catalog.ts';
-import type { CatalogsJson } from '../../../models/config.ts';
+import type { CatalogsJson, ModelJson } from '../../../models/config.ts';
 import { TopicModel, type ViewResult } from '../../../models/topic-model.ts';
 import type { TopicOptions } from '../topic-options.ts';
 import type { ProduceMessage } from './produce.ts';
@@ -10,12 +10,11 @@ import type { ProduceMessage } from './produce.ts';
 /**
  * The models of one topic as a stream or a key lookup applies them: produced values and keys are
  * encoded, and readers see the JSON view of those with `view: json`. A stored record that does not
- * decode is skipped, counted and logged through `skipped`.
+ * decode is skipped; its model counts and logs it when it converts it, once for all readers.
  */
 export interface RecordViews {
   readonly key?: TopicModel;
   readonly value?: TopicModel;
-  skipped(reason: string): void;
 }
 
 /** A record's key and value as readers see them, or why they do not. */
@@ -138,14 +137,14 @@ export class CacheClientModels {
     const entry = this.#entries.find((e) => e.name.test(topic))?.topic;
     let views: RecordViews | undefined;
     if (entry !== undefined) {
-      const key =
-        entry.key === undefined ? undefined : new TopicModel(entry.key, this.#catalogs, topic, 'key');
-      const value =
-        entry.value === undefined ? undefined : new TopicModel(entry.value, this.#catalogs, topic, 'value');
+      const skipped = (reason: string): void => this.#skipped(topic, reason);
+      const model = (json: ModelJson, part: 'key' | 'value'): TopicModel =>
+        new TopicModel(json, this.#catalogs, topic, part, skipped);
+      const key = entry.key === undefined ? undefined : model(entry.key, 'key');
+      const value = entry.value === undefined ? undefined : model(entry.value, 'value');
       views = {
         ...(key === undefined ? {} : { key }),
         ...(value === undefined ? {} : { value }),
-        skipped: (reason) => this.#skipped(topic, reason),
       };
     }
     this.#byTopic.set(topic, views);

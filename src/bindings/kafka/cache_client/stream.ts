@@ -560,10 +560,7 @@ export class CacheStream implements AsyncIterableIterator<CacheMessage> {
       budget.left--;
       this.#advance(c, record.offset + 1n);
       if (!passes) continue;
-      if ('skip' in viewed) {
-        this.#views?.skipped(viewed.skip);
-        continue;
-      }
+      if ('skip' in viewed) continue;
       return {
         partition: c.partition,
         offset: record.offset,
