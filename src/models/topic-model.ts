@@ -20,8 +20,14 @@ const MEMO_ENTRIES = 16384;
 const MEMO_BYTES = 32 * 1024 * 1024;
 
 interface MemoEntry {
+  readonly partition: number;
+  readonly offset: number;
   readonly raw: Buffer;
   readonly result: ViewResult;
+}
+
+function sizeOf(entry: MemoEntry): number {
+  return entry.raw.length + ('value' in entry.result ? entry.result.value.length : 0);
 }
 
 /**
@@ -36,7 +42,11 @@ export class TopicModel {
   readonly #catalog: Catalog;
   readonly #ref: SchemaReferenceJson;
   readonly #compiled = new Map<number, CompiledSchema>();
-  readonly #memo = new Map<string, MemoEntry>();
+  /** By partition, then offset. */
+  readonly #memo = new Map<number, Map<number, MemoEntry>>();
+  /** Entries oldest first, from `#oldest`; evicted ones are left undefined until compacted. */
+  #order: (MemoEntry | undefined)[] = [];
+  #oldest = 0;
   /** Ids the registry answered it does not have. */
   readonly #missing = new Set<number>();
   #memoBytes = 0;
@@ -133,23 +143,44 @@ export class TopicModel {
    * a value met again (the same bytes at the same place) is served from the memo.
    */
   viewOf(partition: number, offset: bigint, raw: Buffer): ViewResult {
-    const key = `${partition}:${offset}`;
-    const held = this.#memo.get(key);
+    // Offsets stay far below 2^53; a number hashes much faster than a bigint.
+    const at = Number(offset);
+    let memo = this.#memo.get(partition);
+    const held = memo?.get(at);
     if (held !== undefined && held.raw.equals(raw)) return held.result;
     const result = this.#convert(raw);
     if ('pending' in result) return result;
     this.conversions++;
     if ('skip' in result) this.#onSkip?.(result.skip);
-    if (held !== undefined) this.#forget(key, held);
-    const entry = { raw, result };
-    this.#memo.set(key, entry);
-    this.#memoBytes += raw.length + ('value' in result ? result.value.length : 0);
-    while (this.#memo.size > MEMO_ENTRIES || this.#memoBytes > MEMO_BYTES) {
-      const oldest = this.#memo.entries().next().value;
-      if (oldest === undefined) break;
-      this.#forget(oldest[0], oldest[1]);
+    if (memo === undefined) {
+      memo = new Map();
+      this.#memo.set(partition, memo);
     }
+    const entry: MemoEntry = { partition, offset: at, raw, result };
+    memo.set(at, entry);
+    this.#order.push(entry);
+    this.#memoBytes += sizeOf(entry);
+    while (this.#order.length - this.#oldest > MEMO_ENTRIES || this.#memoBytes > MEMO_BYTES) this.#evict();
     return result;
+  }
+
+  /**
+   * Drops the oldest entry. The order is a queue read from `#oldest` rather than the first key
+   * of a Map: finding a Map's first key after many deletions walks every deleted slot.
+   */
+  #evict(): void {
+    const entry = this.#order[this.#oldest];
+    if (entry === undefined) return;
+    this.#order[this.#oldest] = undefined;
+    this.#oldest++;
+    this.#memoBytes -= sizeOf(entry);
+    const memo = this.#memo.get(entry.partition);
+    // A value replaced at the same place has a newer entry of its own further back in the queue.
+    if (memo?.get(entry.offset) === entry) memo.delete(entry.offset);
+    if (this.#oldest > 1024 && this.#oldest * 2 > this.#order.length) {
+      this.#order = this.#order.slice(this.#oldest);
+      this.#oldest = 0;
+    }
   }
 
   /**
@@ -161,11 +192,6 @@ export class TopicModel {
       if (!(error instanceof SchemaUnavailableError) || !error.missing) throw error;
       this.#missing.add(id);
     });
-  }
-
-  #forget(key: string, entry: MemoEntry): void {
-    this.#memo.delete(key);
-    this.#memoBytes -= entry.raw.length + ('value' in entry.result ? entry.result.value.length : 0);
   }
 
   #convert(raw: Buffer): ViewResult {
