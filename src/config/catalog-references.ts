@@ -16,17 +16,28 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+interface FoundModel {
+  segments: Segment[];
+  model?: ModelJson;
+  topic?: string;
+  /** Something wrong with the entry itself, found on the way. */
+  problem?: string;
+}
+
 /** Every model of the bindings, with where it is written and the topic it is for (kafka topics). */
-function modelsOf(
-  bindings: Record<string, unknown>,
-): { segments: Segment[]; model: ModelJson; topic?: string }[] {
-  const found: { segments: Segment[]; model: ModelJson; topic?: string }[] = [];
+function modelsOf(bindings: Record<string, unknown>): FoundModel[] {
+  const found: FoundModel[] = [];
   for (const [name, binding] of Object.entries(bindings)) {
     if (!isObject(binding) || !isObject(binding['options'])) continue;
     const settings = binding['options'];
     if (binding['type'] === 'kafka' && Array.isArray(settings['topics'])) {
       (settings['topics'] as unknown[]).forEach((topic, index) => {
         if (!isObject(topic)) return;
+        if (binding['kind'] !== 'cache_server' && 'transforms' in topic)
+          found.push({
+            segments: ['bindings', name, 'options', 'topics', index, 'transforms'],
+            problem: 'transforms apply when records are ingested: only on a kafka cache_server',
+          });
         for (const part of ['key', 'value'] as const) {
           const model = topic[part];
           if (isObject(model))
@@ -87,7 +98,9 @@ export function checkCatalogs(
     if (ok) readable.add(name);
   }
   const bindings = isObject(data['bindings']) ? data['bindings'] : {};
-  for (const { segments, model, topic } of modelsOf(bindings)) {
+  for (const { segments, model, topic, problem } of modelsOf(bindings)) {
+    if (problem !== undefined) problems.push({ pointer: pointerOf(segments), message: problem });
+    if (model === undefined) continue;
     for (const [name, refs] of Object.entries(model.catalog)) {
       const at = [...segments, 'catalog', name];
       const catalog: CatalogJson | undefined = catalogs[name];

@@ -184,6 +184,22 @@ export class TopicModel {
   }
 
   /**
+   * The stored value decoded to a JSON value, the schema fetched if need be; undefined when it
+   * does not decode. For what is computed once per record at ingest (transforms), not per reader.
+   */
+  async decode(raw: Buffer): Promise<unknown> {
+    for (;;) {
+      const result = this.#convert(raw);
+      if ('pending' in result) {
+        await result.pending;
+        continue;
+      }
+      if ('skip' in result) return undefined;
+      return JSON.parse(result.value.toString('utf8'));
+    }
+  }
+
+  /**
    * Asks the catalog for a schema id met in a stored value. An id the registry says it does not
    * have is remembered as such: values carrying it are skipped rather than ending the read.
    */

@@ -188,6 +188,31 @@ describe('config: catalogs and models', () => {
     );
   });
 
+  it('takes transforms on a cache_server only, with field paths in their shape', () => {
+    const onClient = problems(
+      CATALOGS +
+        bindings(`        - name: a
+          transforms:
+            - extract-key: \${message.value.id}
+`),
+    );
+    assert.deepEqual(onClient, [
+      'kgate.yaml:25:13 bindings.north_kafka_cache_client.options.topics[0].transforms: transforms apply when records are ingested: only on a kafka cache_server',
+    ]);
+    const text = (path: string): string =>
+      bindings('        - name: a\n').replace(
+        '    kind: cache_server\n',
+        `    kind: cache_server\n    options:\n      topics:\n        - name: a\n          transforms:\n            - extract-headers:\n                status: ${path}\n`,
+      );
+    assert.deepEqual(problems(text('${message.value.status}')), []);
+    const bad = problems(text('${message.value.a.b}'));
+    assert.equal(bad.length, 1, bad.join('\n'));
+    assert.match(
+      bad[0] ?? '',
+      /transforms\[0\]\.extract-headers\.status: must be \$\{message\.key\.<field>\} or/,
+    );
+  });
+
   describe('filesystem catalogs', () => {
     let dir: string;
     before(async () => {

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import avro from 'avsc';
 import protobuf from 'protobufjs';
 import { startKafka, type KafkaCluster } from '../../src/embedded/kafka/index.ts';
+import { openEventStream } from '../support/event-stream.ts';
 import { reservePort } from '../support/ports.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -127,6 +128,7 @@ before(async () => {
   await kafka.createTopic('events', { partitions: 1 });
   await kafka.createTopic('my-requests', { partitions: 1 });
   await kafka.createTopic('my-oneway-requests', { partitions: 1 });
+  await kafka.createTopic('orders', { partitions: 1 });
   cacheDir = await mkdtemp(join(tmpdir(), 'kgate-zilla-models-'));
   registry = await startRegistry();
   registryUrl = `http://127.0.0.1:${(registry.address() as AddressInfo).port}`;
@@ -368,5 +370,61 @@ describe('http.kafka.proto.oneway', { timeout: 60_000 }, () => {
       await kcatValue('my-oneway-requests', 1),
       encode(REQUEST_PROTO, { message: 'again', count: 11 }),
     );
+  });
+});
+
+describe('event streams of an Avro topic, with transforms at ingest', { timeout: 60_000 }, () => {
+  let kgate: Kgate;
+  const url = (path: string): string => `http://127.0.0.1:${kgate.port}${path}`;
+  const ORDER = avro.Type.forSchema({
+    type: 'record',
+    name: 'Order',
+    fields: [
+      { name: 'id', type: 'string' },
+      { name: 'status', type: 'string' },
+    ],
+  });
+
+  before(async () => {
+    kgate = await startConfig('models.sse.transforms.yaml');
+  });
+
+  it('streams JSON events, and finds orders by the key and header extracted from their values', async () => {
+    const events = await openEventStream(kgate.port, '/events/orders');
+    try {
+      for (const [key, body] of [
+        ['p1', '{"id":"o-1","status":"paid"}'],
+        ['p2', '{"id":"o-2","status":"new"}'],
+      ] as const) {
+        const res = await fetch(url('/orders'), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'idempotency-key': key },
+          body,
+        });
+        assert.equal(res.status, 204, await res.text());
+      }
+      // Written by another client, Avro without a header (an inline catalog's values have none).
+      await kcatProduce('orders', 'p3', ORDER.toBuffer({ id: 'o-3', status: 'paid' }));
+      const got = await events.waitFor(3);
+      assert.deepEqual(
+        got.map((event) => JSON.parse(event.data) as unknown),
+        [
+          { id: 'o-1', status: 'paid' },
+          { id: 'o-2', status: 'new' },
+          { id: 'o-3', status: 'paid' },
+        ],
+      );
+    } finally {
+      events.close();
+    }
+    // Kafka keeps the produced key; the cache holds the extracted one.
+    const paid = await getUntil(url('/orders/status/paid'), 200);
+    assert.deepEqual(await paid.json(), [
+      { id: 'o-1', status: 'paid' },
+      { id: 'o-3', status: 'paid' },
+    ]);
+    const one = await getUntil(url('/orders/o-2'), 200);
+    assert.deepEqual(await one.json(), { id: 'o-2', status: 'new' });
+    assert.equal((await fetch(url('/orders/p2'))).status, 404);
   });
 });

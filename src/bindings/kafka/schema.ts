@@ -34,12 +34,39 @@ export const KAFKA_DEFINITIONS: { readonly [name: string]: JsonSchema } = {
         $ref: '#/definitions/model',
       },
       transforms: {
-        description: 'Zilla message transforms. Accepted for compatibility and not applied.',
+        description:
+          "Computed once per record when the cache_server ingests it: `extract-key` makes a field of the key or value the record's key in the cache, `extract-headers` adds headers from fields, so that filters on them cost what a key or header filter costs. A field is `${message.value.<field>}` or `${message.key.<field>}`, read from the part decoded by the topic's model (JSON text without one). Only on a cache_server.",
         type: 'array',
+        minItems: 1,
+        maxItems: 2,
+        items: {
+          type: 'object',
+          minProperties: 1,
+          maxProperties: 1,
+          properties: {
+            'extract-key': { $ref: '#/definitions/kafkaFieldPath' },
+            'extract-headers': {
+              type: 'object',
+              minProperties: 1,
+              propertyNames: {
+                type: 'string',
+                pattern: '^[a-zA-Z:]+[a-zA-Z0-9._\\-:]*$',
+                patternErrorMessage: 'must be a header name',
+              },
+              additionalProperties: { $ref: '#/definitions/kafkaFieldPath' },
+            },
+          },
+          additionalProperties: false,
+        },
       },
     },
     additionalProperties: false,
   } satisfies ObjectSchemaFor<KafkaTopicJson>,
+  kafkaFieldPath: {
+    type: 'string',
+    pattern: '^\\$\\{message\\.(key|value)\\.([A-Za-z_][A-Za-z0-9_]*)\\}$',
+    patternErrorMessage: 'must be ${message.key.<field>} or ${message.value.<field>}',
+  },
   kafkaTopics: {
     description: 'Per-topic settings.',
     type: 'array',

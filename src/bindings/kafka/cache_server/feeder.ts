@@ -12,6 +12,7 @@ import type { TopicChange } from './api.ts';
 import type { CommitCoalescer } from './commits.ts';
 import { IngestPausedError } from './errors.ts';
 import type { IngestGate } from './ingest.ts';
+import type { RecordTransform } from './transforms.ts';
 import { recordsOf, TransactionHold } from './transactions.ts';
 import type { CacheServerTuning } from './tuning.ts';
 
@@ -23,6 +24,8 @@ export interface FeederHost {
   readonly commits: CommitCoalescer;
   /** Paused while the disk is full: nothing is fetched then. */
   readonly ingest: IngestGate;
+  /** The topic's `transforms`: the key and headers they extract are stored with each record. */
+  readonly transform?: RecordTransform;
   emit(change: TopicChange): void;
   /** The store was emptied for a new incarnation of the partition's log. */
   reset(): void;
@@ -167,6 +170,7 @@ export class PartitionFeeder {
         for (const batch of result.batches) hold.add(batch);
         records = hold.release();
       }
+      if (this.#host.transform !== undefined) records = await this.#host.transform.apply(records);
       const before = store.nextOffset;
       const lsoBefore = store.lastStableOffset;
       // Awaited before the next fetch result is pulled: that is the backpressure, and nothing is

@@ -31,6 +31,7 @@ import { TopicFollower, type TopicHost, type TopicLifecycleChange, type TopicSha
 import { CONFIG_TIMEOUT_MS, parseTopicConfig } from './topic-config.ts';
 import { DEFAULT_TUNING, type CacheServerTuning } from './tuning.ts';
 import { KafkaWaits } from './waits.ts';
+import { CacheServerTransforms } from './transforms.ts';
 import { WarmupReports } from './warmup.ts';
 import type { CachePartitionStatus } from '../../../telemetry/status.ts';
 
@@ -77,6 +78,7 @@ export class CacheServerBinding implements Binding, CacheServerApi {
   readonly #routes: RouteTable<string, TopicCondition>;
   readonly #bootstrap: readonly string[];
   readonly #defaultOffset: (topic: string) => DefaultOffset | undefined;
+  readonly #transforms: CacheServerTransforms;
   readonly #followers = new Map<string, TopicFollower>();
   readonly #configs: Refreshed<CachedTopicConfig>;
   readonly #roundRobin = new Map<string, number>();
@@ -122,6 +124,12 @@ export class CacheServerBinding implements Binding, CacheServerApi {
     const { bootstrap, topics } = options;
     this.#bootstrap = bootstrap;
     this.#defaultOffset = defaultOffsets(topics);
+    this.#transforms = new CacheServerTransforms(
+      topics,
+      context.catalogs ?? {},
+      this.#log,
+      context.configFile,
+    );
     const max = context.cacheMaxBytes;
     this.#maxBytes = max !== undefined && Number.isFinite(max) && max > 0 ? max : undefined;
     this.#waits = new KafkaWaits({
@@ -548,6 +556,7 @@ export class CacheServerBinding implements Binding, CacheServerApi {
       produced: this.#produced,
       log: this.#log,
       tuning: this.#tuning,
+      transform: this.#transforms.forTopic(topic),
       client: (name) => this.#client(name),
       config: (name, signal) => this.#topicConfig(name, signal),
       idle: (follower) => {

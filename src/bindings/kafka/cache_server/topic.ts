@@ -6,6 +6,7 @@ import type { CachedTopic, CachedTopicConfig, DefaultOffset, TopicChange } from 
 import type { CommitCoalescer } from './commits.ts';
 import { PartitionFeeder } from './feeder.ts';
 import type { IngestGate } from './ingest.ts';
+import type { RecordTransform } from './transforms.ts';
 import type { ProducedEnds } from './produced-ends.ts';
 import type { CacheServerTuning } from './tuning.ts';
 import { handleListeners } from './handle-listeners.ts';
@@ -37,6 +38,8 @@ export interface TopicHost {
   readonly produced: ProducedEnds;
   readonly log: Logger;
   readonly tuning: CacheServerTuning;
+  /** The topic's `transforms`, applied to records before they are stored; absent: none. */
+  readonly transform?: RecordTransform | undefined;
   client(topic: string): KafkaApi;
   /** The topic's config, asked for again once older than configRefreshMs. */
   config(topic: string, signal: AbortSignal): Promise<CachedTopicConfig>;
@@ -441,6 +444,7 @@ export class TopicFollower {
           tuning: this.#host.tuning,
           commits: this.#host.commits,
           ingest: this.#host.ingest,
+          ...(this.#host.transform === undefined ? {} : { transform: this.#host.transform }),
           emit: (change) => this.emit(change),
           reset: () => this.#host.produced.forget(this.name, p.partition),
           currentTopicId: () => this.#currentTopicId(),
