@@ -1,6 +1,7 @@
 import type { JsonSchema, JsonSchemaObject } from './json-schema.ts';
 import { MODEL_DEFINITIONS } from './model-schema.ts';
 import { TELEMETRY_DEFINITIONS } from './telemetry-schema.ts';
+import { VAULT_DEFINITIONS } from '../vaults/schema.ts';
 
 /**
  * The part of the config schema that is not any one binding's: the top-level sections, telemetry,
@@ -39,8 +40,10 @@ export const CORE_SCHEMA = {
     },
     vaults: {
       description:
-        'Zilla vaults. Accepted for compatibility and ignored, with a warning; give TLS material to kgate as PEM file paths (`key`, `cert`, `ca`).',
+        "Key stores by name, in the shape of Zilla's `filesystem` vaults: tls bindings name one with `vault` and its entries by alias.",
       type: 'object',
+      propertyNames: { $ref: '#/definitions/name' },
+      additionalProperties: { $ref: '#/definitions/vaultDefinition' },
     },
     catalogs: {
       description:
@@ -73,9 +76,11 @@ export const CORE_DEFINITIONS: { readonly [name: string]: JsonSchema } = {
     $ref: '#/definitions/name',
   },
   vault: {
-    description: 'Zilla vault name for TLS material. Accepted for compatibility and ignored, with a warning.',
+    description:
+      "Name of the vault whose stores the binding's `keys`, `trust` and `signers` aliases are in (tls bindings).",
     type: 'string',
   },
+  ...VAULT_DEFINITIONS,
   bindingTelemetry: {
     description: 'Zilla per-binding telemetry (`metrics`). Accepted for compatibility and ignored.',
     type: 'object',

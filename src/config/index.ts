@@ -11,6 +11,8 @@ import { bindingKinds, showValue, validateSchema } from './schema.ts';
 import { CONFIG_LIMITS, displayPath, pointerOf, readSource } from './source.ts';
 import type { Located, Position, Segment, Source } from './source.ts';
 import { telemetryWarnings, toTelemetry } from './telemetry.ts';
+import { checkVaults, toVaults } from './vaults.ts';
+import type { VaultConfig } from '../vaults/vault.ts';
 import type { TelemetryConfig } from './telemetry.ts';
 
 export { ConfigError, formatDiagnostic } from './diagnostics.ts';
@@ -65,6 +67,8 @@ export interface BindingConfig {
   /** In file order; `[]` when absent. */
   routes: RouteConfig[];
   exit?: string;
+  /** The vault a tls binding names, its store paths resolved. */
+  vault?: VaultConfig;
 }
 
 export interface RouteConfig {
@@ -79,7 +83,6 @@ export const DEFAULT_NAME = 'kgate';
 /** Zilla sections that kgate accepts so Zilla files load, but does not act on. */
 const IGNORED_SECTIONS: Record<string, string> = {
   guards: 'not supported by kgate, ignored; guarded routes are NOT protected',
-  vaults: 'not supported by kgate, ignored; give TLS key, cert and ca as PEM file paths',
 };
 
 export function knownBindingTypes(): ReadonlyMap<string, readonly string[]> {
@@ -218,9 +221,17 @@ export function parseConfig(
     }
   }
 
+  const vaults = errors.length === 0 ? toVaults(data['vaults'], file) : new Map<string, VaultConfig>();
+  if (errors.length === 0) {
+    for (const problem of checkVaults(data, vaults, { show, fromFile: options.fromFile === true })) {
+      const located = locate(problem.pointer);
+      errors.push(at(located.value, displayPath(located.segments), problem.message));
+    }
+  }
+
   if (errors.length > 0) throw configError(errors);
 
-  const bindings = toBindings(data['bindings'] as Record<string, Record<string, unknown>>);
+  const bindings = toBindings(data['bindings'] as Record<string, Record<string, unknown>>, vaults);
   for (const problem of options.check?.(bindings) ?? []) {
     const located = locate(pointerOf([...problem.segments]));
     errors.push(at(located.value, displayPath(located.segments), problem.message));
@@ -288,11 +299,8 @@ function ignoredFeatures(
   const bindings = isObject(data['bindings']) ? data['bindings'] : {};
   for (const [name, binding] of Object.entries(bindings)) {
     if (!isObject(binding)) continue;
-    if ('vault' in binding) {
-      warn(
-        ['bindings', name, 'vault'],
-        'vaults are not supported by kgate, ignored; use options key, cert and ca',
-      );
+    if ('vault' in binding && binding['type'] !== 'tls') {
+      warn(['bindings', name, 'vault'], 'only tls bindings use a vault; ignored');
     }
     const options = isObject(binding['options']) ? binding['options'] : {};
     if (binding['type'] === 'http' && 'authorization' in options) {
@@ -314,7 +322,10 @@ function ignoredFeatures(
   return warnings;
 }
 
-function toBindings(bindings: Record<string, Record<string, unknown>>): Map<string, BindingConfig> {
+function toBindings(
+  bindings: Record<string, Record<string, unknown>>,
+  vaults: ReadonlyMap<string, VaultConfig>,
+): Map<string, BindingConfig> {
   const out = new Map<string, BindingConfig>();
   for (const [name, raw] of Object.entries(bindings)) {
     const type = String(raw['type']);
@@ -339,6 +350,8 @@ function toBindings(bindings: Record<string, Record<string, unknown>>): Map<stri
       }),
     };
     if (typeof raw['exit'] === 'string') binding.exit = raw['exit'];
+    const vault = typeof raw['vault'] === 'string' ? vaults.get(raw['vault']) : undefined;
+    if (vault !== undefined && type === 'tls') binding.vault = vault;
     out.set(name, binding);
   }
   return out;

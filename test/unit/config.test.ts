@@ -341,13 +341,12 @@ describe('config warnings', () => {
     const config = load(
       yaml(
         'bindings:',
-        '  tls: { type: tls, kind: client, vault: client, exit: tcp }',
+        '  tls: { type: tls, kind: client, exit: tcp }',
         '  tcp: { type: tcp, kind: client, routes: [ { when: [ { cidr: 10.0.0.0/8 } ] } ] }',
         '  http: { type: http, kind: server, options: { authorization: { jwt: {} } }, exit: tls }',
       ),
     );
     assert.deepEqual(config.warnings.map(formatDiagnostic), [
-      'kgate.yaml:2:35 bindings.tls.vault: vaults are not supported by kgate, ignored; use options key, cert and ca',
       'kgate.yaml:3:35 bindings.tcp.routes: kgate does not restrict tcp client destinations, ignored',
       'kgate.yaml:4:48 bindings.http.options.authorization: guards are not supported by kgate, ignored',
     ]);

@@ -3,6 +3,7 @@ export interface TlsOptionsJson {
   readonly version?: string;
   readonly keys?: readonly string[];
   readonly trust?: readonly string[];
+  readonly signers?: readonly string[];
   readonly trustcacerts?: boolean;
   readonly sni?: readonly string[];
   readonly alpn?: readonly string[];
@@ -15,16 +16,17 @@ export interface TlsOptionsJson {
 export type TlsMutual = 'required' | 'requested' | 'none';
 
 /**
- * TLS settings of a tls server or client. Files are named, not read: a server reads them when it
- * starts, a kafka client in front of a tls client when it connects. kgate has no vaults, so each
- * `keys` entry is a PEM file holding a key and its certificate chain, and each `trust` entry a PEM
- * file of certificate authorities.
+ * TLS settings of a tls server or client. Keys and certificates are named, not read: a server
+ * reads them when it starts, a kafka client in front of a tls client when it connects (see
+ * material.ts for how `keys`, `trust` and `signers` are resolved, by vault alias or as files).
  */
 export interface TlsOptions {
   /** Highest protocol version, such as `TLSv1.3`; absent: Node's. */
   readonly version?: string;
   readonly keys: readonly string[];
   readonly trust: readonly string[];
+  /** Aliases of signer certificates: the keys they issued are served (or presented). */
+  readonly signers: readonly string[];
   readonly trustcacerts: boolean;
   /** A server's names (globs), or the one a client asks for. */
   readonly sni: readonly string[];
@@ -43,6 +45,7 @@ export function tlsOptions(options: unknown): TlsOptions {
     ...(json.version === undefined ? {} : { version: json.version }),
     keys: json.keys ?? [],
     trust: json.trust ?? [],
+    signers: json.signers ?? [],
     trustcacerts: json.trustcacerts === true,
     sni: json.sni ?? [],
     alpn: json.alpn ?? [],

@@ -14,12 +14,18 @@ const TLS_DEFINITIONS: { readonly [name: string]: JsonSchema } = {
     properties: {
       version: { description: 'Highest TLS protocol version, such as `TLSv1.3`.', type: 'string' },
       keys: {
-        description: 'Zilla vault key aliases. Accepted for compatibility; use `key` and `cert` instead.',
+        description:
+          "Aliases of keys in the binding's `vault` (its `keys` store); a server serves every key of that store when it names none. Without a `vault`, each entry is a PEM file holding a key and its certificate chain.",
         $ref: '#/definitions/stringList',
       },
       trust: {
         description:
-          'Zilla vault certificate aliases to trust. Accepted for compatibility; use `ca` instead.',
+          "Aliases of certificates to trust in the binding's `vault` (its `trust` store): a server asks clients for certificates they issued, a client accepts brokers' certificates they issued. Without a `vault`, each entry is a PEM file of certificate authorities.",
+        $ref: '#/definitions/stringList',
+      },
+      signers: {
+        description:
+          "Aliases of signer certificates in the binding's `vault` (its `signers` store): the keys of its `keys` store that they issued are served (a server) or presented (a client). Needs a `vault`.",
         $ref: '#/definitions/stringList',
       },
       trustcacerts: {

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import type { X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
@@ -6,24 +6,17 @@ import { compileGlob, type BindingConfig, type Pattern, type RouteTable } from '
 import type { Binding, BindingContext } from '../../engine/binding.ts';
 import { connectionRoutes, type ConnectionCondition } from '../connection-conditions.ts';
 import { isConnectionHandler, lookupExits, type ConnectionHandler, type ConnectionInfo } from '../north.ts';
+import type { VaultConfig } from '../../vaults/vault.ts';
+import { openVault, serverKeys, tlsMaterial } from '../../vaults/tls-material.ts';
 import { tlsOptions, type TlsOptions } from './options.ts';
 
 /** A client that has not finished its handshake by then is holding a socket for nothing. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 
-function readPem(path: string, what: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new Error(
-      `cannot read TLS ${what} file ${path}: ${error instanceof Error ? error.message : String(error)}`,
-      { cause: error },
-    );
-  }
-}
-
 interface ServerTls {
   readonly context: SecureContext;
+  /** A context per key when there are several to choose from by server name; else empty. */
+  readonly byName: readonly { readonly certificate: X509Certificate; readonly context: SecureContext }[];
   /** Node's option takes a mutable array. */
   readonly alpn: string[];
   /** Server names served, as globs; empty: any. */
@@ -32,47 +25,67 @@ interface ServerTls {
   readonly rejectUnauthorized: boolean;
 }
 
-/**
- * `key` and `cert` are PEM files. Zilla's vault aliases have no vault to resolve against here, so
- * each `keys` entry is taken as a PEM file holding both key and certificate chain, and each `trust`
- * entry as a PEM file of CA certificates, as the kafka client does.
- */
-function serverTls(options: TlsOptions): ServerTls {
-  const key: string[] = [];
-  const cert: string[] = [];
-  if (options.key !== undefined) key.push(readPem(options.key, 'key'));
-  if (options.cert !== undefined) cert.push(readPem(options.cert, 'cert'));
-  for (const path of options.keys) {
-    const bundle = readPem(path, 'keys');
-    key.push(bundle);
-    cert.push(bundle);
-  }
-  if (key.length === 0 || cert.length === 0) {
-    throw new Error('a tls server needs options.key and options.cert (PEM file paths)');
-  }
-  const ca: string[] = [];
-  if (options.ca !== undefined) ca.push(readPem(options.ca, 'ca'));
-  for (const path of options.trust) ca.push(readPem(path, 'trust'));
-  const mutual = options.mutual ?? (ca.length > 0 ? 'required' : 'none');
-  const version = options.version;
-  let context: SecureContext;
+function secureContext(
+  key: string | string[],
+  cert: string | string[],
+  ca: readonly string[],
+  version?: string,
+): SecureContext {
   try {
-    context = createSecureContext({
+    return createSecureContext({
       key,
       cert,
-      ...(ca.length > 0 ? { ca } : {}),
+      ...(ca.length > 0 ? { ca: [...ca] } : {}),
       ...(version === undefined ? {} : { maxVersion: version as 'TLSv1.3' }),
     });
   } catch (error) {
     throw new Error(
       `TLS key or certificate unusable: ${error instanceof Error ? error.message : String(error)}`,
-      {
-        cause: error,
-      },
+      { cause: error },
     );
   }
+}
+
+/**
+ * Keys and trusted certificates come by alias from the binding's vault, or from PEM files (see
+ * material.ts). Keys from a vault each get a context of their own, chosen by the server name a
+ * client asks for, as Zilla chooses among a vault's keys; the first serves clients that ask for
+ * none or for a name no certificate holds.
+ */
+export function serverTls(options: TlsOptions, vaultConfig: VaultConfig | undefined): ServerTls {
+  const vault = openVault(vaultConfig);
+  const material = tlsMaterial(options, vault);
+  const keys = serverKeys(vault, material);
+  if (keys.length === 0) {
+    throw new Error(
+      vault === undefined
+        ? 'a tls server needs options.key and options.cert (PEM file paths)'
+        : `a tls server needs keys: vault ${vault.name} has no keys store`,
+    );
+  }
+  const { ca } = material;
+  const mutual = options.mutual ?? (ca.length > 0 ? 'required' : 'none');
+  const named = keys.flatMap((k) =>
+    k.certificate === undefined ? [] : [{ certificate: k.certificate, key: k }],
+  );
+  const byName =
+    named.length > 1
+      ? named.map(({ certificate, key }) => ({
+          certificate,
+          context: secureContext(key.key, key.cert, ca, options.version),
+        }))
+      : [];
+  const context =
+    byName[0]?.context ??
+    secureContext(
+      keys.map((k) => k.key),
+      keys.map((k) => k.cert),
+      ca,
+      options.version,
+    );
   return {
     context,
+    byName,
     alpn: [...options.alpn],
     sni: options.sni.map((name) => compileGlob(name)),
     requestCert: mutual !== 'none',
@@ -106,7 +119,7 @@ export class TlsServerBinding implements Binding, ConnectionHandler {
   }
 
   async start(_signal: AbortSignal): Promise<void> {
-    this.#tls = serverTls(this.#options);
+    this.#tls = serverTls(this.#options, this.config.vault);
     this.#exits = lookupExits(this.#context, isConnectionHandler, 'accept connections');
   }
 
@@ -122,6 +135,19 @@ export class TlsServerBinding implements Binding, ConnectionHandler {
       requestCert: tls.requestCert,
       rejectUnauthorized: tls.rejectUnauthorized,
       ...(tls.alpn.length > 0 ? { ALPNProtocols: tls.alpn } : {}),
+      ...(tls.byName.length > 0
+        ? {
+            SNICallback: (
+              servername: string,
+              callback: (error: Error | null, context?: SecureContext) => void,
+            ) => {
+              const chosen = tls.byName.find(
+                (entry) => entry.certificate.checkHost(servername) !== undefined,
+              );
+              callback(null, chosen?.context ?? tls.context);
+            },
+          }
+        : {}),
     });
     this.#pending.add(secure);
     const timer = setTimeout(() => {

@@ -1,8 +1,9 @@
-import { readFileSync } from 'node:fs';
-import { rootCertificates, type ConnectionOptions as TlsConnectionOptions } from 'node:tls';
+import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import type { BindingConfig } from '../../../config/index.ts';
 import { tcpClientOptions } from '../../tcp/options.ts';
+import { openVault, tlsMaterial } from '../../../vaults/tls-material.ts';
 import { tlsOptions, type TlsOptions } from '../../tls/options.ts';
+import type { VaultConfig } from '../../../vaults/vault.ts';
 import { parseMechanism, type SaslConfig } from './sasl.ts';
 
 /** A kafka client's options as the schema admits them. */
@@ -100,7 +101,7 @@ export function resolveTransport(
     seen.add(next);
     const binding = configOf(next);
     if (binding === undefined) break;
-    if (binding.type === 'tls') tls = tlsConnectionOptions(tlsOptions(binding.options));
+    if (binding.type === 'tls') tls = tlsConnectionOptions(tlsOptions(binding.options), binding.vault);
     else if (binding.type === 'tcp') {
       const { host, port } = tcpClientOptions(binding.options);
       // A list or range of ports names no one broker address.
@@ -115,28 +116,21 @@ export function resolveTransport(
   return { servers: resolved, tls };
 }
 
-function readPem(path: string, what: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new Error(
-      `cannot read TLS ${what} file ${path}: ${error instanceof Error ? error.message : String(error)}`,
-    );
-  }
-}
-
-/** `ca` is a PEM file; `trust` entries are taken as PEM file paths too (kgate has no vaults). */
-export function tlsConnectionOptions(options: TlsOptions): TlsConnectionOptions {
-  const ca: string[] = [];
-  if (options.ca !== undefined) ca.push(readPem(options.ca, 'ca'));
-  for (const path of options.trust) ca.push(readPem(path, 'trust'));
-  if (options.trustcacerts) ca.push(...rootCertificates);
+/**
+ * A tls exit's settings for each broker connection: keys (a client certificate) and trusted
+ * certificates by alias from the tls binding's vault, or from PEM files (see tls/material.ts).
+ */
+export function tlsConnectionOptions(options: TlsOptions, vault?: VaultConfig): TlsConnectionOptions {
+  const { keys, ca } = tlsMaterial(options, openVault(vault));
   const tls: TlsConnectionOptions = { rejectUnauthorized: true };
-  if (ca.length > 0) tls.ca = ca;
+  if (ca.length > 0) tls.ca = [...ca];
   const sni = options.sni[0];
   if (sni !== undefined) tls.servername = sni;
-  if (options.key !== undefined) tls.key = readPem(options.key, 'key');
-  if (options.cert !== undefined) tls.cert = readPem(options.cert, 'cert');
+  const key = keys[0];
+  if (key !== undefined) {
+    tls.key = key.key;
+    tls.cert = key.cert;
+  }
   if (options.version !== undefined) tls.maxVersion = options.version as TlsConnectionOptions['maxVersion'];
   return tls;
 }
