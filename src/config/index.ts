@@ -11,6 +11,7 @@ import { bindingKinds, showValue, validateSchema } from './schema.ts';
 import { CONFIG_LIMITS, displayPath, pointerOf, readSource } from './source.ts';
 import type { Located, Position, Segment, Source } from './source.ts';
 import { telemetryWarnings, toTelemetry } from './telemetry.ts';
+import { checkInlineGuards, inlineGuards, type InlineGuardConfig } from './inline-guards.ts';
 import { checkVaults, toVaults } from './vaults.ts';
 import type { VaultConfig } from '../vaults/vault.ts';
 import type { TelemetryConfig } from './telemetry.ts';
@@ -69,6 +70,8 @@ export interface BindingConfig {
   exit?: string;
   /** The vault a tls binding names, its store paths resolved. */
   vault?: VaultConfig;
+  /** A kafka client's: the config's inline guards, which its credentials may refer to. */
+  guards?: { readonly [name: string]: InlineGuardConfig };
 }
 
 export interface RouteConfig {
@@ -222,7 +225,12 @@ export function parseConfig(
   }
 
   const vaults = errors.length === 0 ? toVaults(data['vaults'], file) : new Map<string, VaultConfig>();
+  const guards = inlineGuards(data['guards']);
   if (errors.length === 0) {
+    for (const problem of checkInlineGuards(data['bindings'], guards)) {
+      const located = locate(problem.pointer);
+      errors.push(at(located.value, displayPath(located.segments), problem.message));
+    }
     for (const problem of checkVaults(data, vaults, { show, fromFile: options.fromFile === true })) {
       const located = locate(problem.pointer);
       errors.push(at(located.value, displayPath(located.segments), problem.message));
@@ -231,7 +239,7 @@ export function parseConfig(
 
   if (errors.length > 0) throw configError(errors);
 
-  const bindings = toBindings(data['bindings'] as Record<string, Record<string, unknown>>, vaults);
+  const bindings = toBindings(data['bindings'] as Record<string, Record<string, unknown>>, vaults, guards);
   for (const problem of options.check?.(bindings) ?? []) {
     const located = locate(pointerOf([...problem.segments]));
     errors.push(at(located.value, displayPath(located.segments), problem.message));
@@ -282,6 +290,13 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** Inline guards are acted on: they hold the credentials of kafka clients. */
+function onlyInlineGuards(section: unknown): boolean {
+  if (!isObject(section)) return false;
+  const guards = Object.values(section);
+  return guards.length > 0 && guards.every((guard) => isObject(guard) && guard['type'] === 'inline');
+}
+
 function ignoredFeatures(
   data: Record<string, unknown>,
   locate: (pointer: string) => Located,
@@ -293,7 +308,8 @@ function ignoredFeatures(
     warnings.push(at(located.key ?? located.value, displayPath(segments), message));
   };
   for (const [section, message] of Object.entries(IGNORED_SECTIONS)) {
-    if (section in data) warn([section], message);
+    if (section in data && !(section === 'guards' && onlyInlineGuards(data['guards'])))
+      warn([section], message);
   }
   for (const warning of telemetryWarnings(data['telemetry'])) warn(warning.segments, warning.message);
   const bindings = isObject(data['bindings']) ? data['bindings'] : {};
@@ -325,6 +341,7 @@ function ignoredFeatures(
 function toBindings(
   bindings: Record<string, Record<string, unknown>>,
   vaults: ReadonlyMap<string, VaultConfig>,
+  guards: ReadonlyMap<string, InlineGuardConfig>,
 ): Map<string, BindingConfig> {
   const out = new Map<string, BindingConfig>();
   for (const [name, raw] of Object.entries(bindings)) {
@@ -352,6 +369,7 @@ function toBindings(
     if (typeof raw['exit'] === 'string') binding.exit = raw['exit'];
     const vault = typeof raw['vault'] === 'string' ? vaults.get(raw['vault']) : undefined;
     if (vault !== undefined && type === 'tls') binding.vault = vault;
+    if (type === 'kafka' && kind === 'client' && guards.size > 0) binding.guards = Object.fromEntries(guards);
     out.set(name, binding);
   }
   return out;

@@ -44,6 +44,7 @@ export interface JsonSchemaObject {
   readonly not?: JsonSchema;
   readonly if?: JsonSchema;
   readonly then?: JsonSchema;
+  readonly else?: JsonSchema;
   readonly definitions?: { readonly [name: string]: JsonSchema };
 }
 

@@ -39,7 +39,16 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       // chain and code, never as their message alone.
       serializers: { err: pino.stdSerializers.err },
       redact: {
-        paths: ['*.password', '*.*.password', '*.*.*.password', 'options.sasl.password', '*.credentials'],
+        paths: [
+          '*.password',
+          '*.*.password',
+          '*.*.*.password',
+          'options.sasl.password',
+          '*.credentials',
+          '*.token',
+          '*.*.token',
+          'options.sasl.token',
+        ],
         censor: '[redacted]',
       },
       ...(redactor === undefined ? {} : { hooks: { streamWrite: (line: string) => redactor.json(line) } }),

@@ -14,7 +14,7 @@ import {
   type KafkaClientOptions,
   type KafkaRecord,
   OffsetOutOfRangeError,
-  type SaslMechanism,
+  type PasswordMechanism,
   TlsError,
 } from '../../src/bindings/kafka/client/index.ts';
 import { ensureKafkaLibs, startKafka, type KafkaCluster } from '../../src/embedded/kafka/index.ts';
@@ -373,7 +373,7 @@ describe('kafka client against a real broker', () => {
     );
   });
 
-  const mechanisms: [SaslMechanism, 'plain' | 'scram256' | 'scram512'][] = [
+  const mechanisms: [PasswordMechanism, 'plain' | 'scram256' | 'scram512'][] = [
     ['PLAIN', 'plain'],
     ['SCRAM-SHA-256', 'scram256'],
     ['SCRAM-SHA-512', 'scram512'],

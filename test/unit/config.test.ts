@@ -63,7 +63,7 @@ describe('config errors', () => {
       '        password: p',
     );
     assert.deepEqual(errorsOf(text), [
-      'kgate.yaml:8:20 bindings.kafka_client.options.sasl.mechanism: must be one of plain, scram-sha-256, scram-sha-512',
+      'kgate.yaml:8:20 bindings.kafka_client.options.sasl.mechanism: must be one of plain, scram-sha-256, scram-sha-512, oauthbearer',
     ]);
   });
 
@@ -271,7 +271,7 @@ describe('config errors', () => {
       'kgate.yaml:3:64 bindings.kafka_cache_server.exit: no binding named "kafka_clinet"; did you mean "kafka_client"?',
       'kgate.yaml:8:18 bindings.kafka_client.options.servers[0]: environment variable KAFKA_BOOTSTRAP_SERVER is not set',
       'kgate.yaml:9:7 bindings.kafka_client.options.sasl.password: is required',
-      'kgate.yaml:9:26 bindings.kafka_client.options.sasl.mechanism: must be one of plain, scram-sha-256, scram-sha-512',
+      'kgate.yaml:9:26 bindings.kafka_client.options.sasl.mechanism: must be one of plain, scram-sha-256, scram-sha-512, oauthbearer',
       'kgate.yaml:10:31 bindings.other.kind: unknown kind "server" for type kafka; known kinds: client, cache_server, cache_client',
     ]);
   });

@@ -6,26 +6,29 @@ export interface NodePorts {
   readonly plaintext: number;
   readonly sasl: number;
   readonly ssl: number;
+  /** SASL_PLAINTEXT with OAUTHBEARER only, tokens checked by Kafka's unsecured validator. */
+  readonly oauthbearer: number;
   /** KRaft quorum traffic. */
   readonly controller: number;
   /** Replication between brokers; kept apart so client-facing listeners can change freely. */
   readonly internal: number;
 }
 
-export const PORTS_PER_NODE = 5;
+export const PORTS_PER_NODE = 6;
 
 export function nodePorts(ports: readonly number[]): NodePorts {
-  const [plaintext, sasl, ssl, controller, internal] = ports;
+  const [plaintext, sasl, ssl, oauthbearer, controller, internal] = ports;
   if (
     plaintext === undefined ||
     sasl === undefined ||
     ssl === undefined ||
+    oauthbearer === undefined ||
     controller === undefined ||
     internal === undefined
   ) {
     throw new Error(`need ${PORTS_PER_NODE} ports per node, got ${ports.length}`);
   }
-  return { plaintext, sasl, ssl, controller, internal };
+  return { plaintext, sasl, ssl, oauthbearer, controller, internal };
 }
 
 export interface NodeLayout {
@@ -64,7 +67,7 @@ export function serverProperties(cluster: ClusterLayout, node: NodeLayout): stri
   const size = cluster.nodes.length;
   const replication = Math.min(size, 3);
   const voters = cluster.nodes.map((n) => `${n.id}@${LOOPBACK}:${n.ports.controller}`).join(',');
-  const { plaintext, sasl, ssl, controller, internal } = node.ports;
+  const { plaintext, sasl, ssl, oauthbearer, controller, internal } = node.ports;
   const { plain } = cluster.users;
   const properties: Record<string, string | number | boolean> = {
     'process.roles': 'broker,controller',
@@ -76,6 +79,7 @@ export function serverProperties(cluster: ClusterLayout, node: NodeLayout): stri
       `PLAINTEXT://${LOOPBACK}:${plaintext}`,
       `SASL_PLAINTEXT://${LOOPBACK}:${sasl}`,
       `SSL://${LOOPBACK}:${ssl}`,
+      `OAUTHBEARER://${LOOPBACK}:${oauthbearer}`,
       `CONTROLLER://${LOOPBACK}:${controller}`,
       `INTERNAL://${LOOPBACK}:${internal}`,
     ].join(','),
@@ -83,10 +87,11 @@ export function serverProperties(cluster: ClusterLayout, node: NodeLayout): stri
       `PLAINTEXT://${LOOPBACK}:${plaintext}`,
       `SASL_PLAINTEXT://${LOOPBACK}:${sasl}`,
       `SSL://${LOOPBACK}:${ssl}`,
+      `OAUTHBEARER://${LOOPBACK}:${oauthbearer}`,
       `INTERNAL://${LOOPBACK}:${internal}`,
     ].join(','),
     'listener.security.protocol.map':
-      'PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT',
+      'PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,OAUTHBEARER:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT',
     'log.dirs': node.dataDir,
 
     // Topics exist only when a test creates them: a typo must fail, not silently create a topic.
@@ -117,6 +122,11 @@ export function serverProperties(cluster: ClusterLayout, node: NodeLayout): stri
       'org.apache.kafka.common.security.scram.ScramLoginModule required;',
     'listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config':
       'org.apache.kafka.common.security.scram.ScramLoginModule required;',
+    // Kafka's unsecured validator: it accepts an unsigned token (`alg: none`) that has a subject and
+    // has not expired, which is enough to test a client's side of OAUTHBEARER without an issuer.
+    'listener.name.oauthbearer.sasl.enabled.mechanisms': 'OAUTHBEARER',
+    'listener.name.oauthbearer.oauthbearer.sasl.jaas.config':
+      'org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="broker";',
 
     // PEM rather than JKS: no keytool step, and the same files serve Node's TLS as well.
     'ssl.keystore.type': 'PEM',

@@ -50,6 +50,8 @@ function listenerPort(node: NodeLayout, listener: ListenerName): number {
       return node.ports.sasl;
     case 'SSL':
       return node.ports.ssl;
+    case 'OAUTHBEARER':
+      return node.ports.oauthbearer;
   }
 }
 
@@ -57,6 +59,7 @@ class EmbeddedKafkaCluster implements KafkaCluster {
   readonly dir: string;
   readonly bootstrap: string;
   readonly saslBootstrap: string;
+  readonly oauthBootstrap: string;
   readonly sslBootstrap: string;
   readonly caFile: string;
   readonly users: Users;
@@ -98,6 +101,7 @@ class EmbeddedKafkaCluster implements KafkaCluster {
       init.layout.nodes.map((n) => `${LOOPBACK}:${listenerPort(n, listener)}`).join(',');
     this.bootstrap = list('PLAINTEXT');
     this.saslBootstrap = list('SASL_PLAINTEXT');
+    this.oauthBootstrap = list('OAUTHBEARER');
     this.sslBootstrap = list('SSL');
   }
 

@@ -1,5 +1,5 @@
 /** Public shape of the embedded Kafka used by tests and by `kgate demo`. */
-export type ListenerName = 'PLAINTEXT' | 'SASL_PLAINTEXT' | 'SSL';
+export type ListenerName = 'PLAINTEXT' | 'SASL_PLAINTEXT' | 'SSL' | 'OAUTHBEARER';
 
 export interface Credentials {
   readonly username: string;
@@ -38,6 +38,11 @@ export interface KafkaCluster {
   readonly bootstrap: string;
   /** SASL_PLAINTEXT listeners (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512). */
   readonly saslBootstrap: string;
+  /**
+   * SASL_PLAINTEXT listeners taking OAUTHBEARER only, with Kafka's unsecured validator: any unsigned
+   * (`alg: none`) token with a `sub` and an unexpired `exp` (see `unsecuredToken`).
+   */
+  readonly oauthBootstrap: string;
   /** SSL listeners, certificates signed by `caFile`. */
   readonly sslBootstrap: string;
   /** PEM file of the test CA that signed the brokers' certificates. */

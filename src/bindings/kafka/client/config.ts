@@ -17,9 +17,19 @@ export interface ClientBindingOptionsJson {
 // A type rather than an interface, so that it reads as Credentials too.
 type SaslJson = {
   readonly mechanism: string;
-  readonly username: string;
-  readonly password: string;
+  readonly username?: string;
+  readonly password?: string;
+  readonly token?: string;
 };
+
+/**
+ * An `inline` guard of the config: what `{identity}` and `{credentials}` stand for in the
+ * credential fields of an `authorization` that names it, as in Zilla.
+ */
+export interface InlineGuard {
+  readonly identity?: string;
+  readonly credentials?: string;
+}
 
 /** Credential fields of the Zilla 2.x form, by name. */
 interface Credentials {
@@ -45,11 +55,14 @@ export interface Transport {
  * A kafka client's options that passed its schema. Throws for credentials of the Zilla 2.x form that
  * lack a user name or password, which the schema cannot tell.
  */
-export function clientBindingOptions(options: unknown): ClientBindingOptions {
+export function clientBindingOptions(
+  options: unknown,
+  guards: { readonly [name: string]: InlineGuard } = {},
+): ClientBindingOptions {
   const json = options as ClientBindingOptionsJson;
   return {
     servers: parseServers(json.servers ?? []),
-    sasl: parseSasl(json),
+    sasl: parseSasl(json, guards),
     deliveryTimeoutMs: json.produce?.deliveryTimeoutMs,
   };
 }
@@ -64,24 +77,50 @@ export function parseServers(servers: readonly string[]): string[] {
 
 /**
  * SASL from `options.sasl`, or from the Zilla 2.x form `options.authorization.<guard>.credentials`
- * (mechanism defaulting to PLAIN there, as the guard form carries no mechanism of its own).
+ * (mechanism defaulting to PLAIN there, as the guard form carries no mechanism of its own), where
+ * `{identity}` and `{credentials}` stand for those of the inline guard named.
  */
-export function parseSasl(options: ClientBindingOptionsJson): SaslConfig | undefined {
+export function parseSasl(
+  options: ClientBindingOptionsJson,
+  guards: { readonly [name: string]: InlineGuard } = {},
+): SaslConfig | undefined {
   if (options.sasl !== undefined) return credentials(options.sasl, 'options.sasl', undefined);
   const first = Object.entries(options.authorization ?? {})[0];
   if (first === undefined) return undefined;
   const [guard, entry] = first;
-  return credentials(entry.credentials, `options.authorization.${guard}.credentials`, 'PLAIN');
+  const inline = guards[guard];
+  const fields: { [name: string]: string | undefined } = {};
+  for (const [name, value] of Object.entries(entry.credentials)) {
+    fields[name] = value === undefined ? undefined : fillPlaceholders(value, inline, guard);
+  }
+  return credentials(fields, `options.authorization.${guard}.credentials`, 'PLAIN');
+}
+
+/** `{identity}` and `{credentials}` replaced by the inline guard's, which validation made sure exist. */
+function fillPlaceholders(value: string, guard: InlineGuard | undefined, name: string): string {
+  return value.replaceAll(/\{(identity|credentials)\}/g, (_, field: 'identity' | 'credentials') => {
+    const filled = guard?.[field];
+    if (filled === undefined) throw new Error(`{${field}} needs an inline guard ${name} with ${field}`);
+    return filled;
+  });
 }
 
 function credentials(source: Credentials, where: string, defaultMechanism: string | undefined): SaslConfig {
-  const mechanism = source['mechanism'] ?? defaultMechanism;
+  const given = source['mechanism'] ?? defaultMechanism;
+  if (given === undefined) throw new Error(`${where}.mechanism is required`);
+  const mechanism = parseMechanism(given);
+  if (mechanism === 'OAUTHBEARER') {
+    const token = source['token'];
+    // The token goes into a message whose fields are separated by 0x01.
+    if (token === undefined || token === '' || token.includes('\x01'))
+      throw new Error(`${where}.token is required`);
+    return { mechanism, token };
+  }
   const username = source['username'];
   const password = source['password'];
-  if (mechanism === undefined) throw new Error(`${where}.mechanism is required`);
   if (username === undefined || username === '') throw new Error(`${where}.username is required`);
   if (password === undefined) throw new Error(`${where}.password is required`);
-  return { mechanism: parseMechanism(mechanism), username, password };
+  return { mechanism, username, password };
 }
 
 /**

@@ -45,7 +45,7 @@ export type {
 } from './protocol/records.ts';
 export { largestSingleRecordValue, singleRecordBatchSize } from './protocol/records.ts';
 export type { RecordEnvelope } from './protocol/records.ts';
-export type { SaslConfig, SaslMechanism } from './sasl.ts';
+export type { PasswordMechanism, SaslConfig, SaslMechanism } from './sasl.ts';
 export {
   AuthenticationError,
   ConnectionError,
@@ -98,7 +98,7 @@ export class KafkaClientBinding implements Binding, KafkaApi {
   }
 
   async start(_signal: AbortSignal): Promise<void> {
-    const settings = clientBindingOptions(this.#config.options);
+    const settings = clientBindingOptions(this.#config.options, this.#config.guards);
     const exits = new Set<string | undefined>([this.#config.exit, ...this.#config.routes.map((r) => r.exit)]);
     const configOf = (name: string): BindingConfig | undefined => {
       try {

@@ -1,19 +1,60 @@
 import { saslScramSha } from '@platformatic/kafka';
 import { AuthenticationError } from './errors.ts';
 
-export type SaslMechanism = 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512';
+export type PasswordMechanism = 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512';
+export type SaslMechanism = PasswordMechanism | 'OAUTHBEARER';
 
-export interface SaslConfig {
-  readonly mechanism: SaslMechanism;
+export interface PasswordSasl {
+  readonly mechanism: PasswordMechanism;
   readonly username: string;
   readonly password: string;
 }
+
+/** A bearer token (RFC 7628) the broker validates; kgate sends it as given and never reads it. */
+export interface OauthBearerSasl {
+  readonly mechanism: 'OAUTHBEARER';
+  readonly token: string;
+}
+
+export type SaslConfig = PasswordSasl | OauthBearerSasl;
 
 /** Sends one SaslAuthenticate round trip and returns the broker's auth bytes. */
 export type SaslExchange = (authBytes: Buffer) => Promise<Buffer>;
 
 export function failedMessage(sasl: SaslConfig): string {
+  // A token is a secret and names no user kgate could show without decoding it.
+  if (sasl.mechanism === 'OAUTHBEARER') return 'SASL authentication failed with OAUTHBEARER';
   return `SASL authentication failed for user ${sasl.username} with ${sasl.mechanism}`;
+}
+
+/**
+ * OAUTHBEARER's client first message carries the token. A broker that refuses it answers with a
+ * JSON error, to which the client must answer with a lone separator before the broker fails the
+ * authentication; its `status` says why, without the token.
+ */
+async function authenticateBearer(sasl: OauthBearerSasl, exchange: SaslExchange): Promise<void> {
+  const answer = await exchange(Buffer.from(`n,,\x01auth=Bearer ${sasl.token}\x01\x01`, 'utf8'));
+  if (answer.length === 0) return;
+  const status = bearerStatus(answer);
+  try {
+    await exchange(Buffer.from('\x01', 'utf8'));
+  } catch (error) {
+    throw new AuthenticationError(`${failedMessage(sasl)}: the broker refused the token (${status})`, {
+      cause: error,
+    });
+  }
+  throw new AuthenticationError(`${failedMessage(sasl)}: the broker refused the token (${status})`);
+}
+
+function bearerStatus(answer: Buffer): string {
+  try {
+    const parsed: unknown = JSON.parse(answer.toString('utf8'));
+    const status =
+      typeof parsed === 'object' && parsed !== null ? (parsed as { status?: unknown }).status : undefined;
+    return typeof status === 'string' && /^[\w.-]{1,64}$/.test(status) ? status : 'no status';
+  } catch {
+    return 'unreadable answer';
+  }
 }
 
 /**
@@ -21,6 +62,10 @@ export function failedMessage(sasl: SaslConfig): string {
  * checks the server's signature, so a broker that does not know the password cannot impersonate one.
  */
 export async function authenticate(sasl: SaslConfig, exchange: SaslExchange): Promise<void> {
+  if (sasl.mechanism === 'OAUTHBEARER') {
+    await authenticateBearer(sasl, exchange);
+    return;
+  }
   if (sasl.mechanism === 'PLAIN') {
     await exchange(Buffer.from(`\0${sasl.username}\0${sasl.password}`, 'utf8'));
     return;
@@ -67,7 +112,7 @@ export async function authenticate(sasl: SaslConfig, exchange: SaslExchange): Pr
   }
 }
 
-function parseScram(bytes: Buffer, sasl: SaslConfig): Map<string, string> {
+function parseScram(bytes: Buffer, sasl: PasswordSasl): Map<string, string> {
   const out = new Map<string, string>();
   for (const part of bytes.toString('utf8').split(',')) {
     const eq = part.indexOf('=');
@@ -79,6 +124,7 @@ function parseScram(bytes: Buffer, sasl: SaslConfig): Map<string, string> {
 
 export function parseMechanism(value: string): SaslMechanism {
   const upper = value.toUpperCase();
-  if (upper === 'PLAIN' || upper === 'SCRAM-SHA-256' || upper === 'SCRAM-SHA-512') return upper;
-  throw new Error(`unsupported SASL mechanism ${value} (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)`);
+  if (upper === 'PLAIN' || upper === 'SCRAM-SHA-256' || upper === 'SCRAM-SHA-512' || upper === 'OAUTHBEARER')
+    return upper;
+  throw new Error(`unsupported SASL mechanism ${value} (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER)`);
 }

@@ -29,18 +29,29 @@ export const kafkaClientSchema: BindingSchema = {
           sasl: {
             description: 'SASL authentication with the brokers.',
             type: 'object',
-            required: ['mechanism', 'username', 'password'],
+            required: ['mechanism'],
             properties: {
               mechanism: {
                 description: 'SASL mechanism.',
-                enum: ['plain', 'scram-sha-256', 'scram-sha-512'],
+                enum: ['plain', 'scram-sha-256', 'scram-sha-512', 'oauthbearer'],
               },
-              username: { description: 'User name.', type: 'string' },
+              username: { description: 'User name (plain, scram).', type: 'string' },
               password: {
-                description: 'Password; use `${{env.NAME}}` rather than writing it in the file.',
+                description:
+                  'Password (plain, scram); use `${{env.NAME}}` rather than writing it in the file.',
                 type: 'string',
               },
+              token: {
+                description:
+                  'Bearer token the brokers validate (oauthbearer); use `${{env.NAME}}` rather than writing it in the file. kgate sends it as given on every broker connection and does not renew it.',
+                type: 'string',
+                minLength: 1,
+              },
             },
+            // Not written as two if/then pairs: a missing user name is reported as plainly required.
+            if: { properties: { mechanism: { const: 'oauthbearer' } }, required: ['mechanism'] },
+            then: { required: ['token'] },
+            else: { required: ['username', 'password'] },
             additionalProperties: false,
           },
           produce: {
@@ -58,14 +69,15 @@ export const kafkaClientSchema: BindingSchema = {
           },
           authorization: {
             description:
-              'Credentials by guard name, in the form of later Zilla releases; an alternative to `sasl`.',
+              'Credentials by guard name, in the form of later Zilla releases; an alternative to `sasl`. `{identity}` and `{credentials}` in a field stand for those of the `inline` guard of that name.',
             type: 'object',
             additionalProperties: {
               type: 'object',
               required: ['credentials'],
               properties: {
                 credentials: {
-                  description: 'Credential fields, such as `username` and `password`.',
+                  description:
+                    'Credential fields: `mechanism` (`plain` by default, `scram-sha-256`, `scram-sha-512`, `oauthbearer`), then `username` and `password`, or `token`.',
                   $ref: '#/definitions/stringMap',
                 },
               },
