@@ -38,7 +38,27 @@ export function inlineGuards(section: unknown): Map<string, InlineGuardConfig> {
   return guards;
 }
 
-/** Each `{identity}` or `{credentials}` in a kafka client's credentials needs an inline guard that has it. */
+const MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512', 'oauthbearer'];
+
+/**
+ * What the kafka client would refuse at start in `authorization.<guard>.credentials`, whose
+ * fields the schema leaves open: the mechanism (`plain` when absent) and the fields it needs.
+ */
+function credentialProblems(fields: Record<string, unknown>, at: (field?: string) => string): GuardProblem[] {
+  const mechanism = typeof fields['mechanism'] === 'string' ? fields['mechanism'].toLowerCase() : 'plain';
+  if (!MECHANISMS.includes(mechanism)) {
+    return [{ pointer: at('mechanism'), message: `must be one of ${MECHANISMS.join(', ')}` }];
+  }
+  const needed = mechanism === 'oauthbearer' ? ['token'] : ['username', 'password'];
+  return needed
+    .filter((field) => typeof fields[field] !== 'string' || fields[field] === '')
+    .map((field) => ({ pointer: at(), message: `${field} is required with mechanism ${mechanism}` }));
+}
+
+/**
+ * A kafka client's `authorization` credentials as `start` would read them: a known mechanism with
+ * the fields it needs, and each `{identity}` or `{credentials}` backed by an inline guard that has it.
+ */
 export function checkInlineGuards(
   bindings: unknown,
   guards: ReadonlyMap<string, InlineGuardConfig>,
@@ -51,6 +71,10 @@ export function checkInlineGuards(
     const authorization = isObject(settings['authorization']) ? settings['authorization'] : {};
     for (const [guard, entry] of Object.entries(authorization)) {
       const fields = isObject(entry) && isObject(entry['credentials']) ? entry['credentials'] : {};
+      const base = ['bindings', name, 'options', 'authorization', guard, 'credentials'];
+      problems.push(
+        ...credentialProblems(fields, (field) => pointerOf(field === undefined ? base : [...base, field])),
+      );
       for (const [field, value] of Object.entries(fields)) {
         if (typeof value !== 'string') continue;
         for (const match of value.matchAll(/\{(identity|credentials)\}/g)) {

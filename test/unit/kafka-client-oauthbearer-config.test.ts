@@ -62,6 +62,31 @@ describe('kafka client SASL OAUTHBEARER options', () => {
     assert.match(errorsOf('{ mechanism: oauthbearer }').join('\n'), /bindings\.client\.options\.sasl.*token/);
   });
 
+  it('refuses an unknown mechanism and a token-less oauthbearer in authorization credentials, at validate', () => {
+    const errorsOf = (credentials: string): string[] => {
+      try {
+        parseConfig(
+          yaml(
+            'bindings:',
+            `  client: { type: kafka, kind: client, options: { authorization: { g: { credentials: ${credentials} } } } }`,
+          ),
+          FILE,
+          {},
+        );
+      } catch (error) {
+        assert.ok(error instanceof ConfigError);
+        return error.diagnostics.map(formatDiagnostic);
+      }
+      assert.fail('expected a ConfigError');
+    };
+    assert.deepEqual(errorsOf('{ mechanism: scram-sha-1, username: u, password: p }'), [
+      'kgate.yaml:2:99 bindings.client.options.authorization.g.credentials.mechanism: must be one of plain, scram-sha-256, scram-sha-512, oauthbearer',
+    ]);
+    assert.deepEqual(errorsOf('{ mechanism: oauthbearer }'), [
+      'kgate.yaml:2:86 bindings.client.options.authorization.g.credentials: token is required with mechanism oauthbearer',
+    ]);
+  });
+
   it('refuses {credentials} with no inline guard to stand for, at validate', () => {
     assert.throws(
       () => parseConfig(ONEWAY('identity: someone'), FILE, {}),
