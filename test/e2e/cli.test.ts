@@ -82,7 +82,7 @@ describe('kgate CLI', () => {
     );
     assert.match(
       lines[1] ?? '',
-      /^kgate\.yaml:10:\d+ bindings\.kafka_client\.options\.sasl\.mechanism: must be one of plain, scram-sha-256, scram-sha-512$/,
+      /^kgate\.yaml:10:\d+ bindings\.kafka_client\.options\.sasl\.mechanism: must be one of plain, scram-sha-256, scram-sha-512, oauthbearer$/,
     );
   });
 

@@ -76,7 +76,7 @@ describe('the TypeScript API', () => {
       (error: unknown) =>
         error instanceof ConfigError &&
         error.diagnostics.length === 2 &&
-        /^api\.yaml:2:\d+ bindings\.c\.options\.sasl\.mechanism: must be one of plain, scram-sha-256, scram-sha-512$/m.test(
+        /^api\.yaml:2:\d+ bindings\.c\.options\.sasl\.mechanism: must be one of plain, scram-sha-256, scram-sha-512, oauthbearer$/m.test(
           error.message,
         ) &&
         /^api\.yaml:2:\d+ bindings\.c\.options\.sasl\.password: is required$/m.test(error.message),

@@ -97,11 +97,15 @@ describe('filesystem vaults', () => {
     const server = serverTls(tlsOptions({ keys: ['localhost', 'other'] }), vault);
     assert.equal(server.byName.length, 2);
     assert.equal(server.requestCert, false);
-    const mutual = serverTls(tlsOptions({ keys: ['localhost'], trust: ['kafka'] }), vault);
-    assert.equal(mutual.rejectUnauthorized, true);
+    const requiring = serverTls(tlsOptions({ keys: ['localhost'], trust: ['kafka'] }), vault);
+    assert.equal(requiring.rejectUnauthorized, true);
     const client = tlsConnectionOptions(tlsOptions({ trust: ['kafka'], sni: ['localhost'] }), vault);
     assert.deepEqual(client.ca, [new X509Certificate(stores.caPem).toString()]);
     assert.equal(client.servername, 'localhost');
+    // A client certificate for brokers that ask for one, by alias, with its chain.
+    const mutual = tlsConnectionOptions(tlsOptions({ keys: ['other'], trust: ['kafka'] }), vault);
+    assert.equal(typeof mutual.key, 'string');
+    assert.equal(subjectOf(String(mutual.cert)), 'CN=other');
   });
 
   describe('validate', () => {
