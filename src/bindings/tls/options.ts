@@ -17,8 +17,8 @@ export type TlsMutual = 'required' | 'requested' | 'none';
 
 /**
  * TLS settings of a tls server or client. Keys and certificates are named, not read: a server
- * reads them when it starts, a kafka client in front of a tls client when it connects (see
- * material.ts for how `keys`, `trust` and `signers` are resolved, by vault alias or as files).
+ * reads them when it starts, a kafka client in front of a tls client when it connects
+ * (src/vaults/tls-material.ts resolves `keys`, `trust` and `signers`, by vault alias or as files).
  */
 export interface TlsOptions {
   /** Highest protocol version, such as `TLSv1.3`; absent: Node's. */

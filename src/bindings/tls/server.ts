@@ -48,9 +48,9 @@ function secureContext(
 
 /**
  * Keys and trusted certificates come by alias from the binding's vault, or from PEM files (see
- * material.ts). Keys from a vault each get a context of their own, chosen by the server name a
- * client asks for, as Zilla chooses among a vault's keys; the first serves clients that ask for
- * none or for a name no certificate holds.
+ * src/vaults/tls-material.ts). Keys from a vault each get a context of their own, chosen by the
+ * server name a client asks for, as Zilla chooses among a vault's keys; the first serves clients
+ * that ask for none or for a name no certificate holds.
  */
 export function serverTls(options: TlsOptions, vaultConfig: VaultConfig | undefined): ServerTls {
   const vault = openVault(vaultConfig);

@@ -157,7 +157,7 @@ export function resolveTransport(
 
 /**
  * A tls exit's settings for each broker connection: keys (a client certificate) and trusted
- * certificates by alias from the tls binding's vault, or from PEM files (see tls/material.ts).
+ * certificates by alias from the tls binding's vault, or from PEM files (see src/vaults/tls-material.ts).
  */
 export function tlsConnectionOptions(options: TlsOptions, vault?: VaultConfig): TlsConnectionOptions {
   const { keys, ca } = tlsMaterial(options, openVault(vault));
