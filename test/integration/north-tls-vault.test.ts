@@ -1,12 +1,22 @@
 import { strict as assert } from 'node:assert';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect as tlsConnect, type ConnectionOptions, type PeerCertificate } from 'node:tls';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import {
+  connect as tlsConnect,
+  createServer as createTlsServer,
+  type ConnectionOptions,
+  type PeerCertificate,
+} from 'node:tls';
 import { after, before, describe, it } from 'node:test';
+import { tlsConnectionOptions } from '../../src/bindings/kafka/client/config.ts';
+import { tlsOptions } from '../../src/bindings/tls/options.ts';
 import { parseConfig, type BindingConfig } from '../../src/config/index.ts';
+import { createTestCa } from '../../src/embedded/kafka/index.ts';
 import { makeTestStores, type TestStores } from '../support/stores.ts';
 import { bindingConfig, handlerConfig, startChain, type Chain } from './north-harness.ts';
 
@@ -129,6 +139,72 @@ describe('tls server with keys and trust by vault alias', () => {
     });
     refused.destroy();
     assert.notEqual(outcome, 'data', 'a client without a certificate got through');
+  });
+});
+
+describe('tls client trusting a vault alias', () => {
+  let stores: TestStores;
+
+  before(async () => {
+    stores = await makeTestStores(await mkdtemp(join(tmpdir(), 'kgate-tls-client-vault-')));
+  });
+
+  after(async () => {
+    await rm(stores.dir, { recursive: true, force: true });
+  });
+
+  it('accepts a server whose certificate the alias issued, and refuses one another CA issued', async () => {
+    const [key, cert] = await Promise.all([
+      readFile(join(stores.dir, 'localhost.key'), 'utf8'),
+      readFile(join(stores.dir, 'localhost.pem'), 'utf8'),
+    ]);
+    const server = createTlsServer({ key, cert }, (socket) => socket.end('ok'));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const address = server.address();
+    assert.ok(address !== null && typeof address === 'object');
+    // A second trust store whose alias `kafka` is a different CA, as a wrong store would hold.
+    const otherDir = join(stores.dir, 'other-ca');
+    await mkdir(otherDir);
+    const otherCa = await createTestCa(otherDir, 'another CA');
+    const otherTrust = join(otherDir, 'trust.p12');
+    await promisify(execFile)('keytool', [
+      '-importcert',
+      '-noprompt',
+      '-alias',
+      'kafka',
+      '-file',
+      otherCa.certFile,
+      '-storetype',
+      'pkcs12',
+      '-keystore',
+      otherTrust,
+      '-storepass',
+      stores.password,
+    ]);
+    const connect = (trustStore: string): Promise<string> => {
+      const tls = tlsConnectionOptions(tlsOptions({ trust: ['kafka'], sni: ['localhost'] }), {
+        name: 'clients',
+        trust: { store: trustStore, type: 'pkcs12', password: stores.password },
+      });
+      return new Promise((resolve) => {
+        const socket = tlsConnect({ host: '127.0.0.1', port: address.port, ...tls });
+        socket.on('secureConnect', () => {
+          socket.destroy();
+          resolve('connected');
+        });
+        socket.on('error', (error: NodeJS.ErrnoException) => resolve(String(error.code)));
+      });
+    };
+    try {
+      assert.equal(await connect(stores.trustP12), 'connected');
+      assert.match(
+        await connect(otherTrust),
+        /UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT_LOCALLY/,
+      );
+    } finally {
+      server.close();
+    }
   });
 });
 
