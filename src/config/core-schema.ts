@@ -30,7 +30,7 @@ export const CORE_SCHEMA = {
     },
     telemetry: {
       description:
-        "Telemetry in Zilla's shape. Exporters of type `prometheus` serve metrics, `/health` and `/ready` over HTTP; other exporter types, `attributes` and `metrics` are accepted and ignored, with a warning.",
+        "Telemetry in Zilla's shape: `metrics` names the Zilla metrics collected, exporters of type `prometheus` serve them with kgate's own metrics, `/health` and `/ready` over HTTP, and `stdout` exporters print events as log lines. `otlp` exporters and `attributes` are accepted and ignored, with a warning.",
       $ref: '#/definitions/telemetry',
     },
     guards: {
@@ -81,10 +81,6 @@ export const CORE_DEFINITIONS: { readonly [name: string]: JsonSchema } = {
     type: 'string',
   },
   ...VAULT_DEFINITIONS,
-  bindingTelemetry: {
-    description: 'Zilla per-binding telemetry (`metrics`). Accepted for compatibility and ignored.',
-    type: 'object',
-  },
   ...TELEMETRY_DEFINITIONS,
   ...MODEL_DEFINITIONS,
   guarded: {

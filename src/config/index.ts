@@ -10,11 +10,12 @@ import type { Substitution } from './redact.ts';
 import { bindingKinds, showValue, validateSchema } from './schema.ts';
 import { CONFIG_LIMITS, displayPath, pointerOf, readSource } from './source.ts';
 import type { Located, Position, Segment, Source } from './source.ts';
-import { telemetryWarnings, toTelemetry } from './telemetry.ts';
 import { checkInlineGuards, inlineGuards, type InlineGuardConfig } from './inline-guards.ts';
 import { checkVaults, toVaults } from './vaults.ts';
 import type { VaultConfig } from '../vaults/vault.ts';
-import type { TelemetryConfig } from './telemetry.ts';
+import { bindingMetrics, telemetryErrors, telemetryWarnings, toTelemetry } from './telemetry.ts';
+import type { BindingTelemetryJson, TelemetryConfig } from './telemetry.ts';
+import type { ZillaMetricName } from './telemetry-metrics.ts';
 
 export { ConfigError, formatDiagnostic } from './diagnostics.ts';
 export type { ConfigDiagnostic } from './diagnostics.ts';
@@ -40,6 +41,8 @@ export { MIN_REDACTED_LENGTH, Redactor } from './redact.ts';
 export type { Substitution } from './redact.ts';
 export { DEFAULT_METRICS_PATH, DEFAULT_TELEMETRY_HOST } from './telemetry.ts';
 export type { PrometheusEndpoint, PrometheusExporterConfig, TelemetryConfig } from './telemetry.ts';
+export { prometheusName, ZILLA_METRICS } from './telemetry-metrics.ts';
+export type { ZillaMetric, ZillaMetricName } from './telemetry-metrics.ts';
 
 export interface LoadedConfig {
   file: string;
@@ -72,6 +75,11 @@ export interface BindingConfig {
   vault?: VaultConfig;
   /** A kafka client's: the config's inline guards, which its credentials may refer to. */
   guards?: { readonly [name: string]: InlineGuardConfig };
+  /**
+   * The Zilla metrics this binding collects (`telemetry.metrics` selected by the binding's own
+   * `telemetry.metrics`); absent when it collects none.
+   */
+  metrics?: ZillaMetricName[];
 }
 
 export interface RouteConfig {
@@ -207,6 +215,10 @@ export function parseConfig(
     const located = locate(problem.pointer);
     errors.push(at(located.value, displayPath(located.segments), problem.message));
   }
+  for (const problem of telemetryErrors(data['bindings'])) {
+    const located = locate(pointerOf(problem.segments));
+    errors.push(at(located.value, displayPath(problem.segments), problem.message));
+  }
 
   // Only on a config that passed its schema: catalogs and models have the shapes they are read as.
   if (errors.length === 0) {
@@ -239,7 +251,12 @@ export function parseConfig(
 
   if (errors.length > 0) throw configError(errors);
 
-  const bindings = toBindings(data['bindings'] as Record<string, Record<string, unknown>>, vaults, guards);
+  const bindings = toBindings(
+    data['bindings'] as Record<string, Record<string, unknown>>,
+    vaults,
+    guards,
+    data['telemetry'],
+  );
   for (const problem of options.check?.(bindings) ?? []) {
     const located = locate(pointerOf([...problem.segments]));
     errors.push(at(located.value, displayPath(located.segments), problem.message));
@@ -311,7 +328,9 @@ function ignoredFeatures(
     if (section in data && !(section === 'guards' && onlyInlineGuards(data['guards'])))
       warn([section], message);
   }
-  for (const warning of telemetryWarnings(data['telemetry'])) warn(warning.segments, warning.message);
+  for (const warning of telemetryWarnings(data['telemetry'], data['bindings'])) {
+    warn(warning.segments, warning.message);
+  }
   const bindings = isObject(data['bindings']) ? data['bindings'] : {};
   for (const [name, binding] of Object.entries(bindings)) {
     if (!isObject(binding)) continue;
@@ -342,6 +361,7 @@ function toBindings(
   bindings: Record<string, Record<string, unknown>>,
   vaults: ReadonlyMap<string, VaultConfig>,
   guards: ReadonlyMap<string, InlineGuardConfig>,
+  telemetry: unknown,
 ): Map<string, BindingConfig> {
   const out = new Map<string, BindingConfig>();
   for (const [name, raw] of Object.entries(bindings)) {
@@ -370,6 +390,14 @@ function toBindings(
     const vault = typeof raw['vault'] === 'string' ? vaults.get(raw['vault']) : undefined;
     if (vault !== undefined && type === 'tls') binding.vault = vault;
     if (type === 'kafka' && kind === 'client' && guards.size > 0) binding.guards = Object.fromEntries(guards);
+    if (isObject(raw['telemetry'])) {
+      const selected = bindingMetrics(telemetry, {
+        type,
+        kind,
+        telemetry: raw['telemetry'] as BindingTelemetryJson,
+      });
+      if (selected.length > 0) binding.metrics = selected;
+    }
     out.set(name, binding);
   }
   return out;

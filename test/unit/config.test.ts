@@ -310,14 +310,14 @@ describe('config warnings', () => {
       yaml(
         'name: zilla',
         'telemetry:',
-        '  metrics: [stream.*]',
+        '  metrics: [grpc.duration]',
         'guards: {}',
         'bindings:',
         '  tcp: { type: tcp, kind: client }',
       ),
     );
     assert.deepEqual(config.warnings.map(formatDiagnostic), [
-      'kgate.yaml:3:3 telemetry.metrics: not supported by kgate, ignored; kgate always exports all of its metrics',
+      'kgate.yaml:3:13 telemetry.metrics[0]: kgate has no grpc bindings, so grpc.duration is never collected',
       'kgate.yaml:4:1 guards: not supported by kgate, ignored; guarded routes are NOT protected',
     ]);
   });
@@ -484,13 +484,12 @@ describe('loaded configuration', () => {
     assert.deepEqual(config.bindings.get('kafka_cache_server')?.options, { bootstrap: ['items'] });
   });
 
-  it('loads the Zilla example with warnings only for telemetry attributes and metrics', async () => {
+  it('loads the Zilla example with a warning only for telemetry attributes', async () => {
     const config = await loadConfigFile(new URL('zilla-http-kafka.yaml', examples).pathname, {
       KAFKA_BOOTSTRAP_SERVER: 'localhost:9092',
     });
     assert.deepEqual(config.warnings.map(formatDiagnostic), [
-      'zilla-http-kafka.yaml:9:3 telemetry.attributes: not supported by kgate, ignored; metrics carry no resource attributes',
-      'zilla-http-kafka.yaml:11:3 telemetry.metrics: not supported by kgate, ignored; kgate always exports all of its metrics',
+      'zilla-http-kafka.yaml:9:3 telemetry.attributes: Zilla gives these to otlp exporters as resource attributes (its prometheus and stdout exporters do not use them); kgate has no otlp exporter, so they appear nowhere',
     ]);
     assert.deepEqual(
       [...config.bindings.values()].map((b) => `${b.name} ${b.type}.${b.kind}`),
