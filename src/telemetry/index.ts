@@ -5,11 +5,13 @@ import { Redactor, type PrometheusExporterConfig, type TelemetryConfig } from '.
 import { checkReadiness, ConnectionProbes, type Audience, type ReadinessSource } from './readiness.ts';
 import { probeMetrics } from './probe-metrics.ts';
 import { collectStatus } from './status.ts';
+import { zillaMetrics } from './zilla-metrics.ts';
 
 export { checkReadiness, ConnectionProbes, PROBE_REUSE_MS, PROBE_TIMEOUT_MS } from './readiness.ts';
 export type { Audience, NotReady, Problem, ProbeObserver, Readiness, ReadinessSource } from './readiness.ts';
 export { collectStatus, INGEST_PAUSED } from './status.ts';
 export type { BindingStatus, CachePartitionStatus, CacheStatus, GatewayStatus } from './status.ts';
+export { BindingSeries, Log2Histogram, Scalar, zillaMetrics } from './zilla-metrics.ts';
 
 export interface TelemetryOptions {
   readonly config: TelemetryConfig | undefined;
@@ -150,7 +152,12 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
       response.setHeader('allow', 'GET, HEAD');
       send(response, 405, 'text/plain; charset=utf-8', 'method not allowed\n', head);
     } else if (listener.paths.has(path)) {
-      send(response, 200, options.metrics.contentType, await options.metrics.metrics(), head);
+      // kgate's own series, then those of the Zilla metrics the bindings collect, labelled with
+      // the config's name as Zilla labels them with its namespace.
+      const own = await options.metrics.metrics();
+      const { name, bindings } = options.readiness.config;
+      const zilla = zillaMetrics(options.metrics).render(name, bindings);
+      send(response, 200, options.metrics.contentType, zilla === '' ? own : `${own}\n${zilla}`, head);
     } else if (path === '/health') {
       // Liveness only: answering at all proves the event loop runs; dependencies belong in /ready.
       send(response, 200, 'text/plain; charset=utf-8', 'ok\n', head);

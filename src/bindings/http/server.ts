@@ -39,6 +39,7 @@ import { refuseTarget, refuseVersion } from './request-line.ts';
 import { hasBody, oneChunk, RequestRules } from './requests.ts';
 import { keepSessionOnStreamErrors } from './stream-errors.ts';
 import { parseVersions, sniffVersion, type HttpVersion } from './versions.ts';
+import { HttpExchangeMetrics } from './zilla-metrics.ts';
 
 export interface HttpServerLimits {
   /** Request line plus headers; larger requests get 431. Default 16 KiB. */
@@ -161,6 +162,7 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
   readonly #pending = new WeakMap<Socket, number>();
   readonly #sessions = new Set<ServerHttp2Session>();
   readonly #metrics: HttpServerMetrics;
+  readonly #zilla: HttpExchangeMetrics | undefined;
   #versions: ReadonlySet<HttpVersion> = new Set();
   #http1: Server | undefined;
   #http2: Http2Server | undefined;
@@ -183,6 +185,7 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
     this.#routes = headerRoutes(context.config);
     this.#requests = new RequestRules(this.#options.requests, context.catalogs ?? {}, context.configFile);
     this.#metrics = createHttpServerMetrics(context.metrics, context.config.name);
+    this.#zilla = HttpExchangeMetrics.of(context.metrics, context.config);
   }
 
   async start(_signal: AbortSignal): Promise<void> {
@@ -427,13 +430,13 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
   /** Counts the request once its response is done, or abandoned. */
   #observe(req: IncomingMessage, res: ServerResponse): void {
     const started = performance.now();
-    res.once('close', () =>
-      this.#metrics.requestDone(
-        req.method ?? 'GET',
-        res.headersSent ? res.statusCode : undefined,
-        (performance.now() - started) / 1000,
-      ),
-    );
+    const zilla = this.#zilla;
+    zilla?.begin();
+    res.once('close', () => {
+      const ms = performance.now() - started;
+      this.#metrics.requestDone(req.method ?? 'GET', res.headersSent ? res.statusCode : undefined, ms / 1000);
+      zilla?.end(req, res, ms);
+    });
   }
 
   #reject(res: ServerResponse, status: number, message: string, close = false, reason?: string): void {

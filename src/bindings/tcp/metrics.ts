@@ -1,6 +1,8 @@
 import type { Socket } from 'node:net';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import type { BindingConfig } from '../../config/index.ts';
 import { perRegistry } from '../../telemetry/per-registry.ts';
+import { TcpStreamMetrics } from './zilla-metrics.ts';
 
 /**
  * Connection and byte counts of one `tcp server` binding. The metrics are created once per
@@ -26,6 +28,8 @@ interface Seen {
 interface Source {
   readonly binding: string;
   readonly sockets: Map<Socket, Seen>;
+  /** The Zilla `stream.*` metrics the binding collects, if any. */
+  readonly streams: TcpStreamMetrics | undefined;
 }
 
 interface Shared {
@@ -42,6 +46,7 @@ function countBytes(shared: Shared, source: Source, socket: Socket, seen: Seen):
   const written = socket.bytesWritten;
   if (read > seen.read) shared.received.inc({ binding: source.binding }, read - seen.read);
   if (written > seen.written) shared.sent.inc({ binding: source.binding }, written - seen.written);
+  source.streams?.bytes(Math.max(read - seen.read, 0), Math.max(written - seen.written, 0));
   seen.read = read;
   seen.written = written;
 }
@@ -52,8 +57,7 @@ const shared = perRegistry((registers): Shared => {
   // Both byte counters bring every open socket up to date, whichever is collected first.
   const collect = (): void => {
     if (created === undefined) return;
-    for (const source of sources)
-      for (const [socket, seen] of source.sockets) countBytes(created, source, socket, seen);
+    for (const source of sources) countSockets(created, source);
   };
   created = {
     sources,
@@ -93,10 +97,17 @@ const shared = perRegistry((registers): Shared => {
   return created;
 });
 
-export function createTcpServerMetrics(registry: Registry, binding: string): TcpServerMetrics {
+function countSockets(shared: Shared, source: Source): void {
+  for (const [socket, seen] of source.sockets) countBytes(shared, source, socket, seen);
+}
+
+export function createTcpServerMetrics(registry: Registry, config: BindingConfig): TcpServerMetrics {
+  const binding = config.name;
   const metrics = shared(registry);
-  const source: Source = { binding, sockets: new Map() };
+  const streams = TcpStreamMetrics.of(registry, config);
+  const source: Source = { binding, sockets: new Map(), streams };
   metrics.sources.add(source);
+  if (streams !== undefined) streams.series.refresh = () => countSockets(metrics, source);
   const labels = { binding };
   // A label shows from the start, at zero, rather than appearing with the first connection.
   metrics.open.inc(labels, 0);
@@ -110,10 +121,12 @@ export function createTcpServerMetrics(registry: Registry, binding: string): Tcp
       source.sockets.set(socket, seen);
       metrics.accepted.inc(labels);
       metrics.open.inc(labels);
-      socket.once('close', () => {
+      streams?.opened();
+      socket.once('close', (hadError: boolean) => {
         countBytes(metrics, source, socket, seen);
         source.sockets.delete(socket);
         metrics.open.dec(labels);
+        streams?.closed(socket, hadError);
       });
     },
     failed(): void {

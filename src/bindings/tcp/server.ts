@@ -79,7 +79,7 @@ export class TcpServerBinding implements Binding {
         `options.port 0 would give every worker thread a port of its own; give a fixed port to serve with --workers`,
       );
     this.#exits = lookupExits(this.#context, isConnectionHandler, 'accept connections');
-    this.#metrics = createTcpServerMetrics(this.#context.metrics, this.name);
+    this.#metrics = createTcpServerMetrics(this.#context.metrics, this.#context.config);
     const handlers = {
       connection: (socket: Socket) => this.#accept(socket),
       error: (error: Error) => this.#log.error({ err: error }, 'listener failed'),
