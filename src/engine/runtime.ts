@@ -8,7 +8,7 @@ import {
   type LoadedConfig,
   type Redactor,
 } from '../config/index.ts';
-import { startTelemetry, type Telemetry } from '../telemetry/index.ts';
+import { startTelemetry, zillaEvents, type Telemetry } from '../telemetry/index.ts';
 import type { Composition } from './composition.ts';
 import { Engine, messageOf } from './engine.ts';
 import { watchConfigFile, type ConfigWatcher, type ReloadPlan } from './reload.ts';
@@ -133,6 +133,7 @@ export async function startGateway(options: RunOptions): Promise<Running> {
   const telemetry = await startFirstTelemetry(startTelemetry, config, engine, pool);
   if (deadline !== undefined) await readyByDeadline(engine, deadline, telemetry, pool);
   options.logger.info({ config: config.name, bindings: config.bindings.size, workers }, 'kgate started');
+  zillaEvents(engine.metrics).engineStarted();
   return new RunningGateway(options, engine, pool, startTelemetry, telemetry, text);
 }
 
@@ -306,6 +307,9 @@ class RunningGateway implements Running {
     const started = Date.now();
     await this.workers?.stop(drainMs);
     await this.engine.stop(Math.max(drainMs - (Date.now() - started), 1_000));
+    const events = zillaEvents(this.engine.metrics);
+    events.engineStopped();
+    events.flush();
   }
 
   async #apply(trigger: string): Promise<void> {

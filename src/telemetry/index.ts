@@ -1,10 +1,14 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
-import { collectDefaultMetrics, type Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, type Registry } from 'prom-client';
 import { Redactor, type PrometheusExporterConfig, type TelemetryConfig } from '../config/index.ts';
 import { checkReadiness, ConnectionProbes, type Audience, type ReadinessSource } from './readiness.ts';
 import { probeMetrics } from './probe-metrics.ts';
 import { collectStatus } from './status.ts';
+import { zillaEvents } from './events.ts';
+import { perRegistry } from './per-registry.ts';
+import { StdoutExporter } from './stdout-exporter.ts';
 import { zillaMetrics } from './zilla-metrics.ts';
 
 export { checkReadiness, ConnectionProbes, PROBE_REUSE_MS, PROBE_TIMEOUT_MS } from './readiness.ts';
@@ -12,6 +16,7 @@ export type { Audience, NotReady, Problem, ProbeObserver, Readiness, ReadinessSo
 export { collectStatus, INGEST_PAUSED } from './status.ts';
 export type { BindingStatus, CachePartitionStatus, CacheStatus, GatewayStatus } from './status.ts';
 export { BindingSeries, Log2Histogram, Scalar, zillaMetrics } from './zilla-metrics.ts';
+export { eventLine, zillaEvents, ZillaEvents } from './events.ts';
 
 export interface TelemetryOptions {
   readonly config: TelemetryConfig | undefined;
@@ -24,6 +29,8 @@ export interface TelemetryOptions {
   readonly probeReuseMs?: number;
   /** Keeps substituted values out of `/ready` and `/status`; by default, from the readiness config. */
   readonly redactor?: Redactor;
+  /** Where `stdout` exporters write; by default, the process's standard output. */
+  readonly stdout?: Writable;
 }
 
 export interface Telemetry {
@@ -82,6 +89,35 @@ function collectProcessMetrics(registry: Registry): void {
   collectDefaultMetrics({ register: registry, prefix: PROCESS_METRICS_PREFIX });
 }
 
+const droppedEvents = perRegistry(
+  (registers) =>
+    new Counter({
+      name: 'kgate_telemetry_events_dropped_total',
+      help: 'Event lines a stdout exporter dropped because standard output was not being read (more than 1 MiB unwritten)',
+      registers,
+    }),
+);
+
+/**
+ * Points the bindings' events at standard output while the config has a `stdout` exporter (several
+ * print each line once), and nowhere otherwise. Events outlive a telemetry restart: the engine's
+ * stop is reported after telemetry has stopped answering.
+ */
+function exportEvents(options: TelemetryOptions): void {
+  const events = zillaEvents(options.metrics);
+  const namespace = options.readiness.config.name;
+  if ((options.config?.stdout ?? []).length === 0) {
+    events.exportTo(undefined, namespace);
+    return;
+  }
+  const dropped = droppedEvents(options.metrics);
+  dropped.inc(0);
+  events.exportTo(
+    new StdoutExporter(options.stdout ?? process.stdout, (lines) => dropped.inc(lines)),
+    namespace,
+  );
+}
+
 function listen(server: Server, listener: Listener): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException): void => {
@@ -128,6 +164,7 @@ function send(response: ServerResponse, status: number, type: string, body: stri
  * Resolves once every port listens; if one cannot, the others are closed again and it rejects.
  */
 export async function startTelemetry(options: TelemetryOptions): Promise<Telemetry> {
+  exportEvents(options);
   const listeners = listenersOf(options.config?.exporters ?? []);
   if (listeners.length === 0) return { ports: [], stop: () => Promise.resolve() };
   collectProcessMetrics(options.metrics);

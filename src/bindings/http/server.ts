@@ -40,6 +40,7 @@ import { hasBody, oneChunk, RequestRules } from './requests.ts';
 import { keepSessionOnStreamErrors } from './stream-errors.ts';
 import { parseVersions, sniffVersion, type HttpVersion } from './versions.ts';
 import { HttpExchangeMetrics } from './zilla-metrics.ts';
+import { zillaEvents, type ZillaEvents } from '../../telemetry/events.ts';
 
 export interface HttpServerLimits {
   /** Request line plus headers; larger requests get 431. Default 16 KiB. */
@@ -163,6 +164,7 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
   readonly #sessions = new Set<ServerHttp2Session>();
   readonly #metrics: HttpServerMetrics;
   readonly #zilla: HttpExchangeMetrics | undefined;
+  readonly #events: ZillaEvents;
   #versions: ReadonlySet<HttpVersion> = new Set();
   #http1: Server | undefined;
   #http2: Http2Server | undefined;
@@ -186,6 +188,7 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
     this.#requests = new RequestRules(this.#options.requests, context.catalogs ?? {}, context.configFile);
     this.#metrics = createHttpServerMetrics(context.metrics, context.config.name);
     this.#zilla = HttpExchangeMetrics.of(context.metrics, context.config);
+    this.#events = zillaEvents(context.metrics);
   }
 
   async start(_signal: AbortSignal): Promise<void> {
@@ -439,6 +442,13 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
     });
   }
 
+  /** Zilla's request-accepted event, with the request's target as its client gave it. */
+  #accepted(req: IncomingMessage): void {
+    const scheme = 'encrypted' in req.socket && req.socket.encrypted === true ? 'https' : 'http';
+    const authority = req.headers[':authority'] ?? req.headers.host ?? '';
+    this.#events.requestAccepted(this.name, req.method ?? 'GET', scheme, String(authority), req.url ?? '/');
+  }
+
   #reject(res: ServerResponse, status: number, message: string, close = false, reason?: string): void {
     this.#metrics.rejected(status, reason);
     sendError(res, status, message, close);
@@ -446,6 +456,7 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
 
   #onRequest(req: IncomingMessage, res: ServerResponse, connection: object): void {
     this.#observe(req, res);
+    if (this.#events.enabled) this.#accepted(req);
     res.setHeader(NOSNIFF[0], NOSNIFF[1]);
     for (const [name, value] of this.#options.overrides) req.headers[name] = value;
     const method = req.method ?? 'GET';

@@ -8,6 +8,7 @@ import { connectionRoutes, type ConnectionCondition } from '../connection-condit
 import { isConnectionHandler, lookupExits, type ConnectionHandler, type ConnectionInfo } from '../north.ts';
 import type { VaultConfig } from '../../vaults/vault.ts';
 import { openVault, serverKeys, tlsMaterial } from '../../vaults/tls-material.ts';
+import { zillaEvents, type ZillaEvents } from '../../telemetry/events.ts';
 import { tlsOptions, type TlsOptions } from './options.ts';
 
 /** A client that has not finished its handshake by then is holding a socket for nothing. */
@@ -102,6 +103,7 @@ export class TlsServerBinding implements Binding, ConnectionHandler {
   readonly config: BindingConfig;
   readonly #context: BindingContext;
   readonly #log: Logger;
+  readonly #events: ZillaEvents;
   readonly #options: TlsOptions;
   readonly #routes: RouteTable<ConnectionInfo, ConnectionCondition>;
   readonly #pending = new Set<Socket>();
@@ -114,6 +116,7 @@ export class TlsServerBinding implements Binding, ConnectionHandler {
     this.config = context.config;
     this.name = context.config.name;
     this.#log = context.logger;
+    this.#events = zillaEvents(context.metrics);
     this.#options = tlsOptions(context.config.options);
     this.#routes = connectionRoutes(context.config);
   }
@@ -152,6 +155,7 @@ export class TlsServerBinding implements Binding, ConnectionHandler {
     this.#pending.add(secure);
     const timer = setTimeout(() => {
       this.#log.debug(info, 'TLS handshake timed out');
+      this.#events.tlsHandshakeTimeout(this.name);
       secure.destroy();
     }, HANDSHAKE_TIMEOUT_MS);
     timer.unref();
@@ -159,6 +163,7 @@ export class TlsServerBinding implements Binding, ConnectionHandler {
       clearTimeout(timer);
       this.#pending.delete(secure);
       this.#log.debug({ err: error, ...info }, 'TLS handshake failed');
+      this.#events.tlsHandshakeFailed(this.name);
       secure.destroy();
       socket.destroy();
     };

@@ -16,7 +16,8 @@ import type {
 } from './kafka-api.ts';
 import type { ProduceResult } from './produce-batch.ts';
 import type { ProduceRecord } from './protocol/records.ts';
-import { Reach } from './reach.ts';
+import { failedAddress, Reach } from './reach.ts';
+import { zillaEvents } from '../../../telemetry/events.ts';
 import { topicRoutes, type TopicCondition } from '../topic-conditions.ts';
 
 export { KafkaClient } from './client.ts';
@@ -129,8 +130,15 @@ export class KafkaClientBinding implements Binding, KafkaApi {
     // the bindings behind this one bound each wait on them by their own deadlines, so that kgate
     // listens, and says why it cannot serve yet, while Kafka is still on its way.
     this.#stopping = new AbortController();
-    for (const client of this.#clients.values())
-      this.#reaches.set(client, new Reach(client, this.#log, this.#stopping.signal));
+    const events = zillaEvents(this.#context.metrics);
+    for (const client of this.#clients.values()) {
+      const failed = (error: unknown): void => {
+        if (!events.enabled) return;
+        const { host, port } = failedAddress(error, client.bootstrapServers);
+        events.brokerConnectionFailed(this.name, host, port);
+      };
+      this.#reaches.set(client, new Reach(client, this.#log, this.#stopping.signal, failed));
+    }
   }
 
   /**

@@ -23,14 +23,22 @@ const RETRY_TERMINAL = { initialMs: 1_000, maxMs: 30_000 };
 export class Reach {
   readonly #target: ReachTarget;
   readonly #log: Logger | undefined;
+  /** Every failed attempt, for the broker-connection-failed event. */
+  readonly #onFailure: (error: unknown) => void;
   readonly #stopping: AbortSignal;
   #done = false;
   #failure: unknown;
   readonly #waiters = new Set<() => void>();
 
-  constructor(target: ReachTarget, log: Logger | undefined, stopping: AbortSignal) {
+  constructor(
+    target: ReachTarget,
+    log: Logger | undefined,
+    stopping: AbortSignal,
+    onFailure: (error: unknown) => void = () => undefined,
+  ) {
     this.#target = target;
     this.#log = log;
+    this.#onFailure = onFailure;
     this.#stopping = stopping;
     void this.#run(stopping);
   }
@@ -86,6 +94,7 @@ export class Reach {
       } catch (error) {
         if (stopping.aborted) break;
         this.#failure = error;
+        this.#onFailure(error);
         this.#wake();
         const terminal = !isRetriable(error);
         const reason = messageOf(error);
@@ -99,4 +108,23 @@ export class Reach {
     }
     this.#wake();
   }
+}
+
+/**
+ * The broker address a connection error names (Node's socket errors carry `address` and `port`,
+ * possibly as the cause of kgate's own error); otherwise the first bootstrap server.
+ */
+export function failedAddress(error: unknown, bootstrapServers: string): { host: string; port: number } {
+  for (let at: unknown = error, depth = 0; typeof at === 'object' && at !== null && depth < 8; depth++) {
+    const address = 'address' in at ? at.address : undefined;
+    const port = 'port' in at ? at.port : undefined;
+    if (typeof address === 'string' && typeof port === 'number') return { host: address, port };
+    at = 'cause' in at ? at.cause : undefined;
+  }
+  const first = bootstrapServers.split(',')[0]?.trim() ?? '';
+  const colon = first.lastIndexOf(':');
+  const port = Number(first.slice(colon + 1));
+  return colon < 0 || !Number.isInteger(port)
+    ? { host: first, port: 0 }
+    : { host: first.slice(0, colon).replace(/^\[|\]$/g, ''), port };
 }
