@@ -126,7 +126,7 @@ export function createTcpServerMetrics(registry: Registry, config: BindingConfig
         countBytes(metrics, source, socket, seen);
         source.sockets.delete(socket);
         metrics.open.dec(labels);
-        streams?.closed(socket, hadError);
+        streams?.closed(hadError);
       });
     },
     failed(): void {

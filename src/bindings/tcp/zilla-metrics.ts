@@ -1,4 +1,3 @@
-import type { Socket } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { BindingConfig } from '../../config/index.ts';
 import { zillaMetrics, type BindingSeries, type Scalar } from '../../telemetry/zilla-metrics.ts';
@@ -6,7 +5,8 @@ import { zillaMetrics, type BindingSeries, type Scalar } from '../../telemetry/z
 /**
  * The Zilla `stream.*` metrics of a `tcp server`: a connection is a received stream (what the
  * client sends) and a sent stream (what kgate sends back), opened together when it is accepted.
- * A side the peer or kgate ended cleanly closes; a side cut by a reset or a destroy is an error.
+ * A connection that ends without a socket error closes both streams, whichever side ended it
+ * first; one that ends in a socket error (a reset, a write after the peer left) is an error on both.
  * Bytes are added from the socket's own counts (see TcpServerMetrics), never per chunk.
  */
 export class TcpStreamMetrics {
@@ -50,12 +50,12 @@ export class TcpStreamMetrics {
   }
 
   /** The socket closed; `hadError` as its 'close' event says. */
-  closed(socket: Socket, hadError: boolean): void {
+  closed(hadError: boolean): void {
     if (this.#activeReceived !== undefined) this.#activeReceived.value--;
     if (this.#activeSent !== undefined) this.#activeSent.value--;
-    const received = !hadError && socket.readableEnded ? this.#closesReceived : this.#errorsReceived;
+    const received = hadError ? this.#errorsReceived : this.#closesReceived;
     if (received !== undefined) received.value++;
-    const sent = !hadError && socket.writableFinished ? this.#closesSent : this.#errorsSent;
+    const sent = hadError ? this.#errorsSent : this.#closesSent;
     if (sent !== undefined) sent.value++;
   }
 
