@@ -442,11 +442,17 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
     });
   }
 
-  /** Zilla's request-accepted event, with the request's target as its client gave it. */
+  /**
+   * Zilla's request-accepted event. The query string is left out, unlike Zilla: it may carry a
+   * credential (`?access_token=`), and event lines go wherever standard output goes.
+   */
   #accepted(req: IncomingMessage): void {
     const scheme = 'encrypted' in req.socket && req.socket.encrypted === true ? 'https' : 'http';
     const authority = req.headers[':authority'] ?? req.headers.host ?? '';
-    this.#events.requestAccepted(this.name, req.method ?? 'GET', scheme, String(authority), req.url ?? '/');
+    const target = req.url ?? '/';
+    const query = target.indexOf('?');
+    const path = query < 0 ? target : target.slice(0, query);
+    this.#events.requestAccepted(this.name, req.method ?? 'GET', scheme, String(authority), path);
   }
 
   #reject(res: ServerResponse, status: number, message: string, close = false, reason?: string): void {
