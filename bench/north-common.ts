@@ -24,7 +24,8 @@ export interface Gateway {
 }
 
 /**
- * Starts kgate from `bindings` (YAML lines below `bindings:`), which must name a tcp server
+ * Starts kgate from `bindings` (YAML lines below `bindings:`, after the `topLevel` lines such as a
+ * `telemetry` section), which must name a tcp server
  * `north_tcp` listening on port 0; the system-chosen port is returned. With `workers`, kgate runs
  * as `kgate start --workers N` does (the runtime, worker threads in this process), and port 0 is
  * replaced by a reserved port first, since every thread must listen on the same one.
@@ -32,8 +33,9 @@ export interface Gateway {
 export async function startGateway(
   name: string,
   bindings: readonly string[],
-  options: { readonly workers?: number } = {},
+  options: { readonly workers?: number; readonly topLevel?: readonly string[] } = {},
 ): Promise<Gateway> {
+  const head = [`name: ${name}`, ...(options.topLevel ?? []), 'bindings:'];
   const stateDir = await mkdtemp(join(tmpdir(), `kgate-bench-${name}-`));
   const workers = options.workers ?? 0;
   if (workers > 0) {
@@ -42,7 +44,7 @@ export async function startGateway(
       line.includes('north_tcp:') ? line.replace('port: 0', `port: ${port}`) : line,
     );
     const configFile = join(stateDir, `${name}.yaml`);
-    await writeFile(configFile, [`name: ${name}`, 'bindings:', ...lines].join('\n'));
+    await writeFile(configFile, [...head, ...lines].join('\n'));
     const running = await startRuntime({
       configFile,
       composition,
@@ -60,7 +62,7 @@ export async function startGateway(
       },
     };
   }
-  const yaml = [`name: ${name}`, 'bindings:', ...bindings].join('\n');
+  const yaml = [...head, ...bindings].join('\n');
   const engine = new Engine(parseConfig(yaml, `${name}.yaml`), defaultRegistry(), {
     logger: pino({ level: 'silent' }),
     stateDir,

@@ -1,7 +1,7 @@
 // HTTP north side through tcp -> http -> http-kafka -> cache_client -> cache_server -> client:
 //   node bench/north-http-get.ts [--keys 1000000] [--fill-seconds 60] [--rate 2000] [--connections 50]
 //        [--seconds 10] [--warmup-seconds 15] [--put-clients 50] [--put-seconds 10] [--size 100] [--puts-only] [--workers 0]
-//        [--pin] [--produce-method PUT|POST]
+//        [--pin] [--produce-method PUT|POST] [--zilla-metrics]
 // 1. Fills a compacted 8-partition topic with up to `keys` distinct keys, stopping after
 //    `fill-seconds` of producing, and waits until kgate's cache answers for the last key.
 // 2. `GET /items/{id}` of random filled keys, open loop at `rate` req/s over `connections`
@@ -17,6 +17,7 @@
 // taskset, 2 or more CPUs) kgate gets CPU 0 to itself and the broker and the load process share
 // CPU 1, the way a deployment keeps a gateway off its brokers' and clients' cores; without it
 // all three compete for every CPU, and a latency tail may be another process's time slice.
+// --zilla-metrics has the tcp and http servers collect every Zilla metric kgate offers.
 
 import { Producer } from '@platformatic/kafka';
 import { Agent, createServer, request } from 'node:http';
@@ -54,6 +55,7 @@ const { values: args } = parseArgs({
     workers: { type: 'string', default: '0' },
     pin: { type: 'boolean', default: false },
     'produce-method': { type: 'string', default: 'PUT' },
+    'zilla-metrics': { type: 'boolean', default: false },
     role: { type: 'string', default: 'gateway' },
     port: { type: 'string', default: '0' },
     bootstrap: { type: 'string', default: '' },
@@ -74,6 +76,16 @@ const putsOnly = args['puts-only'];
 const workers = Number(args.workers);
 const pin = args.pin;
 const produceMethod = parseProduceMethod(args['produce-method']);
+// Every Zilla metric kgate collects, selected on the tcp and http servers, to measure their cost.
+const zillaMetrics = args['zilla-metrics'];
+const ZILLA_TELEMETRY = [
+  'telemetry:',
+  '  metrics: [http.request.size, http.response.size, http.active.requests, http.duration,',
+  '    stream.active.received, stream.active.sent, stream.opens.received, stream.opens.sent,',
+  '    stream.data.received, stream.data.sent, stream.errors.received, stream.errors.sent,',
+  '    stream.closes.received, stream.closes.sent]',
+];
+const ZILLA_SELECTION = ', telemetry: { metrics: [http.*, stream.*] }';
 
 function parseProduceMethod(text: string): 'PUT' | 'POST' {
   const method = text.toUpperCase();
@@ -393,8 +405,8 @@ async function gateway(): Promise<void> {
     const gw = await startGateway(
       'north-http',
       [
-        '  north_tcp: { type: tcp, kind: server, options: { host: 127.0.0.1, port: 0 }, exit: north_http }',
-        '  north_http: { type: http, kind: server, exit: north_http_kafka }',
+        `  north_tcp: { type: tcp, kind: server, options: { host: 127.0.0.1, port: 0 }, exit: north_http${zillaMetrics ? ZILLA_SELECTION : ''} }`,
+        `  north_http: { type: http, kind: server, exit: north_http_kafka${zillaMetrics ? ZILLA_SELECTION : ''} }`,
         '  north_http_kafka:',
         '    type: http-kafka',
         '    kind: proxy',
@@ -410,7 +422,7 @@ async function gateway(): Promise<void> {
         `  cache_server: { type: kafka, kind: cache_server, options: { bootstrap: [${putsOnly ? '' : topic}] }, exit: south }`,
         `  south: { type: kafka, kind: client, options: { servers: ["${cluster.bootstrap}"] } }`,
       ],
-      { workers },
+      { workers, ...(zillaMetrics ? { topLevel: ZILLA_TELEMETRY } : {}) },
     );
     const rss = sampleRss();
     const child = new LoadProcess<Up, Down>(import.meta.filename, [
