@@ -50,7 +50,7 @@ export interface TelemetryJson {
 type ExporterJson =
   | { readonly type: 'prometheus'; readonly vault?: string; readonly options: PrometheusOptionsJson }
   | { readonly type: 'otlp'; readonly vault?: string; readonly options: object }
-  | { readonly type: 'stdout'; readonly vault?: string };
+  | { readonly type: 'stdout'; readonly vault?: string; readonly options?: object };
 
 export interface PrometheusOptionsJson {
   readonly endpoints: readonly PrometheusEndpointJson[];
@@ -196,7 +196,13 @@ export function telemetryWarnings(raw: unknown, bindings: unknown): TelemetryPro
         message:
           'otlp exporters are not supported by kgate, ignored: nothing is sent to this collector; scrape a prometheus exporter and read a stdout exporter instead',
       });
-    } else if (exporter.vault !== undefined) {
+    } else if (exporter.type === 'stdout' && exporter.options !== undefined) {
+      warnings.push({
+        segments: ['telemetry', 'exporters', name, 'options'],
+        message: "a stdout exporter takes no options (nor does Zilla's), ignored",
+      });
+    }
+    if (exporter.type !== 'otlp' && exporter.vault !== undefined) {
       warnings.push({
         segments: ['telemetry', 'exporters', name, 'vault'],
         message: `a ${exporter.type} exporter uses no vault, ignored`,

@@ -126,6 +126,7 @@ describe('telemetry config', () => {
         '  exporters:',
         '    otlp_exporter: { type: otlp, options: { endpoint: { location: "http://collector:4318" } } }',
         '    stdout_exporter: { type: stdout }',
+        '    stdout_too: { type: stdout, vault: server, options: { format: json } }',
         ...BINDINGS,
       ),
       FILE,
@@ -135,10 +136,12 @@ describe('telemetry config', () => {
       'kgate.yaml:2:3 telemetry.attributes: Zilla gives these to otlp exporters as resource attributes (its prometheus and stdout exporters do not use them); kgate has no otlp exporter, so they appear nowhere',
       'kgate.yaml:3:32 telemetry.metrics[1]: kgate has no grpc bindings, so grpc.duration is never collected',
       'kgate.yaml:5:22 telemetry.exporters.otlp_exporter.type: otlp exporters are not supported by kgate, ignored: nothing is sent to this collector; scrape a prometheus exporter and read a stdout exporter instead',
+      'kgate.yaml:7:33 telemetry.exporters.stdout_too.vault: a stdout exporter uses no vault, ignored',
+      "kgate.yaml:7:48 telemetry.exporters.stdout_too.options: a stdout exporter takes no options (nor does Zilla's), ignored",
     ]);
     assert.deepEqual(config.telemetry, {
       exporters: [],
-      stdout: ['stdout_exporter'],
+      stdout: ['stdout_exporter', 'stdout_too'],
       metrics: ['stream.opens.sent'],
     });
   });
