@@ -1,6 +1,9 @@
 import { strict as assert } from 'node:assert';
+import { IncomingMessage, ServerResponse } from 'node:http';
+import { Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { prometheusName, ZILLA_METRICS } from '../../src/config/index.ts';
+import { requestBytes, responseBytes } from '../../src/bindings/http/zilla-metrics.ts';
 import type { ZillaMetricName } from '../../src/config/index.ts';
 import {
   bucketOf,
@@ -115,5 +118,35 @@ describe('Zilla metric names in Prometheus', () => {
     assert.equal(scalar(changed, 'stream.opens.received').value, 0);
     assert.equal(metrics.render('example', { has: () => false }), '');
     assert.equal(new ZillaMetrics().render('example', ALL), '');
+  });
+});
+
+describe('http sizes as Zilla takes them', () => {
+  function request(method: string, headers: Record<string, string>): IncomingMessage {
+    const req = new IncomingMessage(new Socket());
+    req.method = method;
+    req.httpVersionMajor = 1;
+    req.headers = headers;
+    return req;
+  }
+
+  it('reads a request body size from Content-Length, 0 without a body, nothing for a chunked one', () => {
+    assert.equal(requestBytes(request('PUT', { 'content-length': '123' })), 123);
+    assert.equal(requestBytes(request('GET', {})), 0);
+    assert.equal(requestBytes(request('POST', { 'transfer-encoding': 'chunked' })), undefined);
+    assert.equal(requestBytes(request('POST', { 'content-length': 'x' })), undefined);
+  });
+
+  it('reads a response body size from Content-Length, 0 for HEAD, 204 and 304, nothing for a stream', () => {
+    const get = request('GET', {});
+    const sized = new ServerResponse(get);
+    sized.setHeader('content-length', '42');
+    assert.equal(responseBytes(get, sized), 42);
+    const stream = new ServerResponse(get);
+    assert.equal(responseBytes(get, stream), undefined);
+    stream.statusCode = 304;
+    assert.equal(responseBytes(get, stream), 0);
+    const head = request('HEAD', {});
+    assert.equal(responseBytes(head, new ServerResponse(head)), 0);
   });
 });
