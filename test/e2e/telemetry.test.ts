@@ -399,4 +399,38 @@ describe('kgate telemetry', () => {
       assert.ok(accepted.includes(`- GET http://localhost:${httpPort}${path}`), accepted.join('\n'));
     assert.doesNotMatch(kgate.stdout, /secret/);
   });
+
+  it('prints a broker connection failure as Zilla does, naming the address that refused', async () => {
+    const deadPort = await reservePort();
+    const file = join(dir, 'dead-broker.yaml');
+    await writeFile(
+      file,
+      [
+        'name: example',
+        'telemetry:',
+        '  exporters:',
+        '    stdout_logs_exporter:',
+        '      type: stdout',
+        'bindings:',
+        '  south_kafka_client:',
+        '    type: kafka',
+        '    kind: client',
+        '    options:',
+        `      servers: ["127.0.0.1:${deadPort}"]`,
+        '',
+      ].join('\n'),
+    );
+    const kgate = new Kgate(['start', '-c', file, '--cache-dir', join(dir, 'cache-dead')]);
+    running.push(kgate);
+    const failed = new RegExp(
+      String.raw`^example:south_kafka_client \[[^\]]+\] \[0{16}d\] BINDING_KAFKA_BROKER_CONNECTION_FAILED ` +
+        String.raw`Broker connection failed for host \(127\.0\.0\.1\), port \(${deadPort}\)\.$`,
+      'm',
+    );
+    await until('the failed connection is printed', () =>
+      Promise.resolve({ ok: failed.test(kgate.stdout), last: kgate.stdout + kgate.stderr }),
+    );
+    kgate.child.kill('SIGTERM');
+    assert.equal((await kgate.exited).code, 0);
+  });
 });
