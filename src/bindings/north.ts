@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { Socket } from 'node:net';
 import type { RouteConfig } from '../config/index.ts';
 import type { Binding, BindingContext } from '../engine/binding.ts';
+import { refusalOf, type Authorization, type GuardedRefusal } from '../guards/index.ts';
 import { KgateError } from '../engine/errors.ts';
 
 /**
@@ -74,6 +75,8 @@ export interface HttpRouteMatch {
   bodyChunks(maxBytes?: number, pressure?: BodyPressure): AsyncIterable<Buffer>;
   /** The connection the request came on: the same object for every request on it. */
   readonly connection: object;
+  /** What the http server's `authorization` made of the request's credentials; absent without one. */
+  readonly authorization?: Authorization;
 }
 
 export interface HttpHandler {
@@ -103,6 +106,8 @@ export interface SseRequest {
   readonly route?: RouteConfig;
   /** From the `Last-Event-ID` header, else the `lastEventId` query parameter; absent on a first connect. */
   readonly lastEventId?: string;
+  /** What the http server's `authorization` made of the request's credentials; absent without one. */
+  readonly authorization?: Authorization;
 }
 
 export interface SseEvent {
@@ -164,6 +169,44 @@ export interface SseHandler {
  * failure, it takes the code that failure is answered with (see proxies/cache-clients.ts).
  */
 export class HttpError extends KgateError {}
+
+/**
+ * A request refused for its credentials, answered 401 (none that verify) or 403 (they lack what
+ * the route requires) with `challenge` as its `WWW-Authenticate` (RFC 6750).
+ */
+export class CredentialsError extends HttpError {
+  readonly challenge: string;
+
+  constructor(refusal: GuardedRefusal, message: string, challenge: string) {
+    super(refusal === 'forbidden' ? 'KGATE_FORBIDDEN' : 'KGATE_UNAUTHENTICATED', message);
+    this.challenge = challenge;
+  }
+}
+
+/**
+ * The answer to a request that a route of `guard` refused, or that lacked what a template takes
+ * from `guard`'s session: `what` says what was asked for.
+ */
+export function refuseCredentials(
+  authorization: Authorization | undefined,
+  guard: string,
+  what: string,
+): CredentialsError {
+  const refusal = refusalOf(authorization);
+  const realm = `Bearer realm="${guard}"`;
+  if (refusal === 'forbidden')
+    return new CredentialsError(
+      refusal,
+      `${what}: the credentials do not grant what this route requires`,
+      `${realm}, error="insufficient_scope"`,
+    );
+  const invalid = authorization?.presented === true;
+  return new CredentialsError(
+    refusal,
+    `${what}: ${invalid ? 'the credentials do not verify' : 'credentials are required'}`,
+    invalid ? `${realm}, error="invalid_token"` : realm,
+  );
+}
 
 function hasMethod(value: unknown, method: string): boolean {
   return (

@@ -1,5 +1,6 @@
 import type { JsonSchema, JsonSchemaObject } from './json-schema.ts';
 import { MODEL_DEFINITIONS } from './model-schema.ts';
+import { GUARD_DEFINITION, JWT_GUARD_OPTIONS } from '../guards/jwt/schema.ts';
 import { TELEMETRY_DEFINITIONS } from './telemetry-schema.ts';
 import { VAULT_DEFINITIONS } from '../vaults/schema.ts';
 
@@ -35,8 +36,10 @@ export const CORE_SCHEMA = {
     },
     guards: {
       description:
-        'Zilla guards. Accepted for compatibility and ignored, with a warning; routes that rely on them are not protected by kgate.',
+        "Guards by name, in Zilla's shape: an http server's `authorization` names the guard that verifies its requests' credentials, and routes' `guarded` the scopes it must grant.",
       type: 'object',
+      propertyNames: { $ref: '#/definitions/name' },
+      additionalProperties: { $ref: '#/definitions/guard' },
     },
     vaults: {
       description:
@@ -83,10 +86,13 @@ export const CORE_DEFINITIONS: { readonly [name: string]: JsonSchema } = {
   ...VAULT_DEFINITIONS,
   ...TELEMETRY_DEFINITIONS,
   ...MODEL_DEFINITIONS,
+  guard: GUARD_DEFINITION,
+  jwtGuardOptions: JWT_GUARD_OPTIONS,
   guarded: {
     description:
-      'Roles required by each named guard. Accepted for compatibility and ignored, with a warning: kgate does not enforce guards.',
+      'Scopes each named guard must grant for a request to take this route; a request they are not granted to passes on to the next route.',
     type: 'object',
+    minProperties: 1,
     additionalProperties: { type: 'array', items: { type: 'string' } },
   },
   port: {

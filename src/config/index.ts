@@ -1,6 +1,8 @@
 import { open } from 'node:fs/promises';
 import { ConfigError, sortDiagnostics } from './diagnostics.ts';
 import type { ConfigDiagnostic } from './diagnostics.ts';
+import type { GuardConfig, Guarded } from '../guards/index.ts';
+import { checkGuards, toGuards } from './guards.ts';
 import { checkListeners } from './listeners.ts';
 import { checkServedLocations } from './own-files.ts';
 import type { CatalogsJson } from '../models/config.ts';
@@ -54,6 +56,8 @@ export interface LoadedConfig {
   catalogs?: CatalogsJson;
   /** Absent when the file has no telemetry section. */
   telemetry?: TelemetryConfig;
+  /** The top-level `guards`, by name; absent when the file has none. */
+  guards?: ReadonlyMap<string, GuardConfig>;
   /**
    * The `${{env.NAME}}` expressions substituted into strings and their values, so that whatever
    * prints text an option may have reached can put the expressions back (Redactor). Absent when
@@ -87,14 +91,11 @@ export interface RouteConfig {
   when: Record<string, unknown>[];
   exit: string;
   with?: Record<string, unknown>;
+  /** The scopes each named guard must grant for a request to take the route. */
+  guarded?: Guarded;
 }
 
 export const DEFAULT_NAME = 'kgate';
-
-/** Zilla sections that kgate accepts so Zilla files load, but does not act on. */
-const IGNORED_SECTIONS: Record<string, string> = {
-  guards: 'not supported by kgate, ignored; guarded routes are NOT protected',
-};
 
 export function knownBindingTypes(): ReadonlyMap<string, readonly string[]> {
   return bindingKinds();
@@ -211,6 +212,10 @@ export function parseConfig(
     const located = locate(problem.pointer);
     errors.push(at(located.value, displayPath(located.segments), problem.message));
   }
+  for (const problem of checkGuards(data)) {
+    const located = locate(problem.pointer);
+    errors.push(at(located.value, displayPath(located.segments), problem.message));
+  }
   for (const problem of checkListeners(data)) {
     const located = locate(problem.pointer);
     errors.push(at(located.value, displayPath(located.segments), problem.message));
@@ -272,6 +277,7 @@ export function parseConfig(
   };
   if ('telemetry' in data) config.telemetry = toTelemetry(data['telemetry']);
   if (isObject(data['catalogs'])) config.catalogs = data['catalogs'] as CatalogsJson;
+  if ('guards' in data) config.guards = toGuards(data['guards']);
   if (source.substitutions.length > 0) {
     // Aliases and repeated references substitute the same expression more than once.
     const unique = new Map(source.substitutions.map((s) => [`${s.reference}\n${s.value}`, s]));
@@ -307,13 +313,6 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Inline guards are acted on: they hold the credentials of kafka clients. */
-function onlyInlineGuards(section: unknown): boolean {
-  if (!isObject(section)) return false;
-  const guards = Object.values(section);
-  return guards.length > 0 && guards.every((guard) => isObject(guard) && guard['type'] === 'inline');
-}
-
 function ignoredFeatures(
   data: Record<string, unknown>,
   locate: (pointer: string) => Located,
@@ -324,10 +323,6 @@ function ignoredFeatures(
     const located = locate(pointerOf(segments));
     warnings.push(at(located.key ?? located.value, displayPath(segments), message));
   };
-  for (const [section, message] of Object.entries(IGNORED_SECTIONS)) {
-    if (section in data && !(section === 'guards' && onlyInlineGuards(data['guards'])))
-      warn([section], message);
-  }
   for (const warning of telemetryWarnings(data['telemetry'], data['bindings'])) {
     warn(warning.segments, warning.message);
   }
@@ -337,22 +332,10 @@ function ignoredFeatures(
     if ('vault' in binding && binding['type'] !== 'tls') {
       warn(['bindings', name, 'vault'], 'only tls bindings use a vault; ignored');
     }
-    const options = isObject(binding['options']) ? binding['options'] : {};
-    if (binding['type'] === 'http' && 'authorization' in options) {
-      warn(['bindings', name, 'options', 'authorization'], 'guards are not supported by kgate, ignored');
-    }
     const routes = Array.isArray(binding['routes']) ? (binding['routes'] as unknown[]) : [];
     if (binding['type'] === 'tcp' && binding['kind'] === 'client' && routes.length > 0) {
       warn(['bindings', name, 'routes'], 'kgate does not restrict tcp client destinations, ignored');
     }
-    routes.forEach((route, index) => {
-      if (isObject(route) && 'guarded' in route) {
-        warn(
-          ['bindings', name, 'routes', index, 'guarded'],
-          'guards are not supported by kgate, ignored; this route is NOT protected',
-        );
-      }
-    });
   }
   return warnings;
 }
@@ -383,6 +366,7 @@ function toBindings(
           exit: String(route['exit']),
         };
         if (isObject(route['with'])) config.with = route['with'];
+        if (isObject(route['guarded'])) config.guarded = route['guarded'] as Guarded;
         return config;
       }),
     };

@@ -73,6 +73,34 @@ export class RouteTable<S, C = Readonly<Record<string, unknown>>> {
     return this.#exit === undefined ? undefined : { exit: this.#exit, params: NO_PARAMS };
   }
 
+  /**
+   * Like resolve, passing over the routes `admit` refuses (guarded routes the request's credentials
+   * do not open: the next route may take it, as in Zilla). `refused` is the first route passed
+   * over, given when nothing took the subject, so that the binding can say why (401, 403).
+   */
+  resolveAdmitted(
+    subject: S,
+    admit: (route: RouteConfig) => boolean,
+  ): { readonly resolved?: ResolvedRoute; readonly refused?: RouteConfig } {
+    let refused: RouteConfig | undefined;
+    for (const { route, conditions } of this.#routes) {
+      let params: Readonly<Record<string, string>> | undefined =
+        conditions.length === 0 ? NO_PARAMS : undefined;
+      for (let i = 0; params === undefined && i < conditions.length; i++)
+        params = conditions[i]?.match(subject);
+      if (params === undefined) continue;
+      if (admit(route)) return { resolved: { exit: route.exit, route, params } };
+      refused ??= route;
+    }
+    if (this.#exit !== undefined) return { resolved: { exit: this.#exit, params: NO_PARAMS } };
+    return refused === undefined ? {} : { refused };
+  }
+
+  /** Whether any route is `guarded`: only then does routing need the request's credentials. */
+  get guarded(): boolean {
+    return this.#routes.some(({ route }) => route.guarded !== undefined);
+  }
+
   /** The exit of resolve(subject). */
   exitFor(subject: S): string | undefined {
     return this.resolve(subject)?.exit;

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { CatalogJson } from '../models/config.ts';
 import type { Registry } from 'prom-client';
 import type { BindingConfig } from '../config/index.ts';
+import type { Guard } from '../guards/index.ts';
 import type { Listeners } from './listeners.ts';
 
 /**
@@ -56,6 +57,8 @@ export interface BindingContext {
    * bind with SO_REUSEPORT so that the kernel spreads connections across the threads.
    */
   readonly sharedListeners?: boolean;
+  /** The config's guards by name, started; absent or empty when it has none. */
+  readonly guards?: ReadonlyMap<string, Guard>;
   /** The started binding of that name; throws if the name is unknown (config validation prevents it). */
   lookup(name: string): Binding;
   /**

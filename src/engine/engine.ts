@@ -2,11 +2,12 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import type { BindingConfig, LoadedConfig } from '../config/index.ts';
+import { startGuards, type Guard } from '../guards/index.ts';
 import type { Binding } from './binding.ts';
 import { ListenerPool } from './listeners.ts';
 import { startOrder } from './order.ts';
 import type { BindingRegistry } from './registry.ts';
-import { planReload, type ReloadPlan } from './reload.ts';
+import { planReload, sameGuards, type ReloadPlan } from './reload.ts';
 
 export interface EngineOptions {
   readonly logger: Logger;
@@ -35,6 +36,8 @@ export class Engine {
   readonly #listeners = new ListenerPool();
   /** The bindings being stopped now, by name: what `BindingContext.isStopping` answers from. */
   #stopping = new Set<string>();
+  /** The config's guards, started before the bindings that consult them. */
+  #guards: ReadonlyMap<string, Guard> = new Map();
 
   constructor(config: LoadedConfig, registry: BindingRegistry, options: EngineOptions) {
     this.#config = config;
@@ -60,6 +63,7 @@ export class Engine {
     const timeoutMs = this.#options.startTimeoutMs ?? 0;
     const deadline = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : new AbortController().signal;
     try {
+      this.#guards = await this.#startGuards(this.#config);
       for (const config of startOrder(this.#config.bindings)) await this.#startOne(config, deadline);
       if (timeoutMs > 0) await this.ready(deadline);
     } catch (error) {
@@ -104,11 +108,26 @@ export class Engine {
     }
   }
 
+  async #startGuards(config: LoadedConfig): Promise<ReadonlyMap<string, Guard>> {
+    if (config.guards === undefined || config.guards.size === 0) return new Map();
+    return startGuards(config.guards, this.#options.logger);
+  }
+
+  #closeGuards(guards: ReadonlyMap<string, Guard>): void {
+    for (const guard of guards.values()) guard.close();
+  }
+
   async #reload(next: LoadedConfig, drainMs: number): Promise<ReloadPlan> {
     const plan = planReload(this.#config, next);
     const previous = this.#config;
+    const previousGuards = this.#guards;
+    // Every binding consulting a guard restarts when guards change (planReload), so the new
+    // guards are started first, and a guard that cannot start fails the reload before anything stops.
+    const guardsChanged = !sameGuards(previous, next);
+    const nextGuards = guardsChanged ? await this.#startGuards(next) : previousGuards;
     await this.#stopNames(plan.stop, drainMs);
     this.#config = next;
+    this.#guards = nextGuards;
     const started: string[] = [];
     try {
       for (const name of plan.start) {
@@ -121,6 +140,8 @@ export class Engine {
       this.#options.logger.error({ err: error }, 'config reload failed, restoring the previous bindings');
       await this.#stopNames(started.reverse(), drainMs);
       this.#config = previous;
+      this.#guards = previousGuards;
+      if (guardsChanged) this.#closeGuards(nextGuards);
       const down: string[] = [];
       for (const name of [...plan.stop].reverse()) {
         const config = previous.bindings.get(name);
@@ -136,6 +157,7 @@ export class Engine {
       const restored = down.length === 0 ? 'previous bindings restored' : `still down: ${down.join(', ')}`;
       throw new Error(`config reload failed: ${messageOf(error)}; ${restored}`, { cause: error });
     }
+    if (guardsChanged) this.#closeGuards(previousGuards);
     this.#reorder();
     return plan;
   }
@@ -156,6 +178,7 @@ export class Engine {
       ...(this.#config.catalogs === undefined ? {} : { catalogs: this.#config.catalogs }),
       ...(this.#options.cacheMaxBytes === undefined ? {} : { cacheMaxBytes: this.#options.cacheMaxBytes }),
       ...(this.#options.sharedListeners === true ? { sharedListeners: true } : {}),
+      guards: this.#guards,
       lookup: (name) => {
         const found = this.#byName.get(name);
         if (found === undefined) throw new Error(`binding ${config.name}: exit ${name} is not started`);
@@ -222,6 +245,8 @@ export class Engine {
     } finally {
       clearTimeout(timer);
       this.#stopping = new Set();
+      this.#closeGuards(this.#guards);
+      this.#guards = new Map();
     }
   }
 }

@@ -36,6 +36,17 @@ export const ERROR_CODES = {
     meaning:
       "a request body does not fit the model of the route's `options.requests` or of the topic's value or key: the message names the field and the schema",
   },
+  KGATE_UNAUTHENTICATED: {
+    status: 401,
+    retriable: false,
+    meaning: 'a guarded route takes the request only with valid credentials, and it carried none that verify',
+  },
+  KGATE_FORBIDDEN: {
+    status: 403,
+    retriable: false,
+    meaning:
+      "the request's credentials verify, but do not grant what the route requires (a scope, an identity)",
+  },
   KGATE_NOT_AUTHORIZED: {
     status: 403,
     retriable: false,

@@ -36,6 +36,21 @@ function sameBinding(a: BindingConfig, b: BindingConfig): boolean {
   return isDeepStrictEqual(shape(a), shape(b));
 }
 
+/** Whether two configs have the same guards, option for option. */
+export function sameGuards(previous: LoadedConfig, next: LoadedConfig): boolean {
+  const entries = (config: LoadedConfig): string =>
+    JSON.stringify([...(config.guards ?? new Map()).entries()]);
+  return entries(previous) === entries(next);
+}
+
+/** Whether a binding holds a guard: it verifies credentials, or routes or expands by a session. */
+function consultsGuards(config: BindingConfig): boolean {
+  if ('authorization' in config.options) return true;
+  return config.routes.some(
+    (route) => route.guarded !== undefined || JSON.stringify(route.with ?? {}).includes('${guarded'),
+  );
+}
+
 /**
  * Compares two valid configs. A binding restarts when its own config changed or when any binding it
  * exits to restarts; every other binding keeps running with its open streams. Bindings that exited
@@ -44,11 +59,13 @@ function sameBinding(a: BindingConfig, b: BindingConfig): boolean {
 export function planReload(previous: LoadedConfig, next: LoadedConfig): ReloadPlan {
   const added: string[] = [];
   const changed: string[] = [];
+  const guardsSame = sameGuards(previous, next);
   const removed: string[] = [];
   for (const [name, config] of next.bindings) {
     const old = previous.bindings.get(name);
     if (old === undefined) added.push(name);
     else if (!sameBinding(old, config)) changed.push(name);
+    else if (!guardsSame && consultsGuards(config)) changed.push(name);
   }
   for (const name of previous.bindings.keys()) if (!next.bindings.has(name)) removed.push(name);
 

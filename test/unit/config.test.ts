@@ -318,37 +318,19 @@ describe('config warnings', () => {
     );
     assert.deepEqual(config.warnings.map(formatDiagnostic), [
       'kgate.yaml:3:13 telemetry.metrics[0]: kgate has no grpc bindings, so grpc.duration is never collected',
-      'kgate.yaml:4:1 guards: not supported by kgate, ignored; guarded routes are NOT protected',
     ]);
   });
 
-  it('warns that guarded routes are not protected', () => {
-    const config = load(
-      yaml(
-        'bindings:',
-        '  sse: { type: sse, kind: server, routes: [ { exit: proxy, guarded: { jwt: [read] } } ] }',
-        '  proxy: { type: sse-kafka, kind: proxy, routes: [ { exit: cache, with: { topic: t } } ] }',
-        '  cache: { type: kafka, kind: cache_client, exit: server }',
-        '  server: { type: kafka, kind: cache_server, exit: client }',
-        '  client: { type: kafka, kind: client }',
-      ),
-    );
-    assert.deepEqual(config.warnings.map(formatDiagnostic), [
-      'kgate.yaml:2:60 bindings.sse.routes[0].guarded: guards are not supported by kgate, ignored; this route is NOT protected',
-    ]);
-  });
   it('warns about other Zilla features kgate accepts but does not act on', () => {
     const config = load(
       yaml(
         'bindings:',
         '  tls: { type: tls, kind: client, exit: tcp }',
         '  tcp: { type: tcp, kind: client, routes: [ { when: [ { cidr: 10.0.0.0/8 } ] } ] }',
-        '  http: { type: http, kind: server, options: { authorization: { jwt: {} } }, exit: tls }',
       ),
     );
     assert.deepEqual(config.warnings.map(formatDiagnostic), [
       'kgate.yaml:3:35 bindings.tcp.routes: kgate does not restrict tcp client destinations, ignored',
-      'kgate.yaml:4:48 bindings.http.options.authorization: guards are not supported by kgate, ignored',
     ]);
     assert.deepEqual(config.bindings.get('tcp')?.routes, []);
   });

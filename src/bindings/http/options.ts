@@ -1,3 +1,4 @@
+import { credentialsSources, type AuthorizationJson, type CredentialsSources } from './authorization.ts';
 import { parseCorsPolicy, type CorsJson, type CorsPolicy } from './cors.ts';
 import type { ModelJson } from '../../models/config.ts';
 import type { HttpVersion } from './versions.ts';
@@ -7,8 +8,8 @@ export interface HttpServerOptionsJson {
   readonly versions?: readonly HttpVersion[];
   readonly requests?: readonly HttpRequestRuleJson[];
   readonly 'access-control'?: CorsJson;
-  /** Zilla guard credentials; accepted for Zilla files, with a warning, and not enforced. */
-  readonly authorization?: { readonly [guard: string]: object };
+  /** The guard verifying requests' credentials, and where requests carry them. */
+  readonly authorization?: AuthorizationJson;
   readonly overrides?: { readonly [name: string]: string };
   readonly timeouts?: {
     readonly headers?: number;
@@ -55,6 +56,8 @@ export interface HttpServerOptions {
   readonly versions?: readonly HttpVersion[];
   /** Absent: no CORS handling at all. */
   readonly cors?: CorsPolicy;
+  /** Absent: requests' credentials are not looked at, and guarded routes take no request. */
+  readonly authorization?: CredentialsSources;
   /** Headers set on every request before it is routed: lower-case name, value. */
   readonly overrides: readonly (readonly [string, string])[];
   readonly timeouts: HttpServerTimeouts;
@@ -71,9 +74,11 @@ function ms(seconds: number | undefined): number | undefined {
 export function httpServerOptions(options: unknown): HttpServerOptions {
   const json = options as HttpServerOptionsJson;
   const cors = parseCorsPolicy(json['access-control']);
+  const authorization = credentialsSources(json.authorization);
   return {
     ...(json.versions === undefined ? {} : { versions: json.versions }),
     ...(cors === undefined ? {} : { cors }),
+    ...(authorization === undefined ? {} : { authorization }),
     overrides: Object.entries(json.overrides ?? {}).map(([name, value]) => [name.toLowerCase(), value]),
     timeouts: httpServerTimeouts(json.timeouts ?? {}),
     requests: json.requests ?? [],

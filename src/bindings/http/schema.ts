@@ -16,6 +16,15 @@ const HTTP_DEFINITIONS: { readonly [name: string]: JsonSchema } = {
     uniqueItems: true,
     items: { enum: ['http/1.1', 'h2'] },
   },
+  credentialsTemplates: {
+    type: 'object',
+    minProperties: 1,
+    additionalProperties: {
+      type: 'string',
+      pattern: '^[^{]*\\{credentials\\}[^{]*$',
+      patternErrorMessage: 'must hold `{credentials}` once, where the token stands',
+    },
+  },
   httpOverrides: {
     description: 'Headers to set on every request, by name.',
     $ref: '#/definitions/stringMap',
@@ -117,17 +126,32 @@ export const httpServerSchema: BindingSchema = {
           } satisfies ObjectSchemaFor<CorsJson>,
           authorization: {
             description:
-              'Zilla guard credentials by guard name. Accepted for compatibility and ignored, with a warning: kgate does not enforce guards.',
+              "The guard that verifies requests' credentials (one, by name), and where credentials are: each entry a template in which `{credentials}` stands for the token. Routes then take a request only when their `guarded` scopes are granted.",
             type: 'object',
+            minProperties: 1,
+            maxProperties: 1,
             additionalProperties: {
               type: 'object',
+              required: ['credentials'],
               properties: {
                 credentials: {
+                  description: 'Where a request carries its credentials; the first one present is used.',
                   type: 'object',
+                  minProperties: 1,
                   properties: {
-                    headers: { $ref: '#/definitions/stringMap' },
-                    query: { $ref: '#/definitions/stringMap' },
-                    cookies: { $ref: '#/definitions/stringMap' },
+                    headers: {
+                      description: 'Header name to template, such as `authorization: Bearer {credentials}`.',
+                      $ref: '#/definitions/credentialsTemplates',
+                    },
+                    query: {
+                      description:
+                        'Query parameter name to template, such as `access_token: "{credentials}"`.',
+                      $ref: '#/definitions/credentialsTemplates',
+                    },
+                    cookies: {
+                      description: 'Cookie name to template, such as `access_token: "{credentials}"`.',
+                      $ref: '#/definitions/credentialsTemplates',
+                    },
                   },
                   additionalProperties: false,
                 },

@@ -15,8 +15,10 @@ import type { Binding, BindingContext } from '../../engine/binding.ts';
 import { ERROR_CODES, errorCodeOf, statusOf } from '../../engine/errors.ts';
 import type { TopicModel } from '../../models/topic-model.ts';
 import {
+  CredentialsError,
   HttpError,
   isHttpHandler,
+  refuseCredentials,
   type BodyPressure,
   lookupExits,
   type ConnectionHandler,
@@ -31,6 +33,8 @@ import {
   type BodyTimeoutKind,
   type BodyTimeouts,
 } from './body.ts';
+import { admits, type Authorization, type Guard } from '../../guards/index.ts';
+import { authorize, type CredentialsSources, withoutCredentials } from './authorization.ts';
 import { applyCors } from './cors.ts';
 import { headerRoutes, type HeaderCondition, type RequestHead } from './header-conditions.ts';
 import { createHttpServerMetrics, type HttpServerMetrics } from './metrics.ts';
@@ -169,6 +173,8 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
   #http1: Server | undefined;
   #http2: Http2Server | undefined;
   #exits = new Map<string, HttpHandler>();
+  /** The guard the `authorization` option names, with where requests carry credentials for it. */
+  #authorizer: { readonly sources: CredentialsSources; readonly guard: Guard } | undefined;
   #draining = false;
   #idleGrace: NodeJS.Timeout | undefined;
 
@@ -193,6 +199,12 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
 
   async start(_signal: AbortSignal): Promise<void> {
     this.#exits = lookupExits(this.#context, isHttpHandler, 'serve HTTP requests');
+    const sources = this.#options.authorization;
+    if (sources !== undefined) {
+      const guard = this.#context.guards?.get(sources.guard);
+      if (guard === undefined) throw new Error(`options.authorization: no guard named ${sources.guard}`);
+      this.#authorizer = { sources, guard };
+    }
     this.#versions = parseVersions(this.#options.versions);
     const http1 = createServer(
       {
@@ -465,7 +477,6 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
     if (this.#events.enabled) this.#accepted(req);
     res.setHeader(NOSNIFF[0], NOSNIFF[1]);
     for (const [name, value] of this.#options.overrides) req.headers[name] = value;
-    const method = req.method ?? 'GET';
     const path = req.url ?? '/';
     const refused = refuseTarget(path);
     if (refused !== undefined) {
@@ -483,10 +494,48 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
       }
     }
 
-    const resolved = this.#routes.resolve(req);
+    const authorizer = this.#authorizer;
+    if (authorizer === undefined) {
+      this.#route(req, res, connection, undefined);
+      return;
+    }
+    authorize(req, authorizer.sources, authorizer.guard).then(
+      (authorization) => {
+        if (authorization.refused !== undefined)
+          this.#log.debug(
+            { guard: authorization.guard, reason: authorization.refused },
+            'credentials refused',
+          );
+        if (!res.destroyed) this.#route(req, res, connection, authorization);
+      },
+      (error: unknown) => this.#handlerFailed(req, res, 'authorization', error),
+    );
+  }
+
+  #route(
+    req: IncomingMessage,
+    res: ServerResponse,
+    connection: object,
+    authorization: Authorization | undefined,
+  ): void {
+    const method = req.method ?? 'GET';
+    const path = req.url ?? '/';
+    let resolved;
+    if (authorization === undefined && !this.#routes.guarded) resolved = this.#routes.resolve(req);
+    else {
+      const outcome = this.#routes.resolveAdmitted(req, (route) => admits(route.guarded, authorization));
+      resolved = outcome.resolved;
+      if (resolved === undefined && outcome.refused !== undefined) {
+        const guard = Object.keys(outcome.refused.guarded ?? {})[0] ?? '';
+        const error = refuseCredentials(authorization, guard, `${method} ${this.#shown(req)}`);
+        res.setHeader('WWW-Authenticate', error.challenge);
+        this.#reject(res, error.status, error.message);
+        return;
+      }
+    }
     const handler = resolved === undefined ? undefined : this.#exits.get(resolved.exit);
     if (resolved === undefined || handler === undefined) {
-      this.#reject(res, 404, `no route for ${method} ${path}`);
+      this.#reject(res, 404, `no route for ${method} ${this.#shown(req)}`);
       return;
     }
 
@@ -513,6 +562,7 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
       readBody: () => this.#readBody(bodyChunks),
       bodyChunks,
       connection,
+      ...(authorization === undefined ? {} : { authorization }),
     };
     const fail = (error: unknown): void => this.#handlerFailed(req, res, resolved.exit, error);
     const rule = this.#requests.size === 0 ? undefined : this.#requests.ruleFor(method, path);
@@ -568,6 +618,13 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
     return body;
   }
 
+  /** The request target as messages and logs show it: without credentials a query parameter carries. */
+  #shown(req: IncomingMessage): string {
+    const target = req.url ?? '/';
+    const sources = this.#authorizer?.sources;
+    return sources === undefined ? target : withoutCredentials(target, sources);
+  }
+
   #bodyTooLarge(): string {
     return `request body is larger than ${this.#limits.maxBodyBytes} bytes`;
   }
@@ -601,10 +658,18 @@ export class HttpServerBinding implements Binding, ConnectionHandler {
     if (passing && !res.headersSent && !res.hasHeader('Retry-After'))
       res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
     if (status >= 500 && !passing) {
-      this.#log.error({ err: error, exit, method: req.method, path: req.url }, 'request handler failed');
+      this.#log.error(
+        { err: error, exit, method: req.method, path: this.#shown(req) },
+        'request handler failed',
+      );
     } else {
-      this.#log.debug({ exit, method: req.method, path: req.url, status, message }, 'request refused');
+      this.#log.debug(
+        { exit, method: req.method, path: this.#shown(req), status, message },
+        'request refused',
+      );
     }
+    if (error instanceof CredentialsError && !res.headersSent)
+      res.setHeader('WWW-Authenticate', error.challenge);
     if (res.headersSent) {
       // Part of a response is out; the only honest signal left is an incomplete one.
       res.destroy();
