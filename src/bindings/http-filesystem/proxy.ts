@@ -7,6 +7,7 @@ import type { Binding, BindingContext, BindingFactory } from '../../engine/bindi
 import { isFileSource, type FileEntry, type FileSource } from '../filesystem/server.ts';
 import { capturedParams, checkTemplate, expand, paramsLookup } from '../proxies/templates.ts';
 import { HttpError, lookupExits, requestUrl, type HttpHandler, type HttpRouteMatch } from '../north.ts';
+import { resolveGuarded } from '../proxies/guarded.ts';
 import { pathRoutes, type PathRoutes } from '../path-conditions.ts';
 import { contentTypeOf } from './content-types.ts';
 
@@ -115,12 +116,17 @@ export class HttpFilesystemProxyBinding implements Binding, HttpHandler {
 
   async stop(_signal: AbortSignal): Promise<void> {}
 
-  async handleRequest(req: IncomingMessage, res: ServerResponse, _match: HttpRouteMatch): Promise<void> {
+  async handleRequest(req: IncomingMessage, res: ServerResponse, match: HttpRouteMatch): Promise<void> {
     const method = (req.method ?? 'GET').toUpperCase();
     const url = requestUrl(req.url);
     if (url === undefined) throw new HttpError('KGATE_BAD_REQUEST', 'the request target is not a path');
     const path = url.pathname;
-    const resolved = this.#matchers.resolve({ method, path });
+    const resolved = resolveGuarded(
+      this.#matchers,
+      { method, path },
+      match.authorization,
+      `${method} ${path}`,
+    );
     if (resolved === undefined) throw new HttpError('KGATE_NOT_FOUND', `no route for ${path}`);
     if (!METHODS.includes(method)) {
       res.setHeader('Allow', METHODS.join(', '));

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Authorization } from '../../guards/index.ts';
 import type { AttachOptions, CachedTopic, CacheStream } from '../kafka/cache_client/index.ts';
 import { HttpError, type HttpRouteMatch } from '../north.ts';
 import { kafkaErrorCode, messageOf, type CacheClient } from '../proxies/cache-clients.ts';
@@ -21,6 +22,8 @@ export interface Exchange {
   readonly body: HttpRouteMatch['bodyChunks'];
   /** The connection the request came on, whose share of the staging budget its body takes. */
   readonly connection: object;
+  /** What the http server made of the request's credentials, for `${guarded[...]}` templates. */
+  readonly authorization?: Authorization;
 }
 
 export function headerText(value: string | string[] | undefined): string | undefined {

@@ -63,7 +63,7 @@ export class WaitSlots {
 /** Answers GET or HEAD on a fetch route. */
 export async function handleFetch(x: Exchange, route: FetchRoute, context: FetchContext): Promise<void> {
   const { req, res, client, params, gone } = x;
-  const filters = buildFilters(route.filters, params);
+  const filters = buildFilters(route.filters, params, x.authorization);
   const ifNoneMatch = headerText(req.headers['if-none-match']);
   const wait = parsePrefer(req.headers.prefer).wait ?? 0;
   const topic = await attachTopic(client, route.topic, { signal: gone, timeoutMs: route.kafkaTimeoutMs });

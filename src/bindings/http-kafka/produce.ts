@@ -62,8 +62,8 @@ export class ProduceHandler {
     const correlationId =
       route.correlationId === undefined
         ? randomUUID()
-        : expand(route.correlationId, paramsLookup(params, { idempotencyKey }));
-    const lookup = paramsLookup(params, { idempotencyKey, correlationId });
+        : expand(route.correlationId, paramsLookup(params, { idempotencyKey }, x.authorization));
+    const lookup = paramsLookup(params, { idempotencyKey, correlationId }, x.authorization);
     const key = route.key === undefined ? null : expand(route.key, lookup);
     const headers: Record<string, string> = {};
     const contentType = req.headers['content-type'];

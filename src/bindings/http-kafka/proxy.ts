@@ -92,7 +92,7 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
     const url = requestUrl(req.url);
     if (url === undefined) throw new HttpError('KGATE_BAD_REQUEST', 'the request target is not a path');
     const path = url.pathname;
-    const resolved = this.#routes.resolve(method, path);
+    const resolved = this.#routes.resolve(method, path, match.authorization);
     if (resolved === undefined) {
       const allowed = this.#routes.methodsOn(path);
       if (allowed.length === 0) throw new HttpError('KGATE_NOT_FOUND', `no route for ${method} ${path}`);
@@ -100,7 +100,7 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
       throw new HttpError('KGATE_METHOD_NOT_ALLOWED', `${path} takes ${allowed.join(', ')}, not ${method}`);
     }
     const { params } = resolved;
-    const route = withTopic(resolved.route, params);
+    const route = withTopic(resolved.route, params, match.authorization);
     const client = this.#clients.get(route.exit);
     if (client === undefined) throw new HttpError('KGATE_INTERNAL', `exit ${route.exit} is not started`);
     const allowed = allowedMethods(route);
@@ -120,6 +120,7 @@ export class HttpKafkaProxyBinding implements Binding, HttpHandler {
       draining: this.#draining.signal,
       body: match.bodyChunks,
       connection: match.connection,
+      ...(match.authorization === undefined ? {} : { authorization: match.authorization }),
     };
     if (route.capability === 'fetch') await handleFetch(exchange, route, this.#fetch);
     else if (method === 'GET') await this.#replies.poll(exchange, route);

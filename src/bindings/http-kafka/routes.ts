@@ -1,6 +1,8 @@
 import type { BindingConfig, RouteConfig } from '../../config/index.ts';
 import type { Acks } from '../kafka/cache_client/index.ts';
+import type { Authorization } from '../../guards/index.ts';
 import { pathRoutes, type PathRoutes } from '../path-conditions.ts';
+import { resolveGuarded } from '../proxies/guarded.ts';
 import { filterTemplates, type FilterTemplate } from '../proxies/filter-templates.ts';
 import { kafkaTimeoutMs } from '../proxies/kafka-timeout.ts';
 import { capturedParams, checkTemplate } from '../proxies/templates.ts';
@@ -142,11 +144,17 @@ function compileRoute(route: RouteConfig, index: number, onReplaced?: ReplacedHo
 }
 
 /**
- * The route with the topic a request's path parameters make; throws a TopicNameError (404) when
- * they make an illegal name.
+ * The route with the topic a request's path parameters and session make; throws a TopicNameError
+ * (404) when they make an illegal name.
  */
-export function withTopic<R extends CompiledRoute>(route: R, params: Readonly<Record<string, string>>): R {
-  return route.topicTemplate.templated ? { ...route, topic: route.topicTemplate.resolve(params) } : route;
+export function withTopic<R extends CompiledRoute>(
+  route: R,
+  params: Readonly<Record<string, string>>,
+  authorization?: Authorization,
+): R {
+  return route.topicTemplate.templated
+    ? { ...route, topic: route.topicTemplate.resolve(params, authorization) }
+    : route;
 }
 
 /** The methods a route answers: GET on a request-reply route polls for the reply of an earlier async request. */
@@ -180,10 +188,15 @@ export class RouteTable {
     return new RouteTable(config, routes);
   }
 
-  /** The route a request takes; HEAD takes the routes of GET unless a route names HEAD itself. */
-  resolve(method: string, path: string): ResolvedRoute | undefined {
+  /**
+   * The route a request takes; HEAD takes the routes of GET unless a route names HEAD itself.
+   * Guarded routes the request's credentials do not open are passed over; when only such routes
+   * take the path, a CredentialsError (401, 403) is thrown.
+   */
+  resolve(method: string, path: string, authorization?: Authorization): ResolvedRoute | undefined {
     for (const candidate of method === 'HEAD' ? ['HEAD', 'GET'] : [method]) {
-      const resolved = this.#matchers.resolve({ method: candidate, path });
+      const line = { method: candidate, path };
+      const resolved = resolveGuarded(this.#matchers, line, authorization, `${method} ${path}`);
       const route = resolved?.route === undefined ? undefined : this.#routes.get(resolved.route);
       if (resolved !== undefined && route !== undefined) return { route, params: resolved.params };
     }
@@ -192,9 +205,13 @@ export class RouteTable {
 
   /** The methods some route takes on `path`: a request with another one gets 405, not 404. */
   methodsOn(path: string): string[] {
-    return [...FETCH_METHODS, ...PRODUCE_METHODS].filter((method) => {
-      const route = this.resolve(method, path)?.route;
-      return route !== undefined && allowedMethods(route).includes(method);
-    });
+    // Guards aside: a method only a guarded route takes is still one the path takes.
+    return [...FETCH_METHODS, ...PRODUCE_METHODS].filter((method) =>
+      (method === 'HEAD' ? ['HEAD', 'GET'] : [method]).some((candidate) => {
+        const resolved = this.#matchers.resolve({ method: candidate, path });
+        const route = resolved?.route === undefined ? undefined : this.#routes.get(resolved.route);
+        return route !== undefined && allowedMethods(route).includes(method);
+      }),
+    );
   }
 }

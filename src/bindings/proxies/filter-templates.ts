@@ -1,3 +1,4 @@
+import type { Authorization } from '../../guards/index.ts';
 import type { Condition, Filter } from '../kafka/cache_client/index.ts';
 import { checkTemplate, expand, paramsLookup } from './templates.ts';
 
@@ -38,13 +39,14 @@ export function filterTemplates(raw: unknown, where: string, params: ReadonlySet
   });
 }
 
-/** The cache_client filters for one request: templates expanded with its path parameters. */
+/** The cache_client filters for one request: templates expanded with its path parameters and session. */
 export function buildFilters(
   templates: readonly FilterTemplate[],
   params: Readonly<Record<string, string>>,
+  authorization?: Authorization,
 ): Filter[] | undefined {
   if (templates.length === 0) return undefined;
-  const lookup = paramsLookup(params);
+  const lookup = paramsLookup(params, {}, authorization);
   return templates.map((t) => {
     const conditions: Condition[] = [];
     if (t.key !== undefined) conditions.push({ key: Buffer.from(expand(t.key, lookup), 'utf8') });

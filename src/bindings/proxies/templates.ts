@@ -1,5 +1,8 @@
 import type { RouteConfig } from '../../config/index.ts';
 import { KgateError } from '../../engine/errors.ts';
+import type { Authorization } from '../../guards/index.ts';
+import { isGuardedExpression } from '../../guards/expressions.ts';
+import { requireGuardedValue } from './guarded.ts';
 
 /**
  * Zilla's `${...}` templates as the proxies use them: `${params.id}` in filters, keys, header
@@ -31,12 +34,17 @@ export function expand(template: string, lookup: (name: string) => string | unde
   });
 }
 
-/** A lookup for `params.*` names, falling back to `extra` for the others. */
+/**
+ * A lookup for `params.*` names and `guarded[...]` ones (from `authorization`), falling back to
+ * `extra` for the others.
+ */
 export function paramsLookup(
   params: Readonly<Record<string, string>>,
   extra: Readonly<Record<string, string | undefined>> = {},
+  authorization?: Authorization,
 ): (name: string) => string | undefined {
   return (name) => {
+    if (isGuardedExpression(name)) return requireGuardedValue(name, authorization);
     if (name.startsWith('params.')) {
       const key = name.slice('params.'.length);
       return Object.hasOwn(params, key) ? params[key] : undefined;
@@ -74,6 +82,8 @@ export function checkTemplate(
   allowed: readonly string[],
 ): void {
   for (const name of expressionsOf(template)) {
+    // Checked against the config's guards when it loads (config/guards.ts).
+    if (isGuardedExpression(name)) continue;
     if (name.startsWith('params.')) {
       const param = name.slice('params.'.length);
       if (!params.has(param))

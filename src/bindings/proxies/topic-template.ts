@@ -1,3 +1,4 @@
+import type { Authorization } from '../../guards/index.ts';
 import { HttpError } from '../north.ts';
 import { checkTemplate, expand, paramsLookup } from './templates.ts';
 
@@ -33,10 +34,13 @@ export class TopicNameError extends HttpError {
 export interface TopicTemplate {
   /** The template as configured. */
   readonly template: string;
-  /** Whether requests fill it in (it uses `${params.*}`). */
+  /** Whether requests fill it in (it uses `${params.*}` or `${guarded[...]}`). */
   readonly templated: boolean;
-  /** The topic of a request with these path parameters; throws a TopicNameError for an illegal one. */
-  resolve(params: Readonly<Record<string, string>>): string;
+  /**
+   * The topic of a request with these path parameters and this session; throws a TopicNameError
+   * for an illegal one.
+   */
+  resolve(params: Readonly<Record<string, string>>, authorization?: Authorization): string;
 }
 
 /**
@@ -54,8 +58,8 @@ export function compileTopic(template: string, where: string, params: ReadonlySe
   return {
     template,
     templated: true,
-    resolve: (values) => {
-      const topic = expand(template, paramsLookup(values));
+    resolve: (values, authorization) => {
+      const topic = expand(template, paramsLookup(values, {}, authorization));
       const problem = topicNameProblem(topic);
       // The name is the client's: it is not echoed, since it may be anything up to a path's length.
       if (problem !== undefined) throw new TopicNameError(`this path names no topic: ${problem}`);

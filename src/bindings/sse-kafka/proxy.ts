@@ -3,11 +3,13 @@ import type { Logger } from 'pino';
 import type { BindingConfig, RouteConfig } from '../../config/index.ts';
 import type { Binding, BindingContext, BindingFactory } from '../../engine/binding.ts';
 import { errorCodeOf } from '../../engine/errors.ts';
+import type { Filter } from '../kafka/cache_client/index.ts';
 import { HttpError, type SseEvent, type SseHandler, type SseRequest, type SseStream } from '../north.ts';
 import { pathRoutes, type PathRoutes } from '../path-conditions.ts';
 import type { CacheMessage, CacheStream } from '../kafka/cache_client/index.ts';
 import { lookupCacheClients, messageOf, type CacheClient } from '../proxies/cache-clients.ts';
 import { buildFilters, filterTemplates, type FilterTemplate } from '../proxies/filter-templates.ts';
+import { resolveGuarded } from '../proxies/guarded.ts';
 import { kafkaTimeoutMs } from '../proxies/kafka-timeout.ts';
 import { capturedParams } from '../proxies/templates.ts';
 import { compileTopic, type TopicTemplate } from '../proxies/topic-template.ts';
@@ -47,12 +49,12 @@ export interface SseRoute {
   readonly kafkaTimeoutMs: number;
 }
 
-/** A request's route, with its path parameters and the topic they make. */
+/** What a request resolved to: its route, cache client, and the topic and filters it reads. */
 interface Admitted {
   readonly route: SseRoute;
   readonly client: CacheClient;
-  readonly params: Readonly<Record<string, string>>;
   readonly topic: string;
+  readonly filters: Filter[] | undefined;
 }
 
 export function compileRoute(route: RouteConfig, index: number): SseRoute {
@@ -203,20 +205,31 @@ export class SseKafkaProxyBinding implements Binding, SseHandler {
 
   /**
    * Refuses, before the stream's head goes out, a request no route takes (404, as Zilla answers
-   * it, rather than a stream a browser would reconnect to forever) or one whose path makes an
-   * illegal topic name.
+   * it, rather than a stream a browser would reconnect to forever), one whose path makes an
+   * illegal topic name, one that a guarded route turns away (401 or 403), and one whose
+   * credentials lack what the route's templates take from them.
    */
   admit(request: SseRequest): void {
     this.#admitted.set(request, this.#resolve(request));
   }
 
   #resolve(request: SseRequest): Admitted {
-    const resolved = this.#matchers.resolve({ method: 'GET', path: request.path });
+    const resolved = resolveGuarded(
+      this.#matchers,
+      { method: 'GET', path: request.path },
+      request.authorization,
+      `event stream at ${request.path}`,
+    );
     const route = resolved?.route === undefined ? undefined : this.#routes.get(resolved.route);
     const client = route === undefined ? undefined : this.#clients.get(route.exit);
     if (resolved === undefined || route === undefined || client === undefined)
       throw new HttpError('KGATE_NOT_FOUND', `no event stream at ${request.path}`);
-    return { route, client, params: resolved.params, topic: route.topic.resolve(resolved.params) };
+    return {
+      route,
+      client,
+      topic: route.topic.resolve(resolved.params, request.authorization),
+      filters: buildFilters(route.filters, resolved.params, request.authorization),
+    };
   }
 
   async handleEventStream(request: SseRequest, stream: SseStream): Promise<void> {
@@ -235,7 +248,7 @@ export class SseKafkaProxyBinding implements Binding, SseHandler {
         return;
       }
     }
-    const { route, client, params, topic } = admitted;
+    const { route, client, topic, filters } = admitted;
 
     let partitions: Map<number, bigint> | undefined;
     if (request.lastEventId !== undefined && request.lastEventId !== '') {
@@ -248,7 +261,6 @@ export class SseKafkaProxyBinding implements Binding, SseHandler {
 
     let cache: CacheStream;
     try {
-      const filters = buildFilters(route.filters, params);
       cache = await client.open(topic, {
         ...(filters === undefined ? {} : { filters }),
         ...(partitions === undefined || partitions.size === 0 ? {} : { partitions }),
