@@ -177,6 +177,13 @@ class Renderer {
         'Field',
       ),
       '',
+      '## Guards',
+      '',
+      this.resolve((isObject(this.root['properties']) ? this.root['properties']['guards'] : {}) as Schema)
+        .description,
+      '',
+      ...this.table(this.rows(this.definitions()['guard'] as Schema, 'guards.<name>.'), 'Field'),
+      '',
       '## Environment variables',
       '',
       'Any string value may contain `${{env.NAME}}`, several times and alongside other text',
