@@ -2,6 +2,8 @@ import { request, type IncomingHttpHeaders } from 'node:http';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { createHttpServerBinding } from '../../src/bindings/http/server.ts';
+import { createFilesystemServerBinding } from '../../src/bindings/filesystem/server.ts';
+import { createHttpFilesystemProxyBinding } from '../../src/bindings/http-filesystem/proxy.ts';
 import { createHttpKafkaProxyBinding } from '../../src/bindings/http-kafka/proxy.ts';
 import { createSseKafkaProxyBinding } from '../../src/bindings/sse-kafka/proxy.ts';
 import { createSseServerBinding } from '../../src/bindings/sse/server.ts';
@@ -55,6 +57,8 @@ export async function startGuardedGateway(
     .register('sse', 'server', createSseServerBinding)
     .register('sse-kafka', 'proxy', createSseKafkaProxyBinding)
     .register('http-kafka', 'proxy', createHttpKafkaProxyBinding)
+    .register('http-filesystem', 'proxy', createHttpFilesystemProxyBinding)
+    .register('filesystem', 'server', createFilesystemServerBinding)
     .register('kafka', 'cache_client', (ctx) => fakeCacheClient(ctx.config.name, cache))
     // The fake cache stands in for the chain behind the cache_client.
     .register('kafka', 'cache_server', idle)
