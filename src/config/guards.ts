@@ -58,20 +58,27 @@ export function checkGuards(data: Record<string, unknown>): ReferenceProblem[] {
   const problem = (segments: Segment[], message: string): void => {
     problems.push({ pointer: pointerOf(segments), message });
   };
-  const unknownGuard = (name: string): string =>
-    names.length === 0
-      ? `no guard named "${name}": the config has no guards`
-      : `no guard named "${name}"${didYouMean(name, names)}`;
+  const verifiers = names.filter((name) => guards.get(name)?.type === 'jwt');
+  const unknownGuard = (name: string): string => {
+    const type = guards.get(name)?.type;
+    if (type !== undefined)
+      return `guard ${name} is of type ${type}, which verifies no request (a jwt guard does)`;
+    return verifiers.length === 0
+      ? `no jwt guard named "${name}": the config has none`
+      : `no guard named "${name}"${didYouMean(name, verifiers)}`;
+  };
+  const isVerifier = (name: string): boolean => guards.get(name)?.type === 'jwt';
 
   const bindings = isObject(data['bindings']) ? data['bindings'] : {};
   for (const [bindingName, binding] of Object.entries(bindings)) {
     if (!isObject(binding)) continue;
     const type = String(binding['type']);
     const written = isObject(binding['options']) ? binding['options'] : {};
-    const authorization = written['authorization'];
+    // A kafka client's `authorization` names the guard its own credentials come from: not ours.
+    const authorization = type === 'http' ? written['authorization'] : undefined;
     if (isObject(authorization)) {
       for (const guard of Object.keys(authorization))
-        if (!guards.has(guard))
+        if (!isVerifier(guard))
           problem(['bindings', bindingName, 'options', 'authorization', guard], unknownGuard(guard));
     }
     const routes = Array.isArray(binding['routes']) ? (binding['routes'] as unknown[]) : [];
@@ -88,7 +95,7 @@ export function checkGuards(data: Record<string, unknown>): ReferenceProblem[] {
           );
         }
         for (const guard of Object.keys(guarded))
-          if (!guards.has(guard)) problem([...at, 'guarded', guard], unknownGuard(guard));
+          if (!isVerifier(guard)) problem([...at, 'guarded', guard], unknownGuard(guard));
       }
       for (const [text, segments] of strings(route['with'], [...at, 'with'])) {
         for (const match of text.matchAll(EXPRESSION)) {
@@ -106,7 +113,7 @@ export function checkGuards(data: Record<string, unknown>): ReferenceProblem[] {
               segments,
               `${shown}: ${type} bindings do not resolve guard expressions (http-kafka and sse-kafka do)`,
             );
-          } else if (!guards.has(parsed.guard)) {
+          } else if (!isVerifier(parsed.guard)) {
             problem(segments, `${shown}: ${unknownGuard(parsed.guard)}`);
           } else if (parsed.part === 'attribute') {
             const guardOptions: Readonly<Record<string, unknown>> = guards.get(parsed.guard)?.options ?? {};

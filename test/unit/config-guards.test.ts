@@ -115,4 +115,26 @@ describe('config guards', () => {
     assert.match(found[0] ?? '', /kgate\.yaml:2:.* guards\.a\.options/);
     assert.match(found[1] ?? '', /kgate\.yaml:3:.* guards\.b\.options\.keys/);
   });
+
+  it('accepts inline guards for kafka clients, and refuses one where a request must be verified', () => {
+    const found = problems(
+      yaml(
+        'guards:',
+        '  sasl: { type: inline, options: { identity: alice, credentials: secret } }',
+        'bindings:',
+        '  http: { type: http, kind: server, options: { authorization: { sasl: { credentials: { query: { t: "{credentials}" } } } } }, exit: sse }',
+        '  sse: { type: sse, kind: server, exit: proxy }',
+        '  proxy: { type: sse-kafka, kind: proxy, routes: [ { exit: cache, with: { topic: t } } ] }',
+        '  cache: { type: kafka, kind: cache_client, exit: server }',
+        '  server: { type: kafka, kind: cache_server, exit: client }',
+        '  client:',
+        '    type: kafka',
+        '    kind: client',
+        '    options: { authorization: { sasl: { credentials: { mechanism: plain, username: "{identity}", password: "{credentials}" } } } }',
+      ),
+    );
+    assert.deepEqual(found, [
+      'kgate.yaml:4:71 bindings.http.options.authorization.sasl: guard sasl is of type inline, which verifies no request (a jwt guard does)',
+    ]);
+  });
 });

@@ -66,14 +66,42 @@ export const JWT_GUARD_OPTIONS = {
   additionalProperties: false,
 } satisfies ObjectSchemaFor<JwtGuardOptionsJson>;
 
-/** One entry of the top-level `guards`. */
+/**
+ * One entry of the top-level `guards`: `jwt` verifies the credentials of requests; `inline` holds
+ * an identity and credentials written in the config, for a kafka client's `authorization`.
+ */
 export const GUARD_DEFINITION: JsonSchemaObject = {
-  description: 'A guard: verifies the credentials clients present. kgate has guards of type `jwt`.',
+  description:
+    'A guard: `jwt` verifies the tokens requests present; `inline` holds an identity and credentials for a kafka client.',
   type: 'object',
   required: ['type', 'options'],
   properties: {
-    type: { description: 'Guard type.', enum: ['jwt'] },
-    options: { $ref: '#/definitions/jwtGuardOptions' },
+    type: { description: 'Guard type.', enum: ['jwt', 'inline'] },
+    options: { description: 'The options of the guard type.', type: 'object' },
   },
   additionalProperties: false,
+  allOf: [
+    {
+      if: { properties: { type: { const: 'jwt' } } },
+      then: { properties: { options: { $ref: '#/definitions/jwtGuardOptions' } } },
+    },
+    {
+      if: { properties: { type: { const: 'inline' } } },
+      then: {
+        properties: {
+          options: {
+            type: 'object',
+            properties: {
+              identity: { description: "`{identity}` in a kafka client's credentials.", type: 'string' },
+              credentials: {
+                description: "`{credentials}` in a kafka client's credentials.",
+                type: 'string',
+              },
+            },
+            additionalProperties: false,
+          },
+        },
+      },
+    },
+  ],
 };
