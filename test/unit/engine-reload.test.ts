@@ -53,6 +53,22 @@ describe('planReload', () => {
     );
   });
 
+  it('restarts what consults a guard, and what reaches it, when guards change', () => {
+    const guard = (issuer: string) =>
+      new Map([['jwt0', { name: 'jwt0', type: 'jwt', options: { issuer, keys: [] } }]]);
+    const rest = base.bindings.get('rest');
+    assert.ok(rest !== undefined);
+    const guarded = edit(base, {
+      ...rest,
+      routes: [{ when: [{ path: '/a' }], exit: 'cache', guarded: { jwt0: [] } }],
+    });
+    const before = { ...guarded, guards: guard('https://a.example') };
+    assert.deepEqual(planReload(before, { ...guarded, guards: guard('https://a.example') }).changed, []);
+    const plan = planReload(before, { ...guarded, guards: guard('https://b.example') });
+    assert.deepEqual(plan.changed, ['rest']);
+    assert.deepEqual(plan.dependents, ['tcp_rest', 'http_rest']);
+  });
+
   it('restarts a changed binding and every binding that reaches it, nothing else', () => {
     const rest = base.bindings.get('rest');
     assert.ok(rest !== undefined);
