@@ -234,7 +234,8 @@ describe('kgate start -c examples/http-kafka-request-reply.yaml', { timeout: 90_
     }
     assert.equal(request.get('zilla:reply-to'), 'items-responses');
     const cid = request.get('zilla:correlation-id');
-    assert.match(cid ?? '', /^[0-9a-f-]{36}$/);
+    // Zilla's correlation id: the idempotency key (a fresh UUID here), `-`, the request's MD5.
+    assert.match(cid ?? '', /^[0-9a-f-]{36}-[0-9a-f]{32}$/);
     await kafka.produce('items-responses', [
       {
         value: '{"pong":true}',
@@ -256,7 +257,7 @@ describe('kgate start -c examples/http-kafka-request-reply.yaml', { timeout: 90_
     assert.equal(accepted.status, 202);
     assert.equal(await accepted.text(), '');
     const location = accepted.headers.get('location') ?? '';
-    const cid = /^\/requests;cid=([0-9a-f-]{36})$/.exec(location)?.[1];
+    const cid = /^\/requests;cid=([0-9a-f-]{36}-[0-9a-f]{32})$/.exec(location)?.[1];
     assert.ok(cid !== undefined, location);
 
     const waiting = await fetch(url(location));

@@ -168,7 +168,8 @@ describe('http-kafka request-reply through a real chain and broker', () => {
     assert.equal(await res.text(), '');
     const location = res.headers.get('location');
     assert.ok(location !== null);
-    const match = /^\/items\/7;cid=([0-9a-f-]{36})$/.exec(location);
+    // Zilla's correlation id: the idempotency key (a fresh UUID here), `-`, the request's MD5.
+    const match = /^\/items\/7;cid=([0-9a-f-]{36}-[0-9a-f]{32})$/.exec(location);
     assert.ok(match !== null, location);
     assert.equal(seen.get(match[1] ?? '')?.key ?? '7', '7');
 
@@ -195,7 +196,7 @@ describe('http-kafka request-reply through a real chain and broker', () => {
       body: 'no reply',
     });
     assert.equal(res.status, 202);
-    assert.match(res.headers.get('location') ?? '', /^\/items\/8;cid=[0-9a-f-]{36}$/);
+    assert.match(res.headers.get('location') ?? '', /^\/items\/8;cid=[0-9a-f-]{36}-[0-9a-f]{32}$/);
     await res.text();
     const unknown = await fetch(url('/items/8;cid=unknown'));
     assert.equal(unknown.status, 202);
@@ -214,7 +215,7 @@ describe('http-kafka request-reply through a real chain and broker', () => {
       assert.equal(res.status, 202);
       await res.text();
       const location = res.headers.get('location') ?? '';
-      assert.match(location, /^\/items\/9;cid=[0-9a-f-]{36}$/);
+      assert.match(location, /^\/items\/9;cid=[0-9a-f-]{36}-[0-9a-f]{32}$/);
       const elsewhere = `http://127.0.0.1:${other.port}${location}`;
 
       // The reply is not there yet: the other instance waits for it on the topic.

@@ -1,9 +1,11 @@
 import { strict as assert } from 'node:assert';
-import { describe, it } from 'node:test';
+import { describe, it, mock } from 'node:test';
 import { ReplyBook, replyOf, type Reply } from '../../src/bindings/http-kafka/replies.ts';
 import type { CacheMessage } from '../../src/bindings/kafka/cache_client/index.ts';
 
-const reply = (text: string): Reply => ({ status: 200, body: Buffer.from(text) });
+const reply = (text: string): Reply => ({ status: 200, headers: [], body: Buffer.from(text) });
+
+const CID = 'zilla:correlation-id';
 
 function message(value: string | null, headers: [string, string][]): CacheMessage {
   return {
@@ -19,6 +21,26 @@ function message(value: string | null, headers: [string, string][]): CacheMessag
 }
 
 describe('http-kafka reply bookkeeping', () => {
+  it('waits without a deadline when given none, as a synchronous request does', async () => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    try {
+      const book = new ReplyBook();
+      let settled = false;
+      const waited = book.wait('sync', Infinity).then((r) => {
+        settled = true;
+        return r;
+      });
+      // Past the 60 s kgate once gave up at, and far beyond.
+      mock.timers.tick(24 * 3600_000);
+      await Promise.resolve();
+      assert.equal(settled, false);
+      book.deliver('sync', reply('late'));
+      assert.equal((await waited)?.body.toString(), 'late');
+    } finally {
+      mock.timers.reset();
+    }
+  });
+
   it('wakes every waiter of an id, and only of that id', async () => {
     const book = new ReplyBook();
     const a1 = book.wait('a', 5_000);
@@ -91,14 +113,45 @@ describe('http-kafka reply bookkeeping', () => {
   });
 
   it('turns a reply message into a response', () => {
-    assert.deepEqual(replyOf(message('{"ok":true}', [['content-type', 'application/json']])), {
+    assert.deepEqual(replyOf(message('{"ok":true}', [['content-type', 'application/json']]), CID), {
       status: 200,
       contentType: 'application/json',
+      headers: [],
       body: Buffer.from('{"ok":true}'),
     });
-    assert.deepEqual(replyOf(message(null, [[':status', '404']])), { status: 404, body: Buffer.alloc(0) });
-    assert.equal(replyOf(message('x', [[':status', ' 204 ']])).status, 204);
-    assert.equal(replyOf(message('x', [[':status', '599']])).status, 599);
+    assert.deepEqual(replyOf(message(null, [[':status', '404']]), CID), {
+      status: 404,
+      headers: [],
+      body: Buffer.alloc(0),
+    });
+    assert.equal(replyOf(message('x', [[':status', ' 204 ']]), CID).status, 204);
+    assert.equal(replyOf(message('x', [[':status', '599']]), CID).status, 599);
+  });
+
+  it('answers every reply header but the correlation id, pseudo-headers, framing and what cannot be written', () => {
+    const answered = replyOf(
+      message('x', [
+        [':status', '201'],
+        ['zilla:correlation-id', '1-abc'],
+        ['Location', '/items/1'],
+        ['x-trace', 'a'],
+        ['x-trace', 'b'],
+        ['content-length', '99'],
+        ['transfer-encoding', 'chunked'],
+        ['connection', 'close'],
+        ['bad name', 'v'],
+        ['x-split', 'a\r\nInjected: 1'],
+        ['x-latin1', 'caf\u00e9'],
+      ]),
+      CID,
+    );
+    assert.equal(answered.status, 201);
+    assert.deepEqual(answered.headers, [
+      ['location', '/items/1'],
+      ['x-trace', 'a'],
+      ['x-trace', 'b'],
+      ['x-latin1', Buffer.from('caf\u00e9').toString('latin1')],
+    ]);
   });
 
   it('marks a reply whose :status is not a final status invalid, to be answered 502', () => {
@@ -117,13 +170,13 @@ describe('http-kafka reply bookkeeping', () => {
       '+200',
       '0200',
     ]) {
-      const reply = replyOf(message('x', [[':status', status]]));
+      const reply = replyOf(message('x', [[':status', status]]), CID);
       assert.equal(reply.status, 502, JSON.stringify(status));
       assert.match(
         reply.invalid ?? '',
         /^the reply's :status ".*" is not a final HTTP status \(200 to 599\)$/,
       );
     }
-    assert.equal(replyOf(message('x', [])).invalid, undefined, 'no :status: 200');
+    assert.equal(replyOf(message('x', []), CID).invalid, undefined, 'no :status: 200');
   });
 });

@@ -6,7 +6,7 @@
 // other goes out as `application/octet-stream`, which browsers download rather than render
 // (every response also carries `X-Content-Type-Options: nosniff`, so they do not guess).
 
-/** What a route answers when the stored type is absent, malformed or not on its list. */
+/** What a route answers when the stored type is malformed or not on its list. */
 export const FALLBACK_CONTENT_TYPE = 'application/octet-stream';
 
 /** The route option's default: types a browser shows as data, never as a document. */
@@ -33,8 +33,8 @@ export interface ContentTypePolicy {
   readonly patterns: readonly string[];
   /** Whether a media type (lower case `type/subtype`) is on the list. */
   allows(mediaType: string): boolean;
-  /** The Content-Type to answer for one a record stored (absent: none stored). */
-  serve(stored: string | undefined): string;
+  /** The Content-Type to answer for one a record stored; none for a record that stored none. */
+  serve(stored: string | undefined): string | undefined;
 }
 
 /** Told of every stored type a policy answered as the fallback instead, and why. */
@@ -137,12 +137,16 @@ export function parseContentType(
   return { mediaType: type.toLowerCase(), text: parts.join('; ') };
 }
 
-/** The Content-Type to answer for a stored one, and why it was replaced if it was. */
+/**
+ * The Content-Type to answer for a stored one, and why it was replaced if it was. A record that
+ * stored none is answered without one, as Zilla answers it (every response says `nosniff`, so a
+ * browser does not guess one either).
+ */
 export function servedContentType(
   stored: string | undefined,
   policy: Pick<ContentTypePolicy, 'allows'>,
-): { readonly contentType: string; readonly replaced?: Replaced } {
-  if (stored === undefined) return { contentType: FALLBACK_CONTENT_TYPE };
+): { readonly contentType?: string; readonly replaced?: Replaced } {
+  if (stored === undefined) return {};
   const parsed = parseContentType(stored);
   if (parsed === undefined) return { contentType: FALLBACK_CONTENT_TYPE, replaced: 'invalid' };
   if (!policy.allows(parsed.mediaType))

@@ -60,6 +60,14 @@ export class WaitSlots {
   }
 }
 
+/**
+ * The Content-Type a 304 of a merged route carries: the one its 200 has, known without the
+ * document (Zilla sends it; a 304 may carry what the 200 would, RFC 9110 15.4.5).
+ */
+function mergedType(route: FetchRoute): Record<string, string> {
+  return route.merge === undefined ? {} : { 'Content-Type': route.merge };
+}
+
 /** Answers GET or HEAD on a fetch route. */
 export async function handleFetch(x: Exchange, route: FetchRoute, context: FetchContext): Promise<void> {
   const { req, res, client, params, gone } = x;
@@ -72,7 +80,7 @@ export async function handleFetch(x: Exchange, route: FetchRoute, context: Fetch
     const since = currentProgress(topic, progressFromIfNoneMatch(ifNoneMatch));
     if (since === undefined && parseIfNoneMatch(ifNoneMatch).includes('*')) {
       // Any current representation matches `*`, and a topic always has one (possibly empty).
-      res.writeHead(304);
+      res.writeHead(304, mergedType(route));
       res.end();
       return;
     }
@@ -101,7 +109,7 @@ export async function handleFetch(x: Exchange, route: FetchRoute, context: Fetch
       const unchanged = await answered(route, unchangedSince(x, topic, route, filters, since, wait));
       if (unchanged === 'gone') return;
       if (unchanged !== undefined) {
-        res.writeHead(304, { ETag: etagOf(unchanged) });
+        res.writeHead(304, { ...mergedType(route), ETag: etagOf(unchanged) });
         res.end();
         return;
       }
@@ -219,7 +227,7 @@ async function fetchByKey(
   }
   if (gone.aborted) return;
   if (since !== undefined && !found.changed) {
-    res.writeHead(304, { ETag: etagOf(found.progress) });
+    res.writeHead(304, { ...mergedType(route), ETag: etagOf(found.progress) });
     res.end();
     return;
   }

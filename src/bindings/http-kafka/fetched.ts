@@ -141,8 +141,9 @@ export async function writeSnapshot(
   if (body === undefined)
     throw new HttpError('KGATE_NOT_FOUND', `no message in topic ${route.topic} matches`);
   const whole = route.merge === undefined || evicted.size === 0;
+  const contentType = route.merge ?? route.contentTypes.serve(snapshot.storedContentType);
   res.writeHead(whole ? 200 : 203, {
-    'Content-Type': route.merge ?? route.contentTypes.serve(snapshot.storedContentType),
+    ...(contentType === undefined ? {} : { 'Content-Type': contentType }),
     'Content-Length': String(body.length),
     ETag: etagOf(snapshot.progress),
     ...(whole ? {} : { [PARTIAL_HEADER]: partialValue(evicted) }),

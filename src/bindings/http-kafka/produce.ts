@@ -2,20 +2,17 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { causesOf, statusOf } from '../../engine/errors.ts';
 import { ProduceOutcomeUnknownError } from '../kafka/cache_client/index.ts';
+import type { RecordHeader } from '../kafka/client/index.ts';
 import { HttpError } from '../north.ts';
 import { kafkaErrorCode, messageOf } from '../proxies/cache-clients.ts';
 import { expand, paramsLookup } from '../proxies/templates.ts';
 import { headerSafe, headerText, openStream, type Exchange } from './exchange.ts';
 import type { HttpKafkaOptions } from './options.ts';
 import { parsePrefer } from './prefer.ts';
+import type { Reply } from './replies.ts';
+import { CorrelationHash, forwardedHeaders } from './request-headers.ts';
 import type { ReplyTopics } from './request-reply.ts';
 import type { ProduceRoute } from './routes.ts';
-
-/**
- * How long a request-reply produce waits for its reply when the client sent no `Prefer: wait`;
- * past it the answer is 202 with the route's async location when it has one, else 504.
- */
-export const REPLY_WAIT_SECONDS = 60;
 
 /**
  * Headers of the answer to a produce whose message may or may not be in the topic (504,
@@ -27,6 +24,11 @@ export const OUTCOME_HEADER = 'Kgate-Outcome';
 export const PARTITION_HEADER = 'Kgate-Partition';
 export const OFFSET_FROM_HEADER = 'Kgate-Offset-From';
 export const CORRELATION_ID_HEADER = 'Kgate-Correlation-Id';
+
+/** A Kafka header of a produced record; request header values keep their bytes (latin1). */
+function kafkaHeader(name: string, value: string, encoding: BufferEncoding = 'utf8'): RecordHeader {
+  return { key: name, value: Buffer.from(value, encoding) };
+}
 
 /** The unknown-outcome error along `error`'s cause chain, if any. */
 function outcomeUnknown(error: unknown): ProduceOutcomeUnknownError | undefined {
@@ -58,27 +60,59 @@ export class ProduceHandler {
   /** Answers one request on a produce route: POST, PUT, PATCH or DELETE. */
   async handle(x: Exchange, route: ProduceRoute, method: string): Promise<void> {
     const { req, res, client, params, gone } = x;
-    const idempotencyKey = headerText(req.headers[this.#idempotencyHeader]) ?? randomUUID();
-    const correlationId =
-      route.correlationId === undefined
-        ? randomUUID()
-        : expand(route.correlationId, paramsLookup(params, { idempotencyKey }, x.authorization));
-    const lookup = paramsLookup(params, { idempotencyKey, correlationId }, x.authorization);
-    const key = route.key === undefined ? null : expand(route.key, lookup);
-    const headers: Record<string, string> = {};
-    const contentType = req.headers['content-type'];
-    if (contentType !== undefined && method !== 'DELETE') headers['content-type'] = contentType;
-    for (const [name, template] of route.overrides) headers[name] = expand(template, lookup);
+    const sentKey = headerText(req.headers[this.#idempotencyHeader]);
+    const idempotencyKey = sentKey ?? randomUUID();
+    // A request-reply produce derives its correlation id from the request, as Zilla does, unless
+    // the key or an override needs the id before the body.
+    const hash =
+      route.replyTo !== undefined && !route.correlationIdFirst
+        ? new CorrelationHash(idempotencyKey)
+        : undefined;
+    let correlationId: string | undefined = hash === undefined ? randomUUID() : undefined;
+    const early = paramsLookup(params, { idempotencyKey, correlationId }, x.authorization);
+    const key = route.key === undefined ? null : expand(route.key, early);
+    hash?.update(key);
+    const headers: RecordHeader[] = [];
+    if (route.replyTo === undefined) {
+      // A produce without a reply passes on only the body's type, as Zilla does.
+      const contentType = headerText(req.headers['content-type']);
+      if (contentType !== undefined && method !== 'DELETE')
+        headers.push(kafkaHeader('content-type', contentType, 'latin1'));
+    } else {
+      headers.push(...forwardedHeaders(req), kafkaHeader(this.#replyToHeader, route.replyTo));
+    }
+    for (const [name, template] of route.overrides) headers.push(kafkaHeader(name, expand(template, early)));
+    hash?.updateHeaders(headers);
+    const correlationHeader = route.correlationIdHeader ?? this.#correlationIdHeader;
+    // The id is the last header; until the body is read it is a placeholder of its size.
+    if (route.replyTo !== undefined)
+      headers.push({
+        key: correlationHeader,
+        value: hash === undefined ? Buffer.from(correlationId ?? '') : Buffer.alloc(hash.length),
+      });
+    /** The headers once the correlation id is known, and the id. */
+    const finish = (): RecordHeader[] | undefined => {
+      if (hash === undefined) return undefined;
+      correlationId = hash.digest();
+      return [...headers.slice(0, -1), { key: correlationHeader, value: Buffer.from(correlationId) }];
+    };
     // Watching starts before the request goes out: the watcher sees only what comes after it opened.
     const watcher =
       route.replyTo === undefined
         ? undefined
         : await this.#replies.watcher(client, route.replyTo, route.kafkaTimeoutMs);
-    if (route.replyTo !== undefined) {
-      headers[this.#replyToHeader] = route.replyTo;
-      headers[this.#correlationIdHeader] = correlationId;
-    }
-    watcher?.book.expect(correlationId);
+    const prefer = parsePrefer(req.headers.prefer);
+    const respondAsync = route.async !== undefined && prefer.respondAsync;
+    /**
+     * The reply already on the reply topic for this correlation id: a resent request that is the
+     * same as one answered before (same idempotency key, headers and body) gets that reply, and is
+     * not produced again. Without an idempotency key the id is new, and nothing can be there.
+     */
+    const replied = async (): Promise<Reply | undefined> => {
+      if (watcher === undefined || correlationId === undefined || sentKey === undefined || respondAsync)
+        return undefined;
+      return watcher.book.get(correlationId) ?? (await this.#replies.replied(x, route, correlationId));
+    };
     // A client that leaves before its message is sent takes the message with it: it is dropped,
     // never written later (say, into a topic created again while it waited for a leader). So does
     // one whose waits for Kafka before it is sent (a partition count, a leader, a producer id)
@@ -100,7 +134,14 @@ export class ProduceHandler {
     let offset: bigint;
     try {
       if (method === 'DELETE') {
-        ({ partition, baseOffset: offset } = await stream.produce({ ...init, value: null }));
+        const final = finish();
+        const earlier = await replied();
+        if (earlier !== undefined) return this.#replies.answer(res, earlier, route);
+        if (correlationId !== undefined) watcher?.book.expect(correlationId);
+        const message = { ...init, value: null };
+        ({ partition, baseOffset: offset } = await stream.produce(
+          final === undefined ? message : { ...message, headers: final },
+        ));
       } else {
         let staged;
         try {
@@ -118,8 +159,10 @@ export class ProduceHandler {
           const drop = (): void => message.abort();
           gone.addEventListener('abort', drop, { once: true });
           try {
-            for await (const chunk of x.body(message.maxValueBytes, message.pressure))
+            for await (const chunk of x.body(message.maxValueBytes, message.pressure)) {
+              hash?.update(chunk);
               if (!message.write(chunk)) await message.ready();
+            }
           } finally {
             gone.removeEventListener('abort', drop);
           }
@@ -137,7 +180,14 @@ export class ProduceHandler {
             cause: error,
           });
         }
-        ({ partition, baseOffset: offset } = await staged.end());
+        const final = finish();
+        const earlier = await replied();
+        if (earlier !== undefined) {
+          staged.abort();
+          return this.#replies.answer(res, earlier, route);
+        }
+        if (correlationId !== undefined) watcher?.book.expect(correlationId);
+        ({ partition, baseOffset: offset } = await staged.end(undefined, final));
       }
     } catch (error) {
       if (error instanceof HttpError) throw error;
@@ -154,7 +204,7 @@ export class ProduceHandler {
       // Not "failed": the message may be in the topic. Say where, so the client looks before it sends again.
       res.setHeader(OUTCOME_HEADER, 'unknown');
       res.setHeader(this.#idempotencyHeader, headerSafe(idempotencyKey));
-      if (route.replyTo !== undefined || route.correlationId !== undefined)
+      if (route.replyTo !== undefined && correlationId !== undefined)
         res.setHeader(CORRELATION_ID_HEADER, headerSafe(correlationId));
       res.setHeader(PARTITION_HEADER, String(unknown.partition));
       if (unknown.fromOffset >= 0n) res.setHeader(OFFSET_FROM_HEADER, String(unknown.fromOffset));
@@ -171,21 +221,26 @@ export class ProduceHandler {
       stream.close();
     }
     this.#log.debug({ topic: route.topic, partition, offset: String(offset) }, 'produced');
-    const prefer = parsePrefer(req.headers.prefer);
+    const lookup = paramsLookup(params, { idempotencyKey, correlationId });
     const accepted = (): void => {
       const location = route.async?.location;
-      res.writeHead(202, location === undefined ? {} : { Location: headerSafe(expand(location, lookup)) });
+      res.writeHead(202, {
+        'Content-Length': '0',
+        ...(location === undefined ? {} : { Location: headerSafe(expand(location, lookup)) }),
+      });
       res.end();
     };
-    if (route.async !== undefined && prefer.respondAsync) return accepted();
-    if (watcher === undefined) {
+    if (respondAsync) return accepted();
+    if (watcher === undefined || correlationId === undefined) {
       res.writeHead(204);
       res.end();
       return;
     }
-    const waitSeconds = prefer.wait ?? REPLY_WAIT_SECONDS;
+    // Without `Prefer: wait` the request waits for its reply as long as its client does, as in
+    // Zilla; it ends sooner only when kgate drains.
+    const waitMs = prefer.wait === undefined ? Infinity : prefer.wait * 1000;
     const signal = AbortSignal.any([gone, x.draining]);
-    const reply = await watcher.book.wait(correlationId, waitSeconds * 1000, signal);
+    const reply = await watcher.book.wait(correlationId, waitMs, signal);
     if (gone.aborted) return;
     if (reply !== undefined) {
       watcher.book.forget(correlationId);
@@ -196,7 +251,9 @@ export class ProduceHandler {
     watcher.book.forget(correlationId);
     throw new HttpError(
       'KGATE_REPLY_TIMEOUT',
-      `no reply on topic ${route.replyTo ?? ''} within ${waitSeconds} s`,
+      prefer.wait === undefined
+        ? `no reply on topic ${route.replyTo ?? ''} before kgate began to stop`
+        : `no reply on topic ${route.replyTo ?? ''} within ${prefer.wait} s`,
     );
   }
 }

@@ -8,6 +8,8 @@ export interface Reply {
   readonly status: number;
   /** The reply's `content-type` header as stored; the route decides what is answered. */
   readonly contentType?: string;
+  /** The reply's other headers that go back as response headers, in record order. */
+  readonly headers: readonly (readonly [string, string])[];
   readonly body: Buffer;
   /**
    * Why the reply cannot be passed on (a `:status` that is not a final status): it is answered
@@ -118,7 +120,7 @@ export class ReplyBook {
     if (arrived !== undefined) this.#drop(cid, arrived);
   }
 
-  /** The reply, waiting up to `ms` for it; undefined on timeout or abort. */
+  /** The reply, waiting up to `ms` for it (Infinity: until it comes); undefined on timeout or abort. */
   wait(cid: string, ms: number, signal?: AbortSignal): Promise<Reply | undefined> {
     const now = this.get(cid);
     if (now !== undefined || ms <= 0 || signal?.aborted === true) return Promise.resolve(now);
@@ -138,7 +140,7 @@ export class ReplyBook {
       };
       const wake = (reply: Reply): void => done(reply);
       const onAbort = (): void => done(undefined);
-      const timer = setTimeout(() => done(undefined), ms);
+      const timer = Number.isFinite(ms) ? setTimeout(() => done(undefined), ms) : undefined;
       signal?.addEventListener('abort', onAbort, { once: true });
       set.add(wake);
     });
@@ -200,10 +202,51 @@ function replyStatus(text: string | undefined): number | string {
 }
 
 /**
- * The HTTP response a reply message stands for: `:status` header (else 200), content-type, value;
- * a reply whose status cannot be answered is marked invalid.
+ * Reply headers that never go back as they are: the response's framing and its connection are
+ * kgate's to write (a reply's own would break them), and `content-type` goes through the route's
+ * list of content types.
  */
-export function replyOf(message: CacheMessage): Reply {
+const NOT_ANSWERED = new Set([
+  'content-type',
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'upgrade',
+  'te',
+  'trailer',
+]);
+
+/** RFC 9110 token characters, what a header name is made of. */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** Bytes a header value may hold as Node writes it: none of CR, LF, NUL or other controls. */
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/**
+ * The headers of a reply record answered as response headers, as Zilla answers them: every one
+ * but the correlation id, pseudo-headers (`:status` is the status) and NOT_ANSWERED, and, since
+ * they could not be written, names that are not tokens and values with control characters.
+ * Values go out as the bytes they are.
+ */
+function answeredHeaders(message: CacheMessage, correlationHeader: string): [string, string][] {
+  const skipped = correlationHeader.toLowerCase();
+  const headers: [string, string][] = [];
+  for (const h of message.headers) {
+    const name = h.name.toString('latin1').toLowerCase();
+    const value = h.value === null ? '' : h.value.toString('latin1');
+    if (name === skipped || NOT_ANSWERED.has(name) || !TOKEN.test(name) || !FIELD_VALUE.test(value)) continue;
+    headers.push([name, value]);
+  }
+  return headers;
+}
+
+/**
+ * The HTTP response a reply message stands for: `:status` header (else 200), content-type, the
+ * other headers but the correlation id, value; a reply whose status cannot be answered is marked
+ * invalid.
+ */
+export function replyOf(message: CacheMessage, correlationHeader: string): Reply {
   const status = replyStatus(kafkaHeader(message, ':status'));
   const contentType = kafkaHeader(message, 'content-type');
   // Copied: the stream's buffers are views the next read replaces.
@@ -211,6 +254,7 @@ export function replyOf(message: CacheMessage): Reply {
   return {
     ...(typeof status === 'number' ? { status } : { status: 502, invalid: status }),
     ...(contentType === undefined ? {} : { contentType }),
+    headers: answeredHeaders(message, correlationHeader),
     body,
   };
 }
@@ -345,6 +389,6 @@ export class ReplyWatcher {
   #take(message: CacheMessage): void {
     const cid = kafkaHeader(message, this.#correlationHeader);
     if (cid === undefined) return;
-    this.book.deliver(cid, replyOf(message));
+    this.book.deliver(cid, replyOf(message, this.#correlationHeader));
   }
 }

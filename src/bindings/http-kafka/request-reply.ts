@@ -12,10 +12,11 @@ import { ReplyWatcher, replyOf, type Reply } from './replies.ts';
 import { PRODUCE_METHODS, type ProduceRoute } from './routes.ts';
 
 /**
- * Answers with a reply: its status, its body, and its content type as the route allows. A reply
- * whose status is not a final one is answered 502. 204 and 304 never carry content, so they go
- * out without a body or a Content-Length (RFC 9110 8.6, 15.3.5, 15.4.5), and 205 with an empty
- * one (15.3.6).
+ * Answers with a reply: its status, its headers (those kgate has set on the response already
+ * win, so a reply cannot take `nosniff` away), its content type as the route allows, and its
+ * body. A reply whose status is not a final one is answered 502. 204 and 304 never carry
+ * content, so they go out without a body or a Content-Length (RFC 9110 8.6, 15.3.5, 15.4.5),
+ * and 205 with an empty one (15.3.6).
  */
 export function writeReply(
   res: ServerResponse,
@@ -27,19 +28,28 @@ export function writeReply(
     metrics?.invalidReply();
     throw new HttpError('KGATE_INVALID_REPLY', reply.invalid);
   }
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, value] of reply.headers) {
+    if (res.hasHeader(name)) continue;
+    const previous = headers[name];
+    headers[name] =
+      previous === undefined ? value : Array.isArray(previous) ? [...previous, value] : [previous, value];
+  }
   const status = reply.status;
   if (status === 204 || status === 304) {
-    res.writeHead(status);
+    res.writeHead(status, headers);
     res.end();
     return;
   }
   if (status === 205) {
-    res.writeHead(status, { 'Content-Length': '0' });
+    res.writeHead(status, { ...headers, 'Content-Length': '0' });
     res.end();
     return;
   }
+  const contentType = contentTypes.serve(reply.contentType);
   res.writeHead(status, {
-    'Content-Type': contentTypes.serve(reply.contentType),
+    ...headers,
+    ...(contentType === undefined ? {} : { 'Content-Type': contentType }),
     'Content-Length': String(reply.body.length),
   });
   res.end(reply.body);
@@ -106,8 +116,22 @@ export class ReplyTopics {
         );
     if (gone.aborted) return;
     if (reply !== undefined) return this.answer(res, reply, route);
-    res.writeHead(202, { Location: headerSafe(req.url ?? '/') });
+    res.writeHead(202, { 'Content-Length': '0', Location: headerSafe(req.url ?? '/') });
     res.end();
+  }
+
+  /** The reply already on the reply topic of `route` for `correlationId`, if any; waits for none. */
+  replied(x: Exchange, route: ProduceRoute, correlationId: string): Promise<Reply | undefined> {
+    if (route.replyTo === undefined) return Promise.resolve(undefined);
+    return this.#replyInTopic(
+      x.client,
+      route.replyTo,
+      route.kafkaTimeoutMs,
+      correlationId,
+      0,
+      x.gone,
+      x.gone,
+    );
   }
 
   /**
@@ -135,15 +159,15 @@ export class ReplyTopics {
       const reader = new HeadReader(stream, topic);
       try {
         const step = await reader.step(Date.now() + kafkaTimeoutMs, true, gone);
-        if (step.type === 'message') reply = replyOf(step.message);
+        if (step.type === 'message') reply = replyOf(step.message, this.#correlationIdHeader);
         else if (step.type === 'timeout') throw notCaughtUp(client, replyTo, kafkaTimeoutMs);
         else if (step.type === 'head' && waitSeconds > 0) {
           const waited = await reader.step(Date.now() + waitSeconds * 1000, false, waitSignal);
-          if (waited.type === 'message') reply = replyOf(waited.message);
+          if (waited.type === 'message') reply = replyOf(waited.message, this.#correlationIdHeader);
         }
       } finally {
         const late = await reader.finish();
-        if (reply === undefined && late !== undefined) reply = replyOf(late);
+        if (reply === undefined && late !== undefined) reply = replyOf(late, this.#correlationIdHeader);
       }
     } finally {
       topic.release();

@@ -50,8 +50,16 @@ export interface ProduceRoute {
   readonly async?: { readonly location?: string };
   /** Topic the correlated reply comes back on; the request then answers with the reply. */
   readonly replyTo?: string;
-  /** Template of the correlation id; a fresh UUID per request when absent. */
-  readonly correlationId?: string;
+  /**
+   * The Kafka header the produced request carries its correlation id under, when not the
+   * binding's (`with.correlation-id`, as Zilla reads it); replies are matched by the binding's.
+   */
+  readonly correlationIdHeader?: string;
+  /**
+   * Whether the key or an override uses `${correlationId}`: the id is then needed before the body,
+   * so it is a fresh one per request rather than derived from the request (a kgate extension).
+   */
+  readonly correlationIdFirst: boolean;
   /** Which content types a reply may be answered with as it stored them. */
   readonly contentTypes: ContentTypePolicy;
   /** How long each wait for Kafka may take (`kafka-timeout`), before the body and after it. */
@@ -106,10 +114,8 @@ function compileRoute(route: RouteConfig, index: number, onReplaced?: ReplacedHo
   }
   const produceNames = ['idempotencyKey', 'correlationId'];
   const replyTo = str(w['reply-to'], `${where}.reply-to`);
-  const correlationId = str(w['correlation-id'], `${where}.correlation-id`);
-  if (correlationId !== undefined)
-    checkTemplate(correlationId, `${where}.correlation-id`, params, ['idempotencyKey']);
-  if (correlationId !== undefined && replyTo === undefined)
+  const correlationIdHeader = str(w['correlation-id'], `${where}.correlation-id`);
+  if (correlationIdHeader !== undefined && replyTo === undefined)
     throw new Error(`${where}.correlation-id: only a route with reply-to correlates replies`);
   const key = str(w['key'], `${where}.key`);
   if (key !== undefined) checkTemplate(key, `${where}.key`, params, produceNames);
@@ -139,7 +145,10 @@ function compileRoute(route: RouteConfig, index: number, onReplaced?: ReplacedHo
     ...(acks === undefined ? {} : { acks }),
     ...(asyncRaw === undefined ? {} : { async: location === undefined ? {} : { location } }),
     ...(replyTo === undefined ? {} : { replyTo }),
-    ...(correlationId === undefined ? {} : { correlationId }),
+    ...(correlationIdHeader === undefined ? {} : { correlationIdHeader }),
+    correlationIdFirst: [key ?? '', ...overrides.map(([, value]) => value)].some((t) =>
+      t.includes('${correlationId}'),
+    ),
   };
 }
 

@@ -153,7 +153,8 @@ export const httpKafkaProxySchema: BindingSchema = {
           additionalProperties: false,
         },
         'correlation-id': {
-          description: 'Produce: correlation id value; generated when omitted.',
+          description:
+            "Produce with reply-to: the Kafka header the request carries its correlation id under, when not the binding's `correlation.headers.correlation-id` (replies are matched by that one).",
           type: 'string',
         },
         'kafka-timeout': { $ref: '#/definitions/kafkaTimeout' },

@@ -65,7 +65,8 @@ export interface StagedMessageTarget {
   readonly budget: StagingBudget;
   /** How the budget is named in errors. */
   readonly budgetName: string;
-  readonly send: (value: Buffer) => Promise<ProduceAck>;
+  /** Sends the value, with `headers` in place of the init's when given. */
+  readonly send: (value: Buffer, headers?: ProduceRecord['headers']) => Promise<ProduceAck>;
   /** Called once the message is settled: acknowledged, failed or dropped. */
   readonly onSettled?: (message: StagedMessage) => void;
   /** Whose share of the budget the message counts against (a client connection), if anyone's. */
@@ -181,11 +182,21 @@ export class StagedMessage {
 
   /**
    * Produces the staged value (plus `chunk`, if given) once it fits the staging budget, and
-   * answers the broker's acknowledgement.
+   * answers the broker's acknowledgement. `headers`, when given, are the message's headers as
+   * they turned out once the value was known (a header derived from the value, say, in place of
+   * a placeholder of its size): they must take exactly the room the init's headers took, as the
+   * limits were checked against those.
    */
-  async end(chunk?: Buffer | string): Promise<ProduceAck> {
+  async end(chunk?: Buffer | string, headers?: ProduceRecord['headers']): Promise<ProduceAck> {
     if (chunk !== undefined) this.write(chunk);
     if (this.#state !== 'open') throw this.#notOpen();
+    if (
+      headers !== undefined &&
+      singleRecordBatchSize({ ...this.#init, headers }, 0) !== singleRecordBatchSize(this.#init, 0)
+    ) {
+      this.abort();
+      throw new Error(`staged message for topic ${this.#target.topic}: its final headers changed its size`);
+    }
     this.#state = 'ending';
     const budget = this.#target.budget;
     budget.finish(this.#account);
@@ -197,7 +208,7 @@ export class StagedMessage {
     this.#chunks = [];
     budget.seal(this.#account);
     try {
-      return await this.#target.send(value);
+      return await this.#target.send(value, headers);
     } finally {
       this.#settle();
     }

@@ -286,7 +286,8 @@ export class CacheStream implements AsyncIterableIterator<CacheMessage> {
       limit: this.#cached.config.maxMessageBytes,
       budget: this.#staging,
       budgetName: this.#stagingName,
-      send: (value) => this.produce({ ...init, value }),
+      send: (value, headers) =>
+        this.produce(headers === undefined ? { ...init, value } : { ...init, value, headers }),
       onSettled: this.#unstage,
       ...(owner === undefined ? {} : { owner }),
     });
