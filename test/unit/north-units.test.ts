@@ -56,7 +56,7 @@ describe('parseCorsPolicy', () => {
     assert.equal(parseCorsPolicy(undefined), undefined);
   });
 
-  it('treats absent lists and "*" as anything, and exposes ETag and Location by default', () => {
+  it('treats absent lists and "*" as anything, and exposes any header by default, as Zilla does', () => {
     const policy = parseCorsPolicy({
       policy: 'cross-origin',
       allow: { origins: ['*'], methods: ['get', 'post'] },
@@ -66,7 +66,16 @@ describe('parseCorsPolicy', () => {
     assert.deepEqual(policy.methods, ['GET', 'POST']);
     assert.equal(policy.headers, undefined);
     assert.equal(policy.credentials, false);
-    assert.ok(policy.expose.includes('ETag') && policy.expose.includes('Location'));
+    assert.equal(policy.expose, '*');
+    // `*` does not count for credentialed requests: then the headers kgate sends are named.
+    const credentialed = parseCorsPolicy({
+      policy: 'cross-origin',
+      allow: { origins: ['https://app.example:443'], credentials: true },
+      expose: undefined,
+    });
+    assert.ok(credentialed !== undefined && credentialed.expose !== '*');
+    assert.ok(credentialed.expose.includes('ETag') && credentialed.expose.includes('Location'));
+    assert.deepEqual(credentialed.origins, ['https://app.example']);
   });
 });
 
@@ -100,12 +109,96 @@ describe('applyCors', () => {
     assert.equal(allowed.res.getHeader('access-control-allow-credentials'), 'true');
   });
 
-  it('answers any origin, null included, when no credentials are allowed', () => {
-    const open: CorsPolicy = { policy: 'cross-origin', credentials: false, expose: [] };
+  it('answers any origin, null included, with * when no origins are listed, as Zilla does', () => {
+    const open: CorsPolicy = { policy: 'cross-origin', credentials: false, expose: '*' };
     const { outcome, res } = request(open, 'null');
     assert.equal(outcome.kind, 'continue');
-    assert.equal(res.getHeader('access-control-allow-origin'), 'null');
+    assert.equal(res.getHeader('access-control-allow-origin'), '*');
     assert.equal(res.getHeader('access-control-allow-credentials'), undefined);
+    assert.equal(res.getHeader('access-control-expose-headers'), '*');
+    assert.equal(res.getHeader('vary'), undefined);
+  });
+});
+
+describe('applyCors as Zilla answers cross-origin', () => {
+  function exchange(
+    policy: CorsPolicy,
+    method: string,
+    headers: Record<string, string>,
+  ): { outcome: CorsOutcome; res: ServerResponse } {
+    const req = new IncomingMessage(new Socket());
+    req.method = method;
+    req.headers = { host: 'gateway.example:7114', ...headers };
+    const res = new ServerResponse(req);
+    return { outcome: applyCors(policy, req, res), res };
+  }
+  const open = parseCorsPolicy({ policy: 'cross-origin' });
+  const listed = parseCorsPolicy({
+    policy: 'cross-origin',
+    allow: { origins: ['http://app.example'], methods: ['GET', 'POST'], headers: ['Content-Type'] },
+    'max-age': 60,
+    expose: { headers: ['ETag', 'Content-Type'] },
+  });
+  assert.ok(open !== undefined && listed !== undefined);
+
+  it('answers a preflight with * for each list left out of allow, without credentials or Vary', () => {
+    const { outcome, res } = exchange(open, 'OPTIONS', {
+      origin: 'https://app.example',
+      'access-control-request-method': 'PUT',
+      'access-control-request-headers': 'content-type, idempotency-key',
+    });
+    assert.equal(outcome.kind, 'answered');
+    assert.equal(res.statusCode, 204);
+    assert.equal(res.getHeader('access-control-allow-origin'), '*');
+    assert.equal(res.getHeader('access-control-allow-methods'), '*');
+    assert.equal(res.getHeader('access-control-allow-headers'), '*');
+    assert.equal(res.getHeader('access-control-max-age'), undefined);
+    assert.equal(res.getHeader('access-control-allow-credentials'), undefined);
+    assert.equal(res.getHeader('vary'), undefined);
+    assert.equal(res.getHeader('content-length'), undefined);
+  });
+
+  it('answers a preflight with what it asked for when allow lists it, and with max-age', () => {
+    const { outcome, res } = exchange(listed, 'OPTIONS', {
+      origin: 'http://app.example:80',
+      'access-control-request-headers': 'Content-Type',
+    });
+    assert.equal(outcome.kind, 'answered');
+    assert.equal(res.getHeader('access-control-allow-origin'), 'http://app.example:80');
+    assert.equal(res.getHeader('access-control-allow-methods'), undefined, 'no method asked for');
+    assert.equal(res.getHeader('access-control-allow-headers'), 'Content-Type');
+    assert.equal(res.getHeader('access-control-max-age'), '60');
+    assert.equal(res.getHeader('vary'), 'Origin');
+  });
+
+  it('refuses a preflight for a method, a header or an origin not listed', () => {
+    const refused: Record<string, string>[] = [
+      { origin: 'http://app.example', 'access-control-request-method': 'DELETE' },
+      { origin: 'http://app.example', 'access-control-request-headers': 'content-type, x-secret' },
+      { origin: 'http://evil.example', 'access-control-request-method': 'GET' },
+    ];
+    for (const headers of refused) {
+      const { outcome, res } = exchange(listed, 'OPTIONS', headers);
+      assert.equal(outcome.kind, 'forbidden', JSON.stringify(headers));
+      assert.equal(res.headersSent, false);
+    }
+  });
+
+  it('adds nothing to a same-origin request, and * with expose * to one without an Origin', () => {
+    const same = exchange(open, 'GET', { origin: 'http://gateway.example:7114' });
+    assert.equal(same.outcome.kind, 'continue');
+    assert.equal(same.res.getHeader('access-control-allow-origin'), undefined);
+    const none = exchange(open, 'GET', {});
+    assert.equal(none.res.getHeader('access-control-allow-origin'), '*');
+    assert.equal(none.res.getHeader('access-control-expose-headers'), '*');
+  });
+
+  it('names the listed origin and the listed exposed headers, less the safelisted ones', () => {
+    const { outcome, res } = exchange(listed, 'GET', { origin: 'http://app.example' });
+    assert.equal(outcome.kind, 'continue');
+    assert.equal(res.getHeader('access-control-allow-origin'), 'http://app.example');
+    assert.equal(res.getHeader('access-control-expose-headers'), 'ETag');
+    assert.equal(res.getHeader('vary'), 'Origin');
   });
 });
 

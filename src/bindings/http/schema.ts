@@ -78,7 +78,8 @@ export const httpServerSchema: BindingSchema = {
                 enum: ['same-origin', 'cross-origin'],
               },
               allow: {
-                description: 'What cross-origin requests may use; each list defaults to everything.',
+                description:
+                  'What cross-origin requests may use. A list left out allows everything and is answered `*`; a list given is answered with what the request named (its origin, method, headers).',
                 type: 'object',
                 properties: {
                   origins: { description: 'Allowed origins.', $ref: '#/definitions/stringList' },
@@ -114,7 +115,8 @@ export const httpServerSchema: BindingSchema = {
                 minimum: 0,
               },
               expose: {
-                description: 'Response headers scripts may read.',
+                description:
+                  'Response headers scripts may read. Without it every header is exposed (`*`), or with credentials the ones kgate sends (`ETag`, `Location`, `Retry-After`, ...).',
                 type: 'object',
                 properties: {
                   headers: { description: 'Exposed response headers.', $ref: '#/definitions/stringList' },
