@@ -29,12 +29,14 @@ export interface BindingProblem {
 }
 
 /** What a binding serves to the bindings whose exit it is, and what it needs of its own exits. */
-type Role = 'connections' | 'http' | 'event streams' | 'cache_client' | 'cache_server' | 'kafka' | 'files';
+type Role =
+  'connections' | 'http' | 'event streams' | 'streams' | 'cache_client' | 'cache_server' | 'kafka' | 'files';
 
 const ROLE_TEXT: Record<Role, string> = {
   connections: 'accept connections',
   http: 'serve HTTP requests',
   'event streams': 'serve event streams',
+  streams: 'accept the stream of a fan',
   cache_client: 'read topics as a kafka cache_client',
   cache_server: 'cache topics as a kafka cache_server',
   kafka: 'reach Kafka as a kafka client',
@@ -44,7 +46,7 @@ const ROLE_TEXT: Record<Role, string> = {
 interface KindChecks {
   /** Set for a kind the schema admits so that Zilla files load, but that kgate cannot run: why. */
   readonly cannotRun?: string;
-  readonly provides?: Role;
+  readonly provides?: Role | readonly Role[];
   /** What every exit (routes' and default) must provide. */
   readonly exits?: Role;
   /** Throws what the binding's construction or start throws for this config. */
@@ -110,6 +112,8 @@ const KINDS: Readonly<Record<string, KindChecks>> = {
   },
   'kafka cache_server': { provides: 'cache_server', exits: 'kafka', check: (config) => topicRoutes(config) },
   'kafka client': { provides: 'kafka' },
+  'echo server': { provides: ['connections', 'http', 'streams'] },
+  'fan server': { provides: 'connections', exits: 'streams' },
   'http client': {
     cannotRun: 'kgate cannot run an http client binding: it serves Kafka topics, not HTTP services behind it',
   },
@@ -157,7 +161,8 @@ export function checkBindings(bindings: ReadonlyMap<string, BindingConfig>): Bin
       for (const [exit, at] of exits) {
         const target = bindings.get(exit);
         if (target === undefined) continue; // reported as an unknown name already
-        if (KINDS[`${target.type} ${target.kind}`]?.provides !== needed)
+        const provided = KINDS[`${target.type} ${target.kind}`]?.provides ?? [];
+        if (!(typeof provided === 'string' ? [provided] : provided).includes(needed))
           problems.push({
             segments: ['bindings', name, ...at],
             message: `exit ${exit} (${target.type} ${target.kind}) does not ${ROLE_TEXT[needed]}`,

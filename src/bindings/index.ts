@@ -3,6 +3,10 @@ import type { BindingFactory } from '../engine/binding.ts';
 import type { Composition } from '../engine/composition.ts';
 import { BindingRegistry } from '../engine/registry.ts';
 import { checkBindings } from './config-checks.ts';
+import { echoServerSchema } from './echo/schema.ts';
+import { createEchoServerBinding } from './echo/server.ts';
+import { fanServerSchema } from './fan/schema.ts';
+import { createFanServerBinding } from './fan/server.ts';
 import { createFilesystemServerBinding } from './filesystem/server.ts';
 import { filesystemServerSchema } from './filesystem/schema.ts';
 import { createHttpFilesystemProxyBinding } from './http-filesystem/proxy.ts';
@@ -66,6 +70,8 @@ export const BINDING_KINDS: readonly BindingKind[] = [
     schema: filesystemServerSchema,
     create: createFilesystemServerBinding,
   },
+  { type: 'echo', kind: 'server', schema: echoServerSchema, create: createEchoServerBinding },
+  { type: 'fan', kind: 'server', schema: fanServerSchema, create: createFanServerBinding },
 ];
 
 /** Every binding kgate can run. */

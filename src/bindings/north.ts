@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { RouteConfig } from '../config/index.ts';
 import type { Binding, BindingContext } from '../engine/binding.ts';
 import { refusalOf, type Authorization, type GuardedRefusal } from '../guards/index.ts';
@@ -7,9 +8,10 @@ import { KgateError } from '../engine/errors.ts';
 
 /**
  * The contracts between the bindings that face clients: a `tcp server` hands connections to a
- * ConnectionHandler (`tls server`, `http server`), the `http server` hands requests to an HttpHandler
- * (`sse server`, `http-kafka proxy`), the `sse server` hands event streams to an SseHandler
- * (`sse-kafka proxy`). Each binding finds its exits with `ctx.lookup` and checks them with the guards
+ * ConnectionHandler (`tls server`, `http server`, `echo server`, `fan server`), the `http server`
+ * hands requests to an HttpHandler (`sse server`, `http-kafka proxy`, `echo server`), the `sse
+ * server` hands event streams to an SseHandler (`sse-kafka proxy`), a `fan server` hands the stream
+ * of all its clients to a StreamHandler (`echo server`). Each binding finds its exits with `ctx.lookup` and checks them with the guards
  * below at start, so a miswired config fails then rather than on the first client.
  */
 
@@ -37,6 +39,16 @@ export interface ConnectionHandler {
    * The listener in front has stopped accepting. Finish what is in flight, close idle connections
    * and end long-lived ones so that shutdown does not have to wait for the drain deadline.
    */
+  drain?(): void;
+}
+
+/**
+ * Takes a byte stream that is no socket: the stream a `fan` server opens to its exit, carrying what
+ * its clients send. An `echo` server takes these as it takes connections.
+ */
+export interface StreamHandler {
+  /** Takes ownership of `stream`, as acceptConnection does of a socket. Must not throw. */
+  acceptStream(stream: Duplex, info: ConnectionInfo): void;
   drain?(): void;
 }
 
@@ -218,6 +230,10 @@ function hasMethod(value: unknown, method: string): boolean {
 
 export function isConnectionHandler(binding: Binding): binding is Binding & ConnectionHandler {
   return hasMethod(binding, 'acceptConnection');
+}
+
+export function isStreamHandler(binding: Binding): binding is Binding & StreamHandler {
+  return hasMethod(binding, 'acceptStream');
 }
 
 export function isHttpHandler(binding: Binding): binding is Binding & HttpHandler {

@@ -50,7 +50,7 @@ describe('config diagnostics and substituted values', () => {
       '  c: { type: tcp, kind: server, options: { port: 1 }, exit: "x-${{env.SECRET}}" }',
     );
     assert.deepEqual(diagnostics(text).split('\n'), [
-      'kgate.yaml:2:14 bindings.a.type: unknown type "${{env.SECRET}}"; known types: kafka, tcp, tls, http, sse, http-kafka, sse-kafka, http-filesystem, filesystem',
+      'kgate.yaml:2:14 bindings.a.type: unknown type "${{env.SECRET}}"; known types: kafka, tcp, tls, http, sse, http-kafka, sse-kafka, http-filesystem, filesystem, echo, fan',
       'kgate.yaml:3:27 bindings.b.kind: unknown kind "${{ env.SECRET }}" for type kafka; known kinds: client, cache_server, cache_client',
       'kgate.yaml:4:61 bindings.c.exit: no binding named "x-${{env.SECRET}}"',
     ]);

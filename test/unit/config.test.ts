@@ -207,7 +207,7 @@ describe('config errors', () => {
 
   it('reports an unknown type with the known types', () => {
     assert.deepEqual(errorsOf(yaml('bindings:', '  a: { type: kafak, kind: client }')), [
-      'kgate.yaml:2:14 bindings.a.type: unknown type "kafak"; known types: kafka, tcp, tls, http, sse, http-kafka, sse-kafka, http-filesystem, filesystem',
+      'kgate.yaml:2:14 bindings.a.type: unknown type "kafak"; known types: kafka, tcp, tls, http, sse, http-kafka, sse-kafka, http-filesystem, filesystem, echo, fan',
     ]);
   });
 
@@ -517,6 +517,8 @@ describe('loaded configuration', () => {
       'sse-kafka': ['proxy'],
       'http-filesystem': ['proxy'],
       filesystem: ['server'],
+      echo: ['server'],
+      fan: ['server'],
     });
   });
 
