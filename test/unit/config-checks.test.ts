@@ -66,6 +66,13 @@ const CASES: readonly {
     message: /exit north \(kafka cache_client\) does not serve HTTP requests/,
   },
   {
+    kind: "a fan's exit that cannot take the stream of its clients",
+    yaml: config('  http: { type: fan, kind: server, exit: north }\n'),
+    at: [4, 42],
+    path: 'bindings.http.exit',
+    message: /exit north \(kafka cache_client\) does not accept the stream of a fan/,
+  },
+  {
     kind: "a route's with that does not compile (a template naming a parameter the path does not capture)",
     yaml: config(
       [
