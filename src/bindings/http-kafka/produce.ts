@@ -109,7 +109,13 @@ export class ProduceHandler {
      * not produced again. Without an idempotency key the id is new, and nothing can be there.
      */
     const replied = async (): Promise<Reply | undefined> => {
-      if (watcher === undefined || correlationId === undefined || sentKey === undefined || respondAsync)
+      if (
+        watcher === undefined ||
+        hash === undefined ||
+        correlationId === undefined ||
+        sentKey === undefined ||
+        respondAsync
+      )
         return undefined;
       return watcher.book.get(correlationId) ?? (await this.#replies.replied(x, route, correlationId));
     };
