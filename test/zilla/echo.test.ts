@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { createTestCa, issueCertificate } from '../../src/embedded/kafka/index.ts';
 import { until } from '../support/until.ts';
-import { startKgate, type KgateProcess } from './kgate-process.ts';
+import { startExample, type ZillaExample } from './support.ts';
 
 // Zilla's tcp.echo, tls.echo, http.echo and tcp.reflect examples: no broker, each config started
 // unchanged but for its port (and for tls.echo its key files), replaying the README's sessions.
@@ -37,10 +37,10 @@ async function nc(port: number): Promise<{ socket: Socket; received: () => strin
 }
 
 describe('tcp.echo', () => {
-  let kgate: KgateProcess;
+  let kgate: ZillaExample;
 
   before(async () => {
-    kgate = await startKgate('tcp.echo', {}, join(dir, 'tcp.echo'));
+    kgate = await startExample('tcp.echo', {}, join(dir, 'tcp.echo'), 'tcp');
   });
 
   after(async () => kgate?.stop());
@@ -56,7 +56,7 @@ describe('tcp.echo', () => {
 });
 
 describe('tls.echo', () => {
-  let kgate: KgateProcess;
+  let kgate: ZillaExample;
   let ca: string;
 
   before(async () => {
@@ -67,10 +67,11 @@ describe('tls.echo', () => {
     const server = await issueCertificate(testCa, keys, 'localhost');
     const clientCa = await createTestCa(join(keys, 'client'), 'Test Client CA');
     ca = await readFile(testCa.certFile, 'utf8');
-    kgate = await startKgate(
+    kgate = await startExample(
       'tls.echo',
       { TLS_KEYS: server.keyStoreFile, TLS_TRUST: clientCa.certFile },
       join(dir, 'tls.echo'),
+      'tcp',
     );
   });
 
@@ -109,10 +110,10 @@ describe('tls.echo', () => {
 });
 
 describe('http.echo', () => {
-  let kgate: KgateProcess;
+  let kgate: ZillaExample;
 
   before(async () => {
-    kgate = await startKgate('http.echo', {}, join(dir, 'http.echo'));
+    kgate = await startExample('http.echo', {}, join(dir, 'http.echo'), 'tcp');
   });
 
   after(async () => kgate?.stop());
@@ -132,10 +133,10 @@ describe('http.echo', () => {
 });
 
 describe('tcp.reflect', () => {
-  let kgate: KgateProcess;
+  let kgate: ZillaExample;
 
   before(async () => {
-    kgate = await startKgate('tcp.reflect', {}, join(dir, 'tcp.reflect'));
+    kgate = await startExample('tcp.reflect', {}, join(dir, 'tcp.reflect'), 'tcp');
   });
 
   after(async () => kgate?.stop());

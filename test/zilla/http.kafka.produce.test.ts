@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { startKafka, type KafkaCluster } from '../../src/embedded/kafka/index.ts';
 import { until } from '../support/until.ts';
-import { startKgate, type KgateProcess } from './kgate-process.ts';
+import { startExample, type ZillaExample } from './support.ts';
 
 // Zilla's http.kafka.sync, http.kafka.async and http.kafka.oneway examples on one broker, each on
 // topics created afresh as its compose stack does, replaying the README's requests byte for byte
@@ -43,8 +43,8 @@ async function freshTopics(...topics: string[]): Promise<void> {
   }
 }
 
-async function start(example: string): Promise<KgateProcess> {
-  return startKgate(example, { KAFKA_BOOTSTRAP_SERVER: bootstrap() }, join(dir, example));
+async function start(example: string): Promise<ZillaExample> {
+  return startExample(example, { KAFKA_BOOTSTRAP_SERVER: bootstrap() }, join(dir, example), 'tcp');
 }
 
 interface KafkaRecord {
@@ -104,7 +104,7 @@ function curlRequest(method: string, path: string, headers: readonly string[], b
 }
 
 describe('http.kafka.sync', () => {
-  let kgate: KgateProcess;
+  let kgate: ZillaExample;
 
   before(async () => {
     await freshTopics('items-requests', 'items-responses');
@@ -219,7 +219,7 @@ describe('http.kafka.sync', () => {
 });
 
 describe('http.kafka.async', () => {
-  let kgate: KgateProcess;
+  let kgate: ZillaExample;
 
   before(async () => {
     await freshTopics('items-requests', 'items-responses');
@@ -288,7 +288,7 @@ describe('http.kafka.async', () => {
 });
 
 describe('http.kafka.oneway', () => {
-  let kgate: KgateProcess;
+  let kgate: ZillaExample;
 
   before(async () => {
     await freshTopics('events');

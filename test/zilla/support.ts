@@ -1,5 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { reservePort } from '../support/ports.ts';
@@ -9,7 +11,8 @@ import { until } from '../support/until.ts';
  * Runs `kgate start` on the built CLI with one of the configs under test/zilla/configs, each in
  * the shape of the Zilla example it is named after. Zilla's examples listen on 7114; these read
  * the port from `ZILLA_PORT` (and the rest a test must choose, such as the broker, from other
- * variables), so that tests can run side by side.
+ * variables), so that tests can run side by side. kgate counts as up once `ready` answers other
+ * than 503, or, for an example without HTTP (tcp.echo), once the port takes a TCP connection.
  */
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -22,11 +25,34 @@ export interface ZillaExample {
   stop(): Promise<void>;
 }
 
+async function accepts(port: number): Promise<boolean> {
+  const socket = connect(port, '127.0.0.1');
+  try {
+    await once(socket, 'connect');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    socket.destroy();
+  }
+}
+
+async function answers(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(url);
+    await res.arrayBuffer();
+    return res.status !== 503;
+  } catch {
+    return false;
+  }
+}
+
+/** `ready`: the path to ask, or `tcp` to wait for the port to take a connection. */
 export async function startExample(
   example: string,
   env: Readonly<Record<string, string>>,
   cacheDir: string,
-  ready = '/',
+  ready: string = '/',
 ): Promise<ZillaExample> {
   const port = await reservePort();
   let output = '';
@@ -65,13 +91,7 @@ export async function startExample(
       `kgate on ${example} to answer`,
       async () => {
         assert.equal(child.exitCode, null, `kgate exited early:\n${output}`);
-        try {
-          const res = await fetch(url(ready));
-          await res.arrayBuffer();
-          return res.status !== 503;
-        } catch {
-          return false;
-        }
+        return ready === 'tcp' ? accepts(port) : answers(url(ready));
       },
       30_000,
     );
