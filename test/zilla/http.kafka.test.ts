@@ -61,6 +61,8 @@ describe('http.kafka.cache', () => {
     const again = await fetch(kgate.url('/items'), { headers: { 'if-none-match': etag } });
     assert.equal(again.status, 304);
     assert.equal(again.headers.get('etag'), etag);
+    // As the example's README shows it: the merged list's 304 says what its 200 would be.
+    assert.equal(again.headers.get('content-type'), 'application/json');
   });
 
   it('answers 404 for an item not there after the wait, then the item once produced, then 304', async () => {
