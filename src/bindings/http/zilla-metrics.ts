@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { BindingConfig } from '../../config/index.ts';
+import { StreamPairMetrics } from '../../telemetry/stream-pair.ts';
 import { zillaMetrics, type Log2Histogram, type Scalar } from '../../telemetry/zilla-metrics.ts';
 
 /**
@@ -16,16 +17,7 @@ export class HttpExchangeMetrics {
   readonly #duration: Log2Histogram | undefined;
   readonly #requestSize: Log2Histogram | undefined;
   readonly #responseSize: Log2Histogram | undefined;
-  readonly #opensReceived: Scalar | undefined;
-  readonly #opensSent: Scalar | undefined;
-  readonly #activeReceived: Scalar | undefined;
-  readonly #activeSent: Scalar | undefined;
-  readonly #closesReceived: Scalar | undefined;
-  readonly #closesSent: Scalar | undefined;
-  readonly #errorsReceived: Scalar | undefined;
-  readonly #errorsSent: Scalar | undefined;
-  readonly #dataReceived: Scalar | undefined;
-  readonly #dataSent: Scalar | undefined;
+  readonly #streams: StreamPairMetrics;
 
   /** Undefined when the binding collects no Zilla metric, so that a request pays nothing. */
   static of(registry: Registry, config: BindingConfig): HttpExchangeMetrics | undefined {
@@ -39,25 +31,13 @@ export class HttpExchangeMetrics {
     this.#duration = series.histogram('http.duration');
     this.#requestSize = series.histogram('http.request.size');
     this.#responseSize = series.histogram('http.response.size');
-    this.#opensReceived = series.scalar('stream.opens.received');
-    this.#opensSent = series.scalar('stream.opens.sent');
-    this.#activeReceived = series.scalar('stream.active.received');
-    this.#activeSent = series.scalar('stream.active.sent');
-    this.#closesReceived = series.scalar('stream.closes.received');
-    this.#closesSent = series.scalar('stream.closes.sent');
-    this.#errorsReceived = series.scalar('stream.errors.received');
-    this.#errorsSent = series.scalar('stream.errors.sent');
-    this.#dataReceived = series.scalar('stream.data.received');
-    this.#dataSent = series.scalar('stream.data.sent');
+    this.#streams = new StreamPairMetrics(series);
   }
 
   /** A request arrived. */
   begin(): void {
     if (this.#active !== undefined) this.#active.value++;
-    if (this.#opensReceived !== undefined) this.#opensReceived.value++;
-    if (this.#opensSent !== undefined) this.#opensSent.value++;
-    if (this.#activeReceived !== undefined) this.#activeReceived.value++;
-    if (this.#activeSent !== undefined) this.#activeSent.value++;
+    this.#streams.opened();
   }
 
   /**
@@ -67,26 +47,21 @@ export class HttpExchangeMetrics {
    */
   end(req: IncomingMessage, res: ServerResponse, ms: number): void {
     if (this.#active !== undefined) this.#active.value--;
-    if (this.#activeReceived !== undefined) this.#activeReceived.value--;
-    if (this.#activeSent !== undefined) this.#activeSent.value--;
     const received = req.complete;
     const answered = res.writableEnded;
-    const errorOrClose = received ? this.#closesReceived : this.#errorsReceived;
-    if (errorOrClose !== undefined) errorOrClose.value++;
-    const sentEnd = answered ? this.#closesSent : this.#errorsSent;
-    if (sentEnd !== undefined) sentEnd.value++;
-    if (received && (this.#requestSize !== undefined || this.#dataReceived !== undefined)) {
+    this.#streams.closed(received, answered);
+    if (received && (this.#requestSize !== undefined || this.#streams.countsReceivedData)) {
       const bytes = requestBytes(req);
       if (bytes !== undefined) {
         this.#requestSize?.observe(bytes);
-        if (this.#dataReceived !== undefined) this.#dataReceived.value += bytes;
+        this.#streams.received(bytes);
       }
     }
-    if (answered && (this.#responseSize !== undefined || this.#dataSent !== undefined)) {
+    if (answered && (this.#responseSize !== undefined || this.#streams.countsSentData)) {
       const bytes = responseBytes(req, res);
       if (bytes !== undefined) {
         this.#responseSize?.observe(bytes);
-        if (this.#dataSent !== undefined) this.#dataSent.value += bytes;
+        this.#streams.sent(bytes);
       }
     }
     if (received && answered) this.#duration?.observe(ms);
